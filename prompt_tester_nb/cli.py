@@ -1,0 +1,131 @@
+"""``prompt-tester``: the command line (a thin adapter, like every interface).
+
+prompt-tester local [--reset]   start the embedded default stack and wait
+prompt-tester demo              the stack plus JupyterLab on the tester notebook
+prompt-tester init              create missing tables/indexes/TTL on the configured endpoint
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+
+def _stack_args(parser: argparse.ArgumentParser) -> None:
+    from .local.stack import DEFAULT_PORTS
+
+    parser.add_argument(
+        "--state-dir", help="where the local state lives (default .prompt-tester/local)"
+    )
+    parser.add_argument("--reset", action="store_true", help="forget the saved state and seed anew")
+    parser.add_argument("--aws-port", type=int, default=DEFAULT_PORTS["aws"])
+    parser.add_argument("--model-port", type=int, default=DEFAULT_PORTS["model"])
+    parser.add_argument("--flow-api-port", type=int, default=DEFAULT_PORTS["flow_api"])
+    parser.add_argument("--model-latency-ms", type=int, default=300, help="the demo model's delay")
+
+
+def _start_stack(args: argparse.Namespace):
+    from .local.stack import LocalStack, default_state_dir
+
+    state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
+    if args.reset and state_dir.exists():
+        shutil.rmtree(state_dir)
+    stack = LocalStack(
+        state_dir,
+        aws_port=args.aws_port,
+        model_port=args.model_port,
+        flow_api_port=args.flow_api_port,
+        model_latency_ms=args.model_latency_ms,
+    )
+    print("Starting the local stack…", flush=True)
+    stack.start()
+    print(stack.describe(), flush=True)
+    return stack
+
+
+def _wait_forever() -> None:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with contextlib.suppress(KeyboardInterrupt):
+        stop.wait()
+
+
+def cmd_local(args: argparse.Namespace) -> int:
+    stack = _start_stack(args)
+    print("\nRunning. Ctrl-C stops it; the state stays for the next start.", flush=True)
+    try:
+        _wait_forever()
+    finally:
+        stack.stop()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    stack = _start_stack(args)
+    env = {**os.environ, **stack.environ()}
+    notebook = args.notebook
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        notebook,
+        f"--ServerApp.port={args.port}",
+        "--ServerApp.ip=127.0.0.1",
+        "--no-browser",
+    ]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")
+    print(f"\nStarting JupyterLab on {notebook} …", flush=True)
+    proc = subprocess.Popen(cmd, env=env)  # noqa: S603 (our own interpreter, fixed args)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        proc.wait(timeout=30)
+        return 0
+    finally:
+        stack.stop()
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from .provision import init
+    from .settings import Settings
+
+    actions = init(Settings())
+    for action in actions:
+        print(action)
+    return 0 if all(a.ok for a in actions) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="prompt-tester", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    local = sub.add_parser("local", help="start the embedded local stack")
+    _stack_args(local)
+    local.set_defaults(func=cmd_local)
+    demo = sub.add_parser("demo", help="local stack + JupyterLab with the tester open")
+    _stack_args(demo)
+    demo.add_argument("--port", type=int, default=8888)
+    demo.add_argument("--notebook", default="notebooks/prompt_tester.ipynb")
+    demo.set_defaults(func=cmd_demo)
+    init = sub.add_parser("init", help="create missing tables, indexes and TTL (idempotent)")
+    init.set_defaults(func=cmd_init)
+    args = parser.parse_args(argv)
+    from .errors import PromptTesterError
+
+    try:
+        return args.func(args)
+    except PromptTesterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

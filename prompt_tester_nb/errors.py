@@ -1,0 +1,104 @@
+"""The package's own error classes.
+
+Every interface (Python API, widgets, REST handlers) shows these to the user as they are,
+so their messages are written for people and never carry a secret, a stack trace or a
+pydantic dump. The REST layer maps each class to one status code (see ``status``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class PromptTesterError(Exception):
+    """Base of every error this package raises on purpose."""
+
+    status: int = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"message": self.message, "error": type(self).__name__}
+
+
+class ValidationError(PromptTesterError):
+    """Input was rejected before anything was read or written.
+
+    ``field`` is the dotted path of the first offending field, so a form can point at it.
+    """
+
+    status = 400
+
+    def __init__(self, message: str, field: str | None = None, errors: list | None = None):
+        super().__init__(message)
+        self.field = field
+        self.errors = errors or ([{"field": field, "message": message}] if field else [])
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        data["field"] = self.field
+        data["errors"] = self.errors
+        return data
+
+
+class AuthenticationError(PromptTesterError):
+    """Sign-in failed, or the session is missing, expired or forged."""
+
+    status = 401
+
+
+class AccessDeniedError(PromptTesterError):
+    """The signed-in user has no role in the organisation that owns the environment."""
+
+    status = 403
+
+
+class NotFoundError(PromptTesterError):
+    status = 404
+
+
+class ConflictError(PromptTesterError):
+    """A conditional write lost: someone else changed the item since it was read."""
+
+    status = 409
+
+
+class ProviderError(PromptTesterError):
+    """The model provider failed after every attempt and the fallback were used.
+
+    ``attempts`` lists what each attempt ran into, in words (never a key or a token).
+    """
+
+    status = 502
+
+    def __init__(self, message: str, attempts: list[dict[str, Any]] | None = None):
+        super().__init__(message)
+        self.attempts = attempts or []
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        data["attempts"] = self.attempts
+        return data
+
+
+class StoreError(PromptTesterError):
+    """An AWS call failed for a reason the user cannot fix by changing input."""
+
+    status = 502
+
+
+__all__ = [
+    "AccessDeniedError",
+    "AuthenticationError",
+    "ConflictError",
+    "NotFoundError",
+    "PromptTesterError",
+    "ProviderError",
+    "StoreError",
+    "ValidationError",
+]

@@ -1,0 +1,226 @@
+"""Domain models: what the operations take and return.
+
+Plain pydantic objects, so the Python API, widgets and REST handlers share one shape and
+the REST layer can publish them in its OpenAPI document. None of them holds a secret.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MAX_JSON_BYTES = 350_000  # under DynamoDB's 400 KB item limit, with room for the rest
+
+
+def _json_size(value: Any) -> int:
+    return len(json.dumps(value, default=str, ensure_ascii=False).encode())
+
+
+def ms_to_datetime(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+class Principal(BaseModel):
+    """The signed-in user, as verified from a Cognito ID token."""
+
+    model_config = ConfigDict(frozen=True)
+
+    user_id: str  # Cognito ``sub``
+    email: str | None = None
+    expires_at: int | None = None  # epoch seconds of the ID token's ``exp``
+
+
+class Environment(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    env_id: str
+    env_name: str
+    org_id: str
+    org_name: str | None = None
+    role: str | None = None
+
+
+class LogEntry(BaseModel):
+    """One logged model call. Items written by other systems may lack any optional part."""
+
+    context_id: str
+    prompt_id: str
+    timestamp: int
+    env_id: str
+    version: str | None = None
+    context: dict[str, Any] = Field(default_factory=dict)
+    prompt: dict[str, Any] | None = None
+    response: dict[str, Any] = Field(default_factory=dict)
+    request: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    source: str | None = None
+
+    @property
+    def time(self) -> datetime:
+        return datetime.fromtimestamp(self.timestamp / 1000, tz=UTC)
+
+    @property
+    def response_content(self) -> str:
+        content = self.response.get("content") if isinstance(self.response, dict) else None
+        return content if isinstance(content, str) else ("" if content is None else str(content))
+
+    def to_row(self) -> dict[str, Any]:
+        metrics = self.metrics or {}
+        details = metrics.get("ai_model_details") or {}
+        return {
+            "context_id": self.context_id,
+            "time": self.time,
+            "prompt_id": self.prompt_id,
+            "version": self.version,
+            "response": self.response_content,
+            "latency_ms": _num(metrics.get("latency")),
+            "prompt_tokens": _num(metrics.get("prompt_tokens_used")),
+            "sample_tokens": _num(metrics.get("sample_tokens_used")),
+            "price": _num(metrics.get("price_of_call")),
+            "model": details.get("deployment_id") or details.get("model"),
+            "source": self.source,
+        }
+
+
+def _num(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+LOG_COLUMNS = list(LogEntry(context_id="", prompt_id="", timestamp=0, env_id="").to_row().keys())
+
+
+class LogPage(BaseModel):
+    items: list[LogEntry]
+    next_cursor: str | None = None
+
+    def to_dataframe(self):  # -> pandas.DataFrame (imported lazily: pandas is slow to load)
+        import pandas as pd
+
+        return pd.DataFrame([item.to_row() for item in self.items], columns=LOG_COLUMNS)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+class PromptVersion(BaseModel):
+    prompt_id: str
+    version: str
+    data: dict[str, Any]
+    created_at: datetime | None = None
+
+
+ChatRole = Literal["system", "user", "assistant", "tool", "function"]
+
+
+class ChatSpec(BaseModel):
+    """One chat of a prompt, as flow-prompt's ``ChatsEntity.dump()`` writes it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    content: Annotated[str, Field(max_length=200_000)] = ""
+    role: ChatRole = "user"
+    name: str | None = None
+    tool_calls: dict[str, Any] | None = None
+    priority: Annotated[int, Field(ge=0, le=1000)] = 0
+    required: bool = False
+    is_multiple: bool = False
+    while_fits: bool = False
+    add_in_reverse_order: bool = False
+    in_one_message: bool = False
+    continue_if_doesnt_fit: bool = False
+    add_if_fitted_labels: list[str] | None = None
+    label: str | None = None
+    presentation: str | None = None
+    last_words: str | None = None
+    ref_name: str | None = None
+    ref_value: str | None = None
+
+    @field_validator("content", mode="before")
+    @classmethod
+    def _content_text(cls, value: Any) -> Any:
+        return "" if value is None else value
+
+
+class PromptData(BaseModel):
+    """A prompt draft in flow-prompt's ``service_dump()`` shape."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    prompt_id: Annotated[str, Field(min_length=1, max_length=256)]
+    max_tokens: Annotated[int | None, Field(gt=0, le=10_000_000)] = None
+    min_sample_tokens: Annotated[int | None, Field(ge=0, le=10_000_000)] = None
+    reserved_tokens_budget_for_sampling: Annotated[int | None, Field(ge=0, le=10_000_000)] = None
+    chats: Annotated[list[ChatSpec], Field(min_length=1, max_length=500)]
+    version: str | None = None
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, value: Any) -> Any:
+        return None if value is None else str(value)
+
+    def to_service_dump(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json")
+        data["chats"] = [c.model_dump(mode="json", exclude_none=True) for c in self.chats]
+        return data
+
+
+class TestDraft(BaseModel):
+    """What "Test prompt" opens: the prompt and context to edit, and the log they came from."""
+
+    __test__ = False  # not a pytest class
+
+    prompt_data: dict[str, Any]
+    context_data: dict[str, Any]
+    log: LogEntry | None = None
+    prompt_source: str = "history"  # "history", "latest" or "log" (the version was gone)
+
+
+class TestResult(BaseModel):
+    __test__ = False
+
+    content: str | None
+    finish_reason: str | None
+    attempt: str  # where in the behaviour: "attempts[0]", "fallback_attempt"
+    model: str  # "azure/westus/gpt-4-turbo", "openai/gpt-4o-mini"
+    latency_ms: int
+    prompt_tokens: int | None
+    sample_tokens: int | None
+    price: float | None
+    unresolved_variables: list[str] = Field(default_factory=list)
+    context_id: str | None = None  # the id flow-prompt gave the call when it was logged
+    failed_attempts: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class Behaviour(BaseModel):
+    name: str
+    spec: dict[str, Any]
+    version: int
+    created_by: str | None = None
+    created_at: datetime | None = None
+    updated_by: str | None = None
+    updated_at: datetime | None = None
+
+
+class SecretStatus(BaseModel):
+    """What anyone may know about a stored key: that it is set, since when, and a hint."""
+
+    name: str
+    is_set: bool
+    updated_at: datetime | None = None
+    hint: str | None = None
+
+
+def check_json_size(value: Any, field: str) -> None:
+    from .validation import require
+
+    require(
+        _json_size(value) <= MAX_JSON_BYTES,
+        field,
+        f"is too large (over {MAX_JSON_BYTES // 1000} KB as JSON)",
+    )

@@ -1,0 +1,70 @@
+"""Defence in depth for secrets in log lines.
+
+Secret values are kept out of messages by construction; this also scrubs any registered
+value from every log record the process emits (third-party libraries included), in case a
+library formats a request or an error that carries one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+
+_MIN_LEN = 6
+_MAX = 2048
+_lock = threading.Lock()
+_values: OrderedDict[str, None] = OrderedDict()
+_installed = False
+MASK = "[REDACTED]"
+
+
+def register(*values: object) -> None:
+    """Remember secret strings to scrub from log records."""
+    with _lock:
+        for value in values:
+            if isinstance(value, str) and len(value) >= _MIN_LEN:
+                _values[value] = None
+                _values.move_to_end(value)
+        while len(_values) > _MAX:
+            _values.popitem(last=False)
+    install()
+
+
+def redact(text: str) -> str:
+    with _lock:
+        values = list(_values)
+    for value in values:
+        if value in text:
+            text = text.replace(value, MASK)
+    return text
+
+
+def install() -> None:
+    """Wrap the log-record factory once so every record is scrubbed when created."""
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        previous = logging.getLogRecordFactory()
+
+        def factory(*args, **kwargs) -> logging.LogRecord:
+            record = previous(*args, **kwargs)
+            if not _values:
+                return record
+            try:
+                message = record.getMessage()
+            except Exception:  # a broken record is the caller's problem, not ours
+                return record
+            cleaned = redact(message)
+            if record.exc_info and record.exc_info[1] is not None:
+                text = redact(str(record.exc_info[1]))
+                if text != str(record.exc_info[1]):
+                    record.exc_info = None
+                    cleaned += f" [exception redacted: {text}]"
+            if cleaned != message or record.args:
+                record.msg, record.args = cleaned, None
+            return record
+
+        logging.setLogRecordFactory(factory)
+        _installed = True

@@ -1,0 +1,512 @@
+"""Runs a prompt draft through flow-prompt, working around its process-global state.
+
+flow-prompt 0.1.31 has traps a multi-user tester must avoid (PRODUCT.md §4):
+
+* ``FlowPrompt.clients`` is a class attribute: keys set by one instance reach every other.
+  Here each run builds its own ``clients`` dict on the instance and never calls
+  ``FlowPrompt.__post_init__`` (which also reads keys from the process environment).
+* ``PipePrompt`` registers every prompt in a global dict by id, so two drafts of one prompt
+  race. Drafts here are ``_DraftPrompt`` objects that never register, handed straight to
+  ``call`` through ``get_pipe_prompt``; the API service is never asked for the prompt, so the
+  edited draft is what runs.
+* A failing fallback attempt loops forever in ``PromptAttempts``; each attempt is therefore
+  run as its own single-attempt ``call`` (``count_of_retries=0``), in weighted order, then
+  the fallback, and the reasons are collected for the error message.
+* Every call builds a new OpenAI client (~18 ms of CPU); clients are cached per
+  (endpoint, key) here, with bounded timeouts and the openai client's own retries/backoff
+  (which honour ``Retry-After``).
+* ``SaveWorker`` starts a thread per instance and dies on the first network error; one
+  shared worker that survives errors posts calls to ``lib/logs`` instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import queue
+import random
+import re
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import openai
+import pydantic
+from cachetools import LRUCache
+
+from .behaviour_spec import (
+    AttemptSpec,
+    AzureModelSpec,
+    BehaviourSpec,
+    ClaudeModelSpec,
+    GeminiModelSpec,
+    OpenAIModelSpec,
+)
+from .errors import ProviderError, ValidationError
+from .models import PromptData, TestResult
+from .redaction import register as register_secret
+from .tiktoken_cache import ensure_encodings
+
+ensure_encodings()
+# flow-prompt imports google's Gemini client, which warns about Python versions on import.
+warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\..*")
+
+# flow-prompt reads its settings at import time, after the encodings are in place.
+from flow_prompt import (  # noqa: E402
+    AttemptToCall,
+    AzureAIModel,
+    FlowPrompt,
+    OpenAIModel,
+    PipePrompt,
+)
+from flow_prompt import settings as fp_settings  # noqa: E402
+from flow_prompt.ai_models.ai_model import AI_MODELS_PROVIDER  # noqa: E402
+from flow_prompt.ai_models.behaviour import AIModelsBehaviour  # noqa: E402
+from flow_prompt.exceptions import BehaviourIsNotDefined, FlowPromptError  # noqa: E402
+from flow_prompt.services.flow_prompt import FlowPromptService  # noqa: E402
+
+logger = logging.getLogger(__name__)
+# flow-prompt logs every failed attempt with a traceback; without a handler of its own
+# Python's last-resort handler would print those into the user's notebook.
+logging.getLogger("flow_prompt").addHandler(logging.NullHandler())
+
+DEFAULT_AZURE_API_VERSION = "2023-07-01-preview"
+_CHAT_FIELDS = {
+    "content",
+    "role",
+    "name",
+    "tool_calls",
+    "priority",
+    "required",
+    "is_multiple",
+    "while_fits",
+    "add_in_reverse_order",
+    "in_one_message",
+    "continue_if_doesnt_fit",
+    "add_if_fitted_labels",
+    "label",
+    "presentation",
+    "last_words",
+}
+_VARIABLE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.\-]*)\}")
+
+
+@dataclass(frozen=True)
+class ProviderKeys:
+    """One environment's provider keys, for one run. Its repr names keys, never values."""
+
+    openai_api_key: str | None = field(default=None, repr=False)
+    openai_org: str | None = field(default=None, repr=False)
+    azure: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> ProviderKeys:
+        azure: dict[str, dict[str, str]] = {}
+        for realm, value in (doc.get("AZURE_OPENAI_KEYS") or {}).items():
+            if isinstance(value, dict) and value.get("url") and value.get("key"):
+                azure[realm] = {
+                    "azure_endpoint": str(value["url"]),
+                    "api_key": str(value["key"]),
+                    "api_version": str(value.get("api_version") or DEFAULT_AZURE_API_VERSION),
+                }
+        keys = cls(
+            openai_api_key=doc.get("OPENAI_API_KEY") or None,
+            openai_org=doc.get("OPENAI_ORG") or None,
+            azure=azure,
+        )
+        register_secret(
+            keys.openai_api_key, keys.openai_org, *(r["api_key"] for r in azure.values())
+        )
+        return keys
+
+    def __repr__(self) -> str:
+        names = [n for n, v in (("OPENAI_API_KEY", self.openai_api_key),) if v]
+        names += [f"AZURE_OPENAI_KEYS.{r}" for r in self.azure]
+        return f"ProviderKeys(set={names})"
+
+    def clients(self) -> dict[Any, Any]:
+        """flow-prompt's ``clients`` mapping, built for this run only."""
+        result: dict[Any, Any] = {AI_MODELS_PROVIDER.AZURE: dict(self.azure)}
+        if self.openai_api_key:
+            result[AI_MODELS_PROVIDER.OPENAI] = {
+                "api_key": self.openai_api_key,
+                "organization": self.openai_org,
+            }
+        return result
+
+
+class _ClientCache:
+    """openai clients reused across calls, keyed by endpoint and a digest of the key."""
+
+    def __init__(self, size: int = 256):
+        self._cache: LRUCache = LRUCache(maxsize=size)
+        self._lock = threading.Lock()
+
+    def get(self, kind: str, key: str, build: Any, *parts: Any) -> Any:
+        cache_key = (kind, hashlib.sha256(key.encode()).hexdigest(), *parts)
+        with self._lock:
+            client = self._cache.get(cache_key)
+            if client is None:
+                client = build()
+                self._cache[cache_key] = client
+            return client
+
+
+_CLIENTS = _ClientCache()
+
+
+@dataclass(frozen=True)
+class ClientOptions:
+    timeout: float
+    max_retries: int
+    openai_base_url: str | None
+
+
+class _RecordingMixin:
+    """Keeps the exception an attempt ended with (flow-prompt swallows retryable ones)."""
+
+    _options: ClientOptions
+    last_error: BaseException | None
+
+    def call(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().call(*args, **kwargs)  # type: ignore[misc]
+        except BaseException as exc:
+            self.last_error = exc.__context__ or exc
+            raise
+
+
+@dataclass(kw_only=True)
+class _AzureModel(_RecordingMixin, AzureAIModel):
+    _options: ClientOptions = field(repr=False, default=None)  # type: ignore[assignment]
+    last_error: BaseException | None = field(default=None, repr=False)
+
+    def get_client(self, client_secrets: dict | None = None) -> Any:
+        realm = (client_secrets or {})[self.realm]
+        opts = self._options
+        return _CLIENTS.get(
+            "azure",
+            realm["api_key"],
+            lambda: openai.AzureOpenAI(
+                api_version=realm["api_version"],
+                azure_endpoint=realm["azure_endpoint"],
+                api_key=realm["api_key"],
+                timeout=opts.timeout,
+                max_retries=opts.max_retries,
+            ),
+            realm["azure_endpoint"],
+            realm["api_version"],
+            opts,
+        )
+
+
+@dataclass(kw_only=True)
+class _OpenAIModel(_RecordingMixin, OpenAIModel):
+    _options: ClientOptions = field(repr=False, default=None)  # type: ignore[assignment]
+    last_error: BaseException | None = field(default=None, repr=False)
+
+    def get_client(self, client_secrets: dict | None = None) -> Any:
+        secrets = client_secrets or {}
+        opts = self._options
+        return _CLIENTS.get(
+            "openai",
+            secrets["api_key"],
+            lambda: openai.OpenAI(
+                api_key=secrets["api_key"],
+                organization=secrets.get("organization"),
+                base_url=opts.openai_base_url,
+                timeout=opts.timeout,
+                max_retries=opts.max_retries,
+            ),
+            secrets.get("organization"),
+            opts,
+        )
+
+
+class _DraftPrompt(PipePrompt):
+    """A prompt that stays out of flow-prompt's global registry."""
+
+    def _save_in_local_storage(self) -> None:
+        return None
+
+
+class _IsolatedFlowPrompt(FlowPrompt):
+    """A FlowPrompt whose keys, prompt and log worker belong to one run only."""
+
+    def __init__(self, draft: PipePrompt, clients: dict, api_token: str | None, worker: Any):
+        # FlowPrompt.__post_init__ is skipped on purpose: it reads keys from os.environ and
+        # writes them into the class-wide ``clients`` dict.
+        self.api_token = api_token
+        self.clients = clients
+        self.worker = worker
+        self._draft = draft
+
+    def __repr__(self) -> str:
+        return f"<_IsolatedFlowPrompt prompt={self._draft.id!r}>"
+
+    def get_pipe_prompt(self, prompt_id: str, version: str | None = None) -> PipePrompt:
+        return self._draft
+
+
+class LogWorker:
+    """Posts finished calls to ``{FLOW_PROMPT_API_URI}lib/logs`` from one background thread."""
+
+    def __init__(self, api_uri: str):
+        self.api_uri = api_uri if api_uri.endswith("/") else api_uri + "/"
+        self._queue: queue.Queue = queue.Queue(maxsize=10_000)
+        self._thread = threading.Thread(target=self._run, name="prompt-tester-log", daemon=True)
+        self._thread.start()
+        self.failures = 0
+
+    def add_task(self, api_token, prompt_data, context, response, test_data=None) -> None:
+        try:
+            self._queue.put_nowait((api_token, prompt_data, context, response))
+        except queue.Full:
+            self.failures += 1
+            logger.warning("The call log queue is full; a test call was not logged")
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every queued call was posted (tests and short scripts use this)."""
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return not self._queue.unfinished_tasks
+
+    def _run(self) -> None:
+        while True:
+            api_token, prompt_data, context, response = self._queue.get()
+            try:
+                FlowPromptService.url = self.api_uri
+                FlowPromptService.save_user_interaction(api_token, prompt_data, context, response)
+            except Exception as exc:
+                self.failures += 1
+                logger.warning(
+                    "Could not log a test call to the flow-prompt API: %s", type(exc).__name__
+                )
+            finally:
+                self._queue.task_done()
+
+
+_workers: dict[str, LogWorker] = {}
+_workers_lock = threading.Lock()
+
+
+def log_worker(api_uri: str) -> LogWorker:
+    with _workers_lock:
+        if api_uri not in _workers:
+            _workers[api_uri] = LogWorker(api_uri)
+        return _workers[api_uri]
+
+
+def unresolved_variables(prompt: PromptData, context: dict[str, Any]) -> list[str]:
+    """Context variables the draft names that the context lacks (sent to the model as-is)."""
+    names: list[str] = []
+    for chat in prompt.chats:
+        for name in _VARIABLE.findall(chat.content or ""):
+            if name not in context and name not in names:
+                names.append(name)
+    return names
+
+
+def _attempt_order(spec: BehaviourSpec, rng: random.Random) -> list[tuple[str, AttemptSpec]]:
+    """Attempts in weighted random order (each once), then the fallback."""
+    pool = list(enumerate(spec.attempts))
+    order: list[tuple[str, AttemptSpec]] = []
+    while pool:
+        total = sum(a.weight for _, a in pool)
+        pick = rng.uniform(0, total)
+        for i, (index, attempt) in enumerate(pool):
+            pick -= attempt.weight
+            if pick <= 0 or i == len(pool) - 1:
+                order.append((f"attempts[{index}]", attempt))
+                pool.pop(i)
+                break
+    if spec.fallback_attempt:
+        order.append(("fallback_attempt", spec.fallback_attempt))
+    return order
+
+
+_UNSUPPORTED = {
+    "claude": (
+        "Claude is not supported by this tester: flow-prompt 0.1.31 pins anthropic 0.31,"
+        " whose client cannot be built with httpx 0.28 (it passes the removed 'proxies'"
+        " argument). Use an Azure or OpenAI attempt, or a fallback."
+    ),
+    "gemini": (
+        "Gemini is not supported by this tester yet: flow-prompt's Gemini model calls"
+        " Google's API directly with no configurable endpoint. Use an Azure or OpenAI attempt."
+    ),
+}
+
+
+class MissingKey(Exception):
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _build_model(model: Any, keys: ProviderKeys, options: ClientOptions) -> Any:
+    if isinstance(model, AzureModelSpec):
+        if model.realm not in keys.azure:
+            realms = ", ".join(sorted(keys.azure)) or "none"
+            raise MissingKey(
+                f"no Azure key for realm {model.realm!r} (stored realms: {realms}). Add it with"
+                f" secrets.set(AZURE_OPENAI_KEYS={{{model.realm!r}: {{'url': ..., 'key': ...}}}})"
+            )
+        return _AzureModel(
+            realm=model.realm,
+            deployment_id=model.deployment,
+            max_tokens=model.max_tokens,
+            support_functions=model.support_functions,
+            _options=options,
+        )
+    if isinstance(model, OpenAIModelSpec):
+        if not keys.openai_api_key:
+            raise MissingKey(
+                "no OPENAI_API_KEY is stored for this environment. Add it with"
+                " secrets.set(OPENAI_API_KEY=...)"
+            )
+        return _OpenAIModel(
+            model=model.model,
+            max_tokens=model.max_tokens,
+            support_functions=model.support_functions,
+            _options=options,
+        )
+    if isinstance(model, ClaudeModelSpec | GeminiModelSpec):
+        raise MissingKey(_UNSUPPORTED[model.provider])
+    raise ValidationError(f"ai_model: unknown provider {model!r}", field="ai_model")
+
+
+def describe_failure(exc: BaseException | None, options: ClientOptions) -> tuple[str, str]:
+    """(kind, words) for why an attempt failed. Never includes provider bodies or keys."""
+    if exc is None:
+        return "unknown", "the attempt failed without an error"
+    if isinstance(exc, openai.APITimeoutError):
+        return "timeout", f"no answer within {options.timeout:g} s"
+    if isinstance(exc, openai.APIConnectionError):
+        return "connection", "could not connect to the provider's endpoint"
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        if status == 429:
+            after = exc.response.headers.get("retry-after") if exc.response is not None else None
+            hint = f"; it asked to wait {after} s" if after else ""
+            return "rate_limit", f"the provider is rate-limiting requests (HTTP 429{hint})"
+        if status in (401, 403):
+            return "auth", (
+                f"the provider rejected the stored key (HTTP {status}); replace it with"
+                " secrets.set(...)"
+            )
+        if status == 404:
+            return "not_found", "the provider has no such model or deployment (HTTP 404)"
+        if status == 400 and "filtered" in str(exc).lower():
+            return "content_filter", "the provider's content filter blocked this prompt"
+        if status >= 500:
+            return "server_error", f"the provider failed (HTTP {status})"
+        return "bad_request", f"the provider refused the request (HTTP {status})"
+    if isinstance(exc, json.JSONDecodeError | pydantic.ValidationError):
+        return "bad_response", "the provider sent an answer that is not valid JSON"
+    if isinstance(exc, FlowPromptError):
+        return "flow_prompt", f"flow-prompt reported {type(exc).__name__}"
+    return "error", f"{type(exc).__name__} while calling the provider"
+
+
+def load_draft(prompt: PromptData) -> PipePrompt:
+    data = prompt.to_service_dump()
+    data["chats"] = [{k: v for k, v in c.items() if k in _CHAT_FIELDS} for c in data["chats"]]
+    return _DraftPrompt.service_load(data)
+
+
+def run_test(
+    prompt: PromptData,
+    context: dict[str, Any],
+    behaviour: BehaviourSpec,
+    keys: ProviderKeys,
+    options: ClientOptions,
+    api_token: str | None = None,
+    api_uri: str | None = None,
+    rng: random.Random | None = None,
+) -> TestResult:
+    """Run the draft with the context through ``FlowPrompt.call``, attempt by attempt."""
+    draft = load_draft(prompt)
+    clients = keys.clients()
+    worker = log_worker(api_uri) if (api_token and api_uri) else None
+    if api_token:
+        register_secret(api_token)
+    missing = unresolved_variables(prompt, context)
+    failures: list[dict[str, Any]] = []
+    for where, attempt in _attempt_order(behaviour, rng or random.Random()):
+        label = attempt.ai_model.label()
+        try:
+            ai_model = _build_model(attempt.ai_model, keys, options)
+        except MissingKey as exc:
+            failures.append(
+                {"attempt": where, "model": label, "kind": "setup", "error": exc.reason}
+            )
+            continue
+        flow = _IsolatedFlowPrompt(draft, clients, api_token if worker else None, worker)
+        single = AIModelsBehaviour(
+            attempts=[
+                AttemptToCall(ai_model=ai_model, weight=attempt.weight, functions=attempt.functions)
+            ]
+        )
+        started = time.perf_counter()
+        try:
+            result = flow.call(prompt.prompt_id, context, single, count_of_retries=0)
+        except BehaviourIsNotDefined:
+            kind, words = describe_failure(ai_model.last_error, options)
+            failures.append({"attempt": where, "model": label, "kind": kind, "error": words})
+            continue
+        except FlowPromptError as exc:
+            kind, words = describe_failure(ai_model.last_error or exc, options)
+            failures.append({"attempt": where, "model": label, "kind": kind, "error": words})
+            break  # flow-prompt treats these as final for the whole behaviour
+        except Exception as exc:  # e.g. a prompt flow-prompt cannot resolve
+            kind, words = describe_failure(ai_model.last_error or exc, options)
+            failures.append({"attempt": where, "model": label, "kind": kind, "error": words})
+            break
+        metrics = result.metrics
+        return TestResult(
+            content=result.content,
+            finish_reason=result.finish_reason or None,
+            attempt=where,
+            model=label,
+            latency_ms=int(
+                metrics.latency
+                if metrics.latency is not None
+                else (time.perf_counter() - started) * 1000
+            ),
+            prompt_tokens=metrics.prompt_tokens_used,
+            sample_tokens=metrics.sample_tokens_used,
+            price=float(metrics.price_of_call) if metrics.price_of_call is not None else None,
+            unresolved_variables=missing,
+            context_id=result.id or None,
+            failed_attempts=failures,
+        )
+    raise ProviderError(_failure_message(failures), attempts=failures)
+
+
+def _failure_message(failures: list[dict[str, Any]]) -> str:
+    if not failures:
+        return "The behaviour has no attempt that could run"
+    parts = [f"{f['attempt']} ({f['model']}): {f['error']}" for f in failures]
+    return "Every attempt failed. " + "; ".join(parts)
+
+
+def flow_prompt_version() -> str:
+    from importlib.metadata import version
+
+    return version("flow-prompt")
+
+
+__all__ = [
+    "ClientOptions",
+    "LogWorker",
+    "ProviderKeys",
+    "fp_settings",
+    "log_worker",
+    "run_test",
+    "unresolved_variables",
+]

@@ -1,0 +1,84 @@
+"""The shared tables, defined once.
+
+Local creation (``prompt-tester init`` / the local stack) and the checks read this; the
+stores take table names from ``Settings.table``. Shapes of items are in PRODUCT.md §2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    partition_key: tuple[str, str]
+    sort_key: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    partition_key: tuple[str, str]
+    sort_key: tuple[str, str] | None = None
+    indexes: tuple[Index, ...] = field(default_factory=tuple)
+    ttl_attribute: str | None = None
+
+    def attribute_definitions(self) -> list[dict[str, str]]:
+        keys = [self.partition_key, self.sort_key]
+        for index in self.indexes:
+            keys += [index.partition_key, index.sort_key]
+        seen: dict[str, str] = {}
+        for key in keys:
+            if key:
+                seen.setdefault(key[0], key[1])
+        return [{"AttributeName": n, "AttributeType": t} for n, t in seen.items()]
+
+    def key_schema(self) -> list[dict[str, str]]:
+        return _key_schema(self.partition_key, self.sort_key)
+
+
+def _key_schema(pk: tuple[str, str], sk: tuple[str, str] | None) -> list[dict[str, str]]:
+    schema = [{"AttributeName": pk[0], "KeyType": "HASH"}]
+    if sk:
+        schema.append({"AttributeName": sk[0], "KeyType": "RANGE"})
+    return schema
+
+
+S, N = "S", "N"
+
+TABLES: tuple[Table, ...] = (
+    Table("ApiTokens", ("env_id", S), ("secret_key", S), ttl_attribute="expires_at"),
+    Table("LatestPrompts", ("env_id", S), ("prompt_id", S)),
+    Table(
+        "PromptHistory",
+        ("env_id_prompt_id", S),
+        ("version", S),
+        indexes=(Index("env_id_prompt_id_hash_key", ("env_id_prompt_id_hash_key", S)),),
+    ),
+    Table(
+        "Logs",
+        ("env_id_prompt_id", S),
+        ("timestamp", N),
+        indexes=(Index("env_id", ("env_id", S), ("timestamp", N)),),
+    ),
+    Table("Organizations", ("org_id", S), ("created_tms", N)),
+    Table("Environments", ("org_id", S), ("env_name", S)),
+    Table("UserRoles", ("user_id", S), ("org_id", S)),
+    Table("Invitations", ("org_id", S), ("email", S)),
+    Table("Behaviours", ("env_id", S), ("name", S)),
+)
+
+TABLE_NAMES: frozenset[str] = frozenset(t.name for t in TABLES)
+TABLES_BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
+
+# Composite keys join their parts with '#', as the web system writes them.
+KEY_SEP = "#"
+
+
+def env_prompt_key(env_id: str, prompt_id: str) -> str:
+    return f"{env_id}{KEY_SEP}{prompt_id}"
+
+
+def prompt_hash_key(env_id: str, prompt_id: str, digest: str) -> str:
+    return f"{env_id}{KEY_SEP}{prompt_id}{KEY_SEP}{digest}"

@@ -1,0 +1,686 @@
+"""The Prompt Tester's operations, each in one place, each behind the access check.
+
+Every interface (the notebook API in ``session``, widgets, REST handlers, the local
+flow-prompt API service) calls this class and nothing below it. Every method that touches an
+environment takes the verified ``Principal`` and the environment id the caller *asked* for,
+and checks UserRoles → Environments before reading or writing: nothing trusts an ``env_id``.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from cachetools import TTLCache
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .aws import AwsClients
+from .behaviour_spec import BehaviourSpec, validate_behaviour_name
+from .cursor import CursorCodec
+from .errors import AccessDeniedError, AuthenticationError, NotFoundError, ValidationError
+from .models import (
+    Behaviour,
+    Environment,
+    LogEntry,
+    LogPage,
+    Principal,
+    PromptData,
+    PromptVersion,
+    SecretStatus,
+    TestDraft,
+    TestResult,
+    check_json_size,
+    ms_to_datetime,
+)
+from .redaction import register as register_secret
+from .settings import Settings
+from .stores.access import AccessStore
+from .stores.behaviours import BehaviourStore
+from .stores.logs import LogStore, split_context_id
+from .stores.prompts import PromptStore
+from .stores.secrets import AZURE, UPDATED, SecretStore
+from .stores.tokens import TokenStore
+from .validation import parse, require
+
+SECRET_NAMES = (
+    "AZURE_OPENAI_KEYS",
+    "OPENAI_API_KEY",
+    "OPENAI_ORG",
+    "CLAUDE_API_KEY",
+    "GEMINI_API_KEY",
+)
+_REALM = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+
+
+class AzureRealmKey(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(min_length=8, max_length=2048, pattern=r"^https?://[^\s]+$")
+    key: str = Field(min_length=1, max_length=4096)
+    api_version: str | None = Field(default=None, min_length=1, max_length=32)
+
+
+class SecretsInput(BaseModel):
+    """What ``secrets.set`` accepts. Values are never echoed in an error."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    AZURE_OPENAI_KEYS: dict[str, AzureRealmKey] | None = None
+    OPENAI_API_KEY: str | None = Field(default=None, min_length=1, max_length=4096)
+    OPENAI_ORG: str | None = Field(default=None, min_length=1, max_length=256)
+    CLAUDE_API_KEY: str | None = Field(default=None, min_length=1, max_length=4096)
+    GEMINI_API_KEY: str | None = Field(default=None, min_length=1, max_length=4096)
+
+    @field_validator("AZURE_OPENAI_KEYS", mode="before")
+    @classmethod
+    def _json_text(cls, value: Any) -> Any:
+        # The web system keeps this one as a JSON string in an env var; accept that form too.
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                raise ValueError("must be a JSON object of realm -> {url, key}") from None
+        if isinstance(value, dict):
+            import re
+
+            for realm in value:
+                if not re.match(_REALM, str(realm)):
+                    raise ValueError(f"realm {realm!r} must be letters, digits, '.', '_' or '-'")
+            if not value:
+                raise ValueError("must name at least one realm")
+        return value
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def to_epoch_ms(value: Any, field: str) -> int | None:
+    """``since``/``until``: aware datetime, naive datetime (UTC), ISO text or epoch ms."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValidationError(f"{field}: must be a datetime or epoch milliseconds", field=field)
+    if isinstance(value, int | float):
+        require(0 <= value < 2**53, field, "must be epoch milliseconds (a positive number)")
+        return int(value)
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValidationError(
+                f"{field}: must be an ISO date/time, a datetime or epoch milliseconds", field=field
+            ) from None
+    if hasattr(value, "to_pydatetime"):  # pandas.Timestamp
+        value = value.to_pydatetime()
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return int(value.timestamp() * 1000)
+    raise ValidationError(f"{field}: must be a datetime or epoch milliseconds", field=field)
+
+
+def _mask(value: Any) -> str | None:
+    if not isinstance(value, str) or len(value) < 12:
+        return None
+    return f"…{value[-4:]}"
+
+
+def _log_entry(item: dict[str, Any]) -> LogEntry:
+    """Tolerant reader: items from other writers may miss anything but their keys."""
+    prompt_id = str(
+        item.get("prompt_id") or str(item.get("env_id_prompt_id", "")).split("#", 1)[-1]
+    )
+    ts = int(item.get("timestamp") or 0)
+
+    def as_dict(name: str) -> dict[str, Any]:
+        value = item.get(name)
+        return value if isinstance(value, dict) else {}
+
+    prompt = item.get("prompt")
+    version = item.get("version")
+    if version is None and isinstance(prompt, dict) and prompt.get("version") is not None:
+        version = prompt.get("version")
+    return LogEntry(
+        context_id=f"{prompt_id}#{ts}",
+        prompt_id=prompt_id,
+        timestamp=ts,
+        env_id=str(item.get("env_id") or str(item.get("env_id_prompt_id", "")).split("#", 1)[0]),
+        version=None if version is None else str(version),
+        context=as_dict("context"),
+        prompt=prompt if isinstance(prompt, dict) else None,
+        response=as_dict("response"),
+        request=as_dict("request"),
+        metrics=as_dict("metrics"),
+        source=item.get("source"),
+    )
+
+
+def _behaviour(item: dict[str, Any]) -> Behaviour:
+    return Behaviour(
+        name=item["name"],
+        spec=item.get("spec") if isinstance(item.get("spec"), dict) else {},
+        version=int(item.get("version") or 0),
+        created_by=item.get("created_by"),
+        created_at=item.get("created_at"),
+        updated_by=item.get("updated_by"),
+        updated_at=item.get("updated_at"),
+    )
+
+
+def _version_sort_key(item: dict[str, Any]) -> tuple:
+    version = str(item.get("version", ""))
+    numeric = tuple(int(p) if p.isdigit() else 0 for p in version.replace("-", ".").split("."))
+    return (int(item.get("created_tms") or 0), numeric, version)
+
+
+class PromptTesterService:
+    """The operations. Thread-safe; one instance serves many users (the REST server)."""
+
+    def __init__(self, settings: Settings | None = None, clients: AwsClients | None = None):
+        self.settings = settings or Settings()
+        self.aws = clients or AwsClients(self.settings)
+        s, db = self.settings, self.aws.dynamodb
+        self.access = AccessStore(
+            db, s.table("UserRoles"), s.table("Environments"), s.table("Organizations")
+        )
+        self.log_store = LogStore(db, s.table("Logs"))
+        self.prompt_store = PromptStore(db, s.table("LatestPrompts"), s.table("PromptHistory"))
+        self.behaviour_store = BehaviourStore(db, s.table("Behaviours"))
+        self.token_store = TokenStore(db, s.table("ApiTokens"))
+        self.secret_store = SecretStore(self.aws.secretsmanager, s.kms_key_id)
+        self.cursors = CursorCodec(s.cursor_key)
+        self._env_cache: TTLCache = TTLCache(maxsize=4096, ttl=max(s.access_cache_seconds, 0.001))
+        self._tokens: dict[tuple[str, str], tuple[str, int]] = {}
+        self._lock = threading.Lock()
+        self._auth = None
+
+    def __repr__(self) -> str:
+        return f"<PromptTesterService region={self.settings.region!r}>"
+
+    # --- sign-in ------------------------------------------------------------------------
+    @property
+    def auth(self):
+        from .auth import CognitoAuth
+
+        if self._auth is None:
+            self._auth = CognitoAuth(self.settings, self.aws.cognito)
+        return self._auth
+
+    # --- access -------------------------------------------------------------------------
+    def environments(self, principal: Principal) -> list[Environment]:
+        if self.settings.access_cache_seconds <= 0:
+            return self.access.user_environments(principal.user_id)
+        with self._lock:
+            cached = self._env_cache.get(principal.user_id)
+        if cached is not None:
+            return cached
+        envs = self.access.user_environments(principal.user_id)
+        with self._lock:
+            self._env_cache[principal.user_id] = envs
+        return envs
+
+    def forget_access(self, user_id: str | None = None) -> None:
+        with self._lock:
+            if user_id is None:
+                self._env_cache.clear()
+            else:
+                self._env_cache.pop(user_id, None)
+
+    def environment(self, principal: Principal, env: str) -> Environment:
+        """The environment named (by id or name) if the user may touch it, else AccessDenied."""
+        require(
+            isinstance(env, str) and 0 < len(env) <= 256, "env", "must be an environment id or name"
+        )
+        envs = self.environments(principal)
+        by_id = [e for e in envs if e.env_id == env]
+        if by_id:
+            return by_id[0]
+        by_name = [e for e in envs if e.env_name == env]
+        if len(by_name) == 1:
+            return by_name[0]
+        if len(by_name) > 1:
+            listed = ", ".join(
+                f"{e.org_name or e.org_id}/{e.env_name} ({e.env_id})" for e in by_name
+            )
+            raise ValidationError(
+                f"env: {env!r} names several environments; pass the env_id: {listed}", field="env"
+            )
+        raise AccessDeniedError(f"You have no access to environment {env!r}")
+
+    def default_environment(self, principal: Principal, env: str | None) -> Environment:
+        if env is not None:
+            return self.environment(principal, env)
+        envs = self.environments(principal)
+        if not envs:
+            raise AccessDeniedError(
+                "Your account belongs to no organisation with an environment; ask an admin to"
+                " invite you"
+            )
+        if len(envs) > 1:
+            listed = ", ".join(f"{e.env_name} ({e.env_id})" for e in envs)
+            raise ValidationError(
+                f"env: you have access to several environments; choose one with env=: {listed}",
+                field="env",
+            )
+        return envs[0]
+
+    # --- logs ---------------------------------------------------------------------------
+    def logs(
+        self,
+        principal: Principal,
+        env_id: str,
+        prompt_id: str | None = None,
+        since: Any = None,
+        until: Any = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> LogPage:
+        env = self.environment(principal, env_id)
+        require(
+            isinstance(limit, int) and not isinstance(limit, bool) and 1 <= limit <= 1000,
+            "limit",
+            "must be a whole number from 1 to 1000",
+        )
+        if prompt_id is not None:
+            require(
+                isinstance(prompt_id, str) and 0 < len(prompt_id) <= 256,
+                "prompt_id",
+                "must be a prompt id",
+            )
+        since_ms, until_ms = to_epoch_ms(since, "since"), to_epoch_ms(until, "until")
+        if since_ms is not None and until_ms is not None:
+            require(since_ms <= until_ms, "since", "must not be after until")
+        query = [prompt_id, since_ms, until_ms]
+        start_key = (
+            self.cursors.decode(cursor, principal.user_id, env.env_id, query) if cursor else None
+        )
+        items, last_key = self.log_store.page(
+            env.env_id,
+            prompt_id=prompt_id,
+            since_ms=since_ms,
+            until_ms=until_ms,
+            limit=limit,
+            start_key=start_key,
+        )
+        next_cursor = (
+            self.cursors.encode(principal.user_id, env.env_id, query, last_key)
+            if last_key
+            else None
+        )
+        return LogPage(items=[_log_entry(i) for i in items], next_cursor=next_cursor)
+
+    def log(self, principal: Principal, env_id: str, context_id: str) -> LogEntry:
+        env = self.environment(principal, env_id)
+        require(
+            isinstance(context_id, str) and len(context_id) <= 512, "context_id", "must be text"
+        )
+        try:
+            prompt_id, ts = split_context_id(context_id)
+        except ValueError as exc:
+            raise ValidationError(f"context_id: {exc}", field="context_id") from None
+        item = self.log_store.get(env.env_id, prompt_id, ts)
+        if item is None:
+            raise NotFoundError(f"No log {context_id!r} in environment {env.env_name!r}")
+        return _log_entry(item)
+
+    # --- prompts ------------------------------------------------------------------------
+    def prompt_ids(self, principal: Principal, env_id: str) -> list[str]:
+        env = self.environment(principal, env_id)
+        return self.prompt_store.prompt_ids(env.env_id)
+
+    def prompt(
+        self, principal: Principal, env_id: str, prompt_id: str, version: str | None = None
+    ) -> PromptVersion:
+        env = self.environment(principal, env_id)
+        require(
+            isinstance(prompt_id, str) and 0 < len(prompt_id) <= 256,
+            "prompt_id",
+            "must be a prompt id",
+        )
+        if version is None:
+            item = self.prompt_store.latest(env.env_id, prompt_id)
+            if item is None or not isinstance(item.get("prompt"), dict):
+                raise NotFoundError(f"No prompt {prompt_id!r} in environment {env.env_name!r}")
+        else:
+            version = str(version)
+            item = self.prompt_store.version(env.env_id, prompt_id, version)
+            if item is None or not isinstance(item.get("prompt"), dict):
+                raise NotFoundError(
+                    f"No version {version!r} of prompt {prompt_id!r} in environment"
+                    f" {env.env_name!r}"
+                )
+        data = dict(item["prompt"])
+        found_version = str(item.get("version") or data.get("version") or version or "")
+        data.setdefault("prompt_id", prompt_id)
+        data["version"] = found_version
+        return PromptVersion(
+            prompt_id=prompt_id,
+            version=found_version,
+            data=data,
+            created_at=ms_to_datetime(item.get("created_tms")),
+        )
+
+    def prompt_versions(self, principal: Principal, env_id: str, prompt_id: str) -> list[str]:
+        env = self.environment(principal, env_id)
+        require(
+            isinstance(prompt_id, str) and 0 < len(prompt_id) <= 256,
+            "prompt_id",
+            "must be a prompt id",
+        )
+        items = self.prompt_store.history(env.env_id, prompt_id)
+        return [str(i["version"]) for i in sorted(items, key=_version_sort_key, reverse=True)]
+
+    def open_test(
+        self,
+        principal: Principal,
+        env_id: str,
+        context_id: str,
+        prompt_id: str | None = None,
+        version: str | None = None,
+    ) -> TestDraft:
+        """The log's context and the prompt it used (or the one asked for), ready to edit."""
+        log = self.log(principal, env_id, context_id)
+        prompt_id = prompt_id or log.prompt_id
+        version = None if version is None else str(version)
+        wanted = version if version is not None else log.version
+        source = "history"
+        try:
+            if wanted is not None:
+                prompt = self.prompt(principal, env_id, prompt_id, wanted).data
+            else:
+                prompt = self.prompt(principal, env_id, prompt_id).data
+                source = "latest"
+        except NotFoundError:
+            # The version may have been deleted; the log still carries the prompt it used.
+            if version is None and log.prompt and prompt_id == log.prompt_id:
+                prompt = dict(log.prompt)
+                source = "log"
+            else:
+                raise
+        return TestDraft(
+            prompt_data=prompt, context_data=dict(log.context), log=log, prompt_source=source
+        )
+
+    # --- tests --------------------------------------------------------------------------
+    def validate_test_input(
+        self, prompt_data: Any, context_data: Any
+    ) -> tuple[PromptData, dict[str, Any]]:
+        require(
+            isinstance(prompt_data, dict), "prompt_data", "must be an object (service_dump shape)"
+        )
+        require(
+            isinstance(context_data, dict), "context_data", "must be an object of variable -> value"
+        )
+        check_json_size(prompt_data, "prompt_data")
+        check_json_size(context_data, "context_data")
+        try:
+            json.dumps(context_data)
+        except (TypeError, ValueError):
+            raise ValidationError(
+                "context_data: must hold only JSON values (text, numbers, lists, objects)",
+                field="context_data",
+            ) from None
+        return parse(PromptData, prompt_data, "prompt_data"), context_data
+
+    def behaviour_spec(self, principal: Principal, env_id: str, name: str) -> BehaviourSpec:
+        behaviour = self.get_behaviour(principal, env_id, name)
+        return parse(BehaviourSpec, behaviour.spec, f"behaviour {name!r}")
+
+    def test(
+        self,
+        principal: Principal,
+        env_id: str,
+        prompt_data: Any,
+        context_data: Any,
+        behaviour: str,
+    ) -> TestResult:
+        from . import runner
+
+        env = self.environment(principal, env_id)
+        prompt, context = self.validate_test_input(prompt_data, context_data)
+        spec = self.behaviour_spec(principal, env.env_id, behaviour)
+        keys = runner.ProviderKeys.from_document(
+            self.secret_store.read_values(self.settings.secret_name(env.env_id))
+        )
+        token = self.api_token(principal, env) if self.settings.flow_prompt_api_uri else None
+        return runner.run_test(
+            prompt,
+            context,
+            spec,
+            keys,
+            self.client_options(),
+            api_token=token,
+            api_uri=self.settings.flow_prompt_api_uri,
+        )
+
+    def client_options(self):
+        from .runner import ClientOptions
+
+        return ClientOptions(
+            timeout=self.settings.model_timeout_seconds,
+            max_retries=self.settings.model_max_retries,
+            openai_base_url=self.settings.openai_base_url,
+        )
+
+    # --- API tokens ---------------------------------------------------------------------
+    def api_token(self, principal: Principal, env: Environment) -> str:
+        """A live flow-prompt token for (user, env); made when needed, kept only in memory."""
+        key = (principal.user_id, env.env_id)
+        now = time.time()
+        with self._lock:
+            held = self._tokens.get(key)
+        if held and held[1] - now > 600 and self.token_store.find(held[0]):
+            return held[0]
+        token = f"{env.env_id}.{secrets.token_urlsafe(32)}"
+        register_secret(token)
+        ttl = int(self.settings.token_ttl_hours * 3600)
+        expires_at = self.token_store.put(env.env_id, token, principal.user_id, ttl)
+        with self._lock:
+            self._tokens[key] = (token, expires_at)
+        return token
+
+    def ingest_call_log(self, token: str, payload: Any) -> str:
+        """Record a call posted to ``lib/logs`` by flow-prompt; the token says whose it is."""
+        if not isinstance(token, str) or not token:
+            raise AuthenticationError("An API token is required")
+        item = self.token_store.find(token)
+        if item is None:
+            raise AuthenticationError("The API token is unknown or has expired")
+        require(isinstance(payload, dict), "body", "must be a JSON object")
+        prompt = payload.get("prompt")
+        require(
+            isinstance(prompt, dict) and bool(prompt.get("prompt_id")),
+            "prompt",
+            "must carry prompt_id",
+        )
+        ts_raw = payload.get("timestamp") or int(time.time() * 1000)
+        require(str(ts_raw).isdigit(), "timestamp", "must be epoch milliseconds")
+        check_json_size(payload, "body")
+        prompt_id = str(prompt["prompt_id"])
+        env_id = item["env_id"]
+        ts = int(ts_raw)
+        log = {
+            "env_id_prompt_id": f"{env_id}#{prompt_id}",
+            "timestamp": ts,
+            "env_id": env_id,
+            "prompt_id": prompt_id,
+            "version": None if prompt.get("version") is None else str(prompt.get("version")),
+            "context": payload.get("context") if isinstance(payload.get("context"), dict) else {},
+            "prompt": prompt,
+            "response": payload.get("response")
+            if isinstance(payload.get("response"), dict)
+            else {},
+            "request": payload.get("request") if isinstance(payload.get("request"), dict) else {},
+            "metrics": payload.get("metrics") if isinstance(payload.get("metrics"), dict) else {},
+            "source": "prompt-tester",
+            "user_id": item.get("user_id"),
+        }
+        self.log_store.put(log)
+        return f"{prompt_id}#{ts}"
+
+    # --- behaviours ---------------------------------------------------------------------
+    def list_behaviours(self, principal: Principal, env_id: str) -> list[Behaviour]:
+        env = self.environment(principal, env_id)
+        items = self.behaviour_store.list(env.env_id)
+        return sorted((_behaviour(i) for i in items), key=lambda b: b.name)
+
+    def get_behaviour(self, principal: Principal, env_id: str, name: str) -> Behaviour:
+        env = self.environment(principal, env_id)
+        validate_behaviour_name(name)
+        item = self.behaviour_store.get(env.env_id, name)
+        if item is None:
+            raise NotFoundError(f"No behaviour named {name!r} in environment {env.env_name!r}")
+        return _behaviour(item)
+
+    def create_behaviour(
+        self, principal: Principal, env_id: str, name: str, spec: Any
+    ) -> Behaviour:
+        env = self.environment(principal, env_id)
+        validate_behaviour_name(name)
+        doc = parse(BehaviourSpec, spec, "spec").to_document()
+        who, at = principal.email or principal.user_id, _now_iso()
+        item = {
+            "env_id": env.env_id,
+            "name": name,
+            "spec": doc,
+            "version": 1,
+            "created_by": who,
+            "created_at": at,
+            "updated_by": who,
+            "updated_at": at,
+        }
+        self.behaviour_store.create(item)
+        return _behaviour(item)
+
+    def update_behaviour(
+        self, principal: Principal, env_id: str, name: str, spec: Any, version: Any
+    ) -> Behaviour:
+        env = self.environment(principal, env_id)
+        validate_behaviour_name(name)
+        require(
+            isinstance(version, int) and not isinstance(version, bool) and version >= 1,
+            "version",
+            "must be the version you read (a whole number from 1); get the behaviour first",
+        )
+        doc = parse(BehaviourSpec, spec, "spec").to_document()
+        who, at = principal.email or principal.user_id, _now_iso()
+        self.behaviour_store.update(env.env_id, name, doc, version, who, at)
+        return self.get_behaviour(principal, env.env_id, name)
+
+    def delete_behaviour(
+        self, principal: Principal, env_id: str, name: str, version: Any = None
+    ) -> None:
+        env = self.environment(principal, env_id)
+        validate_behaviour_name(name)
+        if version is not None:
+            require(
+                isinstance(version, int) and not isinstance(version, bool) and version >= 1,
+                "version",
+                "must be a whole number from 1",
+            )
+        self.behaviour_store.delete(env.env_id, name, version)
+
+    # --- secrets ------------------------------------------------------------------------
+    def secrets_status(self, principal: Principal, env_id: str) -> list[SecretStatus]:
+        env = self.environment(principal, env_id)
+        doc = self.secret_store.read_values(self.settings.secret_name(env.env_id))
+        return self._status(doc)
+
+    def set_secrets(
+        self, principal: Principal, env_id: str, values: dict[str, Any]
+    ) -> list[SecretStatus]:
+        env = self.environment(principal, env_id)
+        require(
+            isinstance(values, dict) and bool(values),
+            "keys",
+            f"give at least one of {', '.join(SECRET_NAMES)}",
+        )
+        unknown = [k for k in values if k not in SECRET_NAMES]
+        if unknown:
+            raise ValidationError(
+                f"{unknown[0]}: is not a provider key this tester stores; use one of"
+                f" {', '.join(SECRET_NAMES)}",
+                field=str(unknown[0]),
+            )
+        parsed = parse(SecretsInput, values)
+        clean = parsed.model_dump(exclude_none=True)
+        register_secret(*_secret_strings(clean))
+        doc = self.secret_store.merge(
+            self.settings.secret_name(env.env_id),
+            clean,
+            [],
+            {"org_id": env.org_id, "env_id": env.env_id, "app": "prompt-tester"},
+        )
+        return self._status(doc)
+
+    def delete_secrets(
+        self, principal: Principal, env_id: str, names: list[str]
+    ) -> list[SecretStatus]:
+        env = self.environment(principal, env_id)
+        require(bool(names), "names", f"give at least one of {', '.join(SECRET_NAMES)}")
+        for name in names:
+            base = name.split(".", 1)[0] if isinstance(name, str) else name
+            if base not in SECRET_NAMES or (base != AZURE and name != base):
+                raise ValidationError(
+                    f"{name}: is not a stored key name; use one of {', '.join(SECRET_NAMES)}"
+                    " or AZURE_OPENAI_KEYS.<realm>",
+                    field=str(name),
+                )
+        doc = self.secret_store.merge(
+            self.settings.secret_name(env.env_id),
+            {},
+            list(names),
+            {"org_id": env.org_id, "env_id": env.env_id, "app": "prompt-tester"},
+        )
+        return self._status(doc)
+
+    @staticmethod
+    def _status(doc: dict[str, Any]) -> list[SecretStatus]:
+        updated = doc.get(UPDATED) or {}
+        result: list[SecretStatus] = []
+        for name in SECRET_NAMES:
+            value = doc.get(name)
+            result.append(
+                SecretStatus(
+                    name=name,
+                    is_set=bool(value),
+                    updated_at=updated.get(name) if value else None,
+                    hint=(
+                        f"{len(value)} realm(s)"
+                        if name == AZURE and isinstance(value, dict)
+                        else _mask(value)
+                    )
+                    if value
+                    else None,
+                )
+            )
+            if name == AZURE and isinstance(value, dict):
+                for realm, realm_value in sorted(value.items()):
+                    key = realm_value.get("key") if isinstance(realm_value, dict) else None
+                    result.append(
+                        SecretStatus(
+                            name=f"{AZURE}.{realm}",
+                            is_set=bool(key),
+                            updated_at=updated.get(f"{AZURE}.{realm}"),
+                            hint=_mask(key),
+                        )
+                    )
+        return result
+
+
+def _secret_strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [
+            s
+            for k, v in value.items()
+            if k not in ("url", "api_version")
+            for s in _secret_strings(v)
+        ]
+    return []

@@ -1,0 +1,211 @@
+"""The notebook Python API: a signed-in user bound to one environment.
+
+A thin adapter over ``PromptTesterService``: it adds the principal and environment to each
+call and refreshes the Cognito session before it expires. It returns plain objects (and
+DataFrames through ``LogPage.to_dataframe``), so an experiment notebook reruns under nbval.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any
+
+from .auth import Tokens
+from .errors import AuthenticationError
+from .models import (
+    Behaviour,
+    Environment,
+    LogEntry,
+    LogPage,
+    Principal,
+    PromptVersion,
+    SecretStatus,
+    TestDraft,
+    TestResult,
+)
+from .service import PromptTesterService
+from .settings import Settings
+
+
+class Session:
+    """What ``connect()`` returns. Holds the user's tokens privately; its repr shows none."""
+
+    def __init__(
+        self,
+        service: PromptTesterService,
+        principal: Principal,
+        env: Environment,
+        tokens: Tokens | None = None,
+        username: str | None = None,
+    ):
+        self._service = service
+        self._principal = principal
+        self._env = env
+        self._tokens = tokens
+        self._username = username
+        self._lock = threading.Lock()
+        self.behaviours = BehavioursAPI(self)
+        self.secrets = SecretsAPI(self)
+
+    def __repr__(self) -> str:
+        who = self._principal.email or self._principal.user_id
+        return f"<prompt_tester_nb.Session {who} env={self._env.env_name!r} ({self._env.env_id})>"
+
+    # --- who and where --------------------------------------------------------------------
+    @property
+    def user(self) -> Principal:
+        return self._principal
+
+    @property
+    def env(self) -> Environment:
+        return self._env
+
+    @property
+    def service(self) -> PromptTesterService:
+        return self._service
+
+    def _who(self) -> Principal:
+        """The principal, after refreshing the Cognito session if it is about to expire."""
+        if self._tokens is None:
+            return self._principal
+        with self._lock:
+            if self._tokens.expires_at - time.time() < 60:
+                if not self._username:
+                    raise AuthenticationError("The session has expired; connect again")
+                tokens = self._service.auth.refresh(self._tokens, self._username)
+                self._principal = self._service.auth.verify_id_token(tokens.id_token)
+                self._tokens = tokens
+            return self._principal
+
+    def environments(self) -> list[Environment]:
+        return self._service.environments(self._who())
+
+    def use(self, env: str) -> Session:
+        """Switch this session to another environment (by id or name) the user may touch."""
+        self._env = self._service.environment(self._who(), env)
+        return self
+
+    # --- logs and prompts -----------------------------------------------------------------
+    def logs(
+        self,
+        prompt_id: str | None = None,
+        since: Any = None,
+        until: Any = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> LogPage:
+        return self._service.logs(
+            self._who(), self._env.env_id, prompt_id, since, until, limit, cursor
+        )
+
+    def log(self, context_id: str) -> LogEntry:
+        return self._service.log(self._who(), self._env.env_id, context_id)
+
+    def prompts(self) -> list[str]:
+        return self._service.prompt_ids(self._who(), self._env.env_id)
+
+    def prompt(self, prompt_id: str, version: str | None = None) -> PromptVersion:
+        return self._service.prompt(self._who(), self._env.env_id, prompt_id, version)
+
+    def prompt_versions(self, prompt_id: str) -> list[str]:
+        return self._service.prompt_versions(self._who(), self._env.env_id, prompt_id)
+
+    def open_test(
+        self, context_id: str, prompt_id: str | None = None, version: str | None = None
+    ) -> TestDraft:
+        return self._service.open_test(
+            self._who(), self._env.env_id, context_id, prompt_id, version
+        )
+
+    def test(self, prompt_data: Any, context_data: Any, behaviour: str = "default") -> TestResult:
+        return self._service.test(
+            self._who(), self._env.env_id, prompt_data, context_data, behaviour
+        )
+
+
+class BehavioursAPI:
+    """``session.behaviours``: CRUD of the environment's behaviours."""
+
+    def __init__(self, session: Session):
+        self._s = session
+
+    def __repr__(self) -> str:
+        return f"<behaviours of {self._s.env.env_name!r}>"
+
+    def list(self) -> list[Behaviour]:
+        return self._s._service.list_behaviours(self._s._who(), self._s.env.env_id)
+
+    def get(self, name: str) -> Behaviour:
+        return self._s._service.get_behaviour(self._s._who(), self._s.env.env_id, name)
+
+    def create(self, name: str, spec: dict[str, Any]) -> Behaviour:
+        return self._s._service.create_behaviour(self._s._who(), self._s.env.env_id, name, spec)
+
+    def update(self, name: str, spec: dict[str, Any], version: int) -> Behaviour:
+        return self._s._service.update_behaviour(
+            self._s._who(), self._s.env.env_id, name, spec, version
+        )
+
+    def delete(self, name: str, version: int | None = None) -> None:
+        self._s._service.delete_behaviour(self._s._who(), self._s.env.env_id, name, version)
+
+
+class SecretsAPI:
+    """``session.secrets``: write-only provider keys. Reads give status, never values."""
+
+    def __init__(self, session: Session):
+        self._s = session
+
+    def __repr__(self) -> str:
+        return f"<secrets of {self._s.env.env_name!r}: write-only>"
+
+    def status(self) -> list[SecretStatus]:
+        return self._s._service.secrets_status(self._s._who(), self._s.env.env_id)
+
+    def set(self, **keys: Any) -> list[SecretStatus]:
+        return self._s._service.set_secrets(self._s._who(), self._s.env.env_id, keys)
+
+    def delete(self, *names: str) -> list[SecretStatus]:
+        return self._s._service.delete_secrets(self._s._who(), self._s.env.env_id, list(names))
+
+
+_services: dict[Settings, PromptTesterService] = {}
+_services_lock = threading.Lock()
+
+
+def shared_service(settings: Settings | None = None) -> PromptTesterService:
+    """One service (and one set of boto3 clients) per distinct Settings in this process."""
+    settings = settings or Settings()
+    with _services_lock:
+        if settings not in _services:
+            _services[settings] = PromptTesterService(settings)
+        return _services[settings]
+
+
+def connect(
+    email: str | None = None,
+    password: str | None = None,
+    env: str | None = None,
+    *,
+    settings: Settings | None = None,
+    service: PromptTesterService | None = None,
+) -> Session:
+    """Sign in with the organisation's Cognito pool and bind to one environment.
+
+    ``email``/``password`` default to PROMPT_TESTER_EMAIL / PROMPT_TESTER_PASSWORD; ``env``
+    (an id or a name) may be left out when the user has exactly one environment.
+    """
+    service = service or shared_service(settings)
+    email = email or os.environ.get("PROMPT_TESTER_EMAIL")
+    password = password or os.environ.get("PROMPT_TESTER_PASSWORD")
+    if not email or not password:
+        raise AuthenticationError(
+            "Sign in with connect(email=..., password=...) (or set PROMPT_TESTER_EMAIL and"
+            " PROMPT_TESTER_PASSWORD)"
+        )
+    tokens = service.auth.sign_in(email, password)
+    principal = service.auth.verify_id_token(tokens.id_token)
+    environment = service.default_environment(principal, env)
+    return Session(service, principal, environment, tokens=tokens, username=email)

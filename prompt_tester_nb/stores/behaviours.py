@@ -1,0 +1,113 @@
+"""Behaviours: named behaviour documents per environment, with optimistic locking.
+
+Every write is conditional, so two editors never silently overwrite each other: create needs
+the name to be free, update and versioned delete need the version that was read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ConflictError, NotFoundError
+from .dynamo import aws_errors, deserialize, serialize, serialize_value
+
+
+class BehaviourStore:
+    def __init__(self, dynamodb: Any, table: str):
+        self._db = dynamodb
+        self._table = table
+
+    def _key(self, env_id: str, name: str) -> dict[str, Any]:
+        return {"env_id": {"S": env_id}, "name": {"S": name}}
+
+    def list(self, env_id: str) -> list[dict[str, Any]]:
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "#e = :e",
+            "ExpressionAttributeNames": {"#e": "env_id"},
+            "ExpressionAttributeValues": {":e": {"S": env_id}},
+        }
+        items: list[dict[str, Any]] = []
+        with aws_errors("Listing behaviours"):
+            while True:
+                page = self._db.query(**kwargs)
+                items += [deserialize(i) for i in page.get("Items", [])]
+                if "LastEvaluatedKey" not in page:
+                    return items
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def get(self, env_id: str, name: str) -> dict[str, Any] | None:
+        with aws_errors("Reading a behaviour"):
+            result = self._db.get_item(
+                TableName=self._table, Key=self._key(env_id, name), ConsistentRead=True
+            )
+        return deserialize(result.get("Item"))
+
+    def create(self, item: dict[str, Any]) -> None:
+        try:
+            with aws_errors("Creating a behaviour"):
+                self._db.put_item(
+                    TableName=self._table,
+                    Item=serialize(item),
+                    ConditionExpression="attribute_not_exists(#n)",
+                    ExpressionAttributeNames={"#n": "name"},
+                )
+        except ConflictError:
+            raise ConflictError(
+                f"A behaviour named {item['name']!r} already exists in this environment"
+            ) from None
+
+    def update(
+        self, env_id: str, name: str, spec: dict[str, Any], expected_version: int, by: str, at: str
+    ) -> None:
+        try:
+            with aws_errors("Saving a behaviour"):
+                self._db.update_item(
+                    TableName=self._table,
+                    Key=self._key(env_id, name),
+                    UpdateExpression="SET #s = :s, #v = :new, #ub = :by, #ua = :at",
+                    ConditionExpression="attribute_exists(#n) AND #v = :old",
+                    ExpressionAttributeNames={
+                        "#s": "spec",
+                        "#v": "version",
+                        "#ub": "updated_by",
+                        "#ua": "updated_at",
+                        "#n": "name",
+                    },
+                    ExpressionAttributeValues={
+                        ":s": serialize_value(spec),
+                        ":new": {"N": str(expected_version + 1)},
+                        ":old": {"N": str(expected_version)},
+                        ":by": {"S": by},
+                        ":at": {"S": at},
+                    },
+                )
+        except ConflictError:
+            raise self._lost(env_id, name, expected_version) from None
+
+    def delete(self, env_id: str, name: str, expected_version: int | None) -> None:
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": self._key(env_id, name),
+            "ConditionExpression": "attribute_exists(#n)",
+            "ExpressionAttributeNames": {"#n": "name"},
+        }
+        if expected_version is not None:
+            kwargs["ConditionExpression"] += " AND #v = :old"
+            kwargs["ExpressionAttributeNames"]["#v"] = "version"
+            kwargs["ExpressionAttributeValues"] = {":old": {"N": str(expected_version)}}
+        try:
+            with aws_errors("Deleting a behaviour"):
+                self._db.delete_item(**kwargs)
+        except ConflictError:
+            raise self._lost(env_id, name, expected_version) from None
+
+    def _lost(self, env_id: str, name: str, expected: int | None) -> Exception:
+        current = self.get(env_id, name)
+        if current is None:
+            return NotFoundError(f"No behaviour named {name!r} in this environment")
+        return ConflictError(
+            f"Behaviour {name!r} was changed by {current.get('updated_by') or 'someone else'}"
+            f" (now version {current.get('version')}, you had version {expected});"
+            " reload it and apply your change again"
+        )

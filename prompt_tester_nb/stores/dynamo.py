@@ -1,0 +1,72 @@
+"""DynamoDB item (de)serialisation and error mapping shared by the table stores."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..errors import ConflictError, StoreError
+
+_SER = TypeSerializer()
+_DE = TypeDeserializer()
+
+
+def _to_dynamo(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return {k: _to_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_to_dynamo(v) for v in value]
+    return value
+
+
+def _from_dynamo(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_dynamo(v) for v in value]
+    if isinstance(value, set):
+        return sorted(_from_dynamo(v) for v in value)
+    return value
+
+
+def serialize(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _SER.serialize(_to_dynamo(v)) for k, v in item.items() if v is not None}
+
+
+def serialize_value(value: Any) -> dict[str, Any]:
+    return _SER.serialize(_to_dynamo(value))
+
+
+def deserialize(item: dict[str, Any] | None) -> dict[str, Any] | None:
+    if item is None:
+        return None
+    return {k: _from_dynamo(_DE.deserialize(v)) for k, v in item.items()}
+
+
+@contextlib.contextmanager
+def aws_errors(action: str) -> Iterator[None]:
+    """Map botocore failures to the package's errors, in words, without request details."""
+    try:
+        yield
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in ("ConditionalCheckFailedException", "TransactionConflictException"):
+            raise ConflictError(f"{action}: the item was changed by someone else") from None
+        if code == "ResourceNotFoundException":
+            raise StoreError(
+                f"{action}: a table or secret is missing; run `prompt-tester init` ({code})"
+            ) from None
+        if code in ("AccessDeniedException", "UnrecognizedClientException"):
+            raise StoreError(f"{action}: AWS refused the credentials ({code})") from None
+        raise StoreError(f"{action} failed at AWS ({code or 'error'})") from None
+    except BotoCoreError as exc:
+        raise StoreError(f"{action}: AWS could not be reached ({type(exc).__name__})") from None
