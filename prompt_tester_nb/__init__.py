@@ -27,10 +27,13 @@ from .models import (
     TestDraft,
     TestResult,
 )
+from .redaction import install as _install_redaction
 from .session import Session, connect
 from .settings import Settings
 
 __version__ = "0.1.0"
+
+_install_redaction()
 
 __all__ = [
     "AccessDeniedError",

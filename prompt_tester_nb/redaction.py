@@ -17,6 +17,23 @@ _lock = threading.Lock()
 _values: OrderedDict[str, None] = OrderedDict()
 _installed = False
 MASK = "[REDACTED]"
+# Wire-level DEBUG logs of these libraries print request and response bodies. A secret read
+# from AWS is logged before this process can know its value, so any such record that carries
+# a secret-bearing field is replaced whole.
+_WIRE_LOGGERS = ("botocore", "boto3", "urllib3", "httpx", "httpcore", "openai", "requests")
+_WIRE_MARKERS = (
+    "SecretString",
+    "SecretBinary",
+    "PASSWORD",
+    "IdToken",
+    "AccessToken",
+    "RefreshToken",
+    "REFRESH_TOKEN",
+    "api-key",
+    "api_key",
+    "Authorization",
+    "authorization",
+)
 
 
 def register(*values: object) -> None:
@@ -50,11 +67,15 @@ def install() -> None:
 
         def factory(*args, **kwargs) -> logging.LogRecord:
             record = previous(*args, **kwargs)
-            if not _values:
+            wire = record.name.startswith(_WIRE_LOGGERS) and record.levelno <= logging.DEBUG
+            if not _values and not wire:
                 return record
             try:
                 message = record.getMessage()
             except Exception:  # a broken record is the caller's problem, not ours
+                return record
+            if wire and any(marker in message for marker in _WIRE_MARKERS):
+                record.msg, record.args = f"{MASK} (a {record.name} message with credentials)", None
                 return record
             cleaned = redact(message)
             if record.exc_info and record.exc_info[1] is not None:

@@ -161,7 +161,7 @@ class LocalStack:
         from .seed_data import build_demo_dataset, user_role_items
 
         now_ms = int(time.time() * 1000)
-        data = build_demo_dataset(now_ms)
+        data = build_demo_dataset(now_ms, n_logs=self.n_logs)
         kms_key_id = clients.client("kms").create_key(
             Description="prompt-tester demo provider keys"
         )["KeyMetadata"]["KeyId"]

@@ -1,0 +1,237 @@
+"""Every operation of the notebook Python API, against the local stack over HTTP."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+import prompt_tester_nb as pt
+from tests.conftest import password_of
+
+
+def test_environments_follow_user_roles(alice, bob, mallory):
+    assert {e.env_id for e in alice.environments()} == {"env-acme-staging", "env-acme-prod"}
+    assert {e.env_id for e in bob.environments()} == {"env-acme-staging", "env-acme-prod"}
+    assert [e.env_id for e in mallory.environments()] == ["env-globex-prod"]
+    env = alice.env
+    assert (env.env_id, env.env_name, env.org_id) == ("env-acme-staging", "staging", "org-acme")
+
+
+def test_connect_lists_environments_when_ambiguous(stack, service):
+    email = "alice@acme.example"
+    with pytest.raises(pt.ValidationError) as info:
+        pt.connect(email=email, password=password_of(stack, email), service=service)
+    assert info.value.field == "env"
+    assert "staging (env-acme-staging)" in str(info.value)
+    assert "production (env-acme-prod)" in str(info.value)
+    # One environment: no need to name it.
+    email = "mallory@globex.example"
+    s = pt.connect(email=email, password=password_of(stack, email), service=service)
+    assert s.env.env_id == "env-globex-prod"
+    # By id works as well as by name.
+    s = pt.connect(
+        email="alice@acme.example",
+        password=password_of(stack, "alice@acme.example"),
+        env="env-acme-prod",
+        service=service,
+    )
+    assert s.env.env_name == "production"
+
+
+def test_wrong_password_is_an_authentication_error(service):
+    with pytest.raises(pt.AuthenticationError) as info:
+        pt.connect(
+            email="alice@acme.example", password="Wrong-password-1!", env="staging", service=service
+        )
+    assert "not correct" in str(info.value)
+
+
+def test_logs_are_newest_first_and_page_through(alice):
+    seen: list[str] = []
+    cursor = None
+    last_ts = None
+    for _ in range(4):
+        page = alice.logs(limit=40, cursor=cursor)
+        assert len(page.items) == 40
+        stamps = [i.timestamp for i in page.items]
+        assert stamps == sorted(stamps, reverse=True)
+        if last_ts is not None:
+            assert stamps[0] <= last_ts
+        last_ts = stamps[-1]
+        seen += [i.context_id for i in page.items]
+        assert page.next_cursor
+        cursor = page.next_cursor
+    assert len(seen) == len(set(seen)) == 160
+    assert all(i.env_id == "env-acme-staging" for i in page.items)
+
+
+def test_logs_dataframe(alice):
+    df = alice.logs(limit=25).to_dataframe()
+    assert len(df) == 25
+    for column in ("context_id", "time", "prompt_id", "version", "response", "latency_ms", "price"):
+        assert column in df.columns
+    assert str(df["time"].dt.tz) == "UTC"
+
+
+def test_logs_by_prompt_and_inclusive_time_range(alice):
+    prompt_id = alice.prompts()[0]
+    page = alice.logs(prompt_id=prompt_id, limit=30)
+    assert page.items and all(i.prompt_id == prompt_id for i in page.items)
+    newest, oldest = page.items[2], page.items[10]
+    ranged = alice.logs(
+        prompt_id=prompt_id, since=oldest.timestamp, until=newest.timestamp, limit=100
+    )
+    assert [i.context_id for i in ranged.items] == [i.context_id for i in page.items[2:11]]
+    # datetimes: aware, and naive meaning UTC, give the same page
+    since_dt = datetime.fromtimestamp(oldest.timestamp / 1000, tz=UTC)
+    until_dt = datetime.fromtimestamp(newest.timestamp / 1000, tz=UTC)
+    by_dt = alice.logs(prompt_id=prompt_id, since=since_dt, until=until_dt, limit=100)
+    naive = alice.logs(
+        prompt_id=prompt_id,
+        since=since_dt.replace(tzinfo=None),
+        until=until_dt.replace(tzinfo=None),
+        limit=100,
+    )
+    assert (
+        [i.context_id for i in by_dt.items]
+        == [i.context_id for i in naive.items]
+        == [i.context_id for i in ranged.items]
+    )
+    # whole environment with a range
+    env_range = alice.logs(since=oldest.timestamp, until=newest.timestamp, limit=1000)
+    assert all(oldest.timestamp <= i.timestamp <= newest.timestamp for i in env_range.items)
+    assert {i.context_id for i in ranged.items} <= {i.context_id for i in env_range.items}
+
+
+def test_log_detail_and_prompt_versions(alice):
+    entry = alice.logs(limit=1).items[0]
+    log = alice.log(entry.context_id)
+    assert log.context_id == entry.context_id == f"{log.prompt_id}#{log.timestamp}"
+    assert isinstance(log.context, dict) and log.context
+    versions = alice.prompt_versions(log.prompt_id)
+    assert len(versions) >= 2
+    latest = alice.prompt(log.prompt_id)
+    assert latest.version == versions[0]
+    oldest = alice.prompt(log.prompt_id, versions[-1])
+    assert oldest.version == versions[-1]
+    assert oldest.data["chats"] != latest.data["chats"]
+    assert oldest.data["prompt_id"] == log.prompt_id
+
+
+def test_open_test_loads_context_and_the_logged_version(alice):
+    page = alice.logs(limit=200)
+    entry = next(i for i in page.items if i.version and i.context)
+    draft = alice.open_test(entry.context_id)
+    assert draft.context_data == entry.context
+    assert draft.prompt_data["prompt_id"] == entry.prompt_id
+    assert draft.prompt_data["version"] == entry.version
+    assert draft.log and draft.log.context_id == entry.context_id
+    other = alice.prompt_versions(entry.prompt_id)[-1]
+    pinned = alice.open_test(entry.context_id, version=other)
+    assert pinned.prompt_data["version"] == other
+    assert pinned.context_data == entry.context
+
+
+def test_not_found_and_bad_ids(alice):
+    with pytest.raises(pt.NotFoundError):
+        alice.log("support-reply#1")
+    with pytest.raises(pt.ValidationError) as info:
+        alice.log("no-timestamp-here")
+    assert info.value.field == "context_id"
+    with pytest.raises(pt.NotFoundError):
+        alice.prompt("no-such-prompt")
+    with pytest.raises(pt.NotFoundError):
+        alice.prompt(alice.prompts()[0], "999")
+    with pytest.raises(pt.NotFoundError):
+        alice.behaviours.get("no-such-behaviour")
+    for bad in (0, 1001, "10", True):
+        with pytest.raises(pt.ValidationError) as info:
+            alice.logs(limit=bad)
+        assert info.value.field == "limit"
+
+
+def test_behaviour_crud_with_optimistic_locking(alice, unique):
+    name = f"exp-{unique}"
+    spec = {
+        "attempts": [
+            {
+                "ai_model": {"provider": "openai", "model": "gpt-4o-mini", "max_tokens": "C_128K"},
+                "weight": 100,
+            }
+        ]
+    }
+    created = alice.behaviours.create(name, spec)
+    assert created.version == 1 and created.created_by == "alice@acme.example"
+    assert created.spec["attempts"][0]["ai_model"]["max_tokens"] == 128000
+    assert name in [b.name for b in alice.behaviours.list()]
+    with pytest.raises(pt.ConflictError):
+        alice.behaviours.create(name, spec)
+    spec["attempts"][0]["weight"] = 50
+    updated = alice.behaviours.update(name, spec, version=1)
+    assert updated.version == 2 and updated.spec["attempts"][0]["weight"] == 50
+    assert updated.created_at == created.created_at and updated.updated_at >= created.updated_at
+    with pytest.raises(pt.ConflictError) as info:
+        alice.behaviours.update(name, spec, version=1)
+    assert "version 2" in str(info.value)
+    with pytest.raises(pt.ConflictError):
+        alice.behaviours.delete(name, version=1)
+    alice.behaviours.delete(name, version=2)
+    with pytest.raises(pt.NotFoundError):
+        alice.behaviours.get(name)
+    with pytest.raises(pt.NotFoundError):
+        alice.behaviours.delete(name)
+    with pytest.raises(pt.NotFoundError):
+        alice.behaviours.update(name, spec, version=2)
+
+
+def test_seeded_default_behaviour_is_the_seeds(alice):
+    default = alice.behaviours.get("default")
+    assert default.spec == {
+        "attempts": [
+            {
+                "ai_model": {
+                    "provider": "azure",
+                    "realm": "westus",
+                    "deployment_name": "gpt-4-turbo",
+                    "max_tokens": 128000,
+                    "support_functions": True,
+                },
+                "weight": 100,
+            }
+        ],
+        "fallback_attempt": None,
+    }
+
+
+def test_secrets_are_write_only(service, stack, unique):
+    s = pt.connect(
+        email="bob@acme.example",
+        password=password_of(stack, "bob@acme.example"),
+        env="production",
+        service=service,
+    )
+    realm = f"realm{unique}"
+    key = f"azure-key-{unique}-abcdefgh"
+    status = s.secrets.set(
+        AZURE_OPENAI_KEYS={realm: {"url": "https://example.openai.azure.com", "key": key}},
+        OPENAI_ORG=f"org-{unique}-zzzz",
+    )
+    by_name = {x.name: x for x in status}
+    assert by_name[f"AZURE_OPENAI_KEYS.{realm}"].is_set
+    assert by_name[f"AZURE_OPENAI_KEYS.{realm}"].hint == "…efgh"
+    assert by_name["AZURE_OPENAI_KEYS.westus"].is_set  # merged, not replaced
+    assert by_name["OPENAI_ORG"].is_set and by_name["OPENAI_ORG"].updated_at is not None
+    assert key not in repr(status) and key not in str([x.model_dump() for x in status])
+    after = {x.name: x for x in s.secrets.delete(f"AZURE_OPENAI_KEYS.{realm}", "OPENAI_ORG")}
+    assert f"AZURE_OPENAI_KEYS.{realm}" not in after
+    assert not after["OPENAI_ORG"].is_set
+    assert after["AZURE_OPENAI_KEYS.westus"].is_set
+    with pytest.raises(pt.ValidationError) as info:
+        s.secrets.set(ANTHROPIC_KEY="x")
+    assert info.value.field == "ANTHROPIC_KEY"
+    with pytest.raises(pt.ValidationError) as info:
+        s.secrets.set(AZURE_OPENAI_KEYS={"westus": {"url": "ftp://nope", "key": "k"}})
+    assert info.value.field == "AZURE_OPENAI_KEYS.westus.url"
+    with pytest.raises(pt.ValidationError):
+        s.secrets.delete("NOT_A_KEY")

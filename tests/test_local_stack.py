@@ -1,0 +1,102 @@
+"""`prompt-tester init` and the embedded default's persistence across restarts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import prompt_tester_nb as pt
+from prompt_tester_nb.local.aws_server import AwsServer
+from prompt_tester_nb.local.stack import LocalStack
+from prompt_tester_nb.schema import TABLES
+
+
+def _init(url: str, **env: str) -> subprocess.CompletedProcess:
+    environ = {**os.environ, "AWS_ENDPOINT_URL": url, "AWS_REGION": "us-east-1", **env}
+    return subprocess.run(
+        [sys.executable, "-m", "prompt_tester_nb.cli", "init"],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_init_is_idempotent_and_additive():
+    with AwsServer(None) as aws:
+        first = _init(aws.url)
+        assert first.returncode == 0, first.stderr
+        assert first.stdout.count(": created") == len(TABLES)
+        assert "enabled TTL on expires_at" in first.stdout
+        second = _init(aws.url)
+        assert second.returncode == 0
+        assert second.stdout.count("already as the schema says") == len(TABLES)
+        suffixed = _init(
+            aws.url, PROMPT_TESTER_TABLE_PREFIX="pre-", PROMPT_TESTER_TABLE_SUFFIX="-dev"
+        )
+        assert "pre-Logs-dev: created" in suffixed.stdout
+        import boto3
+
+        db = boto3.client("dynamodb", endpoint_url=aws.url, region_name="us-east-1")
+        logs = db.describe_table(TableName="Logs")["Table"]
+        assert logs["GlobalSecondaryIndexes"][0]["IndexName"] == "env_id"
+        # a table with other keys is reported, never rewritten
+        db.delete_table(TableName="Invitations")
+        db.create_table(
+            TableName="Invitations",
+            KeySchema=[{"AttributeName": "x", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "x", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        third = _init(aws.url)
+        assert third.returncode == 1
+        assert "Invitations: exists with other keys" in third.stdout
+
+
+def test_what_users_create_survives_a_restart(tmp_path):
+    state = tmp_path / "state"
+    first = LocalStack(state, n_logs=50).start()
+    try:
+        email = first.info.users[0]["email"]
+        password = first.info.users[0]["password"]
+        s = pt.connect(email=email, password=password, env="staging", settings=first.settings)
+        s.behaviours.create(
+            "kept",
+            {
+                "attempts": [
+                    {"ai_model": {"provider": "openai", "model": "gpt-4o", "max_tokens": 1000}}
+                ]
+            },
+        )
+        s.secrets.set(OPENAI_ORG="org-kept-across-restarts")
+        pool = first.info.user_pool_id
+    finally:
+        first.stop()
+    second = LocalStack(state, n_logs=50).start()
+    try:
+        assert second.restored
+        assert second.info.user_pool_id == pool
+        s = pt.connect(email=email, password=password, env="staging", settings=second.settings)
+        assert s.behaviours.get("kept").version == 1
+        status = {x.name: x for x in s.secrets.status()}
+        assert status["OPENAI_ORG"].is_set
+        assert len(s.logs(limit=100).items) > 0
+    finally:
+        second.stop()
+    assert (state / "aws").stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.parametrize("flag", ["--help"])
+def test_cli_help(flag):
+    out = subprocess.run(
+        [sys.executable, "-m", "prompt_tester_nb.cli", flag],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    for word in ("local", "demo", "init"):
+        assert word in out.stdout

@@ -1,0 +1,295 @@
+"""Running drafts through the real flow-prompt and openai client against the demo model."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import threading
+import time
+
+import pytest
+
+import prompt_tester_nb as pt
+from prompt_tester_nb.runner import log_worker
+
+
+def _draft(alice):
+    entry = next(i for i in alice.logs(limit=100).items if i.version and i.context)
+    return alice.open_test(entry.context_id)
+
+
+def _with_last_user(prompt: dict, text: str) -> dict:
+    prompt = copy.deepcopy(prompt)
+    users = [
+        c for c in prompt["chats"] if c.get("role", "user") == "user" and not c.get("is_multiple")
+    ]
+    users[-1]["content"] = text
+    return prompt
+
+
+def test_a_test_runs_the_draft_through_flow_prompt(alice, model, settings):
+    draft = _draft(alice)
+    model.clear_requests()
+    result = alice.test(draft.prompt_data, draft.context_data, behaviour="default")
+    assert result.content.startswith("[demo model gpt-4-turbo]")
+    assert (result.attempt, result.model) == ("attempts[0]", "azure/westus/gpt-4-turbo")
+    assert result.finish_reason == "stop"
+    assert result.prompt_tokens and result.prompt_tokens > 0
+    assert result.sample_tokens and result.sample_tokens > 0
+    assert result.price is not None and result.price > 0
+    assert result.latency_ms >= 0
+    assert result.unresolved_variables == []
+    (request,) = model.requests()
+    assert request["provider"] == "azure" and request["model"] == "gpt-4-turbo"
+    # The call was posted to lib/logs with the user's API token and is now a log.
+    assert result.context_id
+    assert log_worker(settings.flow_prompt_api_uri).flush(10)
+    logged = alice.log(result.context_id)
+    assert logged.source == "prompt-tester"
+    assert logged.response_content == result.content
+    assert logged.context == draft.context_data
+
+
+def test_edited_draft_and_context_are_what_runs(alice, model):
+    draft = _draft(alice)
+    prompt = _with_last_user(
+        draft.prompt_data, "Reply about {topic} for {person} and {missing_one}"
+    )
+    model.clear_requests()
+    result = alice.test(prompt, {"topic": "zebras", "person": "Ada"}, behaviour="default")
+    assert result.unresolved_variables == ["missing_one"]
+    sent = model.requests()[0]["messages"]
+    assert any(m["content"] == "Reply about zebras for Ada and {missing_one}" for m in sent)
+
+
+def test_openai_behaviour_and_unknown_behaviour(alice, model):
+    draft = _draft(alice)
+    result = alice.test(draft.prompt_data, draft.context_data, behaviour="gpt-4o-mini")
+    assert result.model == "openai/gpt-4o-mini"
+    assert model.requests()[-1]["provider"] == "openai"
+    with pytest.raises(pt.NotFoundError):
+        alice.test(draft.prompt_data, draft.context_data, behaviour="nope")
+
+
+@pytest.mark.parametrize(
+    ("prompt", "context", "field"),
+    [
+        ({"prompt_id": "x", "chats": []}, {}, "prompt_data.chats"),
+        ({"prompt_id": "x"}, {}, "prompt_data.chats"),
+        ({"chats": [{"content": "hi"}]}, {}, "prompt_data.prompt_id"),
+        (
+            {"prompt_id": "x", "chats": [{"content": "hi", "role": "robot"}]},
+            {},
+            "prompt_data.chats[0].role",
+        ),
+        ({"prompt_id": "x", "chats": [{"content": "hi"}]}, ["not", "an", "object"], "context_data"),
+        ({"prompt_id": "x", "chats": [{"content": "hi"}]}, {"big": "x" * 400_000}, "context_data"),
+        ("nope", {}, "prompt_data"),
+    ],
+)
+def test_bad_test_input_is_refused_before_any_call(alice, model, prompt, context, field):
+    model.clear_requests()
+    with pytest.raises(pt.ValidationError) as info:
+        alice.test(prompt, context, behaviour="default")
+    assert info.value.field == field
+    assert model.requests() == []
+
+
+def test_claude_is_accepted_but_fails_plainly_at_test_time(alice, unique, model):
+    name = f"claude-{unique}"
+    alice.behaviours.create(
+        name,
+        {
+            "attempts": [
+                {
+                    "ai_model": {
+                        "provider": "claude",
+                        "model": "claude-3-haiku",
+                        "max_tokens": 200000,
+                    }
+                }
+            ]
+        },
+    )
+    draft = _draft(alice)
+    with pytest.raises(pt.ProviderError) as info:
+        alice.test(draft.prompt_data, draft.context_data, behaviour=name)
+    assert "Claude is not supported" in str(info.value) and "httpx" in str(info.value)
+    alice.behaviours.delete(name)
+
+
+def test_missing_key_says_which_and_how(alice, unique):
+    name = f"eastus-{unique}"
+    alice.behaviours.create(
+        name,
+        {
+            "attempts": [
+                {
+                    "ai_model": {
+                        "provider": "azure",
+                        "realm": "eastus",
+                        "deployment_name": "gpt-4o",
+                        "max_tokens": 128000,
+                    }
+                }
+            ]
+        },
+    )
+    draft = _draft(alice)
+    with pytest.raises(pt.ProviderError) as info:
+        alice.test(draft.prompt_data, draft.context_data, behaviour=name)
+    assert "no Azure key for realm 'eastus'" in str(info.value)
+    assert "AZURE_OPENAI_KEYS" in str(info.value)
+    alice.behaviours.delete(name)
+
+
+def test_two_drafts_of_one_prompt_run_concurrently_without_mixing(alice, model):
+    draft = _draft(alice)
+    model.set_latency(50)
+    words = ["APPLE", "BANANA", "CHERRY", "DAMSON"]
+    results: dict[str, list[str]] = {w: [] for w in words}
+    errors: list[BaseException] = []
+
+    def run(word: str) -> None:
+        try:
+            prompt = _with_last_user(draft.prompt_data, f"Answer with the word {word}")
+            for _ in range(5):
+                results[word].append(alice.test(prompt, {}, behaviour="default").content)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in words]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    for word, answers in results.items():
+        assert len(answers) == 5
+        others = [w for w in words if w != word]
+        assert all(word in a and not any(o in a for o in others) for a in answers), answers
+
+
+def test_each_environment_uses_only_its_own_keys(service, stack, model):
+    from tests.conftest import password_of
+
+    email = "alice@acme.example"
+    staging = pt.connect(
+        email=email, password=password_of(stack, email), env="staging", service=service
+    )
+    prod = pt.connect(
+        email=email, password=password_of(stack, email), env="production", service=service
+    )
+    keys = {
+        "staging": "sk-staging-only-key-1234567",
+        "production": "sk-production-only-key-7654321",
+    }
+    staging.secrets.set(OPENAI_API_KEY=keys["staging"])
+    prod.secrets.set(OPENAI_API_KEY=keys["production"])
+    draft = _draft(staging)
+    model.clear_requests()
+    errors: list[BaseException] = []
+
+    def run(session, label):
+        try:
+            for i in range(6):
+                prompt = _with_last_user(draft.prompt_data, f"env marker {label} {i}")
+                session.test(prompt, {}, behaviour="gpt-4o-mini")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=run, args=(s, n))
+        for s, n in ((staging, "staging"), (prod, "production"))
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    digest = {n: hashlib.sha256(k.encode()).hexdigest() for n, k in keys.items()}
+    records = model.requests()
+    assert len(records) == 12
+    for record in records:
+        text = " ".join(
+            m["content"] for m in record["messages"] if isinstance(m.get("content"), str)
+        )
+        label = "production" if "env marker production" in text else "staging"
+        assert record["key_sha256"] == digest[label]
+
+
+def test_rate_limit_then_fallback(alice, unique, model):
+    name = f"fallback-{unique}"
+    alice.behaviours.create(
+        name,
+        {
+            "attempts": [
+                {
+                    "ai_model": {
+                        "provider": "azure",
+                        "realm": "westus",
+                        "deployment_name": "gpt-4-turbo",
+                        "max_tokens": 128000,
+                    },
+                    "weight": 100,
+                }
+            ],
+            "fallback_attempt": {
+                "ai_model": {"provider": "openai", "model": "gpt-4o-mini", "max_tokens": 128000}
+            },
+        },
+    )
+    draft = _draft(alice)
+    model.add_fault("status", status=429, retry_after=1, match="gpt-4-turbo", count=5)
+    result = alice.test(draft.prompt_data, draft.context_data, behaviour=name)
+    assert result.attempt == "fallback_attempt" and result.model == "openai/gpt-4o-mini"
+    assert result.failed_attempts[0]["kind"] == "rate_limit"
+    alice.behaviours.delete(name)
+
+
+@pytest.mark.parametrize(
+    ("fault", "kwargs", "kind", "words"),
+    [
+        (
+            "status",
+            {"status": 429, "retry_after": 2},
+            "rate_limit",
+            "rate-limiting requests (HTTP 429; it asked to wait 2 s)",
+        ),
+        ("status", {"status": 500}, "server_error", "the provider failed (HTTP 500)"),
+        ("status", {"status": 503}, "server_error", "HTTP 503"),
+        ("hang", {"delay_s": 10}, "timeout", "no answer within 3 s"),
+        ("reset", {}, "connection", "could not connect"),
+        ("malformed", {}, "bad_response", "not valid JSON"),
+        ("content_filter", {}, "content_filter", "content filter"),
+    ],
+)
+def test_provider_failures_end_in_clear_errors_without_hanging(
+    alice, model, fault, kwargs, kind, words
+):
+    draft = _draft(alice)
+    model.add_fault(fault, count=3, **kwargs)
+    started = time.monotonic()
+    with pytest.raises(pt.ProviderError) as info:
+        alice.test(draft.prompt_data, draft.context_data, behaviour="default")
+    elapsed = time.monotonic() - started
+    assert elapsed < 8, f"took {elapsed:.1f} s"
+    assert info.value.attempts[0]["kind"] == kind, info.value.attempts
+    assert words in str(info.value)
+    assert "Traceback" not in str(info.value)
+
+
+def test_bad_key_is_reported_as_such(alice, model):
+    draft = _draft(alice)
+    model.set_accepted_keys(["only-this-key-is-valid"])
+    with pytest.raises(pt.ProviderError) as info:
+        alice.test(draft.prompt_data, draft.context_data, behaviour="default")
+    assert info.value.attempts[0]["kind"] == "auth"
+    assert "rejected the stored key" in str(info.value)
+
+
+def test_slow_model_within_timeout_succeeds(alice, model):
+    draft = _draft(alice)
+    model.add_fault("slow", delay_s=1.0)
+    result = alice.test(draft.prompt_data, draft.context_data, behaviour="default")
+    assert result.content and result.latency_ms >= 1000

@@ -1,0 +1,217 @@
+"""Access across organisations, page cursors, API tokens at rest, and secrets in every channel."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import time
+import traceback
+
+import pytest
+
+import prompt_tester_nb as pt
+from tests.conftest import password_of
+
+ACME_ENVS = ("env-acme-staging", "env-acme-prod", "staging", "production")
+
+
+def _every_operation(service, principal, env: str, context_id: str, prompt_id: str):
+    """Each operation of the service, aimed at ``env``."""
+    spec = {
+        "attempts": [
+            {"ai_model": {"provider": "openai", "model": "gpt-4o-mini", "max_tokens": 1000}}
+        ]
+    }
+    return {
+        "logs": lambda: service.logs(principal, env),
+        "logs_by_prompt": lambda: service.logs(principal, env, prompt_id=prompt_id),
+        "log": lambda: service.log(principal, env, context_id),
+        "prompt_ids": lambda: service.prompt_ids(principal, env),
+        "prompt": lambda: service.prompt(principal, env, prompt_id),
+        "prompt_versions": lambda: service.prompt_versions(principal, env, prompt_id),
+        "open_test": lambda: service.open_test(principal, env, context_id),
+        "test": lambda: service.test(
+            principal, env, {"prompt_id": "p", "chats": [{"content": "x"}]}, {}, "default"
+        ),
+        "list_behaviours": lambda: service.list_behaviours(principal, env),
+        "get_behaviour": lambda: service.get_behaviour(principal, env, "default"),
+        "create_behaviour": lambda: service.create_behaviour(
+            principal, env, "mallory-was-here", spec
+        ),
+        "update_behaviour": lambda: service.update_behaviour(principal, env, "default", spec, 1),
+        "delete_behaviour": lambda: service.delete_behaviour(principal, env, "default"),
+        "secrets_status": lambda: service.secrets_status(principal, env),
+        "set_secrets": lambda: service.set_secrets(
+            principal, env, {"OPENAI_API_KEY": "mallory-key-123456"}
+        ),
+        "delete_secrets": lambda: service.delete_secrets(principal, env, ["OPENAI_API_KEY"]),
+    }
+
+
+def test_another_organisation_is_denied_every_operation(service, alice, mallory, model):
+    entry = alice.logs(limit=1).items[0]
+    before = {b.name: b.version for b in alice.behaviours.list()}
+    secrets_before = [s.model_dump() for s in alice.secrets.status()]
+    model.clear_requests()
+    attempts = 0
+    for env in ACME_ENVS:
+        for name, op in _every_operation(
+            service, mallory.user, env, entry.context_id, entry.prompt_id
+        ).items():
+            attempts += 1
+            with pytest.raises(pt.AccessDeniedError) as info:
+                op()
+            assert env in str(info.value), name
+    assert attempts == 64
+    assert {b.name: b.version for b in alice.behaviours.list()} == before
+    assert [s.model_dump() for s in alice.secrets.status()] == secrets_before
+    assert model.requests() == []
+    # switching the session is refused too
+    with pytest.raises(pt.AccessDeniedError):
+        mallory.use("env-acme-staging")
+
+
+def test_cursors_cannot_be_replayed_elsewhere(alice, bob, service, stack):
+    page = alice.logs(limit=5)
+    with pytest.raises(pt.ValidationError):  # same env, other user
+        bob.logs(limit=5, cursor=page.next_cursor)
+    prod = pt.connect(
+        email="alice@acme.example",
+        password=password_of(stack, "alice@acme.example"),
+        env="production",
+        service=service,
+    )
+    with pytest.raises(pt.ValidationError):  # same user, other env
+        prod.logs(limit=5, cursor=page.next_cursor)
+    with pytest.raises(pt.ValidationError):  # other filters
+        alice.logs(limit=5, prompt_id=page.items[0].prompt_id, cursor=page.next_cursor)
+    with pytest.raises(pt.ValidationError):
+        alice.logs(limit=5, cursor=page.next_cursor[:-4] + "AAAA")
+    assert alice.logs(limit=5, cursor=page.next_cursor).items  # and it works where it belongs
+
+
+def test_forged_and_expired_id_tokens_are_refused(service, stack):
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    real = service.auth.sign_in("alice@acme.example", password_of(stack, "alice@acme.example"))
+    claims = jwt.decode(real.id_token, options={"verify_signature": False})
+    header = jwt.get_unverified_header(real.id_token)
+    own_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    forged = jwt.encode(claims, own_key, algorithm="RS256", headers={"kid": header["kid"]})
+    none_alg = jwt.encode(claims, key=None, algorithm="none")
+    expired = jwt.encode(
+        {**claims, "exp": int(time.time()) - 3600},
+        own_key,
+        algorithm="RS256",
+        headers={"kid": header["kid"]},
+    )
+    for token in (forged, none_alg, expired, "garbage", real.id_token[:-10] + "abcdefghij"):
+        with pytest.raises(pt.AuthenticationError):
+            service.auth.verify_id_token(token)
+    assert service.auth.verify_id_token(real.id_token).email == "alice@acme.example"
+
+
+def test_api_tokens_are_digests_with_ttl_and_expire_on_read(service, alice, stack, settings):
+    token = service.api_token(alice.user, alice.env)
+    db = service.aws.dynamodb
+    table = settings.table("ApiTokens")
+    items = db.scan(TableName=table)["Items"]
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    mine = [i for i in items if i["secret_key"]["S"] == digest]
+    assert len(mine) == 1
+    assert token not in str(items)
+    ttl = int(mine[0]["expires_at"]["N"]) - int(time.time())
+    assert 24 * 3600 - 60 <= ttl <= 24 * 3600
+    assert (
+        db.describe_time_to_live(TableName=table)["TimeToLiveDescription"]["AttributeName"]
+        == "expires_at"
+    )
+    assert service.token_store.find(token) is not None
+    # Expired but not yet deleted by TTL (which can lag for days): absent on every read.
+    db.update_item(
+        TableName=table,
+        Key={"env_id": mine[0]["env_id"], "secret_key": mine[0]["secret_key"]},
+        UpdateExpression="SET expires_at = :e",
+        ExpressionAttributeValues={":e": {"N": str(int(time.time()) - 1)}},
+    )
+    assert service.token_store.find(token) is None
+    with pytest.raises(pt.AuthenticationError):
+        service.ingest_call_log(token, {"prompt": {"prompt_id": "x"}, "timestamp": "1"})
+    fresh = service.api_token(alice.user, alice.env)
+    assert fresh != token and service.token_store.find(fresh)
+
+
+def test_a_sentinel_secret_appears_in_no_channel(service, stack, model, caplog, capsys):
+    sentinel = "SENTINEL-" + hashlib.sha256(str(time.time()).encode()).hexdigest()[:24]
+    email = "bob@acme.example"
+    s = pt.connect(
+        email=email, password=password_of(stack, email), env="production", service=service
+    )
+    channels: list[str] = []
+    root = logging.getLogger()
+    old_level = root.level
+    root.setLevel(logging.DEBUG)
+    try:
+        with caplog.at_level(logging.DEBUG):
+            channels.append(
+                repr(
+                    s.secrets.set(
+                        OPENAI_API_KEY=sentinel,
+                        AZURE_OPENAI_KEYS={"westus": {"url": stack.model.url, "key": sentinel}},
+                    )
+                )
+            )
+            channels.append(repr(s.secrets.status()))
+            channels.append(repr(s))
+            channels.append(repr(s.secrets))
+            channels.append(repr(service))
+            draft = s.open_test(s.logs(limit=1).items[0].context_id)
+            model.clear_requests()
+            channels.append(repr(s.test(draft.prompt_data, draft.context_data, "default")))
+            channels.append(repr(s.test(draft.prompt_data, draft.context_data, "gpt-4o-mini")))
+            # the key did reach the model server's auth header, where it belongs
+            assert {r["key_sha256"] for r in model.requests()} == {
+                hashlib.sha256(sentinel.encode()).hexdigest()
+            }
+            model.add_fault("status", status=401, count=2)
+            try:
+                s.test(draft.prompt_data, draft.context_data, "default")
+            except pt.ProviderError as exc:
+                channels += [
+                    str(exc),
+                    repr(exc),
+                    "".join(traceback.format_exception(exc)),
+                    repr(exc.to_dict()),
+                ]
+            try:
+                s.secrets.set(OPENAI_API_KEY=sentinel + "x" * 5000)
+            except pt.ValidationError as exc:
+                channels += [
+                    str(exc),
+                    repr(exc.to_dict()),
+                    "".join(traceback.format_exception(exc)),
+                ]
+            from prompt_tester_nb.runner import ProviderKeys
+
+            channels.append(repr(ProviderKeys.from_document({"OPENAI_API_KEY": sentinel})))
+    finally:
+        root.setLevel(old_level)
+        s.secrets.set(
+            OPENAI_API_KEY="demo-openai-key-env-acme-prod",
+            AZURE_OPENAI_KEYS={
+                "westus": {"url": stack.model.url, "key": "demo-azure-key-env-acme-prod"}
+            },
+        )
+    captured = capsys.readouterr()
+    channels += [caplog.text, captured.out, captured.err]
+    # the records themselves, formatted as a handler would
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    for record in caplog.records:
+        handler.handle(record)
+    channels.append(stream.getvalue())
+    assert len(caplog.records) > 20  # DEBUG logging really was on (botocore, openai, …)
+    for text in channels:
+        assert sentinel not in text
