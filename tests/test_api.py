@@ -235,3 +235,98 @@ def test_secrets_are_write_only(service, stack, unique):
     assert info.value.field == "AZURE_OPENAI_KEYS.westus.url"
     with pytest.raises(pt.ValidationError):
         s.secrets.delete("NOT_A_KEY")
+
+
+def test_concurrent_updates_of_one_behaviour_lose_nothing(alice, unique):
+    import threading
+
+    name = f"race-{unique}"
+    base = {
+        "attempts": [
+            {"ai_model": {"provider": "openai", "model": "gpt-4o", "max_tokens": 1000}, "weight": 1}
+        ]
+    }
+    alice.behaviours.create(name, base)
+    barrier = threading.Barrier(8)
+    outcomes: dict[int, str] = {}
+
+    def update(weight: int) -> None:
+        spec = {"attempts": [{**base["attempts"][0], "weight": weight}]}
+        barrier.wait()
+        try:
+            alice.behaviours.update(name, spec, version=1)
+            outcomes[weight] = "won"
+        except pt.ConflictError:
+            outcomes[weight] = "conflict"
+
+    threads = [threading.Thread(target=update, args=(w,)) for w in range(2, 10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    winners = [w for w, o in outcomes.items() if o == "won"]
+    assert len(outcomes) == 8 and len(winners) == 1
+    stored = alice.behaviours.get(name)
+    assert stored.version == 2 and stored.spec["attempts"][0]["weight"] == winners[0]
+    alice.behaviours.delete(name)
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        (
+            {"attempts": [{"ai_model": {"provider": "llama", "model": "x", "max_tokens": 1}}]},
+            "spec.attempts[0]",
+        ),
+        (
+            {
+                "attempts": [
+                    {
+                        "ai_model": {"provider": "openai", "model": "x", "max_tokens": 1},
+                        "weight": -1,
+                    }
+                ]
+            },
+            "spec.attempts[0].weight",
+        ),
+        (
+            {
+                "attempts": [
+                    {"ai_model": {"provider": "openai", "model": "x" * 500, "max_tokens": 1}}
+                ]
+            },
+            "spec.attempts[0].ai_model.model",
+        ),
+        ({"attempts": "all of them"}, "spec.attempts"),
+        ([], "spec"),
+    ],
+)
+def test_bad_behaviours_write_nothing(alice, unique, spec, field):
+    name = f"bad-{unique}"
+    with pytest.raises(pt.ValidationError) as info:
+        alice.behaviours.create(name, spec)
+    assert info.value.field == field
+    with pytest.raises(pt.NotFoundError):
+        alice.behaviours.get(name)
+    default = alice.behaviours.get("default")
+    with pytest.raises(pt.ValidationError):
+        alice.behaviours.update("default", spec, version=default.version)
+    assert alice.behaviours.get("default") == default
+
+
+def test_bad_secrets_write_nothing(alice):
+    before = [s.model_dump() for s in alice.secrets.status()]
+    for bad in (
+        {"OPENAI_API_KEY": ""},
+        {"OPENAI_API_KEY": "k" * 5000},
+        {
+            "AZURE_OPENAI_KEYS": {"westus": {"url": "https://x.example", "key": "k"}},
+            "OPENAI_ORG": 5,
+        },
+        {"AZURE_OPENAI_KEYS": {"bad realm!": {"url": "https://x.example", "key": "k"}}},
+        {"AZURE_OPENAI_KEYS": "not json"},
+        {},
+    ):
+        with pytest.raises(pt.ValidationError):
+            alice.secrets.set(**bad)
+    assert [s.model_dump() for s in alice.secrets.status()] == before

@@ -52,14 +52,21 @@ def test_a_test_runs_the_draft_through_flow_prompt(alice, model, settings):
 
 def test_edited_draft_and_context_are_what_runs(alice, model):
     draft = _draft(alice)
-    prompt = _with_last_user(
-        draft.prompt_data, "Reply about {topic} for {person} and {missing_one}"
-    )
+    prompt = {
+        **draft.prompt_data,
+        "chats": [
+            {"role": "system", "content": "You answer in one line."},
+            {"role": "user", "content": "Reply about {topic} for {person} and {missing_one}"},
+        ],
+    }
     model.clear_requests()
     result = alice.test(prompt, {"topic": "zebras", "person": "Ada"}, behaviour="default")
     assert result.unresolved_variables == ["missing_one"]
     sent = model.requests()[0]["messages"]
-    assert any(m["content"] == "Reply about zebras for Ada and {missing_one}" for m in sent)
+    assert sent == [
+        {"role": "system", "content": "You answer in one line."},
+        {"role": "user", "content": "Reply about zebras for Ada and {missing_one}"},
+    ]
 
 
 def test_openai_behaviour_and_unknown_behaviour(alice, model):

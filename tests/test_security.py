@@ -13,7 +13,8 @@ import pytest
 import prompt_tester_nb as pt
 from tests.conftest import password_of
 
-ACME_ENVS = ("env-acme-staging", "env-acme-prod", "staging", "production")
+# "production" is not here: that name is also Globex's own environment, so it resolves to it.
+ACME_ENVS = ("env-acme-staging", "env-acme-prod", "staging")
 
 
 def _every_operation(service, principal, env: str, context_id: str, prompt_id: str):
@@ -63,7 +64,7 @@ def test_another_organisation_is_denied_every_operation(service, alice, mallory,
             with pytest.raises(pt.AccessDeniedError) as info:
                 op()
             assert env in str(info.value), name
-    assert attempts == 64
+    assert attempts == 48
     assert {b.name: b.version for b in alice.behaviours.list()} == before
     assert [s.model_dump() for s in alice.secrets.status()] == secrets_before
     assert model.requests() == []

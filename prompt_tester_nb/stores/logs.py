@@ -26,7 +26,7 @@ class LogStore:
         start_key: dict[str, Any] | None,
     ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
         """One page, newest first; returns items and DynamoDB's LastEvaluatedKey (raw)."""
-        names = {"#t": "timestamp"}
+        names: dict[str, str] = {}
         if prompt_id is None:
             names["#pk"] = "env_id"
             values: dict[str, Any] = {":pk": {"S": env_id}}
@@ -39,6 +39,7 @@ class LogStore:
         if since_ms is not None or until_ms is not None:
             values[":lo"] = {"N": str(low)}
             values[":hi"] = {"N": str(high if high is not None else 2**62)}
+            names["#t"] = "timestamp"
             condition += " AND #t BETWEEN :lo AND :hi"
         kwargs: dict[str, Any] = {
             "TableName": self._table,
