@@ -82,6 +82,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
+    def _interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    # SIGTERM (a service manager, or a background job whose SIGINT is ignored) stops it too.
+    signal.signal(signal.SIGTERM, _interrupt)
     print(f"\nStarting JupyterLab on {notebook} …", flush=True)
     proc = subprocess.Popen(cmd, env=env)  # noqa: S603 (our own interpreter, fixed args)
     try:
