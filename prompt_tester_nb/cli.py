@@ -82,6 +82,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
+
     def _interrupt(*_: object) -> None:
         raise KeyboardInterrupt
 

@@ -25,7 +25,8 @@ Why the design is what it is (details checked against moto 5.2's source):
     clients interleave their random draws in an order the recording does not capture (measured:
     several of 60 Cognito ``sub`` values changed after a replay when users were created while
     reads ran in parallel). The server is still ``moto.server.main``; a few lines of bootstrap
-    only turn ``threaded`` off and add a parent-death watchdog;
+    only turn ``threaded`` off and add a parent-death watchdog. An ephemeral server (no
+    state folder, as in the test suite) has nothing to replay and serves threaded;
   - the readiness probe and all control calls use ``/moto-api/recorder/*`` and
     ``/moto-api/seed``, which are neither recorded nor draw from the random generator;
   - read requests stay in the recording (the file grows with reads, not only writes).

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..models import Environment
-from .dynamo import aws_errors, deserialize
+from .dynamo import aws_errors, query_all
 
 
 class AccessStore:
@@ -15,18 +15,10 @@ class AccessStore:
         self._environments = environments
         self._organizations = organizations
 
-    def _query_all(self, **kwargs: Any) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        while True:
-            page = self._db.query(**kwargs)
-            items += [deserialize(i) for i in page.get("Items", [])]
-            if "LastEvaluatedKey" not in page:
-                return items
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
     def roles(self, user_id: str) -> list[dict[str, Any]]:
         with aws_errors("Reading your organisations"):
-            return self._query_all(
+            return query_all(
+                self._db,
                 TableName=self._user_roles,
                 KeyConditionExpression="#u = :u",
                 ExpressionAttributeNames={"#u": "user_id"},
@@ -35,7 +27,8 @@ class AccessStore:
 
     def environments_of(self, org_id: str) -> list[dict[str, Any]]:
         with aws_errors("Reading environments"):
-            return self._query_all(
+            return query_all(
+                self._db,
                 TableName=self._environments,
                 KeyConditionExpression="#o = :o",
                 ExpressionAttributeNames={"#o": "org_id"},
@@ -44,7 +37,8 @@ class AccessStore:
 
     def organization_name(self, org_id: str) -> str | None:
         with aws_errors("Reading organisation"):
-            items = self._query_all(
+            items = query_all(
+                self._db,
                 TableName=self._organizations,
                 KeyConditionExpression="#o = :o",
                 ExpressionAttributeNames={"#o": "org_id"},

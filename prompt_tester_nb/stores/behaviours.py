@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ConflictError, NotFoundError
-from .dynamo import aws_errors, deserialize, serialize, serialize_value
+from .dynamo import aws_errors, deserialize, query_all, serialize, serialize_value
 
 
 class BehaviourStore:
@@ -27,14 +27,8 @@ class BehaviourStore:
             "ExpressionAttributeNames": {"#e": "env_id"},
             "ExpressionAttributeValues": {":e": {"S": env_id}},
         }
-        items: list[dict[str, Any]] = []
         with aws_errors("Listing behaviours"):
-            while True:
-                page = self._db.query(**kwargs)
-                items += [deserialize(i) for i in page.get("Items", [])]
-                if "LastEvaluatedKey" not in page:
-                    return items
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            return query_all(self._db, **kwargs)
 
     def get(self, env_id: str, name: str) -> dict[str, Any] | None:
         with aws_errors("Reading a behaviour"):

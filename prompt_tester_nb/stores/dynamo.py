@@ -70,3 +70,14 @@ def aws_errors(action: str) -> Iterator[None]:
         raise StoreError(f"{action} failed at AWS ({code or 'error'})") from None
     except BotoCoreError as exc:
         raise StoreError(f"{action}: AWS could not be reached ({type(exc).__name__})") from None
+
+
+def query_all(db: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    """Every item of a query, following LastEvaluatedKey (small partitions only)."""
+    items: list[dict[str, Any]] = []
+    while True:
+        page = db.query(**kwargs)
+        items += [deserialize(i) for i in page.get("Items", [])]
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

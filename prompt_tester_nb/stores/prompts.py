@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..schema import env_prompt_key
-from .dynamo import aws_errors, deserialize
+from .dynamo import aws_errors, deserialize, query_all
 
 
 class PromptStore:
@@ -42,14 +42,8 @@ class PromptStore:
             "ExpressionAttributeValues": {":pk": {"S": env_prompt_key(env_id, prompt_id)}},
             "ProjectionExpression": "#v, created_tms",
         }
-        items: list[dict[str, Any]] = []
         with aws_errors("Reading prompt versions"):
-            while True:
-                page = self._db.query(**kwargs)
-                items += [deserialize(i) for i in page.get("Items", [])]
-                if "LastEvaluatedKey" not in page:
-                    return items
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            return query_all(self._db, **kwargs)
 
     def prompt_ids(self, env_id: str) -> list[str]:
         kwargs: dict[str, Any] = {
@@ -59,11 +53,5 @@ class PromptStore:
             "ExpressionAttributeValues": {":e": {"S": env_id}},
             "ProjectionExpression": "#p",
         }
-        ids: list[str] = []
         with aws_errors("Listing prompts"):
-            while True:
-                page = self._db.query(**kwargs)
-                ids += [i["prompt_id"]["S"] for i in page.get("Items", [])]
-                if "LastEvaluatedKey" not in page:
-                    return sorted(ids)
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            return sorted(str(i["prompt_id"]) for i in query_all(self._db, **kwargs))
