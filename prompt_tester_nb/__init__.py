@@ -31,6 +31,14 @@ from .redaction import install as _install_redaction
 from .session import Session, connect
 from .settings import Settings
 
+
+def app(session=None, context_id=None, prompt_id=None, version=None):
+    """The Prompt Tester app widget (imports ipywidgets only when asked for)."""
+    from .widgets import app as _app
+
+    return _app(session, context_id=context_id, prompt_id=prompt_id, version=version)
+
+
 __version__ = "0.1.0"
 
 _install_redaction()
@@ -55,5 +63,6 @@ __all__ = [
     "TestResult",
     "ValidationError",
     "__version__",
+    "app",
     "connect",
 ]

@@ -1,0 +1,13 @@
+"""ipywidgets for the Prompt Tester: thin adapters over the ``Session`` (and so the service).
+
+One module per tool; ``app.PromptTesterApp`` combines them. None of them talks to AWS or
+flow-prompt, and none keeps a provider key in its synced state after a submit.
+"""
+
+from .app import PromptTesterApp, app
+from .behaviour_editor import BehaviourEditor
+from .log_browser import LogBrowser
+from .secrets_form import SecretsForm
+from .tester import Tester
+
+__all__ = ["BehaviourEditor", "LogBrowser", "PromptTesterApp", "SecretsForm", "Tester", "app"]

@@ -1,0 +1,71 @@
+"""The app: the four tools in tabs, wired so "Test prompt" opens the tester on that log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as w
+
+from ..session import Session, connect
+from ._common import Tool, esc, style
+from .behaviour_editor import BehaviourEditor
+from .log_browser import LogBrowser
+from .secrets_form import SecretsForm
+from .tester import Tester
+
+TABS = ("Logs", "Tester", "Behaviours", "Secrets")
+
+
+class PromptTesterApp(Tool):
+    def __init__(
+        self,
+        session: Session,
+        context_id: str | None = None,
+        prompt_id: str | None = None,
+        version: str | None = None,
+    ):
+        super().__init__(layout=w.Layout(width="100%"))
+        self.session = session
+        self.tester = Tester(session)
+        self.logs = LogBrowser(session, on_test=self.open_test)
+        self.behaviours = BehaviourEditor(session)
+        self.secrets = SecretsForm(session)
+        self.tabs = w.Tab(children=[self.logs, self.tester, self.behaviours, self.secrets])
+        for i, title in enumerate(TABS):
+            self.tabs.set_title(i, title)
+        # Behaviours created in the editor appear in the tester's picker when it is shown.
+        self.tabs.observe(self.guarded(self._on_tab), names="selected_index")
+        user = session.user.email or session.user.user_id
+        self.banner = w.HTML(
+            f'<div class="pt-muted">Prompt Tester · signed in as <b>{esc(user)}</b> · environment'
+            f" <b>{esc(session.env.env_name)}</b> ({esc(session.env.env_id)})</div>"
+        )
+        self.children = [style(), self.banner, self.messages, self.tabs, self.output]
+        if context_id:
+            self.guarded(self.open_test)(context_id, prompt_id, version)
+
+    def __repr__(self) -> str:
+        return f"<PromptTesterApp env={self.session.env.env_name!r} tab={TABS[self.tabs.selected_index or 0]!r}>"
+
+    def open_test(
+        self, context_id: str, prompt_id: str | None = None, version: str | None = None
+    ) -> Any:
+        draft = self.tester.open_log(context_id, prompt_id, version)
+        self.tabs.selected_index = TABS.index("Tester")
+        return draft
+
+    def _on_tab(self, change: dict[str, Any]) -> None:
+        if change["new"] == TABS.index("Tester"):
+            self.tester.load_behaviours()
+
+
+def app(
+    session: Session | None = None,
+    context_id: str | None = None,
+    prompt_id: str | None = None,
+    version: str | None = None,
+) -> PromptTesterApp:
+    """The Prompt Tester as one widget; with ``context_id`` it opens the tester on that log."""
+    return PromptTesterApp(
+        session or connect(), context_id=context_id, prompt_id=prompt_id, version=version
+    )

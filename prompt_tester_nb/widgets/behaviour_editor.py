@@ -1,0 +1,193 @@
+"""The behaviour editor: list, create from the seed's default, edit with live validation,
+save with optimistic locking (a stale save offers a reload), delete with confirmation."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import ipywidgets as w
+
+from ..behaviour_spec import DEFAULT_BEHAVIOUR, BehaviourSpec, validate_behaviour_name
+from ..errors import ConflictError, ValidationError
+from ..models import Behaviour
+from ..session import Session
+from ..validation import parse
+from ._common import Messages, Tool, esc, pretty
+
+
+class BehaviourEditor(Tool):
+    def __init__(self, session: Session):
+        super().__init__(layout=w.Layout(width="100%"))
+        self.session = session
+        self.current: Behaviour | None = None  # what was read; None while creating a new one
+
+        self.names = w.Select(options=[], rows=10, layout=w.Layout(width="240px"))
+        self.new_button = w.Button(description="New", icon="plus")
+        self.name = w.Text(description="Name", placeholder="my-behaviour")
+        self.spec = w.Textarea(rows=18, layout=w.Layout(width="100%"))
+        self.spec.add_class("pt-mono")
+        self.validation = Messages()
+        self.audit = w.HTML()
+        self.save_button = w.Button(description="Save", icon="save", button_style="primary")
+        self.delete_button = w.Button(description="Delete", icon="trash", button_style="danger")
+        self.reload_button = w.Button(
+            description="Reload", icon="refresh", layout=w.Layout(display="none")
+        )
+        self.confirm_label = w.HTML()
+        self.confirm_yes = w.Button(description="Yes, delete", button_style="danger")
+        self.confirm_no = w.Button(description="Cancel")
+        self.confirm_box = w.HBox(
+            [self.confirm_label, self.confirm_yes, self.confirm_no], layout=w.Layout(display="none")
+        )
+
+        self.names.observe(self.guarded(self._on_pick), names="value")
+        self.spec.observe(self.guarded(self._on_spec), names="value")
+        self.new_button.on_click(self.guarded(lambda _: self.new()))
+        self.save_button.on_click(self.guarded(lambda _: self.save()))
+        self.delete_button.on_click(self.guarded(lambda _: self.delete()))
+        self.confirm_yes.on_click(self.guarded(lambda _: self.delete(confirm=True)))
+        self.confirm_no.on_click(self.guarded(lambda _: self._hide_confirm()))
+        self.reload_button.on_click(self.guarded(lambda _: self.reload()))
+
+        editor = w.VBox(
+            [
+                self.name,
+                self.spec,
+                self.validation,
+                self.audit,
+                w.HBox([self.save_button, self.delete_button, self.reload_button]),
+                self.confirm_box,
+            ],
+            layout=w.Layout(flex="1"),
+        )
+        self.children = [
+            self.messages,
+            w.HBox([w.VBox([self.names, self.new_button]), editor]),
+            self.output,
+        ]
+        self.guarded(self.refresh)()
+
+    def __repr__(self) -> str:
+        return f"<BehaviourEditor env={self.session.env.env_name!r} {len(self.names.options)} behaviours>"
+
+    # --- Python equivalents ----------------------------------------------------------------
+    def refresh(self) -> list[str]:
+        names = [b.name for b in self.session.behaviours.list()]
+        keep = self.names.value if self.names.value in names else None
+        self.names.options = names
+        self.names.value = keep
+        return names
+
+    def select(self, name: str) -> Behaviour:
+        if name not in self.names.options:
+            self.refresh()
+        self.names.value = name
+        if self.current is None or self.current.name != name:
+            self._load(self.session.behaviours.get(name))
+        return self.current
+
+    def new(self, name: str = "", spec: dict[str, Any] | None = None) -> None:
+        """Start a new behaviour, from the seed's default unless a spec is given."""
+        self.current = None
+        self.names.value = None
+        self.name.disabled = False
+        self.name.value = name
+        self.spec.value = pretty(spec if spec is not None else DEFAULT_BEHAVIOUR)
+        self.audit.value = '<span class="pt-muted">new behaviour (not saved)</span>'
+        self.reload_button.layout.display = "none"
+        self._hide_confirm()
+
+    @property
+    def spec_data(self) -> Any:
+        try:
+            return json.loads(self.spec.value)
+        except json.JSONDecodeError as exc:
+            raise ValidationError(
+                f"spec: is not valid JSON ({exc.msg} at line {exc.lineno})", field="spec"
+            ) from None
+
+    @spec_data.setter
+    def spec_data(self, value: dict[str, Any]) -> None:
+        self.spec.value = pretty(value)
+
+    def save(self) -> Behaviour:
+        spec = self.spec_data
+        try:
+            if self.current is None:
+                saved = self.session.behaviours.create(self.name.value.strip(), spec)
+                verb = "Created"
+            else:
+                saved = self.session.behaviours.update(
+                    self.current.name, spec, version=self.current.version
+                )
+                verb = "Saved"
+        except ConflictError as exc:
+            self.messages.error(f"{exc.message}. Your edits are still in the editor.")
+            self.reload_button.layout.display = "" if self.current else "none"
+            raise
+        self.refresh()
+        self.names.value = saved.name
+        self._load(saved)
+        self.messages.ok(f"{verb} {saved.name!r} (version {saved.version})")
+        return saved
+
+    def reload(self) -> Behaviour:
+        """Discard the edits and load what is stored now (after a conflict)."""
+        name = self.current.name if self.current else self.name.value
+        fresh = self.session.behaviours.get(name)
+        self._load(fresh)
+        self.messages.info(f"Reloaded {name!r} at version {fresh.version}")
+        return fresh
+
+    def delete(self, confirm: bool = False) -> bool:
+        if self.current is None:
+            self.messages.error("Select a saved behaviour to delete")
+            return False
+        if not confirm:
+            self.confirm_label.value = (
+                f"Delete <b>{esc(self.current.name)}</b> (version {self.current.version})?"
+            )
+            self.confirm_box.layout.display = ""
+            return False
+        name = self.current.name
+        self.session.behaviours.delete(name, version=self.current.version)
+        self._hide_confirm()
+        self.current = None
+        self.refresh()
+        self.new()
+        self.messages.ok(f"Deleted {name!r}")
+        return True
+
+    # --- internals ---------------------------------------------------------------------------
+    def _load(self, behaviour: Behaviour) -> None:
+        self.current = behaviour
+        self.name.value = behaviour.name
+        self.name.disabled = True
+        self.spec.value = pretty(behaviour.spec)
+        self.audit.value = (
+            f'<span class="pt-muted">version {behaviour.version} · created by {esc(behaviour.created_by)}'
+            f" · updated by {esc(behaviour.updated_by)} at {esc(behaviour.updated_at)}</span>"
+        )
+        self.reload_button.layout.display = "none"
+        self._hide_confirm()
+
+    def _hide_confirm(self) -> None:
+        self.confirm_box.layout.display = "none"
+
+    def _on_pick(self, change: dict[str, Any]) -> None:
+        if change["new"]:
+            self._load(self.session.behaviours.get(change["new"]))
+            self.messages.clear()
+
+    def _on_spec(self, change: dict[str, Any]) -> None:
+        try:
+            parse(BehaviourSpec, self.spec_data, "spec")
+            if self.current is None and self.name.value:
+                validate_behaviour_name(self.name.value.strip())
+        except ValidationError as exc:
+            self.validation.problems(exc)
+            self.save_button.disabled = True
+            return
+        self.validation.ok("Valid behaviour")
+        self.save_button.disabled = False

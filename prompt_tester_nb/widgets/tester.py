@@ -1,0 +1,370 @@
+"""The tester: edit the prompt's chats and the context, pick version and behaviour, run, compare."""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import json
+from typing import Any
+
+import ipywidgets as w
+
+from ..errors import PromptTesterError, ValidationError
+from ..models import LogEntry, PromptData, TestDraft, TestResult
+from ..session import Session
+from ..validation import parse
+from ._common import Messages, Tool, esc, pre, pretty
+
+ROLES = ["system", "user", "assistant", "tool", "function"]
+
+
+class ChatRow(w.HBox):
+    """One chat: role, content, and buttons to move or remove it. Other fields are kept."""
+
+    def __init__(self, chat: dict[str, Any], owner: Tester):
+        super().__init__(layout=w.Layout(width="100%", align_items="flex-start"))
+        self.extra = {k: v for k, v in chat.items() if k not in ("role", "content")}
+        role = chat.get("role") or "user"
+        self.role = w.Dropdown(
+            options=ROLES if role in ROLES else [*ROLES, role],
+            value=role,
+            layout=w.Layout(width="110px"),
+        )
+        self.content = w.Textarea(
+            value=chat.get("content") or "", rows=3, layout=w.Layout(width="100%")
+        )
+        self.content.add_class("pt-mono")
+        self.up = w.Button(icon="arrow-up", tooltip="Move up", layout=w.Layout(width="34px"))
+        self.down = w.Button(icon="arrow-down", tooltip="Move down", layout=w.Layout(width="34px"))
+        self.remove = w.Button(
+            icon="trash", tooltip="Remove this chat", layout=w.Layout(width="34px")
+        )
+        self.up.on_click(lambda _: owner.move_chat(self, -1))
+        self.down.on_click(lambda _: owner.move_chat(self, 1))
+        self.remove.on_click(lambda _: owner.remove_chat(self))
+        label = " ".join(k for k in ("is_multiple", "while_fits", "required") if self.extra.get(k))
+        self.flags = w.HTML(
+            f'<span class="pt-muted">{esc(label)}</span>', layout=w.Layout(width="90px")
+        )
+        self.children = [
+            self.role,
+            self.content,
+            w.VBox([self.up, self.down, self.remove]),
+            self.flags,
+        ]
+
+    def to_chat(self) -> dict[str, Any]:
+        return {**self.extra, "role": self.role.value, "content": self.content.value}
+
+
+class Tester(Tool):
+    """The prompt tester. ``prompt_data``, ``context_data``, ``behaviour`` and ``run()`` are
+    the Python equivalents of editing and clicking."""
+
+    __test__ = False  # not a pytest class
+
+    def __init__(self, session: Session):
+        super().__init__(layout=w.Layout(width="100%"))
+        self.session = session
+        self.source_log: LogEntry | None = None
+        self.last_result: TestResult | None = None
+        self._meta: dict[str, Any] = {}
+        self._loading = False
+
+        self.title = w.HTML(
+            '<span class="pt-muted">Open a log with "Test prompt", or set a prompt below.</span>'
+        )
+        self.version = w.Dropdown(description="Version", options=[], layout=w.Layout(width="220px"))
+        self.behaviour_picker = w.Dropdown(description="Behaviour", options=[])
+        self.run_button = w.Button(description="Run", icon="play", button_style="success")
+        self.busy_indicator = w.HTML()
+        self.rows = w.VBox()
+        self.add_chat_button = w.Button(description="Add chat", icon="plus")
+        self.raw = w.Textarea(rows=14, layout=w.Layout(width="100%"), continuous_update=False)
+        self.raw.add_class("pt-mono")
+        self.raw_message = Messages()
+        self.prompt_tabs = w.Tab(
+            children=[
+                w.VBox([self.rows, self.add_chat_button]),
+                w.VBox([self.raw, self.raw_message]),
+            ]
+        )
+        self.prompt_tabs.set_title(0, "Chats")
+        self.prompt_tabs.set_title(1, "Raw JSON")
+        self.context = w.Textarea(
+            rows=10, layout=w.Layout(width="100%"), value="{}", continuous_update=False
+        )
+        self.context.add_class("pt-mono")
+        self.context_message = Messages()
+        self.result = w.HTML()
+        self.comparison = w.HTML()
+        self.diff = w.HTML()
+        self.diff.add_class("pt-diff")
+
+        self.run_button.on_click(self.guarded(lambda _: self.run()))
+        self.add_chat_button.on_click(self.guarded(lambda _: self.add_chat()))
+        self.version.observe(self.guarded(self._on_version), names="value")
+        self.raw.observe(self.guarded(self._on_raw), names="value")
+        self.context.observe(self.guarded(self._on_context), names="value")
+        self.prompt_tabs.observe(self.guarded(self._on_tab), names="selected_index")
+
+        self.children = [
+            self.title,
+            w.HBox([self.version, self.behaviour_picker, self.run_button, self.busy_indicator]),
+            self.messages,
+            w.HTML("<b>Prompt</b>"),
+            self.prompt_tabs,
+            w.HTML("<b>Context</b> (JSON object of variable → value)"),
+            self.context,
+            self.context_message,
+            self.result,
+            self.comparison,
+            self.diff,
+            self.output,
+        ]
+        self.guarded(self.load_behaviours)()
+
+    def __repr__(self) -> str:
+        prompt = self._meta.get("prompt_id", "-")
+        return f"<Tester prompt={prompt!r} behaviour={self.behaviour_picker.value!r}>"
+
+    # --- prompt data ------------------------------------------------------------------------
+    @property
+    def prompt_data(self) -> dict[str, Any]:
+        """The draft as edited (flow-prompt's service_dump shape)."""
+        return {**copy.deepcopy(self._meta), "chats": [row.to_chat() for row in self.rows.children]}
+
+    @prompt_data.setter
+    def prompt_data(self, data: dict[str, Any]) -> None:
+        if not isinstance(data, dict) or not isinstance(data.get("chats"), list):
+            raise ValidationError(
+                "prompt_data: must be an object with a list of chats", field="prompt_data"
+            )
+        self._meta = {k: copy.deepcopy(v) for k, v in data.items() if k != "chats"}
+        self.rows.children = [
+            ChatRow(dict(c) if isinstance(c, dict) else {"content": str(c)}, self)
+            for c in data["chats"]
+        ]
+        self._sync_raw()
+
+    @property
+    def context_data(self) -> dict[str, Any]:
+        try:
+            value = json.loads(self.context.value or "{}")
+        except json.JSONDecodeError as exc:
+            raise ValidationError(
+                f"context_data: is not valid JSON ({exc.msg} at line {exc.lineno})",
+                field="context_data",
+            ) from None
+        if not isinstance(value, dict):
+            raise ValidationError(
+                "context_data: must be a JSON object of variable -> value", field="context_data"
+            )
+        return value
+
+    @context_data.setter
+    def context_data(self, data: dict[str, Any]) -> None:
+        self.context.value = pretty(data)
+
+    @property
+    def behaviour(self) -> str | None:
+        return self.behaviour_picker.value
+
+    @behaviour.setter
+    def behaviour(self, name: str) -> None:
+        if name not in self.behaviour_picker.options:
+            self.load_behaviours()
+        if name not in self.behaviour_picker.options:
+            raise ValidationError(f"behaviour: no behaviour named {name!r}", field="behaviour")
+        self.behaviour_picker.value = name
+
+    # --- editing the chats -------------------------------------------------------------------
+    def add_chat(self, role: str = "user", content: str = "") -> ChatRow:
+        row = ChatRow({"role": role, "content": content}, self)
+        self.rows.children = [*self.rows.children, row]
+        return row
+
+    def move_chat(self, row: ChatRow, offset: int) -> None:
+        rows = list(self.rows.children)
+        i = rows.index(row)
+        j = min(max(i + offset, 0), len(rows) - 1)
+        rows[i], rows[j] = rows[j], rows[i]
+        self.rows.children = rows
+
+    def remove_chat(self, row: ChatRow) -> None:
+        self.rows.children = [r for r in self.rows.children if r is not row]
+
+    # --- loading -------------------------------------------------------------------------------
+    def load_behaviours(self) -> None:
+        names = [b.name for b in self.session.behaviours.list()]
+        current = self.behaviour_picker.value
+        self.behaviour_picker.options = names
+        if current in names:
+            self.behaviour_picker.value = current
+        elif names:
+            self.behaviour_picker.value = "default" if "default" in names else names[0]
+
+    def open_log(
+        self, context_id: str, prompt_id: str | None = None, version: str | None = None
+    ) -> TestDraft:
+        """Load a log's context and the prompt version it used (or the one named)."""
+        with self.busy(self.run_button, label="Opening the log…"):
+            draft = self.session.open_test(context_id, prompt_id, version)
+        self.load_draft(draft)
+        return draft
+
+    def load_draft(self, draft: TestDraft) -> None:
+        self.source_log = draft.log
+        self._loading = True
+        try:
+            self.prompt_data = draft.prompt_data
+            self.context_data = draft.context_data
+            prompt_id = draft.prompt_data.get("prompt_id")
+            versions = self.session.prompt_versions(prompt_id) if prompt_id else []
+            current = str(draft.prompt_data.get("version") or "")
+            options = versions if current in versions or not current else [current, *versions]
+            self.version.options = options
+            self.version.value = current if current in options else None
+        finally:
+            self._loading = False
+        source = {
+            "log": " (from the log: that version is no longer in the history)",
+            "latest": " (latest)",
+        }.get(draft.prompt_source, "")
+        where = f" · from log <code>{esc(draft.log.context_id)}</code>" if draft.log else ""
+        self.title.value = f"<b>{esc(draft.prompt_data.get('prompt_id'))}</b> version {esc(draft.prompt_data.get('version'))}{esc(source)}{where}"
+        self.result.value = self.comparison.value = self.diff.value = ""
+        self.messages.clear()
+        self.context_message.clear()
+
+    def load_version(self, version: str) -> None:
+        """Replace the chats with another stored version of the same prompt (context kept)."""
+        prompt_id = self._meta.get("prompt_id")
+        if not prompt_id:
+            raise ValidationError("version: load a prompt first", field="version")
+        self.prompt_data = self.session.prompt(prompt_id, version).data
+        self.messages.info(f"Loaded version {version} of {prompt_id}; the context is unchanged")
+
+    # --- running ---------------------------------------------------------------------------------
+    def run(self) -> TestResult:
+        """Run the draft with the context and the chosen behaviour; shows and returns the result."""
+        if not self.behaviour:
+            raise ValidationError(
+                "behaviour: choose a behaviour (create one in Behaviours)", field="behaviour"
+            )
+        prompt, context = self.prompt_data, self.context_data
+        self.result.value = self.comparison.value = self.diff.value = ""
+        self.busy_indicator.value = '<span class="pt-muted">⏳ running…</span>'
+        self.run_button.description = "Running…"
+        try:
+            with self.busy(self.run_button, label=f"Running with behaviour {self.behaviour!r}…"):
+                result = self.session.test(prompt, context, self.behaviour)
+        except PromptTesterError as exc:
+            self.result.value = self._error_html(exc)
+            raise
+        finally:
+            self.busy_indicator.value = ""
+            self.run_button.description = "Run"
+        self.last_result = result
+        self.messages.ok(f"Answered by {result.model} ({result.attempt}) in {result.latency_ms} ms")
+        self._show(result)
+        return result
+
+    def _error_html(self, exc: PromptTesterError) -> str:
+        attempts = getattr(exc, "attempts", None) or []
+        items = "".join(
+            f"<li>{esc(a.get('attempt'))} {esc(a.get('model'))}: {esc(a.get('error'))}</li>"
+            for a in attempts
+        )
+        return f'<div class="pt-error">⚠ {esc(exc.message)}</div>' + (
+            f"<ul>{items}</ul>" if items and len(attempts) > 1 else ""
+        )
+
+    def _show(self, result: TestResult) -> None:
+        warn = ""
+        if result.unresolved_variables:
+            names = ", ".join(f"{{{n}}}" for n in result.unresolved_variables)
+            warn = f'<div class="pt-warn">⚠ Not in the context, sent to the model as written: {esc(names)}</div>'
+        price = f"${result.price:.5f}" if result.price is not None else "-"
+        self.result.value = (
+            warn + '<table class="pt-table"><tr><th>model</th><th>attempt</th><th>latency</th>'
+            "<th>prompt tokens</th><th>sample tokens</th><th>cost</th><th>finish</th></tr>"
+            f"<tr><td>{esc(result.model)}</td><td>{esc(result.attempt)}</td><td>{result.latency_ms} ms</td>"
+            f"<td>{esc(result.prompt_tokens)}</td><td>{esc(result.sample_tokens)}</td><td>{price}</td>"
+            f"<td>{esc(result.finish_reason)}</td></tr></table>"
+        )
+        logged = self.source_log.response_content if self.source_log else ""
+        left = "<b>This test</b>" + pre(result.content or "")
+        right = (
+            ("<b>Logged answer</b>" + pre(logged))
+            if self.source_log
+            else '<b>Logged answer</b><div class="pt-muted">no log opened</div>'
+        )
+        self.comparison.value = (
+            '<div style="display:flex;gap:12px"><div style="flex:1;min-width:0">'
+            f'{left}</div><div style="flex:1;min-width:0">{right}</div></div>'
+        )
+        if self.source_log:
+            self.diff.value = self.diff_html(logged, result.content or "")
+
+    @staticmethod
+    def diff_html(before: str, after: str) -> str:
+        if before == after:
+            return '<div class="pt-ok">Same answer as the logged call.</div>'
+        table = difflib.HtmlDiff(wrapcolumn=70).make_table(
+            before.splitlines() or [""],
+            after.splitlines() or [""],
+            "logged",
+            "this test",
+            context=True,
+            numlines=2,
+        )
+        return "<b>Differences</b>" + table
+
+    # --- observers ---------------------------------------------------------------------------------
+    def _sync_raw(self) -> None:
+        self._loading, was = True, self._loading
+        try:
+            self.raw.value = pretty(self.prompt_data)
+            self.raw_message.clear()
+        finally:
+            self._loading = was
+
+    def _on_tab(self, change: dict[str, Any]) -> None:
+        if change["new"] == 1:
+            self._sync_raw()
+
+    def _on_raw(self, change: dict[str, Any]) -> None:
+        if self._loading:
+            return
+        try:
+            data = json.loads(change["new"])
+        except json.JSONDecodeError as exc:
+            self.raw_message.error(
+                f"Not valid JSON: {exc.msg} at line {exc.lineno}; the chats keep their last valid state"
+            )
+            return
+        try:
+            parse(PromptData, data, "prompt_data")
+        except ValidationError as exc:
+            self.raw_message.error(exc.message)
+            return
+        self._loading = True
+        try:
+            self.prompt_data = data
+        finally:
+            self._loading = False
+        self.raw_message.ok("Applied to the chats")
+
+    def _on_context(self, change: dict[str, Any]) -> None:
+        try:
+            value = self.context_data
+        except ValidationError as exc:
+            self.context_message.error(exc.message)
+            return
+        self.context_message.info(f"{len(value)} variable(s)")
+
+    def _on_version(self, change: dict[str, Any]) -> None:
+        if self._loading or not change["new"] or change["new"] == self._meta.get("version"):
+            return
+        self.load_version(change["new"])
