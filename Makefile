@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install demo test lint format bench clean-state
+.PHONY: install demo test lint format bench clean-state notebooks
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,15 +19,24 @@ demo: install
 	$(BIN)/prompt-tester demo
 
 lint: install
-	$(BIN)/ruff check prompt_tester_nb tests benchmarks
-	$(BIN)/ruff format --check prompt_tester_nb tests benchmarks
+	$(BIN)/ruff check prompt_tester_nb tests benchmarks scripts
+	$(BIN)/ruff format --check prompt_tester_nb tests benchmarks scripts
 
 format: install
 	$(BIN)/ruff check --fix prompt_tester_nb tests benchmarks
 	$(BIN)/ruff format prompt_tester_nb tests benchmarks
 
+# Notebooks are tests too: nbval reruns them against a fresh stack whose demo data is pinned
+# to one date, and compares every output with the committed one.
+SEED_TIME := 2026-11-01T12:00:00Z
+NBVAL := --nbval notebooks --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider
+
 test: install lint
 	$(BIN)/python -m pytest -q
+	$(BIN)/prompt-tester run --seed-time $(SEED_TIME) -- $(BIN)/python -m pytest -q $(NBVAL)
+
+notebooks: install
+	$(BIN)/prompt-tester run --seed-time $(SEED_TIME) -- $(BIN)/python scripts/refresh_notebooks.py
 
 bench: install
 	$(BIN)/python -m benchmarks.run_all

@@ -100,6 +100,34 @@ def cmd_demo(args: argparse.Namespace) -> int:
         stack.stop()
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run one command against a fresh, throw-away stack (notebooks under nbval, CI jobs)."""
+    import tempfile
+    from datetime import datetime
+
+    from .local.stack import LocalStack
+
+    command = [a for a in args.command if a != "--"]
+    if not command:
+        print("error: give a command after --", file=sys.stderr)
+        return 2
+    seed_ms = None
+    if args.seed_time:
+        seed_ms = int(
+            datetime.fromisoformat(args.seed_time.replace("Z", "+00:00")).timestamp() * 1000
+        )
+    with tempfile.TemporaryDirectory(prefix="prompt-tester-run-") as tmp:
+        stack = LocalStack(
+            tmp, persist=False, seed_time_ms=seed_ms, model_latency_ms=args.model_latency_ms
+        )
+        stack.start()
+        try:
+            env = {**os.environ, **stack.environ()}
+            return subprocess.call(command, env=env)  # noqa: S603 (the user's own command)
+        finally:
+            stack.stop()
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     from .provision import init
     from .settings import Settings
@@ -121,6 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--port", type=int, default=8888)
     demo.add_argument("--notebook", default="notebooks/prompt_tester.ipynb")
     demo.set_defaults(func=cmd_demo)
+    run = sub.add_parser("run", help="run a command against a fresh throw-away local stack")
+    run.add_argument("--seed-time", help="fixed 'now' of the demo data (ISO), for stable outputs")
+    run.add_argument("--model-latency-ms", type=int, default=0)
+    run.add_argument("command", nargs=argparse.REMAINDER, help="-- command and arguments")
+    run.set_defaults(func=cmd_run)
     init = sub.add_parser("init", help="create missing tables, indexes and TTL (idempotent)")
     init.set_defaults(func=cmd_init)
     args = parser.parse_args(argv)

@@ -92,6 +92,14 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that goes away mid keep-alive (a kernel shutting down) is not an error.
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        logger.warning("flow-prompt API stand-in: request from %s failed", client_address[0])
+
     def __init__(self, address: tuple[str, int], service: PromptTesterService):
         self.service = service
         super().__init__(address, _Handler)

@@ -58,10 +58,14 @@ class LocalStack:
         flow_api_port: int = 0,
         model_latency_ms: int = 0,
         n_logs: int = 2400,
+        seed_time_ms: int | None = None,
     ):
         self.state_dir = Path(state_dir) if state_dir else default_state_dir()
         self.persist = persist
         self.n_logs = n_logs
+        # A fixed seed time makes the demo data (ids, timestamps) identical run after run,
+        # which is what notebooks checked by nbval need.
+        self.seed_time_ms = seed_time_ms
         self.aws = AwsServer(self.state_dir / "aws" if persist else None, port=aws_port)
         self.model = ModelServer(port=model_port, latency_ms=model_latency_ms)
         self._flow_api_port = flow_api_port
@@ -160,7 +164,7 @@ class LocalStack:
     def _provision(self, clients: AwsClients) -> StackInfo:
         from .seed_data import build_demo_dataset, user_role_items
 
-        now_ms = int(time.time() * 1000)
+        now_ms = self.seed_time_ms or int(time.time() * 1000)
         data = build_demo_dataset(now_ms, n_logs=self.n_logs)
         kms_key_id = clients.client("kms").create_key(
             Description="prompt-tester demo provider keys"

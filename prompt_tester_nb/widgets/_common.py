@@ -60,7 +60,8 @@ class Messages(w.HTML):
         """Every problem of a ValidationError, one per line, each naming its field."""
         errors = getattr(exc, "errors", None) or [{"field": None, "message": str(exc)}]
         items = "".join(
-            f"<li><code>{esc(e.get('field') or '')}</code> {esc(e.get('message'))}</li>" for e in errors
+            f"<li><code>{esc(e.get('field') or '')}</code> {esc(e.get('message'))}</li>"
+            for e in errors
         )
         self.value = f'<div class="pt-error">⚠ {len(errors)} problem(s):<ul>{items}</ul></div>'
 
