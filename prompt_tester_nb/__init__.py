@@ -41,6 +41,17 @@ def app(session=None, context_id=None, prompt_id=None, version=None):
 
 __version__ = "0.1.0"
 
+
+def _jupyter_server_extension_points() -> list[dict]:
+    from .server import PromptTester
+
+    return [{"module": "prompt_tester_nb", "app": PromptTester}]
+
+
+def _jupyter_labextension_paths() -> list[dict]:
+    return [{"src": "labextension", "dest": "prompt-tester-nb"}]
+
+
 _install_redaction()
 
 __all__ = [

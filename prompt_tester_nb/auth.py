@@ -108,6 +108,39 @@ class CognitoAuth:
         result = self._initiate("REFRESH_TOKEN_AUTH", params)
         return self._tokens(result, refresh_token=tokens.refresh_token)
 
+    def revoke(self, tokens: Tokens) -> bool:
+        """Revoke the refresh token (and so the session's tokens) at Cognito; best effort."""
+        if not tokens.refresh_token:
+            return False
+        try:
+            if self._settings.cognito_domain:
+                import requests
+
+                response = requests.post(
+                    f"{self._settings.cognito_domain.rstrip('/')}/oauth2/revoke",
+                    data={
+                        "token": tokens.refresh_token,
+                        "client_id": self._settings.cognito_client_id,
+                    },
+                    auth=(self._settings.cognito_client_id, self._settings.cognito_client_secret)
+                    if self._settings.cognito_client_secret
+                    else None,
+                    timeout=10,
+                )
+                return response.status_code == 200
+            kwargs = {"Token": tokens.refresh_token, "ClientId": self._settings.cognito_client_id}
+            if self._settings.cognito_client_secret:
+                kwargs["ClientSecret"] = self._settings.cognito_client_secret
+            self._cognito.revoke_token(**kwargs)
+            return True
+        except Exception as exc:  # the local session ends anyway
+            import logging
+
+            logging.getLogger(__name__).warning(
+                "Could not revoke the Cognito session: %s", type(exc).__name__
+            )
+            return False
+
     def _tokens(self, result: dict[str, Any], refresh_token: str | None) -> Tokens:
         id_token = result.get("IdToken")
         if not id_token:

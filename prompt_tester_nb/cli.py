@@ -28,6 +28,7 @@ def _stack_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--aws-port", type=int, default=DEFAULT_PORTS["aws"])
     parser.add_argument("--model-port", type=int, default=DEFAULT_PORTS["model"])
     parser.add_argument("--flow-api-port", type=int, default=DEFAULT_PORTS["flow_api"])
+    parser.add_argument("--hosted-ui-port", type=int, default=DEFAULT_PORTS["hosted_ui"])
     parser.add_argument("--model-latency-ms", type=int, default=300, help="the demo model's delay")
 
 
@@ -42,6 +43,7 @@ def _start_stack(args: argparse.Namespace):
         aws_port=args.aws_port,
         model_port=args.model_port,
         flow_api_port=args.flow_api_port,
+        hosted_ui_port=args.hosted_ui_port,
         model_latency_ms=args.model_latency_ms,
     )
     print("Starting the local stack…", flush=True)
@@ -122,7 +124,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         stack.start()
         try:
-            env = {**os.environ, **stack.environ()}
+            # A throw-away session file: a sign-in made elsewhere must not leak into the run.
+            env = {
+                **os.environ,
+                **stack.environ(),
+                "PROMPT_TESTER_SESSION_FILE": f"{tmp}/session.json",
+            }
             return subprocess.call(command, env=env)  # noqa: S603 (the user's own command)
         finally:
             stack.stop()

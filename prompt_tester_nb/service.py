@@ -269,6 +269,31 @@ class PromptTesterService:
             )
         return envs[0]
 
+    def default_environment_or_first(self, principal: Principal, env: str | None) -> Environment:
+        """For a blank tester: the named environment, else the user's first."""
+        if env is not None:
+            return self.environment(principal, env)
+        envs = self.environments(principal)
+        if not envs:
+            raise AccessDeniedError("Your account belongs to no organisation with an environment")
+        return envs[0]
+
+    def find_log_environment(
+        self, principal: Principal, context_id: str, env: str | None = None
+    ) -> Environment:
+        """The user's environment that holds a log (a deep link names the log, not its env)."""
+        if env is not None:
+            found = self.environment(principal, env)
+            self.log(principal, found.env_id, context_id)
+            return found
+        for candidate in self.environments(principal):
+            try:
+                self.log(principal, candidate.env_id, context_id)
+            except NotFoundError:
+                continue
+            return candidate
+        raise NotFoundError(f"No log {context_id!r} in any environment you have access to")
+
     # --- logs ---------------------------------------------------------------------------
     def logs(
         self,

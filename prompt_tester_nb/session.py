@@ -194,15 +194,29 @@ def connect(
 ) -> Session:
     """Sign in with the organisation's Cognito pool and bind to one environment.
 
-    ``email``/``password`` default to PROMPT_TESTER_EMAIL / PROMPT_TESTER_PASSWORD; ``env``
-    (an id or a name) may be left out when the user has exactly one environment.
+    Who signs in, in this order: ``email``/``password`` when given; else the session the
+    Jupyter server handed to this kernel after a sign-in in JupyterLab (verified here, not
+    trusted); else PROMPT_TESTER_EMAIL / PROMPT_TESTER_PASSWORD. ``env`` (an id or a name)
+    may be left out when the user has exactly one environment.
     """
+    from . import handoff
+
     service = service or shared_service(settings)
+    if not (email and password):
+        handed = handoff.read()
+        if handed is not None:
+            tokens, username = handed
+            if tokens.expires_at - time.time() < 60:
+                tokens = service.auth.refresh(tokens, username or "")
+            principal = service.auth.verify_id_token(tokens.id_token)
+            environment = service.default_environment(principal, env)
+            return Session(service, principal, environment, tokens=tokens, username=username)
     email = email or os.environ.get("PROMPT_TESTER_EMAIL")
     password = password or os.environ.get("PROMPT_TESTER_PASSWORD")
     if not email or not password:
         raise AuthenticationError(
-            "Sign in with connect(email=..., password=...) (or set PROMPT_TESTER_EMAIL and"
+            "Sign in to the Prompt Tester in JupyterLab (status bar), or call"
+            " connect(email=..., password=...) (or set PROMPT_TESTER_EMAIL and"
             " PROMPT_TESTER_PASSWORD)"
         )
     tokens = service.auth.sign_in(email, password)

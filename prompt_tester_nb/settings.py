@@ -55,6 +55,12 @@ class Settings(BaseSettings):
         repr=False,
         validation_alias=_env("PROMPT_TESTER_COGNITO_CLIENT_SECRET", "cognito_client_secret"),
     )
+    cognito_domain: str | None = Field(
+        None,
+        validation_alias=_env("PROMPT_TESTER_COGNITO_DOMAIN", "cognito_domain"),
+        description="The pool's hosted UI, e.g. https://x.auth.us-east-1.amazoncognito.com;"
+        " unset: sign-in uses the email + password form.",
+    )
     cognito_jwks_url: str | None = Field(
         None, validation_alias=_env("PROMPT_TESTER_COGNITO_JWKS_URL", "cognito_jwks_url")
     )

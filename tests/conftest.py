@@ -23,6 +23,10 @@ MALLORY = ("mallory@globex.example", "production")
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    # No sign-in from outside the test run may reach pt.connect().
+    os.environ["PROMPT_TESTER_SESSION_FILE"] = str(
+        tmp_path_factory.mktemp("handoff") / "session.json"
+    )
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     local = LocalStack(tmp_path_factory.mktemp("stack"), persist=False)

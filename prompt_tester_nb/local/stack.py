@@ -20,11 +20,12 @@ from ..service import PromptTesterService
 from ..settings import Settings
 from .aws_server import AwsServer
 from .flow_api import FlowApiServer
+from .hosted_ui import HostedUI
 from .model_server import ModelServer
 
 REGION = "us-east-1"
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-DEFAULT_PORTS = {"aws": 4566, "model": 4011, "flow_api": 4012}
+DEFAULT_PORTS = {"aws": 4566, "model": 4011, "flow_api": 4012, "hosted_ui": 4013}
 
 
 def default_state_dir() -> Path:
@@ -56,6 +57,7 @@ class LocalStack:
         aws_port: int = 0,
         model_port: int = 0,
         flow_api_port: int = 0,
+        hosted_ui_port: int = 0,
         model_latency_ms: int = 0,
         n_logs: int = 2400,
         seed_time_ms: int | None = None,
@@ -70,6 +72,8 @@ class LocalStack:
         self.model = ModelServer(port=model_port, latency_ms=model_latency_ms)
         self._flow_api_port = flow_api_port
         self.flow_api: FlowApiServer | None = None
+        self._hosted_ui_port = hosted_ui_port
+        self.hosted_ui: HostedUI | None = None
         self.info: StackInfo | None = None
         self.restored = False
         self.settings: Settings | None = None
@@ -92,11 +96,15 @@ class LocalStack:
             self.info = self._provision(clients)
             info_path.write_text(self.info.to_json())
             os.chmod(info_path, 0o600)
+        self.hosted_ui = HostedUI(
+            self.aws.url, REGION, self.info.client_id, port=self._hosted_ui_port
+        ).start()
         self.settings = Settings(
             endpoint_url=self.aws.url,
             region=REGION,
             cognito_user_pool_id=self.info.user_pool_id,
             cognito_client_id=self.info.client_id,
+            cognito_domain=self.hosted_ui.url,
             kms_key_id=self.info.kms_key_id,
             openai_base_url=self.model.openai_base_url,
         )
@@ -115,6 +123,8 @@ class LocalStack:
     def stop(self) -> None:
         if self.flow_api:
             self.flow_api.stop()
+        if self.hosted_ui:
+            self.hosted_ui.stop()
         self.aws.stop()
         self.model.stop()
 
@@ -135,6 +145,7 @@ class LocalStack:
             "PROMPT_TESTER_COGNITO_USER_POOL_ID": self.info.user_pool_id,
             "PROMPT_TESTER_COGNITO_CLIENT_ID": self.info.client_id,
             "PROMPT_TESTER_KMS_KEY_ID": self.info.kms_key_id,
+            "PROMPT_TESTER_COGNITO_DOMAIN": self.hosted_ui.url if self.hosted_ui else "",
             "FLOW_PROMPT_API_URI": self.settings.flow_prompt_api_uri or "",
             "OPENAI_BASE_URL": self.model.openai_base_url,
             "PROMPT_TESTER_EMAIL": demo["email"],
@@ -149,6 +160,7 @@ class LocalStack:
             + ("  [state restored]" if self.restored else "  [fresh, seeded]"),
             f"Demo model (OpenAI/Azure compatible, NOT a real LLM): {self.model.url}",
             f"flow-prompt log API stand-in: {self.flow_api.url if self.flow_api else '-'}",
+            f"Cognito hosted-UI stand-in: {self.hosted_ui.url if self.hosted_ui else '-'}",
             f"State folder: {self.state_dir} (delete it, or run with --reset, to start over)",
             "Demo users:",
         ]

@@ -1,0 +1,79 @@
+"""The signed-in session handed from the Jupyter server to the same user's kernels.
+
+The server extension writes the Cognito tokens of the last sign-in to a file only the owner
+can read; ``pt.connect()`` without arguments reads it. The kernel does not trust the file:
+it verifies the ID token (signature against the pool's JWKS, issuer, audience, expiry) before
+using it, and refreshes it with the refresh token when it has expired.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+from .auth import Tokens
+
+ENV_VAR = "PROMPT_TESTER_SESSION_FILE"
+
+
+def default_path() -> Path:
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR])
+    try:
+        from jupyter_core.paths import jupyter_runtime_dir
+
+        runtime = Path(jupyter_runtime_dir())
+    except ImportError:  # a kernel-less install: the same place jupyter_core would choose
+        runtime = Path.home() / ".local" / "share" / "jupyter" / "runtime"
+    return runtime / "prompt-tester" / "session.json"
+
+
+def write(tokens: Tokens, email: str | None, path: Path | None = None) -> Path:
+    path = path or default_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    data = {
+        "id_token": tokens.id_token,
+        "refresh_token": tokens.refresh_token,
+        "expires_at": tokens.expires_at,
+        "email": email,
+    }
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh)
+    os.replace(tmp, path)
+    return path
+
+
+def read(path: Path | None = None) -> tuple[Tokens, str | None] | None:
+    """The handed-over tokens, or None when there is no (owner-only) session file."""
+    path = path or default_path()
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO) or (
+        hasattr(os, "getuid") and info.st_uid != os.getuid()
+    ):
+        return None  # readable by others, or not ours: do not use it
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+        tokens = Tokens(
+            id_token=str(data["id_token"]),
+            refresh_token=data.get("refresh_token"),
+            expires_at=float(data.get("expires_at") or 0),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return tokens, data.get("email")
+
+
+def remove(path: Path | None = None) -> None:
+    path = path or default_path()
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()

@@ -1,0 +1,126 @@
+"""The base handler: Cognito session lookup, errors as status codes, blocking work off-loop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import urlparse
+
+from jupyter_server.base.handlers import APIHandler
+from pydantic import BaseModel
+
+from ..errors import AuthenticationError, PromptTesterError, ValidationError
+from ..models import Principal
+from ..service import PromptTesterService
+from ..validation import parse
+from .sessions import SessionStore, WebSession
+
+logger = logging.getLogger(__name__)
+COOKIE = "prompt-tester-session"
+M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+
+
+class PromptTesterHandler(APIHandler):
+    """Every Prompt Tester route derives from this one."""
+
+    @property
+    def service(self) -> PromptTesterService:
+        return self.settings["prompt_tester_service"]
+
+    @property
+    def sessions(self) -> SessionStore:
+        return self.settings["prompt_tester_sessions"]
+
+    @property
+    def extension(self) -> Any:
+        return self.settings["prompt_tester_extension"]
+
+    async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        """boto3 and model calls block: never on the event loop."""
+        return await asyncio.to_thread(fn, *args)
+
+    # --- the Cognito session ---------------------------------------------------------------
+    def web_session(self) -> WebSession | None:
+        raw = self.get_secure_cookie(COOKIE, max_age_days=1)
+        return self.sessions.get(raw.decode() if raw else None)
+
+    async def principal(self) -> Principal:
+        """The verified Cognito user of this browser, refreshed when near expiry; else 401."""
+        session = self.web_session()
+        if session is None:
+            raise AuthenticationError("Sign in to the Prompt Tester first")
+        if session.tokens.expires_at - time.time() < 60:
+            try:
+                tokens = await self.blocking(
+                    self.service.auth.refresh, session.tokens, session.username or ""
+                )
+                principal = await self.blocking(self.service.auth.verify_id_token, tokens.id_token)
+            except AuthenticationError:
+                self.sessions.drop(session.sid)
+                raise
+            self.sessions.update(session, principal, tokens)
+        return session.principal
+
+    def start_session(self, principal: Principal, tokens: Any, username: str | None) -> None:
+        session = self.sessions.create(principal, tokens, username)
+        self.set_secure_cookie(
+            COOKIE, session.sid, expires_days=1, httponly=True, samesite="Lax", path=self.base_url
+        )
+
+    # --- input and output -----------------------------------------------------------------------
+    def body(self, model: type[M]) -> M:
+        try:
+            data = json.loads(self.request.body or b"{}")
+        except json.JSONDecodeError:
+            raise ValidationError("body: is not valid JSON", field="body") from None
+        return parse(model, data)
+
+    def send(self, value: Any, status: int = 200) -> None:
+        self.set_status(status)
+        if isinstance(value, BaseModel):
+            payload = value.model_dump(mode="json")
+        elif isinstance(value, list):
+            payload = [v.model_dump(mode="json") if isinstance(v, BaseModel) else v for v in value]
+        else:
+            payload = value
+        self.finish(json.dumps(payload))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        self.set_header("Content-Type", "application/json")
+        if isinstance(exc, PromptTesterError):
+            self.finish(json.dumps(exc.to_dict()))
+            return
+        message = self._reason if status_code < 500 else "Internal error; see the server log"
+        self.finish(json.dumps({"message": message}))
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, PromptTesterError):
+            return  # expected: answered with its status, not a stack trace in the log
+        super().log_exception(typ, value, tb)
+
+    def _handle_request_exception(self, e: BaseException) -> None:
+        if isinstance(e, PromptTesterError):
+            if not self._finished:
+                self.send_error(e.status, exc_info=(type(e), e, e.__traceback__))
+            return
+        super()._handle_request_exception(e)
+
+    def safe_next(self, raw: str | None) -> str:
+        """Only a path inside this server: never another host, scheme or protocol-relative URL."""
+        default = self.base_url.rstrip("/") + "/lab"
+        if not raw:
+            return default
+        parsed = urlparse(raw)
+        if parsed.scheme or parsed.netloc or not raw.startswith("/") or raw.startswith("//"):
+            return default
+        if "\\" in raw or any(ord(ch) < 32 for ch in raw):
+            return default
+        if not raw.startswith(self.base_url):
+            return default
+        return raw

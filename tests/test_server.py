@@ -1,0 +1,513 @@
+"""The server extension over HTTP with pytest-jupyter's jp_fetch: sign-in, every route, access."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from http.cookies import SimpleCookie
+from urllib.parse import parse_qs, urlencode, urlparse
+
+import pytest
+import requests
+from tornado.httpclient import HTTPClientError
+
+from prompt_tester_nb.server.api_handlers import ROUTES
+from tests.conftest import password_of
+
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
+
+@pytest.fixture
+def session_file(tmp_path):
+    return tmp_path / "handoff" / "session.json"
+
+
+@pytest.fixture
+def jp_server_config(stack, session_file, monkeypatch):
+    for key, value in stack.environ().items():
+        if not key.startswith("PROMPT_TESTER_EMAIL") and not key.startswith(
+            "PROMPT_TESTER_PASSWORD"
+        ):
+            monkeypatch.setenv(key, value)
+    return {
+        "ServerApp": {
+            "jpserver_extensions": {"prompt_tester_nb": True},
+            "allow_unauthenticated_access": False,
+        },
+        "PromptTester": {"session_file": str(session_file)},
+    }
+
+
+async def call(jp_fetch, *parts, method="GET", body=None, cookie=None, params=None, **kw):
+    headers = {"Cookie": cookie} if cookie else {}
+    if body is not None:
+        kw["body"] = json.dumps(body)
+        headers["Content-Type"] = "application/json"
+    elif method in ("POST", "PUT", "DELETE") and "body" not in kw:
+        kw["body"] = "{}" if method != "DELETE" else None
+    if method == "DELETE" and kw.get("body") is not None:
+        kw["allow_nonstandard_methods"] = True
+    try:
+        response = await jp_fetch(*parts, method=method, headers=headers, params=params, **kw)
+    except HTTPClientError as exc:
+        response = exc.response
+    data = (
+        json.loads(response.body)
+        if response.body and response.headers.get("Content-Type", "").startswith("application/json")
+        else None
+    )
+    return response.code, data, response
+
+
+def cookie_of(response) -> str:
+    jar = SimpleCookie()
+    for header in response.headers.get_list("Set-Cookie"):
+        jar.load(header)
+    return "; ".join(f"{k}={v.value}" for k, v in jar.items() if v.value)
+
+
+async def sign_in(jp_fetch, stack, email) -> str:
+    code, data, response = await call(
+        jp_fetch,
+        "prompt-tester",
+        "auth",
+        "password",
+        method="POST",
+        body={"email": email, "password": password_of(stack, email)},
+    )
+    assert code == 200, data
+    assert data["email"] == email
+    return cookie_of(response)
+
+
+async def test_openapi_needs_only_jupyter_auth(jp_fetch, jp_base_url):
+    code, doc, _ = await call(jp_fetch, "prompt-tester", "api", "openapi.json")
+    assert code == 200 and doc["openapi"].startswith("3.")
+    assert "/prompt-tester/api/envs/{env}/behaviours/{name}" in doc["paths"]
+    assert set(doc["paths"]["/prompt-tester/api/envs/{env}/behaviours/{name}"]) == {
+        "get",
+        "put",
+        "delete",
+    }
+
+
+async def test_every_data_route_needs_a_cognito_session(jp_fetch):
+    tried = 0
+    for pattern, _handler, methods in ROUTES:
+        path = (
+            pattern.replace("(?P<env>[^/]+)", "env-acme-staging")
+            .replace("(?P<context_id>[^/]+)", "x#1")
+            .replace("(?P<prompt_id>[^/]+)", "p")
+            .replace("(?P<name>[^/]+)", "default")
+        )
+        for method in methods:
+            code, data, _ = await call(
+                jp_fetch, "prompt-tester", *path.split("/"), method=method.upper()
+            )
+            tried += 1
+            assert code == 401, (method, path, code)
+            assert "Sign in" in data["message"]
+    code, _, _ = await call(jp_fetch, "prompt-tester", "auth", "me")
+    assert code == 401 and tried == 17
+
+
+async def test_no_jupyter_token_no_access(jp_serverapp, http_server_client, jp_base_url):
+    for tail in (
+        "prompt-tester/api/openapi.json",
+        "prompt-tester/auth/me",
+        "prompt-tester/api/environments",
+    ):
+        response = await http_server_client.fetch(
+            f"{jp_base_url}{tail}", raise_error=False, follow_redirects=False
+        )
+        assert response.code in (302, 401, 403), (tail, response.code)
+
+
+async def test_every_operation_over_rest(jp_fetch, stack, session_file, unique):
+    cookie = await sign_in(jp_fetch, stack, "alice@acme.example")
+    assert stat.S_IMODE(os.stat(session_file).st_mode) == 0o600
+    code, me, _ = await call(jp_fetch, "prompt-tester", "auth", "me", cookie=cookie)
+    assert code == 200 and set(me) == {"email", "sub", "expires_at"}
+    code, envs, _ = await call(jp_fetch, "prompt-tester", "api", "environments", cookie=cookie)
+    assert {e["env_id"] for e in envs} == {"env-acme-staging", "env-acme-prod"}
+    base = ("prompt-tester", "api", "envs", "staging")
+    code, page, _ = await call(jp_fetch, *base, "logs", cookie=cookie, params={"limit": "5"})
+    assert code == 200 and len(page["items"]) == 5 and page["next_cursor"]
+    code, page2, _ = await call(
+        jp_fetch, *base, "logs", cookie=cookie, params={"limit": "5", "cursor": page["next_cursor"]}
+    )
+    assert code == 200 and page2["items"][0]["timestamp"] <= page["items"][-1]["timestamp"]
+    code, err, _ = await call(jp_fetch, *base, "logs", cookie=cookie, params={"limit": "5000"})
+    assert code == 400 and err["field"] == "limit"
+    entry = next(i for i in page["items"] if i["version"])
+    code, log, _ = await call(jp_fetch, *base, "logs", entry["context_id"], cookie=cookie)
+    assert code == 200 and log["context"] == entry["context"]
+    code, prompts, _ = await call(jp_fetch, *base, "prompts", cookie=cookie)
+    assert entry["prompt_id"] in prompts
+    code, versions, _ = await call(
+        jp_fetch, *base, "prompts", entry["prompt_id"], "versions", cookie=cookie
+    )
+    assert code == 200 and len(versions) >= 2
+    code, prompt, _ = await call(
+        jp_fetch,
+        *base,
+        "prompts",
+        entry["prompt_id"],
+        cookie=cookie,
+        params={"version": versions[-1]},
+    )
+    assert prompt["version"] == versions[-1]
+    code, draft, _ = await call(
+        jp_fetch,
+        *base,
+        "open-test",
+        method="POST",
+        body={"context_id": entry["context_id"]},
+        cookie=cookie,
+    )
+    assert code == 200 and draft["context_data"] == entry["context"]
+    code, result, _ = await call(
+        jp_fetch,
+        *base,
+        "test",
+        method="POST",
+        cookie=cookie,
+        body={
+            "prompt_data": draft["prompt_data"],
+            "context_data": draft["context_data"],
+            "behaviour": "default",
+        },
+    )
+    assert (
+        code == 200
+        and result["content"].startswith("[demo model")
+        and result["model"] == "azure/westus/gpt-4-turbo"
+    )
+    code, err, _ = await call(
+        jp_fetch,
+        *base,
+        "test",
+        method="POST",
+        cookie=cookie,
+        body={"prompt_data": {"prompt_id": "x", "chats": []}, "context_data": {}},
+    )
+    assert code == 400 and err["field"] == "prompt_data.chats"
+    # behaviours
+    name = f"rest-{unique}"
+    spec = {
+        "attempts": [
+            {
+                "ai_model": {"provider": "openai", "model": "gpt-4o-mini", "max_tokens": 1000},
+                "weight": 5,
+            }
+        ]
+    }
+    code, created, _ = await call(
+        jp_fetch,
+        *base,
+        "behaviours",
+        method="POST",
+        cookie=cookie,
+        body={"name": name, "spec": spec},
+    )
+    assert code == 201 and created["version"] == 1
+    code, _, _ = await call(
+        jp_fetch,
+        *base,
+        "behaviours",
+        method="POST",
+        cookie=cookie,
+        body={"name": name, "spec": spec},
+    )
+    assert code == 409
+    code, err, _ = await call(
+        jp_fetch,
+        *base,
+        "behaviours",
+        method="POST",
+        cookie=cookie,
+        body={"name": "x", "spec": {"attempts": []}},
+    )
+    assert code == 400 and err["field"] == "spec.attempts"
+    code, updated, _ = await call(
+        jp_fetch,
+        *base,
+        "behaviours",
+        name,
+        method="PUT",
+        cookie=cookie,
+        body={"spec": spec, "version": 1},
+    )
+    assert code == 200 and updated["version"] == 2
+    code, err, _ = await call(
+        jp_fetch,
+        *base,
+        "behaviours",
+        name,
+        method="PUT",
+        cookie=cookie,
+        body={"spec": spec, "version": 1},
+    )
+    assert code == 409 and "version 2" in err["message"]
+    code, listed, _ = await call(jp_fetch, *base, "behaviours", cookie=cookie)
+    assert name in [b["name"] for b in listed]
+    code, _, _ = await call(
+        jp_fetch, *base, "behaviours", name, method="DELETE", cookie=cookie, params={"version": "2"}
+    )
+    assert code == 204
+    code, _, _ = await call(jp_fetch, *base, "behaviours", name, cookie=cookie)
+    assert code == 404
+    # secrets: values go in, status comes out
+    secret = f"sk-rest-{unique}-abcdefghijkl"
+    code, status, response = await call(
+        jp_fetch,
+        *base,
+        "secrets",
+        method="PUT",
+        cookie=cookie,
+        body={"keys": {"OPENAI_ORG": secret}},
+    )
+    assert code == 200 and secret.encode() not in response.body
+    assert {s["name"]: s for s in status}["OPENAI_ORG"]["hint"] == "…ijkl"
+    code, status, response = await call(jp_fetch, *base, "secrets", cookie=cookie)
+    assert secret.encode() not in response.body
+    code, status, _ = await call(
+        jp_fetch, *base, "secrets", method="DELETE", cookie=cookie, body={"names": ["OPENAI_ORG"]}
+    )
+    assert code == 200 and not {s["name"]: s for s in status}["OPENAI_ORG"]["is_set"]
+    code, err, _ = await call(
+        jp_fetch, *base, "secrets", method="PUT", cookie=cookie, body={"keys": {"NOPE": "x"}}
+    )
+    assert code == 400 and err["field"] == "NOPE"
+    # the deep-link notebook
+    code, made, _ = await call(
+        jp_fetch,
+        "prompt-tester",
+        "api",
+        "tester-notebook",
+        method="POST",
+        cookie=cookie,
+        body={"context_id": entry["context_id"], "version": versions[-1]},
+    )
+    assert (
+        code == 200
+        and made["env_id"] == "env-acme-staging"
+        and made["path"].startswith("prompt-tester/")
+    )
+    code, content, _ = await call(jp_fetch, "api", "contents", *made["path"].split("/"))
+    source = "".join(c["source"] for c in content["content"]["cells"])
+    assert (
+        repr(entry["context_id"]) in source
+        and repr(versions[-1]) in source
+        and "pt.app(session" in source
+    )
+
+
+async def test_another_users_session_sees_nothing_of_the_first(jp_fetch, stack):
+    cookie = await sign_in(jp_fetch, stack, "mallory@globex.example")
+    code, envs, _ = await call(jp_fetch, "prompt-tester", "api", "environments", cookie=cookie)
+    assert [e["env_id"] for e in envs] == ["env-globex-prod"]
+    denied = 0
+    for env in ("env-acme-staging", "env-acme-prod", "staging"):
+        for pattern, _handler, methods in ROUTES:
+            if "(?P<env>" not in pattern:
+                continue
+            path = (
+                pattern.replace("(?P<env>[^/]+)", env)
+                .replace("(?P<context_id>[^/]+)", "support-reply#1")
+                .replace("(?P<prompt_id>[^/]+)", "support-reply")
+                .replace("(?P<name>[^/]+)", "default")
+            )
+            for method in methods:
+                body = (
+                    {"names": ["OPENAI_API_KEY"]}
+                    if "secrets" in path and method == "delete"
+                    else None
+                )
+                code, data, response = await call(
+                    jp_fetch,
+                    "prompt-tester",
+                    *path.split("/"),
+                    method=method.upper(),
+                    cookie=cookie,
+                    body=body,
+                )
+                denied += 1
+                assert code in (400, 403), (method, path, code, data)
+                if code == 400:  # body validation happens before the access check for writes
+                    assert method in ("post", "put")
+                assert b"acme" not in response.body.replace(env.encode(), b"")
+    assert denied > 30
+    code, _, _ = await call(
+        jp_fetch,
+        "prompt-tester",
+        "api",
+        "tester-notebook",
+        method="POST",
+        cookie=cookie,
+        body={"context_id": "support-reply#1"},
+    )
+    assert code == 404
+
+
+async def test_forged_session_cookie_is_refused(jp_fetch):
+    for cookie in (
+        "prompt-tester-session=abc",
+        'prompt-tester-session="2|1:0|10:1|21:prompt-tester-session|8:YWJjZA==|deadbeef"',
+    ):
+        code, _, _ = await call(jp_fetch, "prompt-tester", "auth", "me", cookie=cookie)
+        assert code == 401
+
+
+async def test_hosted_ui_sign_in_with_pkce_state_and_nonce(
+    jp_fetch, jp_base_url, stack, session_file
+):
+    next_url = f"{jp_base_url}lab?context_id=x"
+    code, _, response = await call(
+        jp_fetch,
+        "prompt-tester",
+        "auth",
+        "login",
+        params={"next": next_url},
+        follow_redirects=False,
+    )
+    assert code == 302
+    location = response.headers["Location"]
+    login_cookie = cookie_of(response)
+    authorize = urlparse(location)
+    q = {k: v[0] for k, v in parse_qs(authorize.query).items()}
+    assert location.startswith(stack.hosted_ui.url + "/oauth2/authorize")
+    assert (
+        q["code_challenge_method"] == "S256" and q["state"] and q["nonce"] and q["code_challenge"]
+    )
+    # the hosted page, then the user's credentials
+    page = requests.get(location, timeout=10)
+    assert page.status_code == 200 and "hosted-signin" in page.text
+    form = {
+        **{
+            k: q.get(k, "")
+            for k in (
+                "client_id",
+                "redirect_uri",
+                "state",
+                "nonce",
+                "code_challenge",
+                "code_challenge_method",
+                "scope",
+            )
+        },
+        "username": "bob@acme.example",
+        "password": "wrong",
+    }
+    assert "Incorrect" in requests.post(stack.hosted_ui.url + "/login", data=form, timeout=10).text
+    form["password"] = password_of(stack, "bob@acme.example")
+    back = requests.post(
+        stack.hosted_ui.url + "/login", data=form, timeout=10, allow_redirects=False
+    )
+    assert back.status_code == 302
+    callback = urlparse(back.headers["Location"])
+    params = {k: v[0] for k, v in parse_qs(callback.query).items()}
+    # a callback with a wrong state fails
+    code, _, response = await call(
+        jp_fetch,
+        "prompt-tester",
+        "auth",
+        "callback",
+        params={**params, "state": "forged"},
+        cookie=login_cookie,
+        follow_redirects=False,
+    )
+    assert code == 401 and b"does not belong" in response.body
+    # the right one (the wrong attempt above consumed nothing of it)
+    code, _, response = await call(
+        jp_fetch,
+        "prompt-tester",
+        "auth",
+        "callback",
+        params=params,
+        cookie=login_cookie,
+        follow_redirects=False,
+    )
+    assert code == 302 and response.headers["Location"] == next_url
+    session_cookie = cookie_of(response)
+    code, me, _ = await call(jp_fetch, "prompt-tester", "auth", "me", cookie=session_cookie)
+    assert code == 200 and me["email"] == "bob@acme.example"
+    # replaying the same callback fails
+    code, _, _ = await call(
+        jp_fetch,
+        "prompt-tester",
+        "auth",
+        "callback",
+        params=params,
+        cookie=login_cookie,
+        follow_redirects=False,
+    )
+    assert code == 401
+    # the kernel side: pt.connect() with no arguments uses the handed-over session, verified
+    import prompt_tester_nb as pt
+    from prompt_tester_nb.service import PromptTesterService
+
+    os.environ["PROMPT_TESTER_SESSION_FILE"] = str(session_file)
+    try:
+        service = PromptTesterService(stack.settings)
+        s = pt.connect(env="staging", service=service)
+        assert s.user.email == "bob@acme.example"
+        data = json.loads(session_file.read_text())
+        forged = data["id_token"][:-8] + ("A" * 8)
+        session_file.write_text(json.dumps({**data, "id_token": forged, "refresh_token": None}))
+        with pytest.raises(pt.AuthenticationError):
+            pt.connect(env="staging", service=service)
+        session_file.write_text(json.dumps(data))
+        os.chmod(session_file, 0o644)  # readable by others: not used
+        with pytest.raises(pt.AuthenticationError):
+            pt.connect(env="staging", service=service)
+        os.chmod(session_file, 0o600)
+    finally:
+        os.environ["PROMPT_TESTER_SESSION_FILE"] = os.environ.get(
+            "PT_TEST_HANDOFF", "/nonexistent/session.json"
+        )
+    # sign out: revoked at the hosted UI, session gone, handoff removed
+    refresh = data["refresh_token"]
+    code, _, _ = await call(
+        jp_fetch, "prompt-tester", "auth", "logout", method="POST", body={}, cookie=session_cookie
+    )
+    assert code == 204
+    assert stack.hosted_ui.is_revoked(refresh)
+    assert not session_file.exists()
+    code, _, _ = await call(jp_fetch, "prompt-tester", "auth", "me", cookie=session_cookie)
+    assert code == 401
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://evil.example/x",
+        "//evil.example/x",
+        "/\\evil.example",
+        "javascript:alert(1)",
+        "/other-server/lab",
+    ],
+)
+async def test_next_never_leaves_this_server(jp_fetch, jp_base_url, target):
+    code, _, response = await call(
+        jp_fetch, "prompt-tester", "auth", "login", params={"next": target}, follow_redirects=False
+    )
+    assert code == 302
+    state = parse_qs(urlparse(response.headers["Location"]).query)["state"][0]
+    pending = None
+    # the pending sign-in remembers a safe next: the server's own lab
+    from prompt_tester_nb.server.sessions import SessionStore  # noqa: F401
+
+    assert state
+    code, _, response = await call(
+        jp_fetch, "prompt-tester", "auth", "password", params={"next": target}
+    )
+    assert code == 200
+    body = response.body.decode()
+    assert "evil.example" not in body and f'value="{jp_base_url}lab"' in body
+    assert pending is None
+
+
+def test_urlencode_sanity():
+    assert urlencode({"next": "/lab?x=1"}) == "next=%2Flab%3Fx%3D1"
