@@ -1,0 +1,42 @@
+/**
+ * JSON shapes of the Prompt Tester server extension (`/prompt-tester/...`).
+ *
+ * They mirror the server's models field for field (snake_case kept as sent).
+ */
+
+/** `GET prompt-tester/auth/me`, 200: the signed-in user. */
+export interface Me {
+  /** The user's e-mail address, as the user pool knows it. */
+  email: string;
+  /** The user pool's subject id of the user. */
+  sub: string;
+  /** When the sign-in session ends, in seconds since the epoch. */
+  expires_at: number;
+}
+
+/** Body of every error response (400, 401, 403, 404, 409, 502). */
+export interface ErrorBody {
+  message: string;
+}
+
+/** `POST prompt-tester/api/tester-notebook` request body. */
+export interface TesterNotebookRequest {
+  /** The logged call to open; `null` for a blank tester notebook. */
+  context_id: string | null;
+  /** The prompt to test; `null` means the logged call's prompt. */
+  prompt_id: string | null;
+  /** The prompt version; `null` means the logged call's (or the latest) version. */
+  version: string | null;
+}
+
+/** `POST prompt-tester/api/tester-notebook`, 200: the notebook written. */
+export interface TesterNotebookResponse {
+  /** Path of the new notebook relative to the Jupyter root, `prompt-tester/<name>.ipynb`. */
+  path: string;
+}
+
+/** What the front end knows about the sign-in: `unknown` until the first answer. */
+export type AuthState =
+  | { status: 'unknown' }
+  | { status: 'signed-out' }
+  | { status: 'signed-in'; me: Me };
