@@ -31,6 +31,11 @@ class Me(BaseModel):
 class LoginHandler(PromptTesterHandler):
     """Starts a sign-in: Cognito's hosted UI when configured, else the password form."""
 
+    @property
+    def content_security_policy(self) -> str:
+        # Jupyter's API default (default-src 'none') would block the sign-in page's own style.
+        return "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'self'"
+
     @allow_unauthenticated
     def get(self) -> None:
         next_url = self.safe_next(self.get_argument("next", None))
