@@ -6,10 +6,11 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
 .PHONY: install demo test lint format bench clean-state notebooks
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml scripts/install-browser.sh
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e ".[test,demo]"
+	PYTHON=$(BIN)/python scripts/install-browser.sh
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 

@@ -25,7 +25,7 @@ elif [[ -n "${VIRTUAL_ENV:-}" && -x "${VIRTUAL_ENV}/bin/python" ]]; then
 else
     py="$(command -v python3 || true)"
 fi
-[[ -n "$py" && -x "$py" ]] || fail "no Python interpreter found (activate the venv or set PYTHON=…)"
+[[ -n "$py" && -x "$py" ]] || fail "no Python interpreter${py:+ at $py} (activate the venv or set PYTHON=…)"
 
 # --- chromium (Debian package) ---------------------------------------------------------------
 if [[ -x "$CHROMIUM" ]]; then

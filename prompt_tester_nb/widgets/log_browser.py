@@ -50,12 +50,15 @@ class LogBrowser(Tool):
         self.page_label = w.HTML()
         self.table = w.Select(options=[], rows=14, layout=w.Layout(width="100%"))
         self.table.add_class("pt-mono")
+        self.table.add_class("pt-log-table")
         self.header = w.HTML(f'<pre class="pt-mono pt-muted" style="margin:0">{esc(HEADER)}</pre>')
         self.detail = w.HTML()
         self.test_button = w.Button(
             description="Test prompt", icon="flask", button_style="primary", disabled=True
         )
 
+        self.test_button.add_class("pt-test-prompt")
+        self.detail.add_class("pt-log-detail")
         self.refresh_button.on_click(self.guarded(lambda _: self.refresh()))
         self.next_button.on_click(self.guarded(lambda _: self.next_page()))
         self.prev_button.on_click(self.guarded(lambda _: self.previous_page()))

@@ -32,11 +32,15 @@ class SecretsForm(Tool):
             )
             for name in SIMPLE_KEYS
         }
+        for name, box in self.inputs.items():
+            box.add_class(f"pt-secret-{name}")
+        self.status_view.add_class("pt-secret-status")
         self.save_buttons: dict[str, w.Button] = {}
         rows = []
         for name, box in self.inputs.items():
             button = w.Button(description="Save", icon="lock")
             button.on_click(self.guarded(lambda _, n=name: self.submit(n, self.inputs[n].value)))
+            button.add_class(f"pt-save-{name}")
             self.save_buttons[name] = button
             rows.append(w.HBox([box, button]))
         self.azure_realm = w.Text(

@@ -95,11 +95,20 @@ class Tester(Tool):
             rows=10, layout=w.Layout(width="100%"), value="{}", continuous_update=False
         )
         self.context.add_class("pt-mono")
+        self.context.add_class("pt-context")
         self.context_message = Messages()
         self.result = w.HTML()
         self.comparison = w.HTML()
         self.diff = w.HTML()
         self.diff.add_class("pt-diff")
+        # Stable hooks for browser tests and user CSS.
+        for widget, name in (
+            (self.title, "pt-tester-title"),
+            (self.run_button, "pt-run"),
+            (self.result, "pt-result"),
+            (self.comparison, "pt-comparison"),
+        ):
+            widget.add_class(name)
 
         self.run_button.on_click(self.guarded(lambda _: self.run()))
         self.add_chat_button.on_click(self.guarded(lambda _: self.add_chat()))

@@ -1,0 +1,68 @@
+"""The tester app in a real JupyterLab and Chromium: pick a log, test it, compare; no secret
+in a notebook saved with widget state."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .conftest import output_dir
+from .lab import open_notebook, run_all_cells, save_notebook
+
+pytestmark = pytest.mark.browser
+
+NOTEBOOK = "prompt_tester.ipynb"
+SENTINEL = "SENTINEL-browser-0123456789abcdef"
+
+
+def widget_tab(page, title: str):
+    return page.locator(".widget-tab .lm-TabBar-tab", has_text=title).first
+
+
+def test_pick_a_log_test_it_and_compare(page, lab_server, request):
+    open_notebook(page, lab_server, NOTEBOOK)
+    run_all_cells(page)
+    table = page.locator(".pt-log-table select").first
+    table.wait_for(state="visible")
+    page.wait_for_function(
+        "() => document.querySelector('.pt-log-table select').options.length >= 10"
+    )
+    table.select_option(index=3)
+    detail = page.locator(".pt-log-detail").first
+    detail.get_by_text("Context").first.wait_for()
+    page.locator(".pt-test-prompt button, button.pt-test-prompt").first.click()
+
+    title = page.locator(".pt-tester-title").first
+    title.get_by_text("from log").wait_for()
+    context = page.locator(".pt-context textarea").first
+    current = json.loads(context.input_value())
+    current["browser_note"] = "edited in the browser"
+    context.fill(json.dumps(current, indent=2))
+    context.press("Tab")  # the context syncs on change
+
+    page.locator("button.pt-run, .pt-run button").first.click()
+    comparison = page.locator(".pt-comparison").first
+    comparison.get_by_text("[demo model", exact=False).first.wait_for()
+    assert "Logged answer" in comparison.inner_text()
+    result = page.locator(".pt-result").first.inner_text()
+    assert "azure/westus/gpt-4-turbo" in result
+    page.screenshot(path=str(output_dir(request.config) / "tester_result.png"), full_page=True)
+
+
+def test_secrets_typed_in_the_browser_never_reach_the_saved_notebook(page, lab_server):
+    open_notebook(page, lab_server, NOTEBOOK)
+    run_all_cells(page)
+    widget_tab(page, "Secrets").click()
+    box = page.locator(".pt-secret-OPENAI_ORG input").first
+    box.fill(SENTINEL)
+    page.locator("button.pt-save-OPENAI_ORG, .pt-save-OPENAI_ORG button").first.click()
+    status = page.locator(".pt-secret-status").first
+    status.get_by_text("…cdef").wait_for()
+    assert box.input_value() == ""
+    saved = save_notebook(page, lab_server, NOTEBOOK)
+    text = json.dumps(saved)
+    assert "application/vnd.jupyter.widget-state+json" in text  # state really was saved
+    assert SENTINEL not in text
+    on_disk = (lab_server.root_dir / NOTEBOOK).read_text()
+    assert SENTINEL not in on_disk and "widget-state" in on_disk
