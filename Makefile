@@ -40,7 +40,8 @@ notebooks: install
 	$(BIN)/prompt-tester run --seed-time $(SEED_TIME) -- $(BIN)/python scripts/refresh_notebooks.py
 
 bench: install
-	$(BIN)/python -m benchmarks.run_all
+	$(BIN)/python -m benchmarks.bench_core
+	-$(BIN)/python -m benchmarks.bench_replay
 
 clean-state:
 	rm -rf .prompt-tester/local
