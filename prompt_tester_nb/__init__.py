@@ -28,6 +28,7 @@ from .models import (
     TestResult,
 )
 from .redaction import install as _install_redaction
+from .replay import ReplayRun, RetryPolicy, load_run
 from .session import Session, connect
 from .settings import Settings
 
@@ -66,6 +67,8 @@ __all__ = [
     "PromptTesterError",
     "PromptVersion",
     "ProviderError",
+    "ReplayRun",
+    "RetryPolicy",
     "SecretStatus",
     "Session",
     "Settings",
@@ -76,4 +79,5 @@ __all__ = [
     "__version__",
     "app",
     "connect",
+    "load_run",
 ]

@@ -501,9 +501,344 @@ def flow_prompt_version() -> str:
     return version("flow-prompt")
 
 
+# --- replays: one draft, one behaviour, one set of keys, many contexts --------------------
+#
+# ``replay`` (see replay.py) runs the same draft against hundreds of logged contexts. What
+# ``run_test`` does once per call is done once per replay here: the draft is loaded once, the
+# clients mapping built once, the behaviour's models checked once. Each context's messages are
+# resolved once, by flow-prompt itself (``create_prompt(attempt).resolve(context)``), before
+# any call, for the cost estimate; ``FlowPrompt.call`` then receives that resolution instead
+# of resolving (and counting tokens) a second time. Calls are never logged to ``lib/logs``.
+
+# Failures worth another try: the provider pushed back or had a moment.
+RETRYABLE_KINDS = frozenset({"rate_limit", "server_error", "timeout", "connection"})
+
+
+def retry_after_seconds(exc: BaseException | None) -> float | None:
+    """The wait a provider asked for (``Retry-After``/``retry-after-ms``), in seconds."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    try:
+        millis = headers.get("retry-after-ms")
+        if millis:
+            return max(0.0, float(millis) / 1000)
+    except (TypeError, ValueError):
+        pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:  # an HTTP date
+        from email.utils import parsedate_to_datetime
+
+        when = parsedate_to_datetime(value)
+        return max(0.0, when.timestamp() - time.time())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """A context's messages as flow-prompt resolved them for one attempt model."""
+
+    messages: tuple[dict[str, Any], ...]
+    prompt_budget: int
+    max_sample_budget: int
+
+
+class _ResolvedCalling:
+    """Quacks like flow-prompt's ``CallingMessages`` for ``FlowPrompt.call``."""
+
+    __slots__ = ("max_sample_budget", "messages", "prompt_budget")
+
+    def __init__(self, resolved: Resolved):
+        self.messages = resolved.messages
+        self.prompt_budget = resolved.prompt_budget
+        self.max_sample_budget = resolved.max_sample_budget
+
+    def get_messages(self) -> list[dict[str, Any]]:
+        return [dict(m) for m in self.messages]
+
+
+class _PreResolvedPrompt:
+    """What ``FlowPrompt.call`` gets as the pipe prompt in a replay: the draft, already
+    resolved for this context by flow-prompt (so tokens are counted once per row)."""
+
+    __slots__ = ("_draft", "_resolved", "encoding", "id")
+
+    def __init__(self, draft: PipePrompt, resolved: Resolved, encoding: Any):
+        self._draft = draft
+        self._resolved = resolved
+        self.encoding = encoding  # FlowPrompt.calculate_budget_for_text counts the answer
+        self.id = draft.id
+
+    def create_prompt(self, ai_attempt: Any) -> _PreResolvedPrompt:
+        return self
+
+    def resolve(self, context: dict[str, Any]) -> _ResolvedCalling:
+        return _ResolvedCalling(self._resolved)
+
+    def service_dump(self) -> dict[str, Any]:
+        return self._draft.service_dump()
+
+
+@dataclass(slots=True)
+class CallOutcome:
+    """One behaviour run for one context: the answer, or why every attempt failed.
+
+    Plain values only, so a replay of 10,000 rows never keeps flow-prompt or openai objects.
+    """
+
+    content: str | None = None
+    finish_reason: str | None = None
+    attempt: str | None = None
+    model: str | None = None
+    latency_ms: int | None = None
+    prompt_tokens: int | None = None
+    sample_tokens: int | None = None
+    price: float | None = None
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    requests: int = 0  # model calls made (each attempt that reached the provider)
+
+    @property
+    def ok(self) -> bool:
+        return self.attempt is not None
+
+    @property
+    def kind(self) -> str | None:
+        """The kind of the last failure (what ended the behaviour), or None on success."""
+        if self.ok or not self.failures:
+            return None if self.ok else "setup"
+        return self.failures[-1]["kind"]
+
+    @property
+    def message(self) -> str:
+        return _failure_message(self.failures)
+
+    @property
+    def retry_after(self) -> float | None:
+        waits = [f["retry_after"] for f in self.failures if f.get("retry_after") is not None]
+        return max(waits) if waits else None
+
+    @property
+    def rate_limited(self) -> bool:
+        return any(f["kind"] == "rate_limit" for f in self.failures)
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+class PreparedDraft:
+    """A draft, a behaviour and an environment's keys, made ready once for many contexts."""
+
+    def __init__(
+        self,
+        prompt: PromptData,
+        behaviour: BehaviourSpec,
+        keys: ProviderKeys,
+        options: ClientOptions,
+    ):
+        self.prompt = prompt
+        self.behaviour = behaviour
+        self._draft = load_draft(prompt)
+        self._keys = keys
+        self._options = options
+        self._clients = keys.clients()
+        self.attempts: dict[str, AttemptSpec] = {
+            f"attempts[{i}]": a for i, a in enumerate(behaviour.attempts)
+        }
+        if behaviour.fallback_attempt:
+            self.attempts["fallback_attempt"] = behaviour.fallback_attempt
+        # One built model per attempt, read-only: prices, encoding, limits. Calls build their
+        # own (a model records the error its call ended with).
+        self._templates: dict[str, Any] = {}
+        self.setup_errors: dict[str, str] = {}
+        for where, attempt in self.attempts.items():
+            try:
+                self._templates[where] = _build_model(attempt.ai_model, keys, options)
+            except MissingKey as exc:
+                self.setup_errors[where] = exc.reason
+        self._encodings: dict[str, Any] = {}
+        self._params = {
+            "max_tokens": prompt.max_tokens,
+            "min_sample_tokens": prompt.min_sample_tokens,
+            "reserved_tokens_budget_for_sampling": prompt.reserved_tokens_budget_for_sampling,
+        }
+
+    def __repr__(self) -> str:
+        return f"<PreparedDraft prompt={self.prompt.prompt_id!r} attempts={list(self.attempts)}>"
+
+    @property
+    def runnable(self) -> bool:
+        return bool(self._templates)
+
+    def setup_failures(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "attempt": where,
+                "model": self.attempts[where].ai_model.label(),
+                "kind": "setup",
+                "error": reason,
+            }
+            for where, reason in self.setup_errors.items()
+        ]
+
+    def label(self, where: str) -> str:
+        return self.attempts[where].ai_model.label()
+
+    def order(self, seed: str) -> list[str]:
+        """The row's attempts in weighted order, then the fallback; the same for one seed,
+        so a rerun of a replay asks the same models in the same order."""
+        digest = hashlib.sha256(seed.encode()).digest()
+        rng = random.Random(int.from_bytes(digest[:8], "big"))
+        return [where for where, _ in _attempt_order(self.behaviour, rng)]
+
+    def runnable_order(self, seed: str) -> list[str]:
+        return [w for w in self.order(seed) if w in self._templates]
+
+    def shape(self, where: str) -> tuple[str, int]:
+        """What a resolution depends on besides the context: encoding and context size."""
+        model = self._templates[where]
+        return (model.tiktoken_encoding or fp_settings.DEFAULT_ENCODING, int(model.max_tokens))
+
+    def encoding(self, where: str) -> Any:
+        name = self.shape(where)[0]
+        found = self._encodings.get(name)
+        if found is None:
+            import tiktoken
+
+            found = self._encodings[name] = tiktoken.get_encoding(name)
+        return found
+
+    def resolve(self, context: dict[str, Any], where: str) -> Resolved:
+        """flow-prompt's own resolution: ``create_prompt(attempt).resolve(context)``."""
+        attempt = AttemptToCall(ai_model=self._templates[where], weight=1)
+        calling = self._draft.create_prompt(attempt).resolve(context)
+        return Resolved(
+            messages=tuple(calling.get_messages()),
+            prompt_budget=int(calling.prompt_budget),
+            max_sample_budget=int(calling.max_sample_budget),
+        )
+
+    def count_tokens(self, where: str, text: str | None) -> int:
+        if not text:
+            return 0
+        return len(self.encoding(where).encode(text, disallowed_special=()))
+
+    def price(self, where: str, prompt_tokens: int, sample_tokens: int) -> float:
+        """flow-prompt's price of a call (USD): ``get_prompt_price + get_sample_price``."""
+        model = self._templates[where]
+        return float(
+            model.get_prompt_price(prompt_tokens)
+            + model.get_sample_price(prompt_tokens, sample_tokens)
+        )
+
+    def request_key(self, where: str, resolved: Resolved) -> str:
+        """SHA-256 of the exact request: model, messages, max_tokens, the draft's params."""
+        model = self._templates[where]
+        max_tokens = min(
+            resolved.max_sample_budget,
+            int(model.max_tokens),
+            int(getattr(model, "max_sample_budget", model.max_tokens)),
+        )
+        request = {
+            "v": 1,
+            "model": self.label(where),
+            "messages": resolved.messages,
+            "max_tokens": max_tokens,
+            "params": {**self._params, "temperature": 0, "top_p": 1},
+        }
+        return hashlib.sha256(_canonical(request).encode()).hexdigest()
+
+    def call(
+        self,
+        context: dict[str, Any],
+        order: list[str],
+        resolution: Any,
+    ) -> CallOutcome:
+        """Run the behaviour once for one context, attempt by attempt, through
+        ``FlowPrompt.call``. ``resolution(where)`` gives that attempt's ``Resolved``."""
+        failures: list[dict[str, Any]] = []
+        requests = 0
+        for where in order:
+            attempt = self.attempts[where]
+            label = attempt.ai_model.label()
+            if where in self.setup_errors:
+                failures.append(
+                    {
+                        "attempt": where,
+                        "model": label,
+                        "kind": "setup",
+                        "error": self.setup_errors[where],
+                    }
+                )
+                continue
+            ai_model = _build_model(attempt.ai_model, self._keys, self._options)
+            pipe = _PreResolvedPrompt(self._draft, resolution(where), self.encoding(where))
+            flow = _IsolatedFlowPrompt(pipe, self._clients, None, None)  # type: ignore[arg-type]
+            single = AIModelsBehaviour(
+                attempts=[
+                    AttemptToCall(
+                        ai_model=ai_model, weight=attempt.weight, functions=attempt.functions
+                    )
+                ]
+            )
+            started = time.perf_counter()
+            requests += 1
+            final = False
+            try:
+                result = flow.call(self.prompt.prompt_id, context, single, count_of_retries=0)
+            except BehaviourIsNotDefined:
+                error = ai_model.last_error
+            except Exception as exc:  # FlowPromptError and others end the behaviour
+                error = ai_model.last_error or exc
+                final = True
+            else:
+                metrics = result.metrics
+                return CallOutcome(
+                    content=result.content,
+                    finish_reason=result.finish_reason or None,
+                    attempt=where,
+                    model=label,
+                    latency_ms=int(
+                        metrics.latency
+                        if metrics.latency is not None
+                        else (time.perf_counter() - started) * 1000
+                    ),
+                    prompt_tokens=metrics.prompt_tokens_used,
+                    sample_tokens=metrics.sample_tokens_used,
+                    price=(
+                        float(metrics.price_of_call) if metrics.price_of_call is not None else None
+                    ),
+                    failures=failures,
+                    requests=requests,
+                )
+            kind, words = describe_failure(error, self._options)
+            failures.append(
+                {
+                    "attempt": where,
+                    "model": label,
+                    "kind": kind,
+                    "error": words,
+                    "retry_after": retry_after_seconds(error) if kind == "rate_limit" else None,
+                }
+            )
+            if final:
+                break
+        return CallOutcome(failures=failures, requests=requests)
+
+
 __all__ = [
+    "CallOutcome",
     "ClientOptions",
     "LogWorker",
+    "PreparedDraft",
     "ProviderKeys",
     "fp_settings",
     "log_worker",

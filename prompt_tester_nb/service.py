@@ -483,6 +483,57 @@ class PromptTesterService:
             api_uri=self.settings.flow_prompt_api_uri,
         )
 
+    def replay(
+        self,
+        principal: Principal,
+        env_id: str,
+        prompt_data: Any,
+        behaviour: str,
+        context_ids: list[str] | None = None,
+        prompt_id: str | None = None,
+        since: Any = None,
+        until: Any = None,
+        limit: int = 100,
+        concurrency: int = 16,
+        max_cost: float | None = None,
+        cache: Any = None,
+        progress: Any = None,
+        on_row: Any = None,
+        *,
+        retry: Any = None,
+        wait: bool = True,
+        dry_run: bool = False,
+    ):
+        """Run the draft on logged calls and compare each answer with production's.
+
+        One access check; every argument validated before anything is read; the behaviour
+        and keys read once; logs selected by ``context_ids`` or by the query (``prompt_id``,
+        default the draft's, ``since``/``until``, newest first, up to ``limit``); an estimate
+        made before any model call. Returns a ``replay.ReplayRun`` (see ``replay.py``).
+        """
+        from . import replay as _replay
+
+        return _replay.replay(
+            self,
+            principal,
+            env_id,
+            prompt_data,
+            behaviour,
+            context_ids=context_ids,
+            prompt_id=prompt_id,
+            since=since,
+            until=until,
+            limit=limit,
+            concurrency=concurrency,
+            max_cost=max_cost,
+            cache=cache,
+            progress=progress,
+            on_row=on_row,
+            retry=retry,
+            wait=wait,
+            dry_run=dry_run,
+        )
+
     def client_options(self):
         from .runner import ClientOptions
 

@@ -124,6 +124,57 @@ class Session:
             self._who(), self._env.env_id, prompt_data, context_data, behaviour
         )
 
+    def replay(
+        self,
+        prompt_data: Any,
+        behaviour: str = "default",
+        context_ids: list[str] | None = None,
+        prompt_id: str | None = None,
+        since: Any = None,
+        until: Any = None,
+        limit: int = 100,
+        concurrency: int = 16,
+        max_cost: float | None = None,
+        cache: Any = None,
+        progress: Any = True,
+        on_row: Any = None,
+        *,
+        retry: Any = None,
+        wait: bool = True,
+        dry_run: bool = False,
+    ):
+        """Replay the draft on the last ``limit`` logs (or ``context_ids``) and compare.
+
+        ``progress=True`` draws a tqdm bar (a widget in Jupyter, text elsewhere), ``False``
+        none; a callable gets ``(done, total)``. ``wait=False`` returns the running
+        ``ReplayRun`` at once (``run.wait()``, ``run.cancel()``). See ``replay.py``.
+        """
+        from .replay import TqdmProgress
+
+        if progress is True:
+            progress = TqdmProgress(desc=f"replay {behaviour}")
+        elif progress is False:
+            progress = None
+        return self._service.replay(
+            self._who(),
+            self._env.env_id,
+            prompt_data,
+            behaviour,
+            context_ids=context_ids,
+            prompt_id=prompt_id,
+            since=since,
+            until=until,
+            limit=limit,
+            concurrency=concurrency,
+            max_cost=max_cost,
+            cache=cache,
+            progress=progress,
+            on_row=on_row,
+            retry=retry,
+            wait=wait,
+            dry_run=dry_run,
+        )
+
 
 class BehavioursAPI:
     """``session.behaviours``: CRUD of the environment's behaviours."""

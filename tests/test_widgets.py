@@ -216,3 +216,27 @@ def test_secrets_form_clears_inputs_and_keeps_no_secret_in_widget_state(service,
     assert f"AZURE_OPENAI_KEYS.r{unique}" not in [x.name for x in s.secrets.status()]
     s.secrets.delete("OPENAI_ORG")
     assert sentinel not in _all_widget_state()
+
+
+def test_replay_tool_runs_the_testers_draft_over_logs(alice, model):
+    entry = next(
+        i for i in alice.logs(prompt_id="support-reply", limit=20).items if i.version and i.context
+    )
+    app = pt.app(alice, context_id=entry.context_id)
+    replay = app.replay
+    replay.limit.value = 6
+    replay.concurrency.value = 3
+    model.clear_requests()
+    estimate = replay.estimate()
+    assert estimate.calls == 6 and model.requests() == []
+    assert "6 model call(s)" in replay.estimate_view.value
+    app.tester.rows.children[-1].content.value += "\nAnswer briefly."
+    run = replay.run(wait=True)
+    assert len(run.rows) == 6 and len(model.requests()) == 6
+    assert replay.progress.value == 6 and "answered" in replay.summary_view.value
+    assert len(replay.rows_view.options) == 6
+    first = replay.rows_view.options[0][1]
+    replay.rows_view.value = first
+    assert "Differences" in replay.diff.value or "Same answer" in replay.diff.value
+    df = replay.to_dataframe()
+    assert list(df["context_id"]).count(first) == 1 and df["changed"].all()

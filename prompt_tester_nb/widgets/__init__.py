@@ -7,7 +7,16 @@ flow-prompt, and none keeps a provider key in its synced state after a submit.
 from .app import PromptTesterApp, app
 from .behaviour_editor import BehaviourEditor
 from .log_browser import LogBrowser
+from .replay_tool import ReplayTool
 from .secrets_form import SecretsForm
 from .tester import Tester
 
-__all__ = ["BehaviourEditor", "LogBrowser", "PromptTesterApp", "SecretsForm", "Tester", "app"]
+__all__ = [
+    "BehaviourEditor",
+    "LogBrowser",
+    "PromptTesterApp",
+    "ReplayTool",
+    "SecretsForm",
+    "Tester",
+    "app",
+]

@@ -10,10 +10,11 @@ from ..session import Session, connect
 from ._common import Tool, esc, style
 from .behaviour_editor import BehaviourEditor
 from .log_browser import LogBrowser
+from .replay_tool import ReplayTool
 from .secrets_form import SecretsForm
 from .tester import Tester
 
-TABS = ("Logs", "Tester", "Behaviours", "Secrets")
+TABS = ("Logs", "Tester", "Replay", "Behaviours", "Secrets")
 
 
 class PromptTesterApp(Tool):
@@ -30,7 +31,10 @@ class PromptTesterApp(Tool):
         self.logs = LogBrowser(session, on_test=self.open_test)
         self.behaviours = BehaviourEditor(session)
         self.secrets = SecretsForm(session)
-        self.tabs = w.Tab(children=[self.logs, self.tester, self.behaviours, self.secrets])
+        self.replay = ReplayTool(session, self.tester)
+        self.tabs = w.Tab(
+            children=[self.logs, self.tester, self.replay, self.behaviours, self.secrets]
+        )
         for i, title in enumerate(TABS):
             self.tabs.set_title(i, title)
         # Behaviours created in the editor appear in the tester's picker when it is shown.
