@@ -16,12 +16,14 @@ from botocore.config import Config
 
 from .settings import Settings
 
-_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 4},
-    connect_timeout=5,
-    read_timeout=20,
-    max_pool_connections=64,
-)
+
+def _config(settings: Settings) -> Config:
+    return Config(
+        retries={"mode": "standard", "max_attempts": 4},
+        connect_timeout=5,
+        read_timeout=settings.aws_timeout_seconds,
+        max_pool_connections=64,
+    )
 
 
 @dataclass
@@ -46,7 +48,7 @@ class AwsClients:
                     service,
                     region_name=self.settings.region,
                     endpoint_url=self.settings.endpoint_for(service),
-                    config=_CONFIG,
+                    config=_config(self.settings),
                 )
             return self._clients[service]
 

@@ -94,6 +94,12 @@ class Settings(BaseSettings):
         le=10,
         validation_alias=_env("PROMPT_TESTER_MODEL_MAX_RETRIES", "model_max_retries"),
     )
+    aws_timeout_seconds: float = Field(
+        20,
+        gt=0,
+        validation_alias=_env("PROMPT_TESTER_AWS_TIMEOUT", "aws_timeout_seconds"),
+        description="Read timeout of each AWS call (botocore retries throttling up to 4 times).",
+    )
     access_cache_seconds: float = Field(
         10,
         ge=0,
