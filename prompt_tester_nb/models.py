@@ -224,3 +224,15 @@ def check_json_size(value: Any, field: str) -> None:
         field,
         f"is too large (over {MAX_JSON_BYTES // 1000} KB as JSON)",
     )
+
+
+class AuditEvent(BaseModel):
+    """A change to a behaviour or a provider key: who, when, what (never a value)."""
+
+    at: datetime
+    by: str
+    action: (
+        str  # behaviour.create | behaviour.update | behaviour.delete | secret.set | secret.delete
+    )
+    target: str
+    details: dict[str, Any] = Field(default_factory=dict)

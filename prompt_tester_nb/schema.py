@@ -67,6 +67,8 @@ TABLES: tuple[Table, ...] = (
     Table("UserRoles", ("user_id", S), ("org_id", S)),
     Table("Invitations", ("org_id", S), ("email", S)),
     Table("Behaviours", ("env_id", S), ("name", S)),
+    # New: who changed which behaviour or provider key, when (never a value).
+    Table("AuditLog", ("env_id", S), ("event_id", S)),
 )
 
 TABLE_NAMES: frozenset[str] = frozenset(t.name for t in TABLES)

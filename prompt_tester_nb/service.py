@@ -23,6 +23,7 @@ from .behaviour_spec import BehaviourSpec, validate_behaviour_name
 from .cursor import CursorCodec
 from .errors import AccessDeniedError, AuthenticationError, NotFoundError, ValidationError
 from .models import (
+    AuditEvent,
     Behaviour,
     Environment,
     LogEntry,
@@ -39,6 +40,7 @@ from .models import (
 from .redaction import register as register_secret
 from .settings import Settings
 from .stores.access import AccessStore
+from .stores.audit import AuditStore
 from .stores.behaviours import BehaviourStore
 from .stores.logs import LogStore, split_context_id
 from .stores.prompts import PromptStore
@@ -193,6 +195,7 @@ class PromptTesterService:
         self.behaviour_store = BehaviourStore(db, s.table("Behaviours"))
         self.token_store = TokenStore(db, s.table("ApiTokens"))
         self.secret_store = SecretStore(self.aws.secretsmanager, s.kms_key_id)
+        self.audit_store = AuditStore(db, s.table("AuditLog"))
         self.cursors = CursorCodec(s.cursor_key)
         self._env_cache: TTLCache = TTLCache(maxsize=4096, ttl=max(s.access_cache_seconds, 0.001))
         self._tokens: dict[tuple[str, str], tuple[str, int]] = {}
@@ -631,6 +634,7 @@ class PromptTesterService:
             "updated_at": at,
         }
         self.behaviour_store.create(item)
+        self._audit(env, principal, "behaviour.create", name, {"version": 1})
         return _behaviour(item)
 
     def update_behaviour(
@@ -646,6 +650,7 @@ class PromptTesterService:
         doc = parse(BehaviourSpec, spec, "spec").to_document()
         who, at = principal.email or principal.user_id, _now_iso()
         self.behaviour_store.update(env.env_id, name, doc, version, who, at)
+        self._audit(env, principal, "behaviour.update", name, {"version": version + 1})
         return self.get_behaviour(principal, env.env_id, name)
 
     def delete_behaviour(
@@ -660,6 +665,7 @@ class PromptTesterService:
                 "must be a whole number from 1",
             )
         self.behaviour_store.delete(env.env_id, name, version)
+        self._audit(env, principal, "behaviour.delete", name)
 
     # --- secrets ------------------------------------------------------------------------
     def secrets_status(self, principal: Principal, env_id: str) -> list[SecretStatus]:
@@ -692,6 +698,10 @@ class PromptTesterService:
             [],
             {"org_id": env.org_id, "env_id": env.env_id, "app": "prompt-tester"},
         )
+        names = [f"{AZURE}.{realm}" for realm in clean.get(AZURE, {})] + [
+            k for k in clean if k != AZURE
+        ]
+        self._audit(env, principal, "secret.set", ", ".join(names))
         return self._status(doc)
 
     def delete_secrets(
@@ -713,7 +723,49 @@ class PromptTesterService:
             list(names),
             {"org_id": env.org_id, "env_id": env.env_id, "app": "prompt-tester"},
         )
+        self._audit(env, principal, "secret.delete", ", ".join(names))
         return self._status(doc)
+
+    # --- audit --------------------------------------------------------------------------
+    def _audit(
+        self,
+        env: Environment,
+        principal: Principal,
+        action: str,
+        target: str,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Record a change after it succeeded; a failure to record is logged, not raised
+        (the change itself is done and must not be reported as failed)."""
+        try:
+            self.audit_store.record(
+                env.env_id, principal.email or principal.user_id, action, target, details
+            )
+        except Exception as exc:
+            import logging
+
+            logging.getLogger(__name__).warning(
+                "Could not record %s of %r in the audit log: %s", action, target, type(exc).__name__
+            )
+
+    def audit(self, principal: Principal, env_id: str, limit: int = 50) -> list[AuditEvent]:
+        """Recent changes to the environment's behaviours and provider keys, newest first."""
+        env = self.environment(principal, env_id)
+        require(
+            isinstance(limit, int) and not isinstance(limit, bool) and 1 <= limit <= 1000,
+            "limit",
+            "must be a whole number from 1 to 1000",
+        )
+        return [
+            AuditEvent(
+                at=i["at"],
+                by=i.get("by") or "?",
+                action=i.get("action") or "?",
+                target=i.get("target") or "",
+                details=i.get("details") if isinstance(i.get("details"), dict) else {},
+            )
+            for i in self.audit_store.recent(env.env_id, limit)
+        ]
 
     @staticmethod
     def _status(doc: dict[str, Any]) -> list[SecretStatus]:

@@ -119,6 +119,10 @@ class Session:
             self._who(), self._env.env_id, context_id, prompt_id, version
         )
 
+    def audit(self, limit: int = 50) -> list[Any]:
+        """Who changed which behaviour or provider key in this environment, newest first."""
+        return self._service.audit(self._who(), self._env.env_id, limit)
+
     def test(self, prompt_data: Any, context_data: Any, behaviour: str = "default") -> TestResult:
         return self._service.test(
             self._who(), self._env.env_id, prompt_data, context_data, behaviour

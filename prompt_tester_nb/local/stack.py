@@ -91,6 +91,7 @@ class LocalStack:
         clients = AwsClients(base)
         if self.restored and info_path.exists():
             self.info = StackInfo(**json.loads(info_path.read_text()))
+            provision_tables(base, clients)  # tables added by a newer version of this package
         else:
             provision_tables(base, clients)
             self.info = self._provision(clients)

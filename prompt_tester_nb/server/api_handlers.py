@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from tornado import web
 
 from ..models import (
+    AuditEvent,
     Behaviour,
     Environment,
     LogEntry,
@@ -211,6 +212,15 @@ class SecretsHandler(PromptTesterHandler):
         self.send(await self.blocking(self.service.delete_secrets, who, env, body.names))
 
 
+class AuditHandler(PromptTesterHandler):
+    @web.authenticated
+    async def get(self, env: str) -> None:
+        who = await self.principal()
+        raw = self.get_argument("limit", "50")
+        limit: Any = int(raw) if raw.isdigit() else raw
+        self.send(await self.blocking(self.service.audit, who, env, limit))
+
+
 class TesterNotebookHandler(PromptTesterHandler):
     """Writes a tester notebook for a deep link (or a blank one) and says where."""
 
@@ -290,6 +300,11 @@ ROUTES: list[tuple[str, type, dict[str, tuple[str, Any, Any]]]] = [
             "put": ("Set provider keys (merge)", SecretsSetBody, list[SecretStatus]),
             "delete": ("Remove provider keys", SecretsDeleteBody, list[SecretStatus]),
         },
+    ),
+    (
+        f"api/envs/{ENV}/audit",
+        AuditHandler,
+        {"get": ("Recent changes to behaviours and provider keys", None, list[AuditEvent])},
     ),
     (
         "api/tester-notebook",

@@ -1,0 +1,51 @@
+"""AuditLog: who changed which behaviour or provider key in an environment, and when.
+
+Events name the behaviour or the key, never a value. The sort key starts with the ISO time,
+so a descending query lists the newest first.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from .dynamo import aws_errors, deserialize, serialize
+
+
+class AuditStore:
+    def __init__(self, dynamodb: Any, table: str):
+        self._db = dynamodb
+        self._table = table
+
+    def record(
+        self, env_id: str, by: str, action: str, target: str, details: dict[str, Any] | None = None
+    ) -> None:
+        at = datetime.now(UTC).isoformat(timespec="milliseconds")
+        with aws_errors("Recording an audit event"):
+            self._db.put_item(
+                TableName=self._table,
+                Item=serialize(
+                    {
+                        "env_id": env_id,
+                        "event_id": f"{at}#{uuid.uuid4().hex[:8]}",
+                        "at": at,
+                        "by": by,
+                        "action": action,
+                        "target": target,
+                        "details": details or None,
+                    }
+                ),
+            )
+
+    def recent(self, env_id: str, limit: int) -> list[dict[str, Any]]:
+        with aws_errors("Reading the audit log"):
+            page = self._db.query(
+                TableName=self._table,
+                KeyConditionExpression="#e = :e",
+                ExpressionAttributeNames={"#e": "env_id"},
+                ExpressionAttributeValues={":e": {"S": env_id}},
+                ScanIndexForward=False,
+                Limit=limit,
+            )
+        return [deserialize(i) for i in page.get("Items", [])]
