@@ -43,7 +43,8 @@ def test_a_few_throttles_are_retried_and_succeed(faulty, proxy, unique):
     proxy.add_fault("throttle", match="PutItem", count=2)
     created = faulty.behaviours.create(f"thr-{unique}", SPEC)
     assert created.version == 1
-    assert proxy.seen.count("DynamoDB_20120810.PutItem") == 3  # two throttled, one through
+    # two throttled, the behaviour through, then its audit event
+    assert proxy.seen.count("DynamoDB_20120810.PutItem") == 4
     faulty.behaviours.delete(f"thr-{unique}")
 
 

@@ -42,6 +42,13 @@ def draft(alice) -> dict:
     return alice.open_test(entry.context_id).prompt_data
 
 
+def _production(session, n: int) -> list[str]:
+    """Context ids of the newest *production* logs: other tests log their own calls (marked
+    source='prompt-tester'), whose answers are the demo model's and would read as unchanged."""
+    items = session.logs(prompt_id=PROMPT, limit=200).items
+    return [i.context_id for i in items if i.source != "prompt-tester" and i.context][:n]
+
+
 def _replay(session, draft, **kwargs):
     kwargs.setdefault("progress", False)
     kwargs.setdefault("retry", FAST)
@@ -93,7 +100,7 @@ def test_estimate_is_made_before_any_call(alice, draft, model):
 
 
 def test_dataframe_and_summary(alice, draft, model):
-    run = _replay(alice, draft, limit=8, concurrency=4)
+    run = _replay(alice, draft, context_ids=_production(alice, 8), concurrency=4)
     df = run.to_dataframe()
     assert list(df.columns) == COLUMNS and list(df.columns[: len(CONTRACT_COLUMNS)]) == (
         CONTRACT_COLUMNS
@@ -122,7 +129,7 @@ def test_dataframe_and_summary(alice, draft, model):
 
 def test_an_unchanged_answer_is_reported_as_such(alice, draft, model, settings):
     """A log of a test run of this very draft: the replay answers exactly the same."""
-    entry = next(i for i in alice.logs(prompt_id=PROMPT, limit=20).items if i.context)
+    entry = alice.log(_production(alice, 1)[0])
     result = alice.test(draft, entry.context, behaviour="default")
     assert log_worker(settings.flow_prompt_api_uri).flush(10)
     run = _replay(alice, draft, context_ids=[result.context_id, entry.context_id])
@@ -284,10 +291,11 @@ def test_ctrl_c_while_waiting_cancels_and_returns_the_partial_run(alice, draft, 
 def test_cache_answers_a_rerun_without_model_calls(alice, draft, model, tmp_path):
     path = tmp_path / "answers.sqlite"
     model.clear_requests()
-    first = _replay(alice, draft, limit=10, cache=path)
+    contexts = _production(alice, 10)
+    first = _replay(alice, draft, context_ids=contexts, cache=path)
     assert len(model.requests()) == 10
     model.clear_requests()
-    second = _replay(alice, draft, limit=10, cache=path)
+    second = _replay(alice, draft, context_ids=contexts, cache=path)
     assert model.requests() == []  # zero model calls
     assert second.estimate.calls == 0 and second.estimate.cached == 10
     assert [r.new for r in second.rows] == [r.new for r in first.rows]
@@ -296,7 +304,7 @@ def test_cache_answers_a_rerun_without_model_calls(alice, draft, model, tmp_path
     assert second.to_dataframe().cached.all()
     # another draft is another request: called, then cached too
     other = _with_last_user(draft, "Reply in one short sentence to: {customer_message}")
-    third = _replay(alice, other, limit=10, cache=path)
+    third = _replay(alice, other, context_ids=contexts, cache=path)
     assert len(model.requests()) == 10 and not any(r.cached for r in third.rows)
     # the record holds answers and hashes, no key or token
     raw = path.read_bytes()
