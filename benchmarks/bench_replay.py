@@ -305,6 +305,7 @@ def main() -> None:
     parser.add_argument("--memory-rows", type=int, default=10_000)
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--no-promptfoo", action="store_true")
+    parser.add_argument("--promptfoo-dir", help="reuse a folder where promptfoo is installed")
     args = parser.parse_args()
     n = args.rows
     with (
@@ -322,6 +323,13 @@ def main() -> None:
 
         # 1. zero latency: s.replay vs a sequential flow-prompt loop ---------------------
         s.replay(draft, "default", limit=20, progress=False)  # warm-up: clients, encodings
+        started = time.perf_counter()
+        s.replay(draft, "default", limit=n, progress=False, dry_run=True)
+        selection = time.perf_counter() - started
+        print(
+            f"[1] selecting {available} logs (moto server) + the estimate, no call (dry_run):"
+            f" {selection:.2f} s of every s.replay wall time below"
+        )
         for concurrency in (16, 32):
             clear_requests(url)
             started = time.perf_counter()
@@ -337,10 +345,14 @@ def main() -> None:
             )
             if concurrency == 16:
                 rate16, run16 = rate, run
+                phase16 = len(run.rows) / summary["elapsed_s"]
         contexts = [r.context for r in run16.rows]
         plain = plain_flow_prompt_loop(url, draft, contexts)
         print(f"[1] plain sequential FlowPrompt.call loop: {plain:.0f} calls/s")
-        print(f"[1] ratio s.replay (concurrency 16) / plain loop: {rate16 / plain:.1f}x")
+        print(
+            f"[1] ratio s.replay (concurrency 16) / plain loop: {rate16 / plain:.1f}x end to end,"
+            f" {phase16 / plain:.1f}x for the calls"
+        )
 
         # 2. 200 ms latency, concurrency 32 ------------------------------------------------
         set_latency(url, 200)
@@ -356,15 +368,22 @@ def main() -> None:
             f" (run phase {run.elapsed_s:.2f} s); ideal {ideal:.3f} s; ratio {wall / ideal:.2f}"
             f" ({run.summary()['succeeded']} ok)"
         )
-        replay200 = wall
+        replay200, phase200 = wall, run.elapsed_s
 
         # 4. promptfoo --------------------------------------------------------------------
         if args.no_promptfoo:
             print("[4] promptfoo: skipped (--no-promptfoo)")
         else:
-            folder = Path(tmp) / "promptfoo"
-            folder.mkdir()
-            binary, note = install_promptfoo(folder)
+            if args.promptfoo_dir:  # an existing install (node_modules/.bin/promptfoo)
+                folder = Path(args.promptfoo_dir)
+                binary = folder / "node_modules" / ".bin" / "promptfoo"
+                found = binary.exists()
+                note = f"promptfoo from {folder}" if found else f"no promptfoo in {folder}"
+                binary = binary if found else None
+            else:
+                folder = Path(tmp) / "promptfoo"
+                folder.mkdir()
+                binary, note = install_promptfoo(folder)
             if binary is None:
                 print(f"[4] promptfoo: skipped: {note}")
             else:
@@ -375,7 +394,9 @@ def main() -> None:
                 prepared = runner.PreparedDraft(
                     s.service.validate_test_input(draft, {})[0],
                     s.service.behaviour_spec(s.user, s.env.env_id, "default"),
-                    runner.ProviderKeys(),
+                    runner.ProviderKeys(
+                        azure={"westus": {"azure_endpoint": url, "api_key": "bench-key"}}
+                    ),
                     s.service.client_options(),
                 )
                 rows = [
@@ -383,6 +404,8 @@ def main() -> None:
                     for c in contexts
                 ]
                 try:
+                    wall, _ = run_promptfoo(binary, folder, url, rows[:1], None)
+                    print(f"[4] promptfoo eval of 1 test (start-up and report): {wall:.2f} s")
                     for latency, label, baseline in (
                         (0, "latency 0", rate16),
                         (200, "latency 200 ms", None),
@@ -395,9 +418,15 @@ def main() -> None:
                             )
                             rate = len(rows) / wall
                             if baseline is not None:
-                                versus = f"s.replay is {baseline / rate:.1f}x its calls/s"
+                                versus = (
+                                    f"s.replay (16) has {baseline / rate:.2f}x its calls/s end"
+                                    f" to end, {phase16 / rate:.2f}x for the calls"
+                                )
                             else:
-                                versus = f"its wall time is {wall / replay200:.1f}x s.replay's"
+                                versus = (
+                                    f"its wall time is {wall / replay200:.2f}x s.replay's (32)"
+                                    f" end to end, {wall / phase200:.2f}x its call phase"
+                                )
                             print(
                                 f"[4] promptfoo eval, {label}, {name}: {answered}/{len(rows)}"
                                 f" answers in {wall:.2f} s = {rate:.0f} calls/s (incl. Node"
