@@ -136,10 +136,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
     from .provision import init
     from .settings import Settings
 
-    actions = init(Settings())
+    try:
+        actions = init(Settings())
+    except (BotoCoreError, ClientError) as exc:
+        print(f"error: AWS refused or could not be reached: {exc}", file=sys.stderr)
+        return 2
     for action in actions:
         print(action)
     return 0 if all(a.ok for a in actions) else 1

@@ -15,7 +15,14 @@ from prompt_tester_nb.schema import TABLES
 
 
 def _init(url: str, **env: str) -> subprocess.CompletedProcess:
-    environ = {**os.environ, "AWS_ENDPOINT_URL": url, "AWS_REGION": "us-east-1", **env}
+    environ = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_ENDPOINT_URL": url,
+        "AWS_REGION": "us-east-1",
+        **env,
+    }
     return subprocess.run(
         [sys.executable, "-m", "prompt_tester_nb.cli", "init"],
         env=environ,
@@ -41,7 +48,13 @@ def test_init_is_idempotent_and_additive():
         assert "pre-Logs-dev: created" in suffixed.stdout
         import boto3
 
-        db = boto3.client("dynamodb", endpoint_url=aws.url, region_name="us-east-1")
+        db = boto3.client(
+            "dynamodb",
+            endpoint_url=aws.url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
         logs = db.describe_table(TableName="Logs")["Table"]
         assert logs["GlobalSecondaryIndexes"][0]["IndexName"] == "env_id"
         # a table with other keys is reported, never rewritten
@@ -88,6 +101,23 @@ def test_what_users_create_survives_a_restart(tmp_path):
     finally:
         second.stop()
     assert (state / "aws").stat().st_mode & 0o077 == 0
+
+
+def test_init_without_credentials_says_so_without_a_traceback(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_REGION": "us-east-1", "HOME": str(tmp_path)}
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "prompt_tester_nb.cli", "init"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 2
+    assert "error:" in out.stderr and "Traceback" not in out.stderr
 
 
 @pytest.mark.parametrize("flag", ["--help"])

@@ -73,9 +73,10 @@ import time
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any
 from urllib.parse import urlsplit
+
+from .lifecycle import StartStop
 
 try:  # POSIX only; on other platforms the state dir is simply not locked.
     import fcntl
@@ -293,7 +294,7 @@ def _pick_free_port(host: str) -> int:
         return int(sock.getsockname()[1])
 
 
-class AwsServer:
+class AwsServer(StartStop):
     """moto's server on ``host:port`` in a subprocess, restored from ``state_dir`` on start.
 
     ``state_dir=None`` is ephemeral: nothing is recorded or restored and the server log is
@@ -441,18 +442,6 @@ class AwsServer:
             self._delete_state_files()
         finally:
             self._release_lock()
-
-    def __enter__(self) -> AwsServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # ------------------------------------------------------------------ state directory
 

@@ -50,9 +50,10 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, ClassVar, Final, TypedDict
 from urllib.parse import parse_qs, unquote
+
+from .lifecycle import StartStop
 
 __all__ = ["FAULT_KINDS", "ModelServer", "RequestRecord", "main"]
 
@@ -635,7 +636,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, {"accepted_keys": None if accepted is None else len(accepted)})
 
 
-class ModelServer:
+class ModelServer(StartStop):
     """The demo model server; control it in-process with methods or over HTTP (``/_control``).
 
     ``start()`` binds and serves in a daemon thread, so a test process never hangs on exit
@@ -690,17 +691,6 @@ class ModelServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
-
-    def __enter__(self) -> ModelServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:

@@ -21,6 +21,7 @@ from ..settings import Settings
 from .aws_server import AwsServer
 from .flow_api import FlowApiServer
 from .hosted_ui import HostedUI
+from .lifecycle import StartStop
 from .model_server import ModelServer
 
 REGION = "us-east-1"
@@ -48,7 +49,7 @@ class StackInfo:
         return json.dumps(self.__dict__, indent=2)
 
 
-class LocalStack:
+class LocalStack(StartStop):
     def __init__(
         self,
         state_dir: str | Path | None = None,
@@ -128,12 +129,6 @@ class LocalStack:
             self.hosted_ui.stop()
         self.aws.stop()
         self.model.stop()
-
-    def __enter__(self) -> LocalStack:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
 
     # --- what a notebook needs -------------------------------------------------------------
     def environ(self) -> dict[str, str]:
