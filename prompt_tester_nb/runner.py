@@ -413,6 +413,20 @@ def describe_failure(exc: BaseException | None, options: ClientOptions) -> tuple
     return "error", f"{type(exc).__name__} while calling the provider"
 
 
+def answer_fields(result: Any, started: float) -> dict[str, Any]:
+    """What a finished flow-prompt call answered and measured, as plain values."""
+    metrics = result.metrics
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    return {
+        "content": result.content,
+        "finish_reason": result.finish_reason or None,
+        "latency_ms": int(metrics.latency if metrics.latency is not None else elapsed_ms),
+        "prompt_tokens": metrics.prompt_tokens_used,
+        "sample_tokens": metrics.sample_tokens_used,
+        "price": float(metrics.price_of_call) if metrics.price_of_call is not None else None,
+    }
+
+
 def load_draft(prompt: PromptData) -> PipePrompt:
     data = prompt.to_service_dump()
     data["chats"] = [{k: v for k, v in c.items() if k in _CHAT_FIELDS} for c in data["chats"]]
@@ -467,20 +481,10 @@ def run_test(
             kind, words = describe_failure(ai_model.last_error or exc, options)
             failures.append({"attempt": where, "model": label, "kind": kind, "error": words})
             break
-        metrics = result.metrics
         return TestResult(
-            content=result.content,
-            finish_reason=result.finish_reason or None,
+            **answer_fields(result, started),
             attempt=where,
             model=label,
-            latency_ms=int(
-                metrics.latency
-                if metrics.latency is not None
-                else (time.perf_counter() - started) * 1000
-            ),
-            prompt_tokens=metrics.prompt_tokens_used,
-            sample_tokens=metrics.sample_tokens_used,
-            price=float(metrics.price_of_call) if metrics.price_of_call is not None else None,
             unresolved_variables=missing,
             context_id=result.id or None,
             failed_attempts=failures,
@@ -800,22 +804,10 @@ class PreparedDraft:
                 error = ai_model.last_error or exc
                 final = True
             else:
-                metrics = result.metrics
                 return CallOutcome(
-                    content=result.content,
-                    finish_reason=result.finish_reason or None,
+                    **answer_fields(result, started),
                     attempt=where,
                     model=label,
-                    latency_ms=int(
-                        metrics.latency
-                        if metrics.latency is not None
-                        else (time.perf_counter() - started) * 1000
-                    ),
-                    prompt_tokens=metrics.prompt_tokens_used,
-                    sample_tokens=metrics.sample_tokens_used,
-                    price=(
-                        float(metrics.price_of_call) if metrics.price_of_call is not None else None
-                    ),
                     failures=failures,
                     requests=requests,
                 )
