@@ -36,13 +36,16 @@ def describe(name: str, samples: list[float]) -> str:
     return f"{name:<44} median {med:7.2f} ms  p95 {p95:7.2f} ms  {rate:8.1f} /s"
 
 
-def raw_flow_prompt_call(stack: LocalStack, draft: dict, context: dict) -> Callable[[], object]:
-    """What a script would write with flow-prompt alone (the seed's call_openai.py)."""
+def seed_style_call(url: str, draft: dict) -> Callable[[dict, bool], object]:
+    """What a script would write with flow-prompt alone (the seed's call_openai.py): one
+    FlowPrompt with the Azure key, the seed's behaviour, ``call(context, reload)`` loading the
+    draft with ``PipePrompt.service_load`` first when ``reload``. The replay benchmark uses it
+    too, so both compare against the same baseline."""
     from flow_prompt import AttemptToCall, AzureAIModel, FlowPrompt, PipePrompt, behaviour
     from flow_prompt.ai_models.openai.openai_models import C_128K
 
     os.environ["FLOW_PROMPT_USE_API_SERVICE"] = "false"
-    flow = FlowPrompt(azure_keys={"westus": {"url": stack.model.url, "key": "bench-key"}})
+    flow = FlowPrompt(azure_keys={"westus": {"url": url, "key": "bench-key"}})
     gpt4 = behaviour.AIModelsBehaviour(
         attempts=[
             AttemptToCall(
@@ -60,8 +63,9 @@ def raw_flow_prompt_call(stack: LocalStack, draft: dict, context: dict) -> Calla
         {k: v for k, v in c.items() if k not in ("ref_name", "ref_value")} for c in draft["chats"]
     ]
 
-    def call() -> object:
-        PipePrompt.service_load({**draft, "chats": chats})
+    def call(context: dict, reload: bool = True) -> object:
+        if reload:
+            PipePrompt.service_load({**draft, "chats": chats})
         return flow.call(draft["prompt_id"], context, gpt4).content
 
     return call
@@ -82,7 +86,8 @@ def main() -> None:
         draft = s.open_test(entry.context_id)
         print(f"demo model latency 0 ms, {args.calls} calls, {args.pages} pages")
         ours = timed(lambda: s.test(draft.prompt_data, draft.context_data, "default"), args.calls)
-        raw = timed(raw_flow_prompt_call(stack, draft.prompt_data, draft.context_data), args.calls)
+        raw_call = seed_style_call(stack.model.url, draft.prompt_data)
+        raw = timed(lambda: raw_call(draft.context_data), args.calls)
         print(describe("s.test(...)", ours))
         print(describe("raw FlowPrompt.call (baseline)", raw))
         ratio = statistics.median(ours) / statistics.median(raw)

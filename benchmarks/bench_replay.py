@@ -107,32 +107,13 @@ def plain_flow_prompt_loop(url: str, draft: dict, contexts: list[dict]) -> float
     """Sequential ``FlowPrompt.call`` per context, as a script with flow-prompt alone does it
     (the seed's call_openai.py): one FlowPrompt, the prompt loaded, one call per context.
     Returns calls per second."""
-    from flow_prompt import AttemptToCall, AzureAIModel, FlowPrompt, PipePrompt, behaviour
-    from flow_prompt.ai_models.openai.openai_models import C_128K
+    from .bench_core import seed_style_call
 
-    os.environ["FLOW_PROMPT_USE_API_SERVICE"] = "false"
-    flow = FlowPrompt(azure_keys={"westus": {"url": url, "key": "bench-key"}})
-    gpt4 = behaviour.AIModelsBehaviour(
-        attempts=[
-            AttemptToCall(
-                ai_model=AzureAIModel(
-                    realm="westus",
-                    deployment_id="gpt-4-turbo",
-                    max_tokens=C_128K,
-                    support_functions=True,
-                ),
-                weight=100,
-            )
-        ]
-    )
-    chats = [
-        {k: v for k, v in c.items() if k not in ("ref_name", "ref_value")} for c in draft["chats"]
-    ]
-    PipePrompt.service_load({**draft, "chats": chats})
-    flow.call(draft["prompt_id"], contexts[0], gpt4)  # warm-up
+    call = seed_style_call(url, draft)
+    call(contexts[0])  # warm-up, and the draft loaded once
     started = time.perf_counter()
     for context in contexts:
-        flow.call(draft["prompt_id"], context, gpt4)
+        call(context, False)
     return len(contexts) / (time.perf_counter() - started)
 
 
