@@ -92,6 +92,27 @@ async def test_openapi_needs_only_jupyter_auth(jp_fetch, jp_base_url):
     }
 
 
+async def test_health_reports_event_loop_lag_and_sees_a_blocked_loop(jp_fetch, jp_serverapp):
+    import asyncio
+    import time
+
+    # pytest-jupyter starts the app without the loop's start hooks; a real server runs them.
+    await jp_serverapp.extension_manager.start_all_extensions()
+    await asyncio.sleep(0.3)  # the monitor samples every 20 ms
+    code, health, _ = await call(jp_fetch, "prompt-tester", "api", "health", params={"window": 5})
+    assert code == 200 and health["status"] == "ok"
+    assert health["event_loop_lag"]["samples"] >= 5
+    time.sleep(0.3)  # blocks the server's loop (pytest-jupyter runs it in this one)
+    await asyncio.sleep(0.05)
+    _, health, _ = await call(jp_fetch, "prompt-tester", "api", "health", params={"window": 5})
+    assert health["event_loop_lag"]["max_ms"] >= 250
+    for bad in ("0", "-1", "x", "99999"):
+        code, data, _ = await call(
+            jp_fetch, "prompt-tester", "api", "health", params={"window": bad}
+        )
+        assert code == 400 and data["field"] == "window", (bad, data)
+
+
 async def test_every_data_route_needs_a_cognito_session(jp_fetch):
     tried = 0
     for pattern, _handler, methods in ROUTES:

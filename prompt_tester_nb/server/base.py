@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import json
 import logging
 import time
@@ -41,8 +43,11 @@ class PromptTesterHandler(APIHandler):
         return self.settings["prompt_tester_extension"]
 
     async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
-        """boto3 and model calls block: never on the event loop."""
-        return await asyncio.to_thread(fn, *args)
+        """boto3 and model calls block: never on the event loop (see health.py for the proof)."""
+        call = functools.partial(contextvars.copy_context().run, fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(
+            self.settings["prompt_tester_executor"], call
+        )
 
     # --- the Cognito session ---------------------------------------------------------------
     def web_session(self) -> WebSession | None:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Unicode, default
+from traitlets import Int, Unicode, default
 
 from ..service import PromptTesterService
 from ..settings import Settings
 from .api_handlers import ROUTES
 from .auth_handlers import CallbackHandler, LoginHandler, LogoutHandler, MeHandler, PasswordHandler
+from .health import HealthHandler, LoopLagMonitor
 from .openapi import OpenAPIHandler
 from .sessions import SessionStore
 
@@ -63,6 +65,13 @@ class PromptTester(ExtensionApp):
         allow_none=True,
         config=True,
         help="Where the signed-in session is handed to kernels (owner-only file)",
+    )
+
+    max_workers = Int(
+        16,
+        config=True,
+        help="Threads for AWS and model calls. Handlers wait on them without blocking the"
+        " event loop; more requests than threads queue here, not in Jupyter's own pool.",
     )
 
     @default("region")
@@ -121,14 +130,27 @@ class PromptTester(ExtensionApp):
                     Path(self.session_file) if self.session_file else None
                 ),
                 "prompt_tester_extension": self,
+                "prompt_tester_executor": ThreadPoolExecutor(
+                    max_workers=max(1, self.max_workers), thread_name_prefix="prompt-tester"
+                ),
+                "prompt_tester_loop_lag": LoopLagMonitor(),
             }
         )
+
+    async def _start_jupyter_server_extension(self, serverapp: object) -> None:
+        # jupyter_server's documented hook for tasks that need the running loop.
+        self.settings["prompt_tester_loop_lag"].start()
+
+    async def stop_extension(self) -> None:
+        await self.settings["prompt_tester_loop_lag"].stop()
+        self.settings["prompt_tester_executor"].shutdown(wait=False, cancel_futures=True)
 
     def initialize_handlers(self) -> None:
         prefix = "/prompt-tester/"
         self.handlers.extend(
             [
                 (prefix + "api/openapi.json", OpenAPIHandler),
+                (prefix + "api/health", HealthHandler),
                 (prefix + "auth/login", LoginHandler),
                 (prefix + "auth/callback", CallbackHandler),
                 (prefix + "auth/password", PasswordHandler),

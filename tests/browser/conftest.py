@@ -21,22 +21,16 @@ Without chromium or playwright the tests are skipped, unless `CI` is set: then t
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
-import secrets
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from .lab import DEFAULT_TIMEOUT_MS, LabServer, wait_for_server
+from .lab import DEFAULT_TIMEOUT_MS, LabServer
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -131,107 +125,6 @@ def _failed(item: pytest.Item) -> bool:
 # --- JupyterLab --------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _lab_env(stack: LocalStack, home: Path) -> dict[str, str]:
-    """The server's (and its kernels') environment: ours, the stack's settings, and private
-    Jupyter folders so the developer's own settings, workspaces and config never interfere."""
-    dirs = {
-        "JUPYTER_CONFIG_DIR": home / "config",
-        "JUPYTER_RUNTIME_DIR": home / "runtime",
-        "JUPYTERLAB_SETTINGS_DIR": home / "lab-settings",
-        "JUPYTERLAB_WORKSPACES_DIR": home / "lab-workspaces",
-        "IPYTHONDIR": home / "ipython",
-    }
-    for path in dirs.values():
-        path.mkdir(parents=True, exist_ok=True)
-    for name, settings in LAB_SETTINGS.items():
-        target = dirs["JUPYTERLAB_SETTINGS_DIR"] / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(settings, indent=2))
-    return {
-        **os.environ,
-        **stack.environ(),
-        **{name: str(path) for name, path in dirs.items()},
-        "JUPYTER_PLATFORM_DIRS": "1",
-        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-        "PYTHONUNBUFFERED": "1",
-    }
-
-
-def _start_lab(root: Path, env: dict[str, str], log_path: Path) -> LabServer:
-    port = _free_port()
-    token = secrets.token_hex(24)
-    cmd = [
-        sys.executable,
-        "-m",
-        "jupyterlab",
-        "--no-browser",
-        "--ServerApp.ip=127.0.0.1",
-        f"--ServerApp.port={port}",
-        "--ServerApp.port_retries=0",  # fail, rather than silently serve on another port
-        f"--IdentityProvider.token={token}",
-        f"--ServerApp.root_dir={root}",
-    ]
-    if os.geteuid() == 0:
-        cmd.append("--allow-root")
-    log = log_path.open("ab")
-    log.write(f"\n=== {' '.join(cmd).replace(token, '<token>')}\n".encode())
-    log.flush()
-    process = subprocess.Popen(
-        cmd,
-        cwd=root,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # our Ctrl-C is handled by the teardown, not by Jupyter's prompt
-    )
-    log.close()
-    return LabServer(
-        url=f"http://127.0.0.1:{port}",
-        token=token,
-        root_dir=root,
-        log_path=log_path,
-        process=process,
-    )
-
-
-def _descendants(pid: int) -> list[int]:
-    try:
-        import psutil
-    except ImportError:
-        return []
-    with contextlib.suppress(psutil.Error):
-        return [child.pid for child in psutil.Process(pid).children(recursive=True)]
-    return []
-
-
-def _stop_lab(lab: LabServer) -> None:
-    """Shuts the server down through its API (which stops its kernels), then makes sure that
-    neither it nor any process it started (kernels run in their own sessions) is left."""
-    children = _descendants(lab.process.pid)
-    if lab.process.poll() is None:
-        with contextlib.suppress(Exception):
-            lab.api("/api/shutdown", method="POST", timeout=5)
-        try:
-            lab.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            lab.process.terminate()
-            try:
-                lab.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                lab.process.kill()
-                lab.process.wait(timeout=10)
-    for pid in children:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
-
-
 @pytest.fixture(scope="package")
 def lab_server(
     stack: LocalStack, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
@@ -240,27 +133,17 @@ def lab_server(
     root = base / "notebooks"
     # A copy: running and saving notebooks in the tests never touches the committed ones.
     shutil.copytree(NOTEBOOKS, root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-    env = _lab_env(stack, base / "jupyter")
     log_path = output_dir(request.config) / "lab-server.log"
     log_path.write_bytes(b"")
-
-    lab: LabServer | None = None
-    error: Exception | None = None
-    for _attempt in range(3):  # the free port can be taken between probing and binding
-        lab = _start_lab(root, env, log_path)
-        try:
-            wait_for_server(lab, timeout_s=90)
-            break
-        except RuntimeError as exc:
-            error = exc
-            _stop_lab(lab)
-            lab = None
-    if lab is None:
-        pytest.fail(f"JupyterLab did not start: {error}", pytrace=False)
+    lab = LabServer(root, base / "jupyter", stack.environ(), log_path, lab_settings=LAB_SETTINGS)
+    try:
+        lab.start()
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
     try:
         yield lab
     finally:
-        _stop_lab(lab)
+        lab.stop()
 
 
 # --- Chromium ----------------------------------------------------------------------------------

@@ -13,16 +13,15 @@ Everything waits on DOM states, never on fixed sleeps:
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from prompt_tester_nb.local.jupyter import JupyterServer
 
 if TYPE_CHECKING:  # playwright is imported only where the browser tests run
     from playwright.sync_api import Locator, Page
@@ -38,40 +37,8 @@ DEFAULT_TIMEOUT_MS = 60_000
 RUN_TIMEOUT_MS = 180_000
 
 
-@dataclass
-class LabServer:
-    """A running JupyterLab server (see the `lab_server` fixture)."""
-
-    url: str  # http://127.0.0.1:<port>, no trailing slash
-    token: str
-    root_dir: Path  # a temporary copy of notebooks/
-    log_path: Path
-    process: subprocess.Popen[bytes]
-
-    def lab_url(self, relpath: str = "", *, reset: bool = True) -> str:
-        path = urllib.parse.quote(relpath.lstrip("/"))
-        query = ("reset&" if reset else "") + urllib.parse.urlencode({"token": self.token})
-        return f"{self.url}/lab/tree/{path}?{query}"
-
-    def api(self, path: str, method: str = "GET", body: Any = None, timeout: float = 10) -> Any:
-        """Calls the server's REST API (`/api/...`) with the token; returns the decoded JSON."""
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            f"{self.url}{path}",
-            data=data,
-            method=method,
-            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            raw = response.read()
-        return json.loads(raw) if raw else None
-
-    def log_tail(self, lines: int = 60) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
+# The server the browser tests drive (started by the `lab_server` fixture).
+LabServer = JupyterServer
 
 
 # --- waiting -----------------------------------------------------------------------------------
@@ -292,30 +259,3 @@ def save_notebook(
         state="detached", timeout=timeout_ms
     )
     return lab.api(api_path)["content"]
-
-
-def wait_for_server(lab: LabServer, timeout_s: float = 90) -> None:
-    """Waits until `/api/status` answers 200; fails early if the process exits."""
-    deadline = time.monotonic() + timeout_s
-    last_error = "no answer yet"
-    while time.monotonic() < deadline:
-        code = lab.process.poll()
-        if code is not None:
-            raise RuntimeError(
-                f"JupyterLab exited with code {code} before answering; log {lab.log_path}:\n"
-                + lab.log_tail()
-            )
-        try:
-            with urllib.request.urlopen(
-                f"{lab.url}/api/status?token={lab.token}", timeout=2
-            ) as response:
-                if response.status == 200:
-                    return
-                last_error = f"HTTP {response.status}"
-        except (urllib.error.URLError, OSError) as exc:
-            last_error = str(exc)
-        time.sleep(0.2)
-    raise RuntimeError(
-        f"JupyterLab did not answer {lab.url}/api/status within {timeout_s:.0f} s "
-        f"({last_error}); log {lab.log_path}:\n" + lab.log_tail()
-    )
