@@ -633,8 +633,8 @@ class PromptTesterService:
             "updated_by": who,
             "updated_at": at,
         }
-        self.behaviour_store.create(item)
-        self._audit(env, principal, "behaviour.create", name, {"version": 1})
+        audit = self.audit_store.event(env.env_id, who, "behaviour.create", name, {"version": 1})
+        self.behaviour_store.create(item, audit)
         return _behaviour(item)
 
     def update_behaviour(
@@ -649,8 +649,10 @@ class PromptTesterService:
         )
         doc = parse(BehaviourSpec, spec, "spec").to_document()
         who, at = principal.email or principal.user_id, _now_iso()
-        self.behaviour_store.update(env.env_id, name, doc, version, who, at)
-        self._audit(env, principal, "behaviour.update", name, {"version": version + 1})
+        audit = self.audit_store.event(
+            env.env_id, who, "behaviour.update", name, {"version": version + 1}
+        )
+        self.behaviour_store.update(env.env_id, name, doc, version, who, at, audit)
         return self.get_behaviour(principal, env.env_id, name)
 
     def delete_behaviour(
@@ -664,8 +666,9 @@ class PromptTesterService:
                 "version",
                 "must be a whole number from 1",
             )
-        self.behaviour_store.delete(env.env_id, name, version)
-        self._audit(env, principal, "behaviour.delete", name)
+        who = principal.email or principal.user_id
+        audit = self.audit_store.event(env.env_id, who, "behaviour.delete", name)
+        self.behaviour_store.delete(env.env_id, name, version, audit)
 
     # --- secrets ------------------------------------------------------------------------
     def secrets_status(self, principal: Principal, env_id: str) -> list[SecretStatus]:
@@ -735,8 +738,9 @@ class PromptTesterService:
         target: str,
         details: dict[str, Any] | None = None,
     ) -> None:
-        """Record a change after it succeeded; a failure to record is logged, not raised
-        (the change itself is done and must not be reported as failed)."""
+        """Record a provider-key change after it succeeded. Secrets Manager and DynamoDB share
+        no transaction, so a failure to record is logged, not raised: the change itself is
+        done and must not be reported as failed. (Behaviour changes commit with their event.)"""
         try:
             self.audit_store.record(
                 env.env_id, principal.email or principal.user_id, action, target, details

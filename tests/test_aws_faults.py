@@ -40,22 +40,62 @@ def faulty(stack, proxy):
 
 
 def test_a_few_throttles_are_retried_and_succeed(faulty, proxy, unique):
-    proxy.add_fault("throttle", match="PutItem", count=2)
+    proxy.add_fault("throttle", match="TransactWriteItems", count=2)
     created = faulty.behaviours.create(f"thr-{unique}", SPEC)
     assert created.version == 1
-    # two throttled, the behaviour through, then its audit event
-    assert proxy.seen.count("DynamoDB_20120810.PutItem") == 4
+    # two throttled, then the behaviour and its audit event in one transaction
+    assert proxy.seen.count("DynamoDB_20120810.TransactWriteItems") == 3
+    assert [e.target for e in faulty.audit(limit=5)].count(f"thr-{unique}") == 1
     faulty.behaviours.delete(f"thr-{unique}")
 
 
 def test_persistent_throttling_is_a_clear_error_and_writes_nothing(faulty, proxy, unique):
-    proxy.add_fault("throttle", match="PutItem", count=10)
+    proxy.add_fault("throttle", match="TransactWriteItems", count=10)
     with pytest.raises(pt.StoreError) as info:
         faulty.behaviours.create(f"thr-{unique}", SPEC)
     assert "ThrottlingException" in str(info.value) and "Traceback" not in str(info.value)
     proxy.clear()
     with pytest.raises(pt.NotFoundError):
         faulty.behaviours.get(f"thr-{unique}")
+    assert f"thr-{unique}" not in [e.target for e in faulty.audit(limit=20)]
+
+
+@pytest.mark.parametrize(
+    ("kind", "options"), [("status", {"status": 500}), ("drop", {}), ("throttle", {})]
+)
+def test_failed_behaviour_changes_leave_the_behaviour_and_the_audit_log_as_they_were(
+    faulty, proxy, unique, kind, options
+):
+    name = f"keep-{unique}"
+    faulty.behaviours.create(name, SPEC)
+    before = faulty.behaviours.get(name)
+    events = [e.model_dump() for e in faulty.audit(limit=20)]
+    changed = {"attempts": [{**SPEC["attempts"][0], "weight": 7}]}
+    for change in (
+        lambda: faulty.behaviours.update(name, changed, version=1),
+        lambda: faulty.behaviours.delete(name, version=1),
+        lambda: faulty.behaviours.delete(name),
+    ):
+        proxy.add_fault(kind, match="TransactWriteItems", count=10, **options)
+        with pytest.raises(pt.StoreError):
+            change()
+        proxy.clear()
+        assert faulty.behaviours.get(name) == before  # nothing half-written
+        assert [e.model_dump() for e in faulty.audit(limit=20)] == events  # and nothing recorded
+    faulty.behaviours.delete(name, version=1)
+    assert faulty.audit(limit=1)[0].action == "behaviour.delete"
+
+
+def test_a_failing_token_write_makes_the_test_fail_plainly_and_keeps_no_token(stack, proxy, faulty):
+    service = faulty.service
+    proxy.add_fault("status", match="PutItem", count=10, status=500)
+    with pytest.raises(pt.StoreError) as info:
+        service.api_token(faulty.user, faulty.env)
+    assert "API token" in str(info.value) and "Traceback" not in str(info.value)
+    assert not service._tokens  # nothing kept in memory that the table does not hold
+    proxy.clear()
+    token = service.api_token(faulty.user, faulty.env)
+    assert service.token_store.find(token) is not None
 
 
 @pytest.mark.parametrize(

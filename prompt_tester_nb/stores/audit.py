@@ -18,25 +18,29 @@ class AuditStore:
         self._db = dynamodb
         self._table = table
 
+    def event(
+        self, env_id: str, by: str, action: str, target: str, details: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The event as a ``TransactWriteItems`` entry, to commit together with the change."""
+        at = datetime.now(UTC).isoformat(timespec="milliseconds")
+        item = {
+            "env_id": env_id,
+            "event_id": f"{at}#{uuid.uuid4().hex[:8]}",
+            "at": at,
+            "by": by,
+            "action": action,
+            "target": target,
+            "details": details or None,
+        }
+        return {"Put": {"TableName": self._table, "Item": serialize(item)}}
+
     def record(
         self, env_id: str, by: str, action: str, target: str, details: dict[str, Any] | None = None
     ) -> None:
-        at = datetime.now(UTC).isoformat(timespec="milliseconds")
+        """For changes outside DynamoDB (Secrets Manager), which no transaction can span."""
+        put = self.event(env_id, by, action, target, details)["Put"]
         with aws_errors("Recording an audit event"):
-            self._db.put_item(
-                TableName=self._table,
-                Item=serialize(
-                    {
-                        "env_id": env_id,
-                        "event_id": f"{at}#{uuid.uuid4().hex[:8]}",
-                        "at": at,
-                        "by": by,
-                        "action": action,
-                        "target": target,
-                        "details": details or None,
-                    }
-                ),
-            )
+            self._db.put_item(**put)
 
     def recent(self, env_id: str, limit: int) -> list[dict[str, Any]]:
         with aws_errors("Reading the audit log"):

@@ -1,7 +1,9 @@
 """Behaviours: named behaviour documents per environment, with optimistic locking.
 
 Every write is conditional, so two editors never silently overwrite each other: create needs
-the name to be free, update and versioned delete need the version that was read.
+the name to be free, update and versioned delete need the version that was read. Each write
+commits in one transaction with its audit event (``audit``, from ``AuditStore.event``): the
+change and its record land together or not at all.
 """
 
 from __future__ import annotations
@@ -37,62 +39,74 @@ class BehaviourStore:
             )
         return deserialize(result.get("Item"))
 
-    def create(self, item: dict[str, Any]) -> None:
+    def _write(self, action: str, change: dict[str, Any], audit: dict[str, Any]) -> None:
+        with aws_errors(action):
+            self._db.transact_write_items(TransactItems=[change, audit])
+
+    def create(self, item: dict[str, Any], audit: dict[str, Any]) -> None:
+        put = {
+            "TableName": self._table,
+            "Item": serialize(item),
+            "ConditionExpression": "attribute_not_exists(#n)",
+            "ExpressionAttributeNames": {"#n": "name"},
+        }
         try:
-            with aws_errors("Creating a behaviour"):
-                self._db.put_item(
-                    TableName=self._table,
-                    Item=serialize(item),
-                    ConditionExpression="attribute_not_exists(#n)",
-                    ExpressionAttributeNames={"#n": "name"},
-                )
+            self._write("Creating a behaviour", {"Put": put}, audit)
         except ConflictError:
             raise ConflictError(
                 f"A behaviour named {item['name']!r} already exists in this environment"
             ) from None
 
     def update(
-        self, env_id: str, name: str, spec: dict[str, Any], expected_version: int, by: str, at: str
+        self,
+        env_id: str,
+        name: str,
+        spec: dict[str, Any],
+        expected_version: int,
+        by: str,
+        at: str,
+        audit: dict[str, Any],
     ) -> None:
+        update = {
+            "TableName": self._table,
+            "Key": self._key(env_id, name),
+            "UpdateExpression": "SET #s = :s, #v = :new, #ub = :by, #ua = :at",
+            "ConditionExpression": "attribute_exists(#n) AND #v = :old",
+            "ExpressionAttributeNames": {
+                "#s": "spec",
+                "#v": "version",
+                "#ub": "updated_by",
+                "#ua": "updated_at",
+                "#n": "name",
+            },
+            "ExpressionAttributeValues": {
+                ":s": serialize_value(spec),
+                ":new": {"N": str(expected_version + 1)},
+                ":old": {"N": str(expected_version)},
+                ":by": {"S": by},
+                ":at": {"S": at},
+            },
+        }
         try:
-            with aws_errors("Saving a behaviour"):
-                self._db.update_item(
-                    TableName=self._table,
-                    Key=self._key(env_id, name),
-                    UpdateExpression="SET #s = :s, #v = :new, #ub = :by, #ua = :at",
-                    ConditionExpression="attribute_exists(#n) AND #v = :old",
-                    ExpressionAttributeNames={
-                        "#s": "spec",
-                        "#v": "version",
-                        "#ub": "updated_by",
-                        "#ua": "updated_at",
-                        "#n": "name",
-                    },
-                    ExpressionAttributeValues={
-                        ":s": serialize_value(spec),
-                        ":new": {"N": str(expected_version + 1)},
-                        ":old": {"N": str(expected_version)},
-                        ":by": {"S": by},
-                        ":at": {"S": at},
-                    },
-                )
+            self._write("Saving a behaviour", {"Update": update}, audit)
         except ConflictError:
             raise self._lost(env_id, name, expected_version) from None
 
-    def delete(self, env_id: str, name: str, expected_version: int | None) -> None:
-        kwargs: dict[str, Any] = {
+    def delete(
+        self, env_id: str, name: str, expected_version: int | None, audit: dict[str, Any]
+    ) -> None:
+        delete: dict[str, Any] = {
             "TableName": self._table,
             "Key": self._key(env_id, name),
             "ConditionExpression": "attribute_exists(#n)",
             "ExpressionAttributeNames": {"#n": "name"},
         }
         if expected_version is not None:
-            kwargs["ConditionExpression"] += " AND #v = :old"
-            kwargs["ExpressionAttributeNames"]["#v"] = "version"
-            kwargs["ExpressionAttributeValues"] = {":old": {"N": str(expected_version)}}
+            delete["ConditionExpression"] += " AND #v = :old"
+            delete["ExpressionAttributeNames"]["#v"] = "version"
+            delete["ExpressionAttributeValues"] = {":old": {"N": str(expected_version)}}
         try:
-            with aws_errors("Deleting a behaviour"):
-                self._db.delete_item(**kwargs)
+            self._write("Deleting a behaviour", {"Delete": delete}, audit)
         except ConflictError:
             raise self._lost(env_id, name, expected_version) from None
 

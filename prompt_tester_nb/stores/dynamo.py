@@ -59,6 +59,11 @@ def aws_errors(action: str) -> Iterator[None]:
         yield
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
+        if code == "TransactionCanceledException":
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons") or []]
+            if "ConditionalCheckFailed" in reasons:
+                raise ConflictError(f"{action}: the item was changed by someone else") from None
+            code = next((r for r in reasons if r and r != "None"), code)
         if code in ("ConditionalCheckFailedException", "TransactionConflictException"):
             raise ConflictError(f"{action}: the item was changed by someone else") from None
         if code == "ResourceNotFoundException":
