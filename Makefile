@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install demo test lint format bench clean-state notebooks
+.PHONY: install demo test lint format bench reliability clean-state notebooks
 
 $(STAMP): pyproject.toml scripts/install-browser.sh
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,21 @@ notebooks: install
 bench: install
 	$(BIN)/python -m benchmarks.bench_core
 	-$(BIN)/python -m benchmarks.bench_replay
+
+# The long suites, outside `make test` (about 6 minutes on 2 cores): the whole pytest suite with
+# 100 schemathesis examples per operation and 3,000 hypothesis examples per property (the
+# attack matrix is written by the same run), then 100 wrk clients for 60 s against the REST
+# API. Figures land in test-output/reliability/; the last step prints them and fails when a
+# goal is missed.
+FUZZ_EXAMPLES ?= 100
+PROPERTY_EXAMPLES ?= 3000
+LOAD_CLIENTS ?= 100
+LOAD_SECONDS ?= 60
+reliability: install
+	PROMPT_TESTER_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) PROMPT_TESTER_PROPERTY_EXAMPLES=$(PROPERTY_EXAMPLES) \
+		$(BIN)/python -m pytest -q -p no:cacheprovider
+	-$(BIN)/python -m benchmarks.bench_load --clients $(LOAD_CLIENTS) --duration $(LOAD_SECONDS)
+	$(BIN)/python scripts/reliability_report.py
 
 clean-state:
 	rm -rf .prompt-tester/local

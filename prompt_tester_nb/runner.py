@@ -65,7 +65,11 @@ from flow_prompt import (  # noqa: E402
 from flow_prompt import settings as fp_settings  # noqa: E402
 from flow_prompt.ai_models.ai_model import AI_MODELS_PROVIDER  # noqa: E402
 from flow_prompt.ai_models.behaviour import AIModelsBehaviour  # noqa: E402
-from flow_prompt.exceptions import BehaviourIsNotDefined, FlowPromptError  # noqa: E402
+from flow_prompt.exceptions import (  # noqa: E402
+    BehaviourIsNotDefined,
+    FlowPromptError,
+    NotEnoughBudgetError,
+)
 from flow_prompt.services.flow_prompt import FlowPromptService  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -433,6 +437,15 @@ def load_draft(prompt: PromptData) -> PipePrompt:
     return _DraftPrompt.service_load(data)
 
 
+def _resolves_to_nothing(draft: PipePrompt, ai_model: Any, context: dict[str, Any]) -> bool:
+    """Whether flow-prompt's own resolution of the draft gives no message at all."""
+    try:
+        calling = draft.create_prompt(AttemptToCall(ai_model=ai_model, weight=1)).resolve(context)
+        return not calling.get_messages()
+    except Exception:  # a prompt it cannot resolve fails in flow.call, as before
+        return False
+
+
 def run_test(
     prompt: PromptData,
     context: dict[str, Any],
@@ -460,6 +473,14 @@ def run_test(
                 {"attempt": where, "model": label, "kind": "setup", "error": exc.reason}
             )
             continue
+        if _resolves_to_nothing(draft, ai_model, context):
+            # Every provider refuses an empty message list (HTTP 400): the draft is at fault,
+            # so a 400 naming the chats, not a 502 blaming the provider (found by fuzzing).
+            raise ValidationError(
+                "prompt_data.chats: no chat yields a message for this context (all are empty or"
+                " is_multiple without their variable), so there is nothing to send",
+                field="prompt_data.chats",
+            )
         flow = _IsolatedFlowPrompt(draft, clients, api_token if worker else None, worker)
         single = AIModelsBehaviour(
             attempts=[
@@ -473,6 +494,14 @@ def run_test(
             kind, words = describe_failure(ai_model.last_error, options)
             failures.append({"attempt": where, "model": label, "kind": kind, "error": words})
             continue
+        except NotEnoughBudgetError:
+            # The draft and context do not fit the model (e.g. min_sample_tokens above
+            # max_tokens): the input is at fault, so a 400, not a 502 (found by fuzzing).
+            raise ValidationError(
+                f"prompt_data: the required chats and min_sample_tokens do not fit {label}'s"
+                " token budget; lower min_sample_tokens or shorten the required chats/context",
+                field="prompt_data",
+            ) from None
         except FlowPromptError as exc:
             kind, words = describe_failure(ai_model.last_error or exc, options)
             failures.append({"attempt": where, "model": label, "kind": kind, "error": words})

@@ -376,6 +376,8 @@ class PromptTesterService:
                 raise NotFoundError(f"No prompt {prompt_id!r} in environment {env.env_name!r}")
         else:
             version = str(version)
+            # An empty version is a key DynamoDB refuses: a 400, not the store's 502.
+            require(0 < len(version) <= 64, "version", "must be a version of the prompt")
             item = self.prompt_store.version(env.env_id, prompt_id, version)
             if item is None or not isinstance(item.get("prompt"), dict):
                 raise NotFoundError(

@@ -15,6 +15,7 @@ import pytest
 import prompt_tester_nb as pt
 from prompt_tester_nb.local.stack import LocalStack
 from prompt_tester_nb.service import PromptTesterService
+from tests import attacks
 
 ALICE = ("alice@acme.example", "staging")
 BOB = ("bob@acme.example", "staging")
@@ -90,3 +91,28 @@ def model(stack: LocalStack):
 @pytest.fixture
 def unique() -> str:
     return uuid.uuid4().hex[:8]
+
+
+# --------------------------------------------------------------------------- attack matrix
+# Attack tests call tests.attacks.record(...) per attempt; the run writes one report, also
+# when only some tests ran (a run with no attack test leaves the last report alone).
+_ATTACK_REPORT = pytest.StashKey["os.PathLike[str] | None"]()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    session.config.stash[_ATTACK_REPORT] = attacks.write(
+        pytest_args=list(session.config.invocation_params.args),
+        exitstatus=int(exitstatus),
+    )
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    lines = attacks.table()
+    if not lines:
+        return
+    terminalreporter.section("attack matrix")
+    for line in lines:
+        terminalreporter.write_line(line)
+    path = config.stash.get(_ATTACK_REPORT, None)
+    if path is not None:
+        terminalreporter.write_line(f"written to {path}")

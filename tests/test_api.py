@@ -238,37 +238,117 @@ def test_secrets_are_write_only(service, stack, unique):
 
 
 def test_concurrent_updates_of_one_behaviour_lose_nothing(alice, unique):
+    """50 writers of one behaviour. All on the version they read: exactly one wins, 49 get
+    ConflictError. Then read, update, and on ConflictError re-read and retry until it wins:
+    each version 2..51 won by exactly one writer, every writer's change in the final spec
+    once (none lost), and the audit log holds the 50 updates."""
+    import random
     import threading
+    import time
+    from collections import Counter
 
-    name = f"race-{unique}"
-    base = {
-        "attempts": [
-            {"ai_model": {"provider": "openai", "model": "gpt-4o", "max_tokens": 1000}, "weight": 1}
-        ]
+    n = 50
+    attempt = {
+        "ai_model": {"provider": "openai", "model": "gpt-4o", "max_tokens": 1000},
+        "weight": 1,
+        "functions": [],
     }
-    alice.behaviours.create(name, base)
-    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def run(target) -> float:
+        threads = [threading.Thread(target=target, args=(w,)) for w in range(n)]
+        started = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert not any(t.is_alive() for t in threads)
+        assert not errors, errors[:3]
+        return time.monotonic() - started
+
+    # --- round 1: all 50 race on version 1 -------------------------------------------------
+    name = f"race-{unique}"
+    alice.behaviours.create(name, {"attempts": [attempt]})
+    barrier = threading.Barrier(n)
     outcomes: dict[int, str] = {}
 
-    def update(weight: int) -> None:
-        spec = {"attempts": [{**base["attempts"][0], "weight": weight}]}
+    def once(w: int) -> None:
+        spec = {"attempts": [{**attempt, "functions": [f"once-{w}"]}]}
         barrier.wait()
         try:
             alice.behaviours.update(name, spec, version=1)
-            outcomes[weight] = "won"
+            outcomes[w] = "won"
         except pt.ConflictError:
-            outcomes[weight] = "conflict"
+            outcomes[w] = "conflict"
+        except BaseException as exc:
+            errors.append(exc)
 
-    threads = [threading.Thread(target=update, args=(w,)) for w in range(2, 10)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    race_seconds = run(once)
     winners = [w for w, o in outcomes.items() if o == "won"]
-    assert len(outcomes) == 8 and len(winners) == 1
+    assert len(outcomes) == n and len(winners) == 1
+    assert Counter(outcomes.values()) == {"won": 1, "conflict": n - 1}
     stored = alice.behaviours.get(name)
-    assert stored.version == 2 and stored.spec["attempts"][0]["weight"] == winners[0]
+    assert stored.version == 2 and stored.spec["attempts"][0]["functions"] == [f"once-{winners[0]}"]
+
+    # --- round 2: retry until each one wins ------------------------------------------------
+    name2 = f"race-retry-{unique}"
+    alice.behaviours.create(name2, {"attempts": [attempt]})
+    barrier = threading.Barrier(n)
+    lock = threading.Lock()
+    won: dict[int, list[int]] = {}  # version written -> writers
+    conflicts = Counter()
+
+    def until_won(w: int) -> None:
+        rng = random.Random(w)
+        barrier.wait()
+        try:
+            while True:
+                current = alice.behaviours.get(name2)
+                spec = current.spec
+                spec["attempts"][0]["functions"] = [
+                    *(spec["attempts"][0].get("functions") or []),
+                    f"writer-{w}",
+                ]
+                try:
+                    alice.behaviours.update(name2, spec, version=current.version)
+                except pt.ConflictError:
+                    with lock:
+                        conflicts[w] += 1
+                        mine = conflicts[w]
+                    # exponential backoff with full jitter: fewer wasted round trips
+                    time.sleep(rng.uniform(0, min(0.4, 0.01 * 2**mine)))
+                    continue
+                with lock:
+                    won.setdefault(current.version + 1, []).append(w)
+                return
+        except BaseException as exc:
+            errors.append(exc)
+
+    retry_seconds = run(until_won)
+    final = alice.behaviours.get(name2)
+    assert final.version == n + 1
+    assert sorted(won) == list(range(2, n + 2))  # every version won …
+    assert all(len(ws) == 1 for ws in won.values())  # … by exactly one writer
+    assert sorted(w for ws in won.values() for w in ws) == list(range(n))  # each writer once
+    functions = final.spec["attempts"][0]["functions"]
+    assert sorted(functions) == sorted(f"writer-{w}" for w in range(n))  # none lost, none twice
+    # the order in the spec is the order of the versions
+    assert functions == [f"writer-{won[v][0]}" for v in range(2, n + 2)]
+    events = [e for e in alice.audit(limit=1000) if e.target == name2]
+    updates = [e for e in events if e.action == "behaviour.update"]
+    assert len(updates) == n and sorted(e.details["version"] for e in updates) == list(
+        range(2, n + 2)
+    )
+    assert {e.by for e in updates} == {"alice@acme.example"}
+    first = [e for e in alice.audit(limit=1000) if e.target == name]
+    assert [e.action for e in first].count("behaviour.update") == 1  # the one winner
+    print(
+        f"\n50 writers: one version: {race_seconds:.2f} s, 1 won, {n - 1} conflicts;"
+        f" retry until won: {retry_seconds:.2f} s, {sum(conflicts.values())} conflicts,"
+        f" {n + sum(conflicts.values())} update attempts"
+    )
     alice.behaviours.delete(name)
+    alice.behaviours.delete(name2)
 
 
 @pytest.mark.parametrize(

@@ -3,9 +3,8 @@ visible to the environment's users, and only to them."""
 
 from __future__ import annotations
 
-import pytest
-
 import prompt_tester_nb as pt
+from tests import attacks
 
 
 def test_changes_are_recorded_and_visible_without_values(alice, bob, mallory, unique):
@@ -31,7 +30,7 @@ def test_changes_are_recorded_and_visible_without_values(alice, bob, mallory, un
         ("secret.delete", "OPENAI_ORG", "bob@acme.example"),
         ("secret.set", "OPENAI_ORG", "bob@acme.example"),
     ]
-    assert secret not in repr(events)
+    assert not attacks.record("python", "audit", "secret-search", secret in repr(events))
     assert events == sorted(events, key=lambda e: e.at, reverse=True)
-    with pytest.raises(pt.AccessDeniedError):
+    with attacks.refused("python", "audit", "other-org", pt.AccessDeniedError):
         mallory.service.audit(mallory.user, "env-acme-staging")

@@ -4,6 +4,7 @@ naming a field, or accepts; it never crashes with anything else."""
 from __future__ import annotations
 
 import json
+import os
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -15,6 +16,7 @@ from prompt_tester_nb.models import PromptData
 from prompt_tester_nb.service import to_epoch_ms
 from prompt_tester_nb.stores.logs import split_context_id
 from prompt_tester_nb.validation import parse
+from tests import attacks
 
 json_values = st.recursive(
     st.none()
@@ -55,7 +57,9 @@ spec = st.one_of(
         optional={"fallback_attempt": st.one_of(attempt, json_values)},
     ),
 )
-FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# 300 examples per property in `make test`; `make reliability` asks for more.
+EXAMPLES = int(os.environ.get("PROMPT_TESTER_PROPERTY_EXAMPLES") or 300)
+FAST = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @FAST
@@ -143,16 +147,21 @@ GOOD = CODEC.encode("u", "e", [None, None, None], {"k": {"S": "v"}})
     )
 )
 def test_tampered_or_random_cursors_are_refused(cursor):
+    import base64
+
     try:
         key = CODEC.decode(cursor, "u", "e", [None, None, None])
     except ValidationError as exc:
+        attacks.record("python", "CursorCodec.decode", "tampered-cursor", False, "hypothesis")
         assert exc.field == "cursor"
         return
     # Only the genuine cursor decodes. (A change in the unused low bits of the last base64
-    # character before the padding still spells the same bytes: that is the same cursor.)
-    import base64
-
-    assert base64.urlsafe_b64decode(cursor) == base64.urlsafe_b64decode(GOOD)
+    # character before the padding still spells the same bytes: that is the same cursor, and
+    # not an attempt.) got anything = any other text decoded to a key.
+    same = base64.urlsafe_b64decode(cursor) == base64.urlsafe_b64decode(GOOD)
+    if cursor != GOOD and not same:
+        attacks.record("python", "CursorCodec.decode", "tampered-cursor", True, "hypothesis")
+    assert same
     assert key == {"k": {"S": "v"}}
 
 

@@ -16,6 +16,7 @@ import pytest
 import prompt_tester_nb as pt
 from prompt_tester_nb.replay import COLUMNS, RetryPolicy
 from prompt_tester_nb.runner import log_worker
+from tests import attacks
 from tests.conftest import password_of
 
 PROMPT = "support-reply"
@@ -348,6 +349,12 @@ def test_save_and_load_round_trip_without_secrets(service, stack, model, tmp_pat
     for name in ("run.json", "run.jsonl"):
         path = run.save(tmp_path / name)
         text = path.read_text()
+        attacks.record(
+            "python",
+            f"ReplayRun.save ({name})",
+            "secret-search",
+            sentinel in text or "demo-azure-key" in text,
+        )
         assert sentinel not in text and "demo-azure-key" not in text
         loaded = pt.load_run(path)
         assert loaded == run
@@ -375,9 +382,12 @@ def test_another_organisation_is_denied(service, alice, mallory, draft, model):
     entry = alice.logs(prompt_id=PROMPT, limit=1).items[0]
     model.clear_requests()
     for env in ("env-acme-staging", "env-acme-prod", "staging"):
-        with pytest.raises(pt.AccessDeniedError):
+        # got anything = a run came back (rows, or model calls made)
+        with attacks.refused("python", "replay", "other-org", pt.AccessDeniedError, env):
             service.replay(mallory.user, env, draft, "default", limit=5)
-        with pytest.raises(pt.AccessDeniedError):
+        with attacks.refused(
+            "python", "replay", "other-org", pt.AccessDeniedError, f"{env}, Acme's context_ids"
+        ):
             service.replay(mallory.user, env, draft, "default", context_ids=[entry.context_id])
     assert model.requests() == []
 

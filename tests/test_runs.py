@@ -177,52 +177,79 @@ def test_two_drafts_of_one_prompt_run_concurrently_without_mixing(alice, model):
         assert all(word in a and not any(o in a for o in others) for a in answers), answers
 
 
-def test_each_environment_uses_only_its_own_keys(service, stack, model):
+def test_each_environment_uses_only_its_own_keys(service, stack, model, settings, unique):
+    """Tests in two environments at once, in one process and one service: 16 threads (8 per
+    environment) started together, each alternating an OpenAI and an Azure behaviour. Every
+    call reached the model with its own environment's key for that provider, none twice."""
     from tests.conftest import password_of
 
     email = "alice@acme.example"
-    staging = pt.connect(
-        email=email, password=password_of(stack, email), env="staging", service=service
-    )
-    prod = pt.connect(
-        email=email, password=password_of(stack, email), env="production", service=service
-    )
-    keys = {
-        "staging": "sk-staging-only-key-1234567",
-        "production": "sk-production-only-key-7654321",
+    sessions = {
+        env: pt.connect(email=email, password=password_of(stack, email), env=env, service=service)
+        for env in ("staging", "production")
     }
-    staging.secrets.set(OPENAI_API_KEY=keys["staging"])
-    prod.secrets.set(OPENAI_API_KEY=keys["production"])
-    draft = _draft(staging)
-    model.clear_requests()
-    errors: list[BaseException] = []
+    sm = service.aws.secretsmanager
+    saved = {
+        env: sm.get_secret_value(SecretId=settings.secret_name(s.env.env_id))["SecretString"]
+        for env, s in sessions.items()
+    }
+    keys = {
+        (env, provider): f"sk-{env}-{provider}-only-{unique}"
+        for env in sessions
+        for provider in ("openai", "azure")
+    }
+    threads_per_env, calls_per_thread = 8, 4
+    try:
+        for env, s in sessions.items():
+            s.secrets.set(
+                OPENAI_API_KEY=keys[(env, "openai")],
+                AZURE_OPENAI_KEYS={"westus": {"url": stack.model.url, "key": keys[(env, "azure")]}},
+            )
+        draft = _draft(sessions["staging"])
+        model.clear_requests()
+        errors: list[BaseException] = []
+        barrier = threading.Barrier(threads_per_env * len(sessions))
 
-    def run(session, label):
-        try:
-            for i in range(6):
-                prompt = _with_last_user(draft.prompt_data, f"env marker {label} {i}")
-                session.test(prompt, {}, behaviour="gpt-4o-mini")
-        except BaseException as exc:
-            errors.append(exc)
+        def run(env: str, t: int) -> None:
+            try:
+                barrier.wait()
+                for i in range(calls_per_thread):
+                    behaviour = ("gpt-4o-mini", "default")[(t + i) % 2]  # openai, azure
+                    prompt = _with_last_user(draft.prompt_data, f"env marker {env} {t} {i}")
+                    sessions[env].test(prompt, {}, behaviour=behaviour)
+            except BaseException as exc:
+                errors.append(exc)
 
-    threads = [
-        threading.Thread(target=run, args=(s, n))
-        for s, n in ((staging, "staging"), (prod, "production"))
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not errors
-    digest = {n: hashlib.sha256(k.encode()).hexdigest() for n, k in keys.items()}
+        threads = [
+            threading.Thread(target=run, args=(env, t))
+            for env in sessions
+            for t in range(threads_per_env)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert not errors, errors[:3]
+    finally:
+        for env, s in sessions.items():  # the seeded keys back, exactly
+            sm.put_secret_value(
+                SecretId=settings.secret_name(s.env.env_id), SecretString=saved[env]
+            )
+    digest = {k: hashlib.sha256(v.encode()).hexdigest() for k, v in keys.items()}
     records = model.requests()
-    assert len(records) == 12
+    total = len(sessions) * threads_per_env * calls_per_thread
+    assert len(records) == total
+    markers = []
     for record in records:
         text = " ".join(
             m["content"] for m in record["messages"] if isinstance(m.get("content"), str)
         )
-        label = "production" if "env marker production" in text else "staging"
-        assert record["key_sha256"] == digest[label]
+        env = "production" if "env marker production" in text else "staging"
+        marker = text[text.index("env marker") :].split("\n")[0]
+        markers.append(marker)
+        assert record["key_sha256"] == digest[(env, record["provider"])], (marker, record)
+    assert len(set(markers)) == total  # each call once
+    assert {r["provider"] for r in records} == {"openai", "azure"}
 
 
 def test_rate_limit_then_fallback(alice, unique, model):

@@ -8,9 +8,8 @@ import logging
 import time
 import traceback
 
-import pytest
-
 import prompt_tester_nb as pt
+from tests import attacks
 from tests.conftest import password_of
 
 # "production" is not here: that name is also Globex's own environment, so it resolves to it.
@@ -47,6 +46,14 @@ def _every_operation(service, principal, env: str, context_id: str, prompt_id: s
             principal, env, {"OPENAI_API_KEY": "mallory-key-123456"}
         ),
         "delete_secrets": lambda: service.delete_secrets(principal, env, ["OPENAI_API_KEY"]),
+        "audit": lambda: service.audit(principal, env),
+        "environment": lambda: service.environment(principal, env),
+        "default_environment": lambda: service.default_environment(principal, env),
+        "default_environment_or_first": lambda: service.default_environment_or_first(
+            principal, env
+        ),
+        "find_log_environment": lambda: service.find_log_environment(principal, context_id, env),
+        "behaviour_spec": lambda: service.behaviour_spec(principal, env, "default"),
     }
 
 
@@ -61,21 +68,31 @@ def test_another_organisation_is_denied_every_operation(service, alice, mallory,
             service, mallory.user, env, entry.context_id, entry.prompt_id
         ).items():
             attempts += 1
-            with pytest.raises(pt.AccessDeniedError) as info:
+            # got anything = the call returned (data or a write) instead of AccessDeniedError
+            with attacks.refused("python", name, "other-org", pt.AccessDeniedError, env) as info:
                 op()
             assert env in str(info.value), name
-    assert attempts == 48
+    assert attempts == 22 * len(ACME_ENVS)
+    # a deep link to Acme's log, no environment named: not found among Mallory's own
+    with attacks.refused(
+        "python", "find_log_environment", "other-org", pt.NotFoundError, "no env given"
+    ):
+        service.find_log_environment(mallory.user, entry.context_id)
     assert {b.name: b.version for b in alice.behaviours.list()} == before
     assert [s.model_dump() for s in alice.secrets.status()] == secrets_before
     assert model.requests() == []
     # switching the session is refused too
-    with pytest.raises(pt.AccessDeniedError):
+    with attacks.refused("python", "Session.use", "other-org", pt.AccessDeniedError):
         mallory.use("env-acme-staging")
 
 
 def test_cursors_cannot_be_replayed_elsewhere(alice, bob, service, stack):
     page = alice.logs(limit=5)
-    with pytest.raises(pt.ValidationError):  # same env, other user
+
+    def tampered(detail: str):  # got anything = a page came back
+        return attacks.refused("python", "logs", "tampered-cursor", pt.ValidationError, detail)
+
+    with tampered("another user's cursor"):  # same env, other user
         bob.logs(limit=5, cursor=page.next_cursor)
     prod = pt.connect(
         email="alice@acme.example",
@@ -83,11 +100,11 @@ def test_cursors_cannot_be_replayed_elsewhere(alice, bob, service, stack):
         env="production",
         service=service,
     )
-    with pytest.raises(pt.ValidationError):  # same user, other env
+    with tampered("another environment's cursor"):  # same user, other env
         prod.logs(limit=5, cursor=page.next_cursor)
-    with pytest.raises(pt.ValidationError):  # other filters
+    with tampered("cursor of other filters"):  # other filters
         alice.logs(limit=5, prompt_id=page.items[0].prompt_id, cursor=page.next_cursor)
-    with pytest.raises(pt.ValidationError):
+    with tampered("last bytes changed"):
         alice.logs(limit=5, cursor=page.next_cursor[:-4] + "AAAA")
     assert alice.logs(limit=5, cursor=page.next_cursor).items  # and it works where it belongs
 
@@ -108,8 +125,15 @@ def test_forged_and_expired_id_tokens_are_refused(service, stack):
         algorithm="RS256",
         headers={"kid": header["kid"]},
     )
-    for token in (forged, none_alg, expired, "garbage", real.id_token[:-10] + "abcdefghij"):
-        with pytest.raises(pt.AuthenticationError):
+    for attack, detail, token in (
+        ("forged-token", "signed by another key, same kid", forged),
+        ("alg-none", "unsigned", none_alg),
+        ("expired-token", "expired an hour ago", expired),
+        ("forged-token", "not a JWT", "garbage"),
+        ("forged-token", "signature bytes changed", real.id_token[:-10] + "abcdefghij"),
+    ):
+        # got anything = a verified principal came back
+        with attacks.refused("python", "verify_id_token", attack, pt.AuthenticationError, detail):
             service.auth.verify_id_token(token)
     assert service.auth.verify_id_token(real.id_token).email == "alice@acme.example"
 
@@ -122,8 +146,18 @@ def test_api_tokens_are_digests_with_ttl_and_expire_on_read(service, alice, stac
     digest = hashlib.sha256(token.encode()).hexdigest()
     mine = [i for i in items if i["secret_key"]["S"] == digest]
     assert len(mine) == 1
-    assert token not in str(items)
+    # at rest: got anything = the token itself is readable in the table, or it never expires
+    assert not attacks.record(
+        "python", "ApiTokens table", "token-at-rest", token in str(items), "plaintext stored"
+    )
     ttl = int(mine[0]["expires_at"]["N"]) - int(time.time())
+    attacks.record(
+        "python",
+        "ApiTokens table",
+        "token-at-rest",
+        not 24 * 3600 - 60 <= ttl <= 24 * 3600,
+        "expiry not set to the 24 h TTL",
+    )
     assert 24 * 3600 - 60 <= ttl <= 24 * 3600
     assert (
         db.describe_time_to_live(TableName=table)["TimeToLiveDescription"]["AttributeName"]
@@ -137,8 +171,14 @@ def test_api_tokens_are_digests_with_ttl_and_expire_on_read(service, alice, stac
         UpdateExpression="SET expires_at = :e",
         ExpressionAttributeValues={":e": {"N": str(int(time.time()) - 1)}},
     )
-    assert service.token_store.find(token) is None
-    with pytest.raises(pt.AuthenticationError):
+    assert not attacks.record(
+        "python",
+        "token_store.find",
+        "expired-token",
+        service.token_store.find(token) is not None,
+        "expired, not yet deleted by TTL",
+    )
+    with attacks.refused("python", "ingest_call_log", "expired-token", pt.AuthenticationError):
         service.ingest_call_log(token, {"prompt": {"prompt_id": "x"}, "timestamp": "1"})
     fresh = service.api_token(alice.user, alice.env)
     assert fresh != token and service.token_store.find(fresh)
@@ -150,28 +190,30 @@ def test_a_sentinel_secret_appears_in_no_channel(service, stack, model, caplog, 
     s = pt.connect(
         email=email, password=password_of(stack, email), env="production", service=service
     )
-    channels: list[str] = []
+    channels: dict[str, str] = {}
     root = logging.getLogger()
     old_level = root.level
     root.setLevel(logging.DEBUG)
     try:
         with caplog.at_level(logging.DEBUG):
-            channels.append(
-                repr(
-                    s.secrets.set(
-                        OPENAI_API_KEY=sentinel,
-                        AZURE_OPENAI_KEYS={"westus": {"url": stack.model.url, "key": sentinel}},
-                    )
+            channels["secrets.set result"] = repr(
+                s.secrets.set(
+                    OPENAI_API_KEY=sentinel,
+                    AZURE_OPENAI_KEYS={"westus": {"url": stack.model.url, "key": sentinel}},
                 )
             )
-            channels.append(repr(s.secrets.status()))
-            channels.append(repr(s))
-            channels.append(repr(s.secrets))
-            channels.append(repr(service))
+            channels["secrets.status"] = repr(s.secrets.status())
+            channels["repr(Session)"] = repr(s)
+            channels["repr(secrets)"] = repr(s.secrets)
+            channels["repr(service)"] = repr(service)
             draft = s.open_test(s.logs(limit=1).items[0].context_id)
             model.clear_requests()
-            channels.append(repr(s.test(draft.prompt_data, draft.context_data, "default")))
-            channels.append(repr(s.test(draft.prompt_data, draft.context_data, "gpt-4o-mini")))
+            channels["test result (azure)"] = repr(
+                s.test(draft.prompt_data, draft.context_data, "default")
+            )
+            channels["test result (openai)"] = repr(
+                s.test(draft.prompt_data, draft.context_data, "gpt-4o-mini")
+            )
             # the key did reach the model server's auth header, where it belongs
             assert {r["key_sha256"] for r in model.requests()} == {
                 hashlib.sha256(sentinel.encode()).hexdigest()
@@ -180,23 +222,21 @@ def test_a_sentinel_secret_appears_in_no_channel(service, stack, model, caplog, 
             try:
                 s.test(draft.prompt_data, draft.context_data, "default")
             except pt.ProviderError as exc:
-                channels += [
-                    str(exc),
-                    repr(exc),
-                    "".join(traceback.format_exception(exc)),
-                    repr(exc.to_dict()),
-                ]
+                channels["ProviderError str"] = str(exc)
+                channels["ProviderError repr"] = repr(exc)
+                channels["ProviderError traceback"] = "".join(traceback.format_exception(exc))
+                channels["ProviderError to_dict"] = repr(exc.to_dict())
             try:
                 s.secrets.set(OPENAI_API_KEY=sentinel + "x" * 5000)
             except pt.ValidationError as exc:
-                channels += [
-                    str(exc),
-                    repr(exc.to_dict()),
-                    "".join(traceback.format_exception(exc)),
-                ]
+                channels["ValidationError str"] = str(exc)
+                channels["ValidationError to_dict"] = repr(exc.to_dict())
+                channels["ValidationError traceback"] = "".join(traceback.format_exception(exc))
             from prompt_tester_nb.runner import ProviderKeys
 
-            channels.append(repr(ProviderKeys.from_document({"OPENAI_API_KEY": sentinel})))
+            channels["repr(ProviderKeys)"] = repr(
+                ProviderKeys.from_document({"OPENAI_API_KEY": sentinel})
+            )
     finally:
         root.setLevel(old_level)
         s.secrets.set(
@@ -206,13 +246,19 @@ def test_a_sentinel_secret_appears_in_no_channel(service, stack, model, caplog, 
             },
         )
     captured = capsys.readouterr()
-    channels += [caplog.text, captured.out, captured.err]
+    channels.update({"log at DEBUG": caplog.text, "stdout": captured.out, "stderr": captured.err})
     # the records themselves, formatted as a handler would
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     for record in caplog.records:
         handler.handle(record)
-    channels.append(stream.getvalue())
+    channels["log records, formatted"] = stream.getvalue()
     assert len(caplog.records) > 20  # DEBUG logging really was on (botocore, openai, …)
-    for text in channels:
-        assert sentinel not in text
+    assert len(channels) == 19, sorted(channels)  # both error paths were taken
+    # got anything = the sentinel is in the channel
+    found = [
+        name
+        for name, text in channels.items()
+        if attacks.record("python", name, "secret-search", sentinel in text)
+    ]
+    assert found == []

@@ -13,6 +13,7 @@ import requests
 from tornado.httpclient import HTTPClientError
 
 from prompt_tester_nb.server.api_handlers import ROUTES
+from tests import attacks
 from tests.conftest import password_of
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
@@ -127,9 +128,12 @@ async def test_every_data_route_needs_a_cognito_session(jp_fetch):
                 jp_fetch, "prompt-tester", *path.split("/"), method=method.upper()
             )
             tried += 1
+            # got anything = any answer but 401 (the route ran without a Cognito session)
+            attacks.record("rest", f"{method.upper()} {pattern}", "no-session", code != 401)
             assert code == 401, (method, path, code)
             assert "Sign in" in data["message"]
     code, _, _ = await call(jp_fetch, "prompt-tester", "auth", "me")
+    attacks.record("rest", "GET auth/me", "no-session", code != 401)
     assert code == 401 and tried == sum(len(m) for _, _, m in ROUTES) == 18
 
 
@@ -141,6 +145,9 @@ async def test_no_jupyter_token_no_access(jp_serverapp, http_server_client, jp_b
     ):
         response = await http_server_client.fetch(
             f"{jp_base_url}{tail}", raise_error=False, follow_redirects=False
+        )
+        attacks.record(
+            "rest", f"GET {tail}", "no-jupyter-token", response.code not in (302, 401, 403)
         )
         assert response.code in (302, 401, 403), (tail, response.code)
 
@@ -355,6 +362,14 @@ async def test_another_users_session_sees_nothing_of_the_first(jp_fetch, stack):
                     body=body,
                 )
                 denied += 1
+                # got anything = not refused, or anything of Acme's in the answer
+                attacks.record(
+                    "rest",
+                    f"{method.upper()} {pattern}",
+                    "other-org",
+                    code not in (400, 403) or b"acme" in response.body.replace(env.encode(), b""),
+                    env,
+                )
                 assert code in (400, 403), (method, path, code, data)
                 if code == 400:  # body validation happens before the access check for writes
                     assert method in ("post", "put")
@@ -369,16 +384,36 @@ async def test_another_users_session_sees_nothing_of_the_first(jp_fetch, stack):
         cookie=cookie,
         body={"context_id": "support-reply#1"},
     )
+    attacks.record("rest", "POST api/tester-notebook", "other-org", code != 404, "Acme's log")
     assert code == 404
 
 
 async def test_forged_session_cookie_is_refused(jp_fetch):
-    for cookie in (
-        "prompt-tester-session=abc",
-        'prompt-tester-session="2|1:0|10:1|21:prompt-tester-session|8:YWJjZA==|deadbeef"',
+    targets = [("get", "auth/me")] + [
+        (method, pattern) for pattern, _handler, methods in ROUTES for method in methods
+    ]
+    for detail, cookie in (
+        ("unsigned", "prompt-tester-session=abc"),
+        (
+            "bad signature",
+            'prompt-tester-session="2|1:0|10:1|21:prompt-tester-session|8:YWJjZA==|deadbeef"',
+        ),
     ):
-        code, _, _ = await call(jp_fetch, "prompt-tester", "auth", "me", cookie=cookie)
-        assert code == 401
+        for method, pattern in targets:
+            path = (
+                pattern.replace("(?P<env>[^/]+)", "env-acme-staging")
+                .replace("(?P<context_id>[^/]+)", "support-reply#1")
+                .replace("(?P<prompt_id>[^/]+)", "support-reply")
+                .replace("(?P<name>[^/]+)", "default")
+            )
+            code, _, _ = await call(
+                jp_fetch, "prompt-tester", *path.split("/"), method=method.upper(), cookie=cookie
+            )
+            # got anything = any answer but 401
+            attacks.record(
+                "rest", f"{method.upper()} {pattern}", "forged-cookie", code != 401, detail
+            )
+            assert code == 401, (method, path, code)
 
 
 async def test_hosted_ui_sign_in_with_pkce_state_and_nonce(
@@ -439,6 +474,7 @@ async def test_hosted_ui_sign_in_with_pkce_state_and_nonce(
         cookie=login_cookie,
         follow_redirects=False,
     )
+    attacks.record("rest", "GET auth/callback", "forged-state", code != 401 or cookie_of(response))
     assert code == 401 and b"does not belong" in response.body
     # the right one (the wrong attempt above consumed nothing of it)
     code, _, response = await call(
@@ -455,7 +491,7 @@ async def test_hosted_ui_sign_in_with_pkce_state_and_nonce(
     code, me, _ = await call(jp_fetch, "prompt-tester", "auth", "me", cookie=session_cookie)
     assert code == 200 and me["email"] == "bob@acme.example"
     # replaying the same callback fails
-    code, _, _ = await call(
+    code, _, response = await call(
         jp_fetch,
         "prompt-tester",
         "auth",
@@ -463,6 +499,9 @@ async def test_hosted_ui_sign_in_with_pkce_state_and_nonce(
         params=params,
         cookie=login_cookie,
         follow_redirects=False,
+    )
+    attacks.record(
+        "rest", "GET auth/callback", "replayed-callback", code != 401 or cookie_of(response)
     )
     assert code == 401
     # the kernel side: pt.connect() with no arguments uses the handed-over session, verified
@@ -477,11 +516,16 @@ async def test_hosted_ui_sign_in_with_pkce_state_and_nonce(
         data = json.loads(session_file.read_text())
         forged = data["id_token"][:-8] + ("A" * 8)
         session_file.write_text(json.dumps({**data, "id_token": forged, "refresh_token": None}))
-        with pytest.raises(pt.AuthenticationError):
+        target = "pt.connect() session file"
+        with attacks.refused(
+            "kernel", target, "forged-token", pt.AuthenticationError, "signature bytes changed"
+        ):
             pt.connect(env="staging", service=service)
         session_file.write_text(json.dumps(data))
         os.chmod(session_file, 0o644)  # readable by others: not used
-        with pytest.raises(pt.AuthenticationError):
+        with attacks.refused(
+            "kernel", target, "loose-file-mode", pt.AuthenticationError, "mode 0644"
+        ):
             pt.connect(env="staging", service=service)
         os.chmod(session_file, 0o600)
     finally:
@@ -497,6 +541,7 @@ async def test_hosted_ui_sign_in_with_pkce_state_and_nonce(
     assert stack.hosted_ui.is_revoked(refresh)
     assert not session_file.exists()
     code, _, _ = await call(jp_fetch, "prompt-tester", "auth", "me", cookie=session_cookie)
+    attacks.record("rest", "GET auth/me", "signed-out-session", code != 401)
     assert code == 401
 
 
@@ -510,24 +555,37 @@ async def test_hosted_ui_sign_in_with_pkce_state_and_nonce(
         "/other-server/lab",
     ],
 )
-async def test_next_never_leaves_this_server(jp_fetch, jp_base_url, target):
+async def test_next_never_leaves_this_server(jp_fetch, jp_base_url, jp_serverapp, target):
     code, _, response = await call(
         jp_fetch, "prompt-tester", "auth", "login", params={"next": target}, follow_redirects=False
     )
     assert code == 302
     state = parse_qs(urlparse(response.headers["Location"]).query)["state"][0]
-    pending = None
     # the pending sign-in remembers a safe next: the server's own lab
-    from prompt_tester_nb.server.sessions import SessionStore  # noqa: F401
-
-    assert state
+    sessions = jp_serverapp.web_app.settings["prompt_tester_sessions"]
+    pending = sessions.finish_login(state)
+    attacks.record(
+        "rest",
+        "GET auth/login?next=",
+        "open-redirect",
+        pending is None or pending.next_url != f"{jp_base_url}lab",
+        target,
+    )
+    assert pending is not None and pending.next_url == f"{jp_base_url}lab"
     code, _, response = await call(
         jp_fetch, "prompt-tester", "auth", "password", params={"next": target}
     )
     assert code == 200
     body = response.body.decode()
+    # got anything = the form would send the browser anywhere but this server's lab
+    attacks.record(
+        "rest",
+        "GET auth/password?next=",
+        "open-redirect",
+        "evil.example" in body or f'value="{jp_base_url}lab"' not in body,
+        target,
+    )
     assert "evil.example" not in body and f'value="{jp_base_url}lab"' in body
-    assert pending is None
 
 
 def test_urlencode_sanity():

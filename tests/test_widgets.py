@@ -10,6 +10,7 @@ import pytest
 
 import prompt_tester_nb as pt
 from prompt_tester_nb.widgets import BehaviourEditor, LogBrowser, SecretsForm, Tester
+from tests import attacks
 
 
 def click(button: ipywidgets.Button) -> None:
@@ -207,7 +208,8 @@ def test_secrets_form_clears_inputs_and_keeps_no_secret_in_widget_state(service,
     assert form.inputs["OPENAI_API_KEY"].value == "" and "OPENAI_API_KEY" in form.messages.text
     form.submit("OPENAI_ORG", sentinel)  # the Python equivalent
     state = _all_widget_state()
-    assert len(state) > 10_000 and sentinel not in state
+    assert len(state) > 10_000
+    assert not attacks.record("widget", "widget state", "secret-search", sentinel in state)
     # remove with confirmation
     form.delete_picker.value = f"AZURE_OPENAI_KEYS.r{unique}"
     click(form.delete_button)
@@ -215,7 +217,9 @@ def test_secrets_form_clears_inputs_and_keeps_no_secret_in_widget_state(service,
     click(form.confirm)
     assert f"AZURE_OPENAI_KEYS.r{unique}" not in [x.name for x in s.secrets.status()]
     s.secrets.delete("OPENAI_ORG")
-    assert sentinel not in _all_widget_state()
+    assert not attacks.record(
+        "widget", "widget state", "secret-search", sentinel in _all_widget_state(), "after delete"
+    )
 
 
 def test_replay_tool_runs_the_testers_draft_over_logs(alice, model):

@@ -26,7 +26,8 @@ Why the design is what it is (details checked against moto 5.2's source):
     several of 60 Cognito ``sub`` values changed after a replay when users were created while
     reads ran in parallel). The server is still ``moto.server.main``; a few lines of bootstrap
     only turn ``threaded`` off and add a parent-death watchdog. An ephemeral server (no
-    state folder, as in the test suite) has nothing to replay and serves threaded;
+    state folder, as in the test suite) has nothing to replay and serves threaded, with
+    DynamoDB's item calls serialised (moto's transactions are not atomic across threads);
   - the readiness probe and all control calls use ``/moto-api/recorder/*`` and
     ``/moto-api/seed``, which are neither recorded nor draw from the random generator;
   - read requests stay in the recording (the file grows with reads, not only writes).
@@ -113,6 +114,29 @@ def _serial_run_simple(*args, **kwargs):
     return _run_simple(*args, **kwargs)
 
 _server.run_simple = _serial_run_simple
+
+if os.environ.get("PROMPT_TESTER_MOTO_THREADED") == "1":
+    # moto's DynamoDB is not thread-safe: TransactWriteItems deep-copies whole tables first and
+    # puts the copies back when a condition fails, undoing what other threads committed in the
+    # meantime (50 concurrent optimistic updates of one behaviour lost one that had succeeded).
+    # DynamoDB itself serialises transactions per item; here one lock serialises item calls.
+    import functools
+    from moto.dynamodb.models import DynamoDBBackend as _Ddb
+
+    _ddb_lock = threading.RLock()
+
+    def _serialised(fn):
+        @functools.wraps(fn)
+        def call(*args, **kwargs):
+            with _ddb_lock:
+                return fn(*args, **kwargs)
+        return call
+
+    for _name in ("put_item", "get_item", "update_item", "delete_item", "query", "scan",
+                  "transact_write_items", "execute_statement", "execute_transaction",
+                  "batch_execute_statement"):
+        setattr(_Ddb, _name, _serialised(getattr(_Ddb, _name)))
+
 _server.main(sys.argv[1:])
 """
 

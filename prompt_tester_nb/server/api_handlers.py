@@ -6,24 +6,63 @@ event loop with the verified principal, and answers JSON. Nothing here reads AWS
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
 from tornado import web
 
+from ..behaviour_spec import BehaviourSpec
 from ..models import (
     AuditEvent,
     Behaviour,
     Environment,
     LogEntry,
     LogPage,
+    PromptData,
     PromptVersion,
     SecretStatus,
     TestDraft,
     TestResult,
 )
+from ..service import _REALM, SECRET_NAMES, SecretsInput
 from .base import PromptTesterHandler
 from .tester_notebook import write_tester_notebook
+
+# Only ASCII digits: str.isdigit() also takes '²', which int() rejects (once a 500).
+_EPOCH_MS = re.compile(r"[0-9]{1,16}")
+# The largest whole number every client (JavaScript too) and DynamoDB hold exactly.
+MAX_WHOLE = 2**53 - 1
+
+# OpenAPI schemas of the path parameters and of each handler's query arguments: the limits
+# the service enforces, so a client (or a fuzzer) knows what gets a 400 before sending it.
+PATH_PARAMETERS: dict[str, dict[str, Any]] = {
+    "env": {"type": "string", "minLength": 1, "maxLength": 256},
+    "context_id": {"type": "string", "minLength": 1, "maxLength": 512},
+    "prompt_id": {"type": "string", "minLength": 1, "maxLength": 256},
+    "name": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"},
+}
+_LIMIT = {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}
+_TIME = {"type": "string", "description": "ISO date/time or epoch milliseconds"}
+
+
+DOCUMENTED_AS = "x-documented-as"
+
+
+def documented_as(model: type[BaseModel]) -> WithJsonSchema:
+    """Validated by the service (whose messages name the field), documented as ``model``.
+
+    The body models keep such fields ``Any`` so the service's own checks answer; the OpenAPI
+    document still shows clients (and the fuzzer) the shape that gets past them.
+    """
+    # A marker, not a $ref: pydantic resolves every $ref itself and knows no components;
+    # openapi.py turns the marker into the $ref.
+    return WithJsonSchema({DOCUMENTED_AS: model.__name__})
+
+
+# Models referenced by documented_as: openapi.py adds them to the document's components.
+DOCUMENTED_MODELS: list[type[BaseModel]] = [BehaviourSpec, PromptData, SecretsInput]
+_SECRET_NAME = "^(" + "|".join(SECRET_NAMES) + ")$|^AZURE_OPENAI_KEYS\\." + _REALM.lstrip("^")
 
 
 class OpenTestBody(BaseModel):
@@ -34,27 +73,30 @@ class OpenTestBody(BaseModel):
 
 class TestBody(BaseModel):
     __test__ = False
-    prompt_data: Any
-    context_data: Any
+    prompt_data: Annotated[Any, documented_as(PromptData)]
+    context_data: Annotated[Any, WithJsonSchema({"type": "object"})]
     behaviour: str = Field(default="default", min_length=1, max_length=128)
 
 
 class BehaviourCreateBody(BaseModel):
     name: str = Field(min_length=1, max_length=128)
-    spec: Any
+    spec: Annotated[Any, documented_as(BehaviourSpec)]
 
 
 class BehaviourUpdateBody(BaseModel):
-    spec: Any
-    version: int = Field(ge=1)
+    spec: Annotated[Any, documented_as(BehaviourSpec)]
+    version: int = Field(ge=1, le=MAX_WHOLE)
 
 
 class SecretsSetBody(BaseModel):
-    keys: dict[str, Any]
+    keys: Annotated[dict[str, Any], documented_as(SecretsInput)]
 
 
 class SecretsDeleteBody(BaseModel):
-    names: list[str] = Field(min_length=1, max_length=50)
+    # The pattern is documented only: the service's own check gives the clearer message.
+    names: list[Annotated[str, WithJsonSchema({"type": "string", "pattern": _SECRET_NAME})]] = (
+        Field(min_length=1, max_length=50)
+    )
 
 
 class TesterNotebookBody(BaseModel):
@@ -77,23 +119,35 @@ class EnvironmentsHandler(PromptTesterHandler):
 
 
 class LogsHandler(PromptTesterHandler):
+    QUERY: ClassVar[dict[str, dict[str, dict[str, Any]]]] = {
+        "get": {
+            "prompt_id": PATH_PARAMETERS["prompt_id"],
+            "since": _TIME,
+            "until": _TIME,
+            "limit": _LIMIT,
+            "cursor": {"type": "string", "description": "next_cursor of the previous page"},
+        }
+    }
+
     @web.authenticated
     async def get(self, env: str) -> None:
         who = await self.principal()
-        limit_raw = self.get_argument("limit", "50")
-        limit: Any = int(limit_raw) if limit_raw.isdigit() else limit_raw
-        since, until = self.get_argument("since", None), self.get_argument("until", None)
         page = await self.blocking(
             self.service.logs,
             who,
             env,
             self.get_argument("prompt_id", None),
-            int(since) if since and since.isdigit() else since,
-            int(until) if until and until.isdigit() else until,
-            limit,
+            self._time_argument("since"),
+            self._time_argument("until"),
+            self.int_argument("limit", 50),
             self.get_argument("cursor", None),
         )
         self.send(page)
+
+    def _time_argument(self, name: str) -> int | str | None:
+        """Epoch milliseconds when all ASCII digits, else the text (ISO time, checked later)."""
+        raw = self.get_argument(name, None)
+        return int(raw) if raw is not None and _EPOCH_MS.fullmatch(raw) else raw
 
 
 class LogHandler(PromptTesterHandler):
@@ -111,6 +165,10 @@ class PromptsHandler(PromptTesterHandler):
 
 
 class PromptHandler(PromptTesterHandler):
+    QUERY: ClassVar[dict[str, dict[str, dict[str, Any]]]] = {
+        "get": {"version": {"type": "string", "minLength": 1, "maxLength": 64}}
+    }
+
     @web.authenticated
     async def get(self, env: str, prompt_id: str) -> None:
         who = await self.principal()
@@ -166,6 +224,10 @@ class BehavioursHandler(PromptTesterHandler):
 
 
 class BehaviourHandler(PromptTesterHandler):
+    QUERY: ClassVar[dict[str, dict[str, dict[str, Any]]]] = {
+        "delete": {"version": {"type": "integer", "minimum": 1, "maximum": MAX_WHOLE}}
+    }
+
     @web.authenticated
     async def get(self, env: str, name: str) -> None:
         who = await self.principal()
@@ -184,8 +246,7 @@ class BehaviourHandler(PromptTesterHandler):
     @web.authenticated
     async def delete(self, env: str, name: str) -> None:
         who = await self.principal()
-        raw = self.get_argument("version", None)
-        version: Any = int(raw) if raw and raw.isdigit() else raw
+        version = self.int_argument("version")
         await self.blocking(self.service.delete_behaviour, who, env, name, version)
         self.set_status(204)
         self.finish()
@@ -213,11 +274,12 @@ class SecretsHandler(PromptTesterHandler):
 
 
 class AuditHandler(PromptTesterHandler):
+    QUERY: ClassVar[dict[str, dict[str, dict[str, Any]]]] = {"get": {"limit": _LIMIT}}
+
     @web.authenticated
     async def get(self, env: str) -> None:
         who = await self.principal()
-        raw = self.get_argument("limit", "50")
-        limit: Any = int(raw) if raw.isdigit() else raw
+        limit = self.int_argument("limit", 50)
         self.send(await self.blocking(self.service.audit, who, env, limit))
 
 

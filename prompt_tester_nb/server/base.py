@@ -7,9 +7,10 @@ import contextvars
 import functools
 import json
 import logging
+import re
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlparse
 
 from jupyter_server.base.handlers import APIHandler
@@ -27,8 +28,18 @@ M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 
 
+_WHOLE = re.compile(r"[0-9]{1,16}")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 class PromptTesterHandler(APIHandler):
     """Every Prompt Tester route derives from this one."""
+
+    # {method: {query argument: JSON schema}}, read by openapi.py so the document lists them.
+    QUERY: ClassVar[dict[str, dict[str, dict[str, Any]]]] = {}
 
     @property
     def service(self) -> PromptTesterService:
@@ -79,11 +90,30 @@ class PromptTesterHandler(APIHandler):
 
     # --- input and output -----------------------------------------------------------------------
     def body(self, model: type[M]) -> M:
+        """The JSON body as ``model``; any undecodable body is a 400 naming ``body``.
+
+        ``json.loads`` raises UnicodeDecodeError on bytes that are not UTF-8 and RecursionError
+        on very deep nesting (both once 500s found by fuzzing), and accepts NaN/Infinity, which
+        are not JSON and could only come back out as invalid JSON.
+        """
         try:
-            data = json.loads(self.request.body or b"{}")
-        except json.JSONDecodeError:
-            raise ValidationError("body: is not valid JSON", field="body") from None
+            data = json.loads(self.request.body or b"{}", parse_constant=_reject_constant)
+        except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError are ValueErrors
+            raise ValidationError("body: is not valid JSON (UTF-8)", field="body") from None
         return parse(model, data)
+
+    def int_argument(self, name: str, default: int | None = None) -> int | None:
+        """A whole-number query argument, or a 400 naming it.
+
+        Only ASCII digits, and few of them: ``str.isdigit`` also accepts '²' or '٣', which
+        ``int()`` then rejects (a 500), and a 5000-digit number overflows int parsing and stores.
+        """
+        raw = self.get_argument(name, None)
+        if raw is None:
+            return default
+        if not _WHOLE.fullmatch(raw):
+            raise ValidationError(f"{name}: must be a whole number", field=name)
+        return int(raw)
 
     def send(self, value: Any, status: int = 200) -> None:
         self.set_status(status)

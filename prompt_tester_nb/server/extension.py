@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Int, Unicode, default
+from traitlets import Bool, Int, Unicode, default
 
 from ..service import PromptTesterService
 from ..settings import Settings
 from .api_handlers import ROUTES
 from .auth_handlers import CallbackHandler, LoginHandler, LogoutHandler, MeHandler, PasswordHandler
-from .health import HealthHandler, LoopLagMonitor
+from .health import HealthHandler, LoopLagMonitor, freeze_heap, warm_up
 from .openapi import OpenAPIHandler
 from .sessions import SessionStore
 
@@ -72,6 +73,14 @@ class PromptTester(ExtensionApp):
         config=True,
         help="Threads for AWS and model calls. Handlers wait on them without blocking the"
         " event loop; more requests than threads queue here, not in Jupyter's own pool.",
+    )
+
+    tune_gc = Bool(
+        True,
+        config=True,
+        help="After start-up, freeze the start-up heap and raise the young-generation GC"
+        " threshold, so full collections stop stalling the event loop (server/health.py)."
+        " Process-wide: set False to leave the server's GC as CPython sets it.",
     )
 
     @default("region")
@@ -140,6 +149,19 @@ class PromptTester(ExtensionApp):
     async def _start_jupyter_server_extension(self, serverapp: object) -> None:
         # jupyter_server's documented hook for tasks that need the running loop.
         self.settings["prompt_tester_loop_lag"].start()
+        # Warm up off the loop, then take the start-up heap out of the GC's walks (health.py).
+        try:
+            await asyncio.get_running_loop().run_in_executor(
+                self.settings["prompt_tester_executor"],
+                warm_up,
+                self.settings["prompt_tester_service"],
+            )
+        except Exception as exc:  # only an optimisation: the first requests build it instead
+            self.log.warning("Prompt Tester: warm-up failed (%s)", type(exc).__name__)
+        if not self.tune_gc:
+            return
+        frozen = freeze_heap()
+        self.log.debug("Prompt Tester: %d start-up objects left out of garbage collection", frozen)
 
     async def stop_extension(self) -> None:
         await self.settings["prompt_tester_loop_lag"].stop()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import time
 from collections import deque
 from typing import Any
@@ -18,6 +19,8 @@ from tornado import web
 
 from ..errors import ValidationError
 from .base import PromptTesterHandler
+
+YOUNG_GENERATION = 10_000
 
 
 class LoopLagMonitor:
@@ -63,6 +66,37 @@ class LoopLagMonitor:
             "p99_ms": pct(0.99),
             "max_ms": round(lags[-1] * 1000, 2),
         }
+
+
+def warm_up(service: Any) -> None:
+    """Build now what the first requests would build: boto3 clients (their service models are
+    large) and flow-prompt's modules (the first test call imports them). Blocking: run it on
+    the executor, not on the loop."""
+    aws = service.aws
+    for client in ("dynamodb", "secretsmanager", "cognito-idp"):
+        aws.client(client)
+    from .. import runner  # noqa: F401 (imports flow_prompt)
+
+
+def freeze_heap() -> int:
+    """Leave every object alive now out of all later garbage collections (``gc.freeze``).
+
+    A full (generation-2) collection walks every tracked object while holding the GIL, so it
+    stalls the loop whichever thread triggers it. Under load, short-lived request data that
+    happens to be alive at a young collection is promoted and soon triggers a full one:
+    measured with ``benchmarks/bench_load.py`` (100 clients), 120-170 ms every 10-15 s on the
+    ~390k objects of a warmed server, the whole of the loop's worst lag. What is alive after
+    start-up (Jupyter, modules, boto3 models) lives as long as the process; frozen, a full
+    collection only walks what requests left behind. A young generation of 10,000 objects
+    (CPython's default is 700) lets in-flight request data die before a young collection can
+    promote it, so full collections become rare: none in 40 s of the same load, measured.
+    Returns how many objects were frozen.
+    """
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(YOUNG_GENERATION, older, oldest)
+    return gc.get_freeze_count()
 
 
 class HealthHandler(PromptTesterHandler):

@@ -10,7 +10,7 @@ from tornado import web
 
 from .. import __version__
 from ..errors import PromptTesterError
-from .api_handlers import ROUTES
+from .api_handlers import DOCUMENTED_AS, DOCUMENTED_MODELS, PATH_PARAMETERS, ROUTES
 from .base import PromptTesterHandler
 
 _ERRORS = {
@@ -33,6 +33,17 @@ def _schema(tp: Any, components: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+def _resolve_markers(value: Any) -> Any:
+    """``{DOCUMENTED_AS: name}`` (see api_handlers.documented_as) → a $ref to that component."""
+    if isinstance(value, dict):
+        if DOCUMENTED_AS in value:
+            return {"$ref": f"#/components/schemas/{value[DOCUMENTED_AS]}"}
+        return {k: _resolve_markers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve_markers(v) for v in value]
+    return value
+
+
 def build(base_url: str) -> dict[str, Any]:
     components: dict[str, Any] = {
         "Error": {
@@ -41,8 +52,12 @@ def build(base_url: str) -> dict[str, Any]:
             "required": ["message"],
         }
     }
+    for model in DOCUMENTED_MODELS:
+        schema = TypeAdapter(model).json_schema(ref_template="#/components/schemas/{model}")
+        components.update(schema.pop("$defs", {}))
+        components[model.__name__] = schema
     paths: dict[str, Any] = {}
-    for pattern, _handler, methods in ROUTES:
+    for pattern, handler, methods in ROUTES:
         params = re.findall(r"\(\?P<(\w+)>", pattern)
         path = "/prompt-tester/" + re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", pattern)
         item: dict[str, Any] = {}
@@ -51,8 +66,12 @@ def build(base_url: str) -> dict[str, Any]:
                 "summary": summary,
                 "operationId": f"{method}_{re.sub(r'[^a-z]+', '_', path.lower()).strip('_')}",
                 "parameters": [
-                    {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+                    {"name": p, "in": "path", "required": True, "schema": PATH_PARAMETERS[p]}
                     for p in params
+                ]
+                + [
+                    {"name": name, "in": "query", "required": False, "schema": schema}
+                    for name, schema in handler.QUERY.get(method, {}).items()
                 ],
                 "responses": {
                     code: {
@@ -64,26 +83,6 @@ def build(base_url: str) -> dict[str, Any]:
                     for code, text in _ERRORS.items()
                 },
             }
-            if path.endswith("/logs") and method == "get":
-                op["parameters"] += [
-                    {"name": n, "in": "query", "required": False, "schema": {"type": t}}
-                    for n, t in (
-                        ("prompt_id", "string"),
-                        ("since", "string"),
-                        ("until", "string"),
-                        ("limit", "integer"),
-                        ("cursor", "string"),
-                    )
-                ]
-            if "version" in summary and method in ("get", "delete"):
-                op["parameters"].append(
-                    {
-                        "name": "version",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"type": "string"},
-                    }
-                )
             if request is not None:
                 op["requestBody"] = {
                     "required": True,
@@ -104,7 +103,7 @@ def build(base_url: str) -> dict[str, Any]:
         "info": {"title": "Prompt Tester", "version": __version__},
         "servers": [{"url": base_url.rstrip("/") or "/"}],
         "paths": paths,
-        "components": {"schemas": components},
+        "components": {"schemas": _resolve_markers(components)},
     }
 
 

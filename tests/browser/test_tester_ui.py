@@ -7,6 +7,8 @@ import json
 
 import pytest
 
+from tests import attacks
+
 from .conftest import output_dir
 from .lab import open_notebook, run_all_cells, save_notebook
 
@@ -63,6 +65,8 @@ def test_secrets_typed_in_the_browser_never_reach_the_saved_notebook(page, lab_s
     saved = save_notebook(page, lab_server, NOTEBOOK)
     text = json.dumps(saved)
     assert "application/vnd.jupyter.widget-state+json" in text  # state really was saved
+    attacks.record("notebook", "saved notebook (contents API)", "secret-search", SENTINEL in text)
     assert SENTINEL not in text
     on_disk = (lab_server.root_dir / NOTEBOOK).read_text()
+    attacks.record("notebook", "saved notebook (disk)", "secret-search", SENTINEL in on_disk)
     assert SENTINEL not in on_disk and "widget-state" in on_disk
