@@ -150,15 +150,16 @@ def test_api_tokens_are_digests_with_ttl_and_expire_on_read(service, alice, stac
     assert not attacks.record(
         "python", "ApiTokens table", "token-at-rest", token in str(items), "plaintext stored"
     )
-    ttl = int(mine[0]["expires_at"]["N"]) - int(time.time())
+    # The token may have been made earlier in the session (it is reused while it has more
+    # than 10 minutes left): its lifetime is set from its creation, and it is still running.
+    expires_at = int(mine[0]["expires_at"]["N"])
+    lifetime = expires_at - int(mine[0]["created_at"]["N"])
+    left = expires_at - int(time.time())
+    wrong_expiry = lifetime != 24 * 3600 or not 600 < left <= 24 * 3600
     attacks.record(
-        "python",
-        "ApiTokens table",
-        "token-at-rest",
-        not 24 * 3600 - 60 <= ttl <= 24 * 3600,
-        "expiry not set to the 24 h TTL",
+        "python", "ApiTokens table", "token-at-rest", wrong_expiry, "expiry not the 24 h TTL"
     )
-    assert 24 * 3600 - 60 <= ttl <= 24 * 3600
+    assert not wrong_expiry, (lifetime, left)
     assert (
         db.describe_time_to_live(TableName=table)["TimeToLiveDescription"]["AttributeName"]
         == "expires_at"

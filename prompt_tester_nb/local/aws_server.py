@@ -77,7 +77,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
-from .lifecycle import StartStop
+from .lifecycle import StartStop, end_process
 
 try:  # POSIX only; on other platforms the state dir is simply not locked.
     import fcntl
@@ -650,13 +650,8 @@ class AwsServer(StartStop):
 
     def _shutdown(self, keep_lock: bool = False) -> None:
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+        if proc is not None:
+            end_process(proc)
         self._port = None
         if not keep_lock:
             if self._log_file is not None:

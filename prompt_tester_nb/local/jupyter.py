@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .lifecycle import StartStop
+from .lifecycle import StartStop, end_process
 
 
 def free_port() -> int:
@@ -167,12 +167,7 @@ class JupyterServer(StartStop):
             try:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                process.terminate()
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(timeout=10)
+                end_process(process, grace_s=10)
         for pid in children:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
