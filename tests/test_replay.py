@@ -68,7 +68,8 @@ def _with_last_user(prompt: dict, text: str) -> dict:
 
 def test_estimate_is_made_before_any_call(alice, draft, model):
     model.clear_requests()
-    dry = _replay(alice, draft, limit=10, dry_run=True)
+    ids = _production(alice, 10)  # the newest logs may be other tests' calls, without metrics
+    dry = _replay(alice, draft, context_ids=ids, dry_run=True)
     assert model.requests() == []  # estimating made no model call
     est = dry.estimate
     assert (est.rows, est.calls, est.cached) == (10, 10, 0)
@@ -81,7 +82,7 @@ def test_estimate_is_made_before_any_call(alice, draft, model):
         if not seen_at_start:
             seen_at_start.append(len(model.requests()))
 
-    run = _replay(alice, draft, limit=10, progress=progress)
+    run = _replay(alice, draft, context_ids=ids, progress=progress)
     assert seen_at_start == [0]  # the run's estimate existed before its first call
     assert run.estimate == est
     assert len(model.requests()) == 10
