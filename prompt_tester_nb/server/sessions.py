@@ -19,6 +19,8 @@ from .. import handoff
 from ..auth import Tokens
 from ..models import Principal
 
+SESSION_SECONDS = 24 * 3600
+
 
 @dataclass
 class WebSession:
@@ -38,7 +40,8 @@ class PendingLogin:
 
 class SessionStore:
     def __init__(self, handoff_path: Path | None = None):
-        self._sessions: dict[str, WebSession] = {}
+        # As long as the cookie (one day); bounded, so repeated sign-ins cannot grow it forever.
+        self._sessions: TTLCache = TTLCache(maxsize=100_000, ttl=SESSION_SECONDS)
         self._pending: TTLCache = TTLCache(maxsize=10_000, ttl=600)
         self._lock = threading.Lock()
         self.handoff_path = handoff_path
