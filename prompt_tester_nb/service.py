@@ -55,7 +55,7 @@ SECRET_NAMES = (
     "CLAUDE_API_KEY",
     "GEMINI_API_KEY",
 )
-_REALM = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+REALM_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 
 
 class AzureRealmKey(BaseModel):
@@ -90,7 +90,7 @@ class SecretsInput(BaseModel):
             import re
 
             for realm in value:
-                if not re.match(_REALM, str(realm)):
+                if not re.match(REALM_PATTERN, str(realm)):
                     raise ValueError(f"realm {realm!r} must be letters, digits, '.', '_' or '-'")
             if not value:
                 raise ValueError("must name at least one realm")

@@ -25,7 +25,7 @@ from ..models import (
     TestDraft,
     TestResult,
 )
-from ..service import _REALM, SECRET_NAMES, SecretsInput
+from ..service import REALM_PATTERN, SECRET_NAMES, SecretsInput
 from .base import PromptTesterHandler
 from .tester_notebook import write_tester_notebook
 
@@ -62,7 +62,9 @@ def documented_as(model: type[BaseModel]) -> WithJsonSchema:
 
 # Models referenced by documented_as: openapi.py adds them to the document's components.
 DOCUMENTED_MODELS: list[type[BaseModel]] = [BehaviourSpec, PromptData, SecretsInput]
-_SECRET_NAME = "^(" + "|".join(SECRET_NAMES) + ")$|^AZURE_OPENAI_KEYS\\." + _REALM.lstrip("^")
+_SECRET_NAME = (
+    "^(" + "|".join(SECRET_NAMES) + ")$|^AZURE_OPENAI_KEYS\\." + REALM_PATTERN.lstrip("^")
+)
 
 
 class OpenTestBody(BaseModel):
