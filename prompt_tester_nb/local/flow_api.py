@@ -84,6 +84,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(404, {"message": "not found"})
         except PromptTesterError as exc:
             self._send(exc.status, {"message": exc.message})
+        except (BrokenPipeError, ConnectionResetError):
+            # The caller left before the answer (a kernel or process ending): nothing failed here.
+            logger.debug("flow-prompt API stand-in: the client went away")
         except Exception as exc:
             logger.warning("flow-prompt API stand-in failed: %s", type(exc).__name__)
             self._send(500, {"message": "internal error"})
