@@ -13,9 +13,11 @@ import socket
 import struct
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlparse
+
+from .http_service import ServiceServer, ThreadedHTTPService
 
 THROTTLE = {
     "dynamodb": (
@@ -29,7 +31,7 @@ THROTTLE = {
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
-    server: _Server
+    server: ServiceServer
 
     def log_message(self, format: str, *args: Any) -> None:
         return
@@ -38,7 +40,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         target = self.headers.get("X-Amz-Target", "")
-        proxy = self.server.proxy
+        proxy = self.server.owner
         fault = proxy.take(target)
         proxy.seen.append(target)
         if fault is not None:
@@ -93,30 +95,20 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = _any
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class FaultProxy(ThreadedHTTPService):
+    name = "aws-fault-proxy"
 
-    def __init__(self, address: tuple[str, int], proxy: FaultProxy):
-        self.proxy = proxy
-        super().__init__(address, _Handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        return
-
-
-class FaultProxy:
     def __init__(self, upstream_url: str, host: str = "127.0.0.1", port: int = 0):
         parsed = urlparse(upstream_url)
         self.upstream_host, self.upstream_port = parsed.hostname or "127.0.0.1", parsed.port or 80
         self._faults: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self.seen: list[str] = []
-        self._server = _Server((host, port), self)
+        super().__init__(_Handler, host, port)
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.base_url
 
     def add_fault(self, kind: str, match: str = "", count: int = 1, **options: Any) -> None:
         """Queue a fault for the next ``count`` requests whose X-Amz-Target contains ``match``."""
@@ -139,13 +131,3 @@ class FaultProxy:
                         self._faults.remove(fault)
                     return fault
         return None
-
-    def start(self) -> FaultProxy:
-        threading.Thread(
-            target=self._server.serve_forever, name="aws-fault-proxy", daemon=True
-        ).start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from ..errors import PromptTesterError
 from ..service import PromptTesterService
+from .http_service import ServiceServer, ThreadedHTTPService
 
 logger = logging.getLogger(__name__)
 _MAX_BODY = 2_000_000
@@ -23,7 +23,7 @@ _MAX_BODY = 2_000_000
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
-    server: _Server
+    server: ServiceServer
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: no request lines on stderr
         return
@@ -61,7 +61,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, {"message": "body must be JSON"})
             return
         path = self.path.split("?", 1)[0].rstrip("/")
-        service = self.server.service
+        service = self.server.owner.service
         try:
             if path.endswith("/lib/logs"):
                 log_id = service.ingest_call_log(self._token(), body)
@@ -92,39 +92,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(500, {"message": "internal error"})
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class FlowApiServer(ThreadedHTTPService):
+    name = "flow-prompt API stand-in"
+    report_errors = True
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that goes away mid keep-alive (a kernel shutting down) is not an error.
-        import sys
-
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return
-        logger.warning("flow-prompt API stand-in: request from %s failed", client_address[0])
-
-    def __init__(self, address: tuple[str, int], service: PromptTesterService):
-        self.service = service
-        super().__init__(address, _Handler)
-
-
-class FlowApiServer:
     def __init__(self, service: PromptTesterService, host: str = "127.0.0.1", port: int = 0):
-        self._server = _Server((host, port), service)
-        self._thread: threading.Thread | None = None
+        self.service = service
+        super().__init__(_Handler, host, port)
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/"
-
-    def start(self) -> FlowApiServer:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="flow-api", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        return self.base_url + "/"

@@ -16,9 +16,8 @@ import hashlib
 import html
 import json
 import secrets
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
@@ -26,6 +25,8 @@ from urllib.parse import parse_qs, urlencode, urlparse
 import boto3
 import jwt
 from botocore.exceptions import ClientError
+
+from .http_service import ServiceServer, ThreadedHTTPService
 
 CODE_TTL = 300
 
@@ -44,7 +45,7 @@ def _loopback(uri: str) -> bool:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
-    server: _Server
+    server: ServiceServer
 
     def log_message(self, format: str, *args: Any) -> None:
         return
@@ -104,13 +105,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._token(form)
         elif path == "/oauth2/revoke":
             token = form.get("token", "")
-            self.server.ui.revoked.add(hashlib.sha256(token.encode()).hexdigest())
+            self.server.owner.revoked.add(hashlib.sha256(token.encode()).hexdigest())
             self._send(200, {})
         else:
             self._send(404, {"error": "not_found"})
 
     def _authorize(self, q: dict[str, str]) -> None:
-        ui = self.server.ui
+        ui = self.server.owner
         problems = []
         if q.get("response_type") != "code":
             problems.append("response_type must be code")
@@ -128,7 +129,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, _login_page(q, ""), "text/html")
 
     def _login(self, form: dict[str, str]) -> None:
-        ui = self.server.ui
+        ui = self.server.owner
         try:
             result = ui.cognito.initiate_auth(
                 AuthFlow="USER_PASSWORD_AUTH",
@@ -154,7 +155,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._redirect(f"{form.get('redirect_uri')}?{urlencode(query)}")
 
     def _token(self, form: dict[str, str]) -> None:
-        ui = self.server.ui
+        ui = self.server.owner
         client_id = self._client_id(form)
         if client_id != ui.client_id:
             self._send(400, {"error": "invalid_client"})
@@ -214,18 +215,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, {"error": "unsupported_grant_type"})
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class HostedUI(ThreadedHTTPService):
+    name = "hosted-ui"
 
-    def __init__(self, address: tuple[str, int], ui: HostedUI):
-        self.ui = ui
-        super().__init__(address, _Handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        return
-
-
-class HostedUI:
     def __init__(
         self, aws_url: str, region: str, client_id: str, host: str = "127.0.0.1", port: int = 0
     ):
@@ -234,13 +226,11 @@ class HostedUI:
         self.codes: dict[str, dict[str, Any]] = {}
         self.revoked: set[str] = set()
         self._key, self._kid = _moto_signing_key()
-        self._server = _Server((host, port), self)
-        self._thread: threading.Thread | None = None
+        super().__init__(_Handler, host, port)
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.base_url
 
     def with_nonce(self, id_token: str, nonce: str | None) -> str:
         claims = jwt.decode(id_token, options={"verify_signature": False})
@@ -250,17 +240,6 @@ class HostedUI:
 
     def is_revoked(self, token: str) -> bool:
         return hashlib.sha256(token.encode()).hexdigest() in self.revoked
-
-    def start(self) -> HostedUI:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="hosted-ui", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 def _page(title: str, body: str) -> str:
