@@ -67,7 +67,7 @@ from tenacity import (
 )
 
 from .errors import NotFoundError, ProviderError, ValidationError
-from .validation import parse, require
+from .validation import parse, require, whole_number
 
 if TYPE_CHECKING:
     from .models import Environment, Principal
@@ -157,6 +157,30 @@ class ReplayEstimate:
         return dict(self.__dict__)
 
 
+# What a saved run keeps of each row (``COLUMNS`` are the dataframe's).
+SAVED_FIELDS = (
+    "context_id",
+    "context",
+    "production",
+    "production_sample_tokens",
+    "new",
+    "finish_reason",
+    "changed",
+    "similarity",
+    "latency_ms",
+    "prompt_tokens",
+    "sample_tokens",
+    "price",
+    "attempt",
+    "model",
+    "error_kind",
+    "error_message",
+    "cached",
+    "tries",
+    "estimated_cost",
+)
+
+
 @dataclass(slots=True, eq=False)
 class ReplayRow:
     """One replayed log. Plain values only (a replay of 10,000 rows stays small)."""
@@ -208,46 +232,11 @@ class ReplayRow:
         return self._similarity
 
     def to_row(self) -> dict[str, Any]:
-        return {
-            "context_id": self.context_id,
-            "production": self.production,
-            "new": self.new,
-            "changed": self.changed,
-            "similarity": self.similarity,
-            "latency_ms": self.latency_ms,
-            "prompt_tokens": self.prompt_tokens,
-            "sample_tokens": self.sample_tokens,
-            "price": self.price,
-            "attempt": self.attempt,
-            "model": self.model,
-            "error": self.error,
-            "cached": self.cached,
-            "tries": self.tries,
-        }
+        return {name: getattr(self, name) for name in COLUMNS}
 
     def to_dict(self) -> dict[str, Any]:
         """The saved form: the row's inputs, both answers and every metric."""
-        return {
-            "context_id": self.context_id,
-            "context": self.context,
-            "production": self.production,
-            "production_sample_tokens": self.production_sample_tokens,
-            "new": self.new,
-            "finish_reason": self.finish_reason,
-            "changed": self.changed,
-            "similarity": self.similarity,
-            "latency_ms": self.latency_ms,
-            "prompt_tokens": self.prompt_tokens,
-            "sample_tokens": self.sample_tokens,
-            "price": self.price,
-            "attempt": self.attempt,
-            "model": self.model,
-            "error_kind": self.error_kind,
-            "error_message": self.error_message,
-            "cached": self.cached,
-            "tries": self.tries,
-            "estimated_cost": self.estimated_cost,
-        }
+        return {name: getattr(self, name) for name in SAVED_FIELDS}
 
     @classmethod
     def from_dict(cls, index: int, data: dict[str, Any]) -> ReplayRow:
@@ -643,15 +632,6 @@ class TqdmProgress:
 # --------------------------------------------------------------------------- validation
 
 
-def _whole(value: Any, field: str, low: int, high: int) -> int:
-    require(
-        isinstance(value, int) and not isinstance(value, bool) and low <= value <= high,
-        field,
-        f"must be a whole number from {low} to {high}",
-    )
-    return value
-
-
 @dataclass
 class _Request:
     behaviour: str
@@ -683,7 +663,7 @@ def _validate(
     retry: Any,
 ) -> _Request:
     from .behaviour_spec import validate_behaviour_name
-    from .service import to_epoch_ms
+    from .service import log_query
 
     require(isinstance(behaviour, str), "behaviour", "must be a behaviour name")
     try:
@@ -692,8 +672,8 @@ def _validate(
         raise ValidationError(
             exc.message.replace("name:", "behaviour:", 1), field="behaviour"
         ) from None
-    _whole(concurrency, "concurrency", 1, MAX_CONCURRENCY)
-    _whole(limit, "limit", 1, MAX_ROWS)
+    whole_number(concurrency, "concurrency", 1, MAX_CONCURRENCY)
+    whole_number(limit, "limit", 1, MAX_ROWS)
     if max_cost is not None:
         require(
             isinstance(max_cost, int | float)
@@ -741,15 +721,7 @@ def _validate(
                 name,
                 "selects logs by query; give either context_ids or a query, not both",
             )
-    if prompt_id is not None:
-        require(
-            isinstance(prompt_id, str) and 0 < len(prompt_id) <= 256,
-            "prompt_id",
-            "must be a prompt id",
-        )
-    since_ms, until_ms = to_epoch_ms(since, "since"), to_epoch_ms(until, "until")
-    if since_ms is not None and until_ms is not None:
-        require(since_ms <= until_ms, "since", "must not be after until")
+    since_ms, until_ms = log_query(prompt_id, since, until)
     cache_path = None
     if cache is not None:
         require(

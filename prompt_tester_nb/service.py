@@ -46,7 +46,7 @@ from .stores.logs import LogStore, split_context_id
 from .stores.prompts import PromptStore
 from .stores.secrets import AZURE, UPDATED, SecretStore
 from .stores.tokens import TokenStore
-from .validation import parse, require
+from .validation import parse, require, whole_number
 
 SECRET_NAMES = (
     "AZURE_OPENAI_KEYS",
@@ -124,6 +124,20 @@ def to_epoch_ms(value: Any, field: str) -> int | None:
             value = value.replace(tzinfo=UTC)
         return int(value.timestamp() * 1000)
     raise ValidationError(f"{field}: must be a datetime or epoch milliseconds", field=field)
+
+
+def log_query(prompt_id: Any, since: Any, until: Any) -> tuple[int | None, int | None]:
+    """Checks a log selection (the log list's and the replay's) and returns its time bounds."""
+    if prompt_id is not None:
+        require(
+            isinstance(prompt_id, str) and 0 < len(prompt_id) <= 256,
+            "prompt_id",
+            "must be a prompt id",
+        )
+    since_ms, until_ms = to_epoch_ms(since, "since"), to_epoch_ms(until, "until")
+    if since_ms is not None and until_ms is not None:
+        require(since_ms <= until_ms, "since", "must not be after until")
+    return since_ms, until_ms
 
 
 def _mask(value: Any) -> str | None:
@@ -309,20 +323,8 @@ class PromptTesterService:
         cursor: str | None = None,
     ) -> LogPage:
         env = self.environment(principal, env_id)
-        require(
-            isinstance(limit, int) and not isinstance(limit, bool) and 1 <= limit <= 1000,
-            "limit",
-            "must be a whole number from 1 to 1000",
-        )
-        if prompt_id is not None:
-            require(
-                isinstance(prompt_id, str) and 0 < len(prompt_id) <= 256,
-                "prompt_id",
-                "must be a prompt id",
-            )
-        since_ms, until_ms = to_epoch_ms(since, "since"), to_epoch_ms(until, "until")
-        if since_ms is not None and until_ms is not None:
-            require(since_ms <= until_ms, "since", "must not be after until")
+        whole_number(limit, "limit", 1, 1000)
+        since_ms, until_ms = log_query(prompt_id, since, until)
         query = [prompt_id, since_ms, until_ms]
         start_key = (
             self.cursors.decode(cursor, principal.user_id, env.env_id, query) if cursor else None
@@ -757,11 +759,7 @@ class PromptTesterService:
     def audit(self, principal: Principal, env_id: str, limit: int = 50) -> list[AuditEvent]:
         """Recent changes to the environment's behaviours and provider keys, newest first."""
         env = self.environment(principal, env_id)
-        require(
-            isinstance(limit, int) and not isinstance(limit, bool) and 1 <= limit <= 1000,
-            "limit",
-            "must be a whole number from 1 to 1000",
-        )
+        whole_number(limit, "limit", 1, 1000)
         return [
             AuditEvent(
                 at=i["at"],

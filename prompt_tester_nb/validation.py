@@ -64,3 +64,13 @@ def parse(model: type[M], data: Any, prefix: str = "") -> M:
 def require(condition: bool, field: str, message: str) -> None:
     if not condition:
         raise ValidationError(f"{field}: {message}", field=field)
+
+
+def whole_number(value: Any, field: str, low: int, high: int) -> int:
+    """``bool`` is an ``int`` to Python, never to a user: True is not a limit of 1."""
+    require(
+        isinstance(value, int) and not isinstance(value, bool) and low <= value <= high,
+        field,
+        f"must be a whole number from {low} to {high}",
+    )
+    return value
