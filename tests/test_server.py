@@ -114,6 +114,38 @@ async def test_health_reports_event_loop_lag_and_sees_a_blocked_loop(jp_fetch, j
         assert code == 400 and data["field"] == "window", (bad, data)
 
 
+async def test_requests_the_stopping_server_drops_get_a_503_not_a_traceback(
+    jp_fetch, jp_serverapp, stack, caplog
+):
+    import asyncio
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    cookie = await sign_in(jp_fetch, stack, "alice@acme.example")
+    settings = jp_serverapp.web_app.settings
+    settings["prompt_tester_executor"].shutdown(cancel_futures=True)
+    gate = threading.Event()
+    try:
+        # queued when the pool shuts down: cancelled without running
+        pool = settings["prompt_tester_executor"] = ThreadPoolExecutor(max_workers=1)
+        pool.submit(gate.wait, 10)  # the only worker is busy
+        queued = asyncio.ensure_future(
+            call(jp_fetch, "prompt-tester", "api", "environments", cookie=cookie)
+        )
+        await asyncio.sleep(0.3)
+        pool.shutdown(wait=False, cancel_futures=True)
+        gate.set()
+        code, data, _ = await queued
+        assert code == 503 and "stopping" in data["message"], (code, data)
+        # arriving after the shutdown
+        code, data, _ = await call(jp_fetch, "prompt-tester", "api", "environments", cookie=cookie)
+        assert code == 503 and "stopping" in data["message"], (code, data)
+        assert "Traceback" not in caplog.text
+    finally:
+        gate.set()
+        settings["prompt_tester_executor"] = ThreadPoolExecutor(max_workers=4)
+
+
 async def test_every_data_route_needs_a_cognito_session(jp_fetch):
     tried = 0
     for pattern, _handler, methods in ROUTES:

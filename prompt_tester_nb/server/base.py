@@ -35,6 +35,15 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+class StoppingError(PromptTesterError):
+    """The server is stopping and did not run the request."""
+
+    status = 503
+
+    def __init__(self) -> None:
+        super().__init__("The Jupyter server is stopping; try again once it is back")
+
+
 class PromptTesterHandler(APIHandler):
     """Every Prompt Tester route derives from this one."""
 
@@ -54,11 +63,23 @@ class PromptTesterHandler(APIHandler):
         return self.settings["prompt_tester_extension"]
 
     async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
-        """boto3 and model calls block: never on the event loop (see health.py for the proof)."""
+        """boto3 and model calls block: never on the event loop (see health.py for the proof).
+
+        When the server stops, its pool drops the calls still queued: those requests get a
+        503 that says so, not a CancelledError's traceback each.
+        """
         call = functools.partial(contextvars.copy_context().run, fn, *args)
-        return await asyncio.get_running_loop().run_in_executor(
-            self.settings["prompt_tester_executor"], call
-        )
+        try:
+            future = self.settings["prompt_tester_executor"].submit(call)
+        except RuntimeError:  # the pool is already shut down
+            raise StoppingError() from None
+        try:
+            return await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if future.cancelled() and task is not None and not task.cancelling():
+                raise StoppingError() from None
+            raise
 
     # --- the Cognito session ---------------------------------------------------------------
     def web_session(self) -> WebSession | None:

@@ -20,6 +20,7 @@ _ERRORS = {
     "404": "Not found",
     "409": "Changed by someone else since read",
     "502": "The model provider or AWS failed",
+    "503": "The server is stopping",
 }
 
 
