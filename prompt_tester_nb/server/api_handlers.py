@@ -6,7 +6,6 @@ event loop with the verified principal, and answers JSON. Nothing here reads AWS
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, Field, WithJsonSchema
@@ -26,11 +25,9 @@ from ..models import (
     TestResult,
 )
 from ..service import REALM_PATTERN, SECRET_NAMES, SecretsInput
-from .base import PromptTesterHandler
+from .base import WHOLE_NUMBER, PromptTesterHandler
 from .tester_notebook import write_tester_notebook
 
-# Only ASCII digits: str.isdigit() also takes '²', which int() rejects (once a 500).
-_EPOCH_MS = re.compile(r"[0-9]{1,16}")
 # The largest whole number every client (JavaScript too) and DynamoDB hold exactly.
 MAX_WHOLE = 2**53 - 1
 
@@ -149,7 +146,7 @@ class LogsHandler(PromptTesterHandler):
     def _time_argument(self, name: str) -> int | str | None:
         """Epoch milliseconds when all ASCII digits, else the text (ISO time, checked later)."""
         raw = self.get_argument(name, None)
-        return int(raw) if raw is not None and _EPOCH_MS.fullmatch(raw) else raw
+        return int(raw) if raw is not None and WHOLE_NUMBER.fullmatch(raw) else raw
 
 
 class LogHandler(PromptTesterHandler):

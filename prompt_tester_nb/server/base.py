@@ -28,7 +28,9 @@ M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 
 
-_WHOLE = re.compile(r"[0-9]{1,16}")
+# A whole-number query argument: only ASCII digits (str.isdigit() also takes '²', which
+# int() rejects), and few of them.
+WHOLE_NUMBER = re.compile(r"[0-9]{1,16}")
 
 
 def _reject_constant(name: str) -> Any:
@@ -132,7 +134,7 @@ class PromptTesterHandler(APIHandler):
         raw = self.get_argument(name, None)
         if raw is None:
             return default
-        if not _WHOLE.fullmatch(raw):
+        if not WHOLE_NUMBER.fullmatch(raw):
             raise ValidationError(f"{name}: must be a whole number", field=name)
         return int(raw)
 
