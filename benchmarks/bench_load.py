@@ -36,7 +36,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections import Counter
-from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 
@@ -147,7 +146,7 @@ def run_wrk(
     figures["wrk_text"] = "\n".join(
         x for x in done.stdout.splitlines() if not x.startswith("WRK_JSON ")
     )
-    health = server_get(server, f"{API}/health?window={elapsed + 0.5:.1f}", {})
+    health = server.api(f"{API}/health?window={elapsed + 0.5:.1f}", timeout=60)
     figures["loop_lag"] = health["event_loop_lag"]
     figures["server_cpu_cores"] = round(cpu / elapsed, 2)
     if sched_before and sched_after:
@@ -178,48 +177,11 @@ def loop_thread_schedstat(server: JupyterServer) -> tuple[int, int] | None:
 # --------------------------------------------------------------------------- the server
 
 
-def server_get(
-    server: JupyterServer, path: str, headers: dict[str, str], method: str = "GET", body: Any = None
-) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        f"{server.url}{path}",
-        data=data,
-        method=method,
-        headers={
-            "Authorization": f"token {server.token}",
-            "Content-Type": "application/json",
-            **headers,
-        },
-    )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        raw = response.read()
-    return json.loads(raw) if raw else None
-
-
-def sign_in(server: JupyterServer, email: str, password: str) -> str:
-    """The ``prompt-tester-session`` cookie of a password sign-in, as a Cookie header value."""
-    request = urllib.request.Request(
-        f"{server.url}/prompt-tester/auth/password",
-        data=json.dumps({"email": email, "password": password}).encode(),
-        method="POST",
-        headers={"Authorization": f"token {server.token}", "Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        jar = SimpleCookie()
-        for header in response.headers.get_all("Set-Cookie") or []:
-            jar.load(header)
-    morsel = jar.get("prompt-tester-session")
-    if morsel is None or not morsel.value:
-        sys.exit("sign-in answered without a prompt-tester-session cookie")
-    return f"prompt-tester-session={morsel.value}"
-
-
 def build_mix(server: JupyterServer, cookie: str) -> list[dict[str, Any]]:
     """Real ids from the seeded stack, one request list in the proportions of MIX_WEIGHTS."""
     headers = {"Cookie": cookie}
     q = urllib.parse.quote
-    envs = [e["env_id"] for e in server_get(server, f"{API}/environments", headers)]
+    envs = [e["env_id"] for e in server.api(f"{API}/environments", timeout=60, headers=headers)]
     per_route: dict[str, list[dict[str, Any]]] = {name: [] for name in MIX_WEIGHTS}
 
     def add(name: str, method: str, path: str, body: Any = None) -> None:
@@ -234,9 +196,9 @@ def build_mix(server: JupyterServer, cookie: str) -> list[dict[str, Any]]:
 
     for env in envs:
         base = f"{API}/envs/{q(env, safe='')}"
-        logs = server_get(server, f"{base}/logs?limit=50", headers)["items"]
+        logs = server.api(f"{base}/logs?limit=50", timeout=60, headers=headers)["items"]
         usable = [i for i in logs if i.get("version") and i.get("context")][:6]
-        listed = server_get(server, f"{base}/prompts", headers)[:4]
+        listed = server.api(f"{base}/prompts", timeout=60, headers=headers)[:4]
         prompt_ids = [p if isinstance(p, str) else p["prompt_id"] for p in listed]
         add("GET environments", "GET", f"{API}/environments")
         add("GET logs page", "GET", f"{base}/logs?limit=50")
@@ -253,8 +215,12 @@ def build_mix(server: JupyterServer, cookie: str) -> list[dict[str, Any]]:
         add("GET auth/me", "GET", "/prompt-tester/auth/me")
         for item in usable[:2]:
             add("POST open-test", "POST", f"{base}/open-test", {"context_id": item["context_id"]})
-            draft = server_get(
-                server, f"{base}/open-test", headers, "POST", {"context_id": item["context_id"]}
+            draft = server.api(
+                f"{base}/open-test",
+                "POST",
+                {"context_id": item["context_id"]},
+                timeout=60,
+                headers=headers,
             )
             add(
                 "POST test",
@@ -289,7 +255,7 @@ def check_mix(server: JupyterServer, cookie: str, mix: list[dict[str, Any]]) -> 
         seen.add(key)
         body = None if r["body"] is None else json.loads(r["body"])
         try:
-            server_get(server, r["path"], {"Cookie": cookie}, r["method"], body)
+            server.api(r["path"], r["method"], body, timeout=60, headers={"Cookie": cookie})
         except urllib.error.HTTPError as exc:
             sys.exit(f"{r['method']} {r['path']} answered {exc.code} before the load: {exc.read()}")
 
@@ -373,7 +339,7 @@ def main() -> None:
             )
             with server:
                 password = next(u["password"] for u in stack.info.users if u["email"] == EMAIL)
-                cookie = sign_in(server, EMAIL, password)
+                cookie = f"prompt-tester-session={server.sign_in(EMAIL, password)}"
                 mix = build_mix(server, cookie)
                 check_mix(server, cookie, mix)
                 token = {"Authorization": f"token {server.token}"}

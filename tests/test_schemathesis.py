@@ -123,18 +123,12 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
         assert stack.info
         password = next(u["password"] for u in stack.info.users if u["email"] == EMAIL)
         headers = {"Authorization": f"token {server.token}"}
-        signed = requests.post(
-            f"{server.url}/prompt-tester/auth/password",
-            json={"email": EMAIL, "password": password},
-            headers=headers,
+        cookies = {"prompt-tester-session": server.sign_in(EMAIL, password)}
+        logs = server.api(
+            f"/prompt-tester/api/envs/{ALICE_ENVS[0]}/logs?limit=20",
             timeout=30,
-        )
-        assert signed.status_code == 200, signed.text
-        cookies = {"prompt-tester-session": signed.cookies["prompt-tester-session"]}
-        api = f"{server.url}/prompt-tester/api/envs/{ALICE_ENVS[0]}"
-        logs = requests.get(
-            f"{api}/logs?limit=20", headers=headers, cookies=cookies, timeout=30
-        ).json()["items"]
+            headers={"Cookie": f"prompt-tester-session={cookies['prompt-tester-session']}"},
+        )["items"]
         schema = schemathesis.openapi.from_url(
             f"{server.url}/prompt-tester/api/openapi.json", headers=headers, timeout=30
         )

@@ -21,6 +21,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
+from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 
@@ -179,18 +180,47 @@ class JupyterServer(StartStop):
         query = ("reset&" if reset else "") + urllib.parse.urlencode({"token": self.token})
         return f"{self.url}/lab/tree/{path}?{query}"
 
-    def api(self, path: str, method: str = "GET", body: Any = None, timeout: float = 10) -> Any:
-        """Calls ``path`` (``/api/...``) with the token; returns the decoded JSON."""
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(  # noqa: S310 (loopback URL we built)
+    def _request(
+        self, path: str, method: str, body: Any, headers: Mapping[str, str] | None
+    ) -> urllib.request.Request:
+        return urllib.request.Request(  # noqa: S310 (loopback URL we built)
             f"{self.url}{path}",
-            data=data,
+            data=None if body is None else json.dumps(body).encode(),
             method=method,
-            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
+            headers={
+                "Authorization": f"token {self.token}",
+                "Content-Type": "application/json",
+                **(headers or {}),
+            },
         )
+
+    def api(
+        self,
+        path: str,
+        method: str = "GET",
+        body: Any = None,
+        timeout: float = 10,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Calls ``path`` (``/api/...``) with the token; returns the decoded JSON."""
+        request = self._request(path, method, body, headers)
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
             raw = response.read()
         return json.loads(raw) if raw else None
+
+    def sign_in(self, email: str, password: str, timeout: float = 60) -> str:
+        """A Prompt Tester password sign-in; returns its ``prompt-tester-session`` cookie value."""
+        request = self._request(
+            "/prompt-tester/auth/password", "POST", {"email": email, "password": password}, None
+        )
+        jar = SimpleCookie()
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            for header in response.headers.get_all("Set-Cookie") or []:
+                jar.load(header)
+        morsel = jar.get("prompt-tester-session")
+        if morsel is None or not morsel.value:
+            raise RuntimeError("sign-in answered without a prompt-tester-session cookie")
+        return morsel.value
 
     def log_tail(self, lines: int = 60) -> str:
         try:
