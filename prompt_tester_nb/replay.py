@@ -181,6 +181,10 @@ SAVED_FIELDS = (
 )
 
 
+# Of those, set by the constructor (the first three) or computed from the answers on load.
+_GIVEN_OR_DERIVED = frozenset({"context_id", "context", "production", "changed", "similarity"})
+
+
 @dataclass(slots=True, eq=False)
 class ReplayRow:
     """One replayed log. Plain values only (a replay of 10,000 rows stays small)."""
@@ -246,22 +250,9 @@ class ReplayRow:
             context=dict(data.get("context") or {}),
             production=data.get("production"),
         )
-        for name in (
-            "production_sample_tokens",
-            "new",
-            "finish_reason",
-            "latency_ms",
-            "prompt_tokens",
-            "sample_tokens",
-            "price",
-            "attempt",
-            "model",
-            "error_kind",
-            "error_message",
-            "cached",
-            "tries",
-            "estimated_cost",
-        ):
+        for name in SAVED_FIELDS:
+            if name in _GIVEN_OR_DERIVED:
+                continue
             if name in data:
                 setattr(row, name, data[name])
         if data.get("similarity") is not None:
