@@ -22,6 +22,7 @@ demo: install
 lint: install
 	$(BIN)/ruff check prompt_tester_nb tests benchmarks scripts
 	$(BIN)/ruff format --check prompt_tester_nb tests benchmarks scripts
+	$(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff check --fix prompt_tester_nb tests benchmarks

@@ -370,18 +370,22 @@ def main() -> None:
             else:
                 print(f"[4] {note}")
                 # the same contexts, as the exact messages flow-prompt resolves for them
-                from prompt_tester_nb import runner
+                from prompt_tester_nb.engine.keys import ProviderKeys
+                from prompt_tester_nb.engine.prepared import PreparedDraft
 
-                prepared = runner.PreparedDraft(
+                prepared = PreparedDraft(
                     s.service.validate_test_input(draft, {})[0],
                     s.service.behaviour_spec(s.user, s.env.env_id, "default"),
-                    runner.ProviderKeys(
-                        azure={"westus": {"azure_endpoint": url, "api_key": "bench-key"}}
-                    ),
+                    ProviderKeys(azure={"westus": {"azure_endpoint": url, "api_key": "bench-key"}}),
                     s.service.client_options(),
+                    s.service.retry_policy(),
                 )
                 rows = [
-                    {"messages": list(prepared.resolve(c, "attempts[0]").messages)}
+                    {
+                        "messages": list(
+                            prepared.resolution(prepared.prepare(c), "attempts[0]").messages
+                        )
+                    }
                     for c in contexts
                 ]
                 try:

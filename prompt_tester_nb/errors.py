@@ -68,21 +68,57 @@ class ConflictError(PromptTesterError):
     status = 409
 
 
+class PromptError(ValidationError):
+    """The draft cannot be sent with this context: it resolves to no message, does not fit the
+    model's token budget, or flow-prompt cannot resolve it. The input is at fault (a 400).
+
+    ``kind`` (``empty_prompt``, ``over_budget``, ``prompt``) is what a replay row records for
+    the same draft and context, so the Tester and Replay give one verdict.
+    """
+
+    def __init__(self, message: str, field: str, kind: str):
+        super().__init__(message, field=field)
+        self.kind = kind
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        data["kind"] = self.kind
+        return data
+
+
 class ProviderError(PromptTesterError):
     """The model provider failed after every attempt and the fallback were used.
 
-    ``attempts`` lists what each attempt ran into, in words (never a key or a token).
+    ``attempts`` lists what each attempt ran into, in words (never a key or a token);
+    ``kind`` is the kind of the failure that ended the behaviour (``rate_limit``, ``setup``…).
     """
 
     status = 502
 
-    def __init__(self, message: str, attempts: list[dict[str, Any]] | None = None):
+    def __init__(
+        self,
+        message: str,
+        attempts: list[dict[str, Any]] | None = None,
+        kind: str | None = None,
+        *,
+        retry_after: float | None = None,
+        requests: int = 0,
+    ):
         super().__init__(message)
         self.attempts = attempts or []
+        self.kind = kind or (self.attempts[-1].get("kind") if self.attempts else "setup")
+        self.retry_after = retry_after  # the longest wait a 429 asked for, in seconds
+        self.requests = requests  # model calls made before giving up
+        self.tries = 1  # runs of the behaviour (retries + 1)
+
+    @property
+    def rate_limited(self) -> bool:
+        return any(a.get("kind") == "rate_limit" for a in self.attempts)
 
     def to_dict(self) -> dict[str, Any]:
         data = super().to_dict()
         data["attempts"] = self.attempts
+        data["kind"] = self.kind
         return data
 
 
@@ -97,6 +133,7 @@ __all__ = [
     "AuthenticationError",
     "ConflictError",
     "NotFoundError",
+    "PromptError",
     "PromptTesterError",
     "ProviderError",
     "StoreError",

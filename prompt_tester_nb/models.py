@@ -195,6 +195,9 @@ class TestResult(BaseModel):
     unresolved_variables: list[str] = Field(default_factory=list)
     context_id: str | None = None  # the id flow-prompt gave the call when it was logged
     failed_attempts: list[dict[str, Any]] = Field(default_factory=list)
+    tries: int = 1  # runs of the behaviour (1 + retries after a 429, 5xx, timeout or reset)
+    requests: int = 1  # model requests made (attempts that reached a provider, every try)
+    cached: bool = False  # answered from a replay's answer cache, with no model call
 
 
 class Behaviour(BaseModel):

@@ -12,8 +12,9 @@ import json
 import secrets
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cachetools import TTLCache
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -21,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from .aws import AwsClients
 from .behaviour_spec import BehaviourSpec, validate_behaviour_name
 from .cursor import CursorCodec
+from .engine.retry import RetryPolicy
 from .errors import AccessDeniedError, AuthenticationError, NotFoundError, ValidationError
 from .models import (
     AuditEvent,
@@ -47,6 +49,9 @@ from .stores.prompts import PromptStore
 from .stores.secrets import AZURE, UPDATED, SecretStore
 from .stores.tokens import TokenStore
 from .validation import parse, require, whole_number
+
+if TYPE_CHECKING:
+    from .engine.prepared import PreparedDraft
 
 SECRET_NAMES = (
     "AZURE_OPENAI_KEYS",
@@ -463,6 +468,11 @@ class PromptTesterService:
         behaviour = self.get_behaviour(principal, env_id, name)
         return parse(BehaviourSpec, behaviour.spec, f"behaviour {name!r}")
 
+    def scope(self, principal: Principal, env_id: str) -> EnvironmentScope:
+        """The environment's operations after one access check (a replay makes one check,
+        not one per page of logs or per row)."""
+        return EnvironmentScope(self, principal, self.environment(principal, env_id))
+
     def test(
         self,
         principal: Principal,
@@ -471,82 +481,21 @@ class PromptTesterService:
         context_data: Any,
         behaviour: str,
     ) -> TestResult:
-        from . import runner
+        """One prepared call through the engine: the same path a replay row takes."""
+        scope = self.scope(principal, env_id)
+        _, context = self.validate_test_input(prompt_data, context_data)
+        draft = scope.prepare(prompt_data, behaviour, log_calls=True)
+        return draft.call(draft.prepare(context))
 
-        env = self.environment(principal, env_id)
-        prompt, context = self.validate_test_input(prompt_data, context_data)
-        spec = self.behaviour_spec(principal, env.env_id, behaviour)
-        keys = runner.ProviderKeys.from_document(
-            self.secret_store.read_values(self.settings.secret_name(env.env_id))
-        )
-        token = self.api_token(principal, env) if self.settings.flow_prompt_api_uri else None
-        return runner.run_test(
-            prompt,
-            context,
-            spec,
-            keys,
-            self.client_options(),
-            api_token=token,
-            api_uri=self.settings.flow_prompt_api_uri,
-        )
-
-    def replay(
-        self,
-        principal: Principal,
-        env_id: str,
-        prompt_data: Any,
-        behaviour: str,
-        context_ids: list[str] | None = None,
-        prompt_id: str | None = None,
-        since: Any = None,
-        until: Any = None,
-        limit: int = 100,
-        concurrency: int = 16,
-        max_cost: float | None = None,
-        cache: Any = None,
-        progress: Any = None,
-        on_row: Any = None,
-        *,
-        retry: Any = None,
-        wait: bool = True,
-        dry_run: bool = False,
-    ):
-        """Run the draft on logged calls and compare each answer with production's.
-
-        One access check; every argument validated before anything is read; the behaviour
-        and keys read once; logs selected by ``context_ids`` or by the query (``prompt_id``,
-        default the draft's, ``since``/``until``, newest first, up to ``limit``); an estimate
-        made before any model call. Returns a ``replay.ReplayRun`` (see ``replay.py``).
-        """
-        from . import replay as _replay
-
-        return _replay.replay(
-            self,
-            principal,
-            env_id,
-            prompt_data,
-            behaviour,
-            context_ids=context_ids,
-            prompt_id=prompt_id,
-            since=since,
-            until=until,
-            limit=limit,
-            concurrency=concurrency,
-            max_cost=max_cost,
-            cache=cache,
-            progress=progress,
-            on_row=on_row,
-            retry=retry,
-            wait=wait,
-            dry_run=dry_run,
-        )
+    def retry_policy(self) -> RetryPolicy:
+        """The retry policy of every model call unless the caller gives one."""
+        return RetryPolicy(max_retries=self.settings.model_max_retries)
 
     def client_options(self):
-        from .runner import ClientOptions
+        from .engine.flow_adapter import ClientOptions
 
         return ClientOptions(
             timeout=self.settings.model_timeout_seconds,
-            max_retries=self.settings.model_max_retries,
             openai_base_url=self.settings.openai_base_url,
         )
 
@@ -816,3 +765,123 @@ def _secret_strings(value: Any) -> list[str]:
             for s in _secret_strings(v)
         ]
     return []
+
+
+# Attributes a replay reads of each log (a projection keeps pages small).
+REPLAY_LOG_FIELDS = ("context", "response", "metrics")
+
+
+class EnvironmentScope:
+    """One environment's operations for one user, after the access check was made.
+
+    Made only by ``PromptTesterService.scope``; holds no credentials. Replay and the Tester
+    use it so that a run of 10,000 rows checks access once, reads the behaviour and the keys
+    once, and reads logs page by page.
+    """
+
+    def __init__(self, service: PromptTesterService, principal: Principal, env: Environment):
+        self._service = service
+        self.principal = principal
+        self.env = env
+
+    def __repr__(self) -> str:
+        return f"<EnvironmentScope {self.env.env_name!r} ({self.env.env_id})>"
+
+    def behaviour(self, name: Any, field: str = "behaviour") -> tuple[str, BehaviourSpec]:
+        require(isinstance(name, str), field, "must be a behaviour name")
+        try:
+            validate_behaviour_name(name)
+        except ValidationError as exc:
+            raise ValidationError(
+                exc.message.replace("name:", f"{field}:", 1), field=field
+            ) from None
+        item = self._service.behaviour_store.get(self.env.env_id, name)
+        if item is None:
+            raise NotFoundError(f"No behaviour named {name!r} in environment {self.env.env_name!r}")
+        spec = item.get("spec") if isinstance(item, dict) else item.spec
+        return name, parse(
+            BehaviourSpec, spec if isinstance(spec, dict) else {}, f"behaviour {name!r}"
+        )
+
+    def prepare(
+        self,
+        prompt_data: Any,
+        behaviour: Any,
+        *,
+        log_calls: bool = False,
+        retry: RetryPolicy | None = None,
+    ) -> PreparedDraft:
+        """The draft made ready for many contexts: validated, the behaviour and the keys read
+        once. ``log_calls`` posts each call to flow-prompt's ``lib/logs`` (the Tester does;
+        a replay does not)."""
+        from .engine.keys import ProviderKeys
+        from .engine.prepared import PreparedDraft
+
+        service = self._service
+        prompt, _ = service.validate_test_input(prompt_data, {})
+        _, spec = self.behaviour(behaviour)
+        keys = ProviderKeys.from_document(
+            service.secret_store.read_values(service.settings.secret_name(self.env.env_id))
+        )
+        api_uri = service.settings.flow_prompt_api_uri
+        token = service.api_token(self.principal, self.env) if (log_calls and api_uri) else None
+        return PreparedDraft(
+            prompt,
+            spec,
+            keys,
+            service.client_options(),
+            retry or service.retry_policy(),
+            api_token=token,
+            api_uri=api_uri,
+        )
+
+    def log_pages(
+        self,
+        *,
+        prompt_id: str | None,
+        since_ms: int | None,
+        until_ms: int | None,
+        limit: int,
+        first_page: int = 100,
+        page_size: int = 1000,
+    ) -> Iterator[list[LogEntry]]:
+        """Logs newest first, page by page, up to ``limit`` (a small first page so that work
+        on it starts at once)."""
+        store = self._service.log_store
+        start_key = None
+        left = limit
+        size = first_page
+        while left > 0:
+            items, start_key = store.page(
+                self.env.env_id,
+                prompt_id=prompt_id,
+                since_ms=since_ms,
+                until_ms=until_ms,
+                limit=min(size, left),
+                start_key=start_key,
+            )
+            entries = [_log_entry(i) for i in items]
+            left -= len(entries)
+            if entries:
+                yield entries
+            if not start_key:
+                return
+            size = page_size
+
+    def logs_by_id(self, context_ids: list[str]) -> list[LogEntry]:
+        """The logs named, in that order; ``NotFoundError`` names the missing ones."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        store = self._service.log_store
+        keys = [split_context_id(cid) for cid in context_ids]
+
+        def fetch(key: tuple[str, int]) -> dict[str, Any] | None:
+            return store.get(self.env.env_id, *key)
+
+        with ThreadPoolExecutor(max_workers=min(8, len(keys)), thread_name_prefix="pt-log") as pool:
+            items = list(pool.map(fetch, keys))
+        missing = [cid for cid, item in zip(context_ids, items, strict=True) if item is None]
+        if missing:
+            more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+            raise NotFoundError(f"No log {missing[0]!r} in environment {self.env.env_name!r}{more}")
+        return [_log_entry(i) for i in items if i is not None]

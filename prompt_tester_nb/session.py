@@ -146,6 +146,7 @@ class Session:
         retry: Any = None,
         wait: bool = True,
         dry_run: bool = False,
+        on_phase: Any = None,
     ):
         """Replay the draft on the last ``limit`` logs (or ``context_ids``) and compare.
 
@@ -153,17 +154,10 @@ class Session:
         none; a callable gets ``(done, total)``. ``wait=False`` returns the running
         ``ReplayRun`` at once (``run.wait()``, ``run.cancel()``). See ``replay.py``.
         """
-        from .replay import TqdmProgress
+        from .replay import ReplayRequest, TqdmProgress, replay
 
-        if progress is True:
-            progress = TqdmProgress(desc=f"replay {behaviour}")
-        elif progress is False:
-            progress = None
-        return self._service.replay(
-            self._who(),
-            self._env.env_id,
-            prompt_data,
-            behaviour,
+        request = ReplayRequest.build(
+            behaviour=behaviour,
             context_ids=context_ids,
             prompt_id=prompt_id,
             since=since,
@@ -172,9 +166,21 @@ class Session:
             concurrency=concurrency,
             max_cost=max_cost,
             cache=cache,
+        )
+        if progress is True:
+            progress = TqdmProgress(desc=f"replay {behaviour}")
+        elif progress is False:
+            progress = None
+        return replay(
+            self._service,
+            self._who(),
+            self._env.env_id,
+            prompt_data,
+            request,
+            retry=retry,
             progress=progress,
             on_row=on_row,
-            retry=retry,
+            on_phase=on_phase,
             wait=wait,
             dry_run=dry_run,
         )

@@ -10,7 +10,7 @@ import time
 import pytest
 
 import prompt_tester_nb as pt
-from prompt_tester_nb.runner import log_worker
+from prompt_tester_nb.engine.flow_adapter import log_worker
 
 
 def _draft(alice):

@@ -233,7 +233,7 @@ def test_a_sentinel_secret_appears_in_no_channel(service, stack, model, caplog, 
                 channels["ValidationError str"] = str(exc)
                 channels["ValidationError to_dict"] = repr(exc.to_dict())
                 channels["ValidationError traceback"] = "".join(traceback.format_exception(exc))
-            from prompt_tester_nb.runner import ProviderKeys
+            from prompt_tester_nb.engine.keys import ProviderKeys
 
             channels["repr(ProviderKeys)"] = repr(
                 ProviderKeys.from_document({"OPENAI_API_KEY": sentinel})

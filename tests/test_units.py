@@ -84,8 +84,9 @@ def test_redaction_scrubs_registered_values(caplog):
 
 def test_unresolved_variables_and_attempt_order():
     from prompt_tester_nb.behaviour_spec import BehaviourSpec
+    from prompt_tester_nb.engine.prepared import attempt_order as _attempt_order
+    from prompt_tester_nb.engine.prepared import unresolved_variables
     from prompt_tester_nb.models import PromptData
-    from prompt_tester_nb.runner import _attempt_order, unresolved_variables
 
     prompt = PromptData.model_validate(
         {

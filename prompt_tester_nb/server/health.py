@@ -75,7 +75,7 @@ def warm_up(service: Any) -> None:
     aws = service.aws
     for client in ("dynamodb", "secretsmanager", "cognito-idp"):
         aws.client(client)
-    from .. import runner  # noqa: F401 (imports flow_prompt)
+    from ..engine import prepared  # noqa: F401 (imports flow_prompt)
 
 
 def freeze_heap() -> int:

@@ -1,0 +1,189 @@
+"""The call engine's four targets (issue #11), each as a ratio to a baseline of the same run.
+
+    python -m benchmarks.bench_engine [--rows 500] [--memory-rows 10000] [--calls 100]
+
+The demo model runs in a SEPARATE process (its CPU is not the client's GIL); the logs live in
+a throw-away LocalStack (moto's server). Printed, not asserted:
+
+1. whole ``s.replay`` at 200 ms model latency, concurrency 32, 500 logs, against the larger
+   of the ideal call time (500 x 0.2 s / 32) and the time plain boto3 takes to read the same
+   500 logs from the same endpoint (target: <= 1.15x);
+2. whole ``s.replay`` at zero latency, calls/s, against one reused openai client calling the
+   same model sequentially with the same resolved messages (target: >= 0.5x);
+3. 10,000 logs: the peak memory growth during ``s.replay`` (tracemalloc; target <= 200 MB);
+4. ``s.test`` against a raw ``FlowPrompt.call`` on the same model (median; target <= 1.0x).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+import tracemalloc
+
+import boto3
+
+from prompt_tester_nb.local.stack import LocalStack
+
+from .bench_core import seed_style_call, timed
+from .bench_replay import (
+    ENV,
+    PROMPT_ID,
+    clear_requests,
+    connect,
+    count_requests,
+    model_server_process,
+    seed_many_logs,
+    set_latency,
+)
+
+
+def plain_boto3_read(stack: LocalStack, env_id: str, n: int) -> float:
+    """Seconds to read the newest ``n`` logs of the prompt with boto3's paginator (whole
+    items, as a script would), from the same endpoint."""
+    settings = stack.settings
+    db = boto3.client(
+        "dynamodb",
+        endpoint_url=settings.endpoint_for("dynamodb"),
+        region_name=settings.region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    started = time.perf_counter()
+    got = 0
+    pages = db.get_paginator("query").paginate(
+        TableName=settings.table("Logs"),
+        KeyConditionExpression="env_id_prompt_id = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"{env_id}#{PROMPT_ID}"}},
+        ScanIndexForward=False,
+        PaginationConfig={"MaxItems": n, "PageSize": 100},
+    )
+    for page in pages:
+        got += len(page["Items"])
+    elapsed = time.perf_counter() - started
+    assert got == n, (got, n)
+    return elapsed
+
+
+def reused_client_rate(url: str, messages: list[list[dict]]) -> float:
+    """Calls/s of one openai client, reused, calling the model sequentially."""
+    import openai
+
+    client = openai.AzureOpenAI(
+        azure_endpoint=url, api_key="bench-key", api_version="2023-07-01-preview", max_retries=0
+    )
+
+    def ask(m: list[dict]) -> None:
+        client.chat.completions.create(model="gpt-4-turbo", messages=m, max_tokens=1500)
+
+    ask(messages[0])
+    started = time.perf_counter()
+    for m in messages:
+        ask(m)
+    return len(messages) / (time.perf_counter() - started)
+
+
+def resolved_messages(s, draft: dict, contexts: list[dict], url: str) -> list[list[dict]]:
+    from prompt_tester_nb.engine.keys import ProviderKeys
+    from prompt_tester_nb.engine.prepared import PreparedDraft
+
+    prepared = PreparedDraft(
+        s.service.validate_test_input(draft, {})[0],
+        s.service.behaviour_spec(s.user, s.env.env_id, "default"),
+        ProviderKeys(azure={"westus": {"azure_endpoint": url, "api_key": "bench-key"}}),
+        s.service.client_options(),
+        s.service.retry_policy(),
+    )
+    out = []
+    for c in contexts:
+        call = prepared.prepare(c)
+        out.append(list(prepared.resolution(call, call.first).messages))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=500)
+    parser.add_argument("--memory-rows", type=int, default=10_000)
+    parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--calls", type=int, default=100)
+    args = parser.parse_args()
+    n = args.rows
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        model_server_process(0) as url,
+        LocalStack(tmp, persist=False, n_logs=3000) as stack,
+    ):
+        s = connect(stack, url)
+        have = len(s.logs(prompt_id=PROMPT_ID, limit=1000).items)
+        if have < max(n, args.memory_rows if not args.no_memory else 0):
+            seed_many_logs(stack, s, PROMPT_ID, max(n, 0 if args.no_memory else args.memory_rows))
+        entry = next(e for e in s.logs(prompt_id=PROMPT_ID, limit=50).items if e.version)
+        draft = s.open_test(entry.context_id).prompt_data
+        print(f"model server: separate process at {url}; environment {ENV!r}, prompt {PROMPT_ID!r}")
+        s.replay(draft, "default", limit=20, progress=False)  # warm-up: clients, encodings
+
+        # 1. 200 ms latency, concurrency 32 -----------------------------------------------
+        read_s = min(plain_boto3_read(stack, s.env.env_id, n) for _ in range(2))
+        set_latency(url, 200)
+        try:
+            started = time.perf_counter()
+            run = s.replay(draft, "default", limit=n, concurrency=32, progress=False)
+            wall = time.perf_counter() - started
+        finally:
+            set_latency(url, 0)
+        ideal = n * 0.2 / 32
+        bound = max(ideal, read_s)
+        print(
+            f"[1] s.replay 200 ms / concurrency 32 / {n} logs: {wall:.2f} s"
+            f" ({run.summary()['succeeded']} ok); ideal calls {ideal:.2f} s, plain boto3 read"
+            f" {read_s:.2f} s; ratio {wall / bound:.2f} (target <= 1.15)"
+        )
+
+        # 2. zero latency vs one reused openai client --------------------------------------
+        clear_requests(url)
+        started = time.perf_counter()
+        run = s.replay(draft, "default", limit=n, concurrency=32, progress=False)
+        wall = time.perf_counter() - started
+        rate = len(run.rows) / wall
+        contexts = [r.context for r in run.rows]
+        plain = reused_client_rate(url, resolved_messages(s, draft, contexts, url))
+        print(
+            f"[2] s.replay latency 0 / concurrency 32: {len(run.rows)} rows in {wall:.2f} s ="
+            f" {rate:.0f} calls/s ({count_requests(url)} model requests); one reused openai"
+            f" client, sequential: {plain:.0f} calls/s; ratio {rate / plain:.2f} (target >= 0.5)"
+        )
+
+        # 3. memory over 10,000 logs ---------------------------------------------------------
+        if args.no_memory:
+            print("[3] memory: skipped (--no-memory)")
+        else:
+            m = args.memory_rows
+            tracemalloc.start()
+            base, _ = tracemalloc.get_traced_memory()
+            started = time.perf_counter()
+            run = s.replay(draft, "default", limit=m, concurrency=32, progress=False)
+            wall = time.perf_counter() - started
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            print(
+                f"[3] s.replay of {len(run.rows)} logs: peak memory growth"
+                f" {(peak - base) / 2**20:.0f} MB (target <= 200 MB), {wall:.1f} s"
+                f" ({run.summary()['succeeded']} ok)"
+            )
+
+        # 4. s.test vs a raw FlowPrompt.call ---------------------------------------------------
+        test_draft = s.open_test(entry.context_id)
+        ours = timed(lambda: s.test(test_draft.prompt_data, test_draft.context_data), args.calls)
+        raw_call = seed_style_call(url, test_draft.prompt_data)
+        raw = timed(lambda: raw_call(test_draft.context_data), args.calls)
+        ratio = statistics.median(ours) / statistics.median(raw)
+        print(
+            f"[4] s.test median {statistics.median(ours) * 1000:.1f} ms; raw FlowPrompt.call"
+            f" median {statistics.median(raw) * 1000:.1f} ms; ratio {ratio:.2f} (target <= 1.0)"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""Replay a prompt draft on logged production calls: what would it have answered, what changed?
+
+``Session.replay`` builds a ``ReplayRequest`` (every argument checked, naming the field),
+then ``replay()`` runs it as a client of the service: one access check (``service.scope``),
+the behaviour and the keys read once (``scope.prepare``, the engine's ``PreparedDraft``),
+logs read page by page (``scope.log_pages``) or by id (``scope.logs_by_id``), and each row
+run through the same engine call as the Tester::
+
+    run = s.replay(draft.prompt_data, behaviour="default", limit=200, max_cost=0.50)
+    run.estimate            # calls and estimated cost (complete once every log was read)
+    run.to_dataframe()      # one row per log: production, new, changed, similarity, ...
+    run.summary()           # counts, errors by kind, share changed, cost, latency p50/p95
+    run.save("replay.json"); pt.load_run("replay.json")
+
+The package, by job: ``request`` (what to replay, validated), ``records`` (rows, the run,
+saving and loading), ``plan`` (a log becomes a row and a prepared call), ``cache`` (answers
+by exact request), ``engine`` (the streaming scheduler), ``progress`` (the tqdm bar).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from ..engine.retry import RetryPolicy, policy_from
+from ..validation import require
+from .cache import AnswerCache
+from .engine import PHASES, ReplayEngine, RunOptions
+from .progress import TqdmProgress
+from .records import (
+    COLUMNS,
+    EMPTY_ESTIMATE,
+    NOT_RUN,
+    SAVED_FIELDS,
+    ReplayEstimate,
+    ReplayRow,
+    ReplayRun,
+    load_run,
+)
+from .request import MAX_CONCURRENCY, MAX_ROWS, ReplayRequest
+
+if TYPE_CHECKING:
+    from ..models import Principal
+    from ..service import PromptTesterService
+
+
+def replay(
+    service: PromptTesterService,
+    principal: Principal,
+    env_id: str,
+    prompt_data: Any,
+    request: ReplayRequest,
+    *,
+    retry: RetryPolicy | None = None,
+    progress: Any = None,
+    on_row: Any = None,
+    on_phase: Any = None,
+    wait: bool = True,
+    dry_run: bool = False,
+) -> ReplayRun:
+    """Run ``request`` with the draft; returns the ``ReplayRun`` (still running with
+    ``wait=False``). Ctrl-C while waiting cancels the run and returns what finished.
+
+    ``on_phase(phase, run)`` is called once as the run reaches each of ``PHASES``.
+    """
+    require(progress is None or callable(progress), "progress", "must be a callable or None")
+    require(on_row is None or callable(on_row), "on_row", "must be a callable or None")
+    require(on_phase is None or callable(on_phase), "on_phase", "must be a callable or None")
+    scope = service.scope(principal, env_id)  # the one access check
+    policy = policy_from(retry, service.retry_policy())
+    prepared = scope.prepare(prompt_data, request.behaviour, retry=policy)
+    prepared.require_runnable()
+    cache = AnswerCache(request.cache) if request.cache is not None else None
+    run = ReplayRun(
+        env_id=scope.env.env_id,
+        env_name=scope.env.env_name,
+        behaviour=request.behaviour,
+        behaviour_spec=prepared.behaviour.to_document(),
+        draft=prepared.prompt.to_service_dump(),
+        selection=request.selection(prepared.prompt.prompt_id),
+        rows=[],
+        estimate=EMPTY_ESTIMATE,
+        concurrency=request.concurrency,
+        max_cost=request.max_cost,
+    )
+
+    def pages() -> Iterator[list]:
+        if request.context_ids is not None:
+            yield scope.logs_by_id(list(request.context_ids))
+            return
+        yield from scope.log_pages(
+            prompt_id=request.prompt_id or prepared.prompt.prompt_id,
+            since_ms=request.since_ms,
+            until_ms=request.until_ms,
+            limit=request.limit,
+            first_page=min(request.limit, max(2 * request.concurrency, 50)),
+        )
+
+    options = RunOptions(
+        retry=policy, progress=progress, on_row=on_row, on_phase=on_phase, dry_run=dry_run
+    )
+    engine = ReplayEngine(run, prepared, pages, cache, options)
+    try:
+        engine.start()
+        if wait:
+            run.wait()
+    except KeyboardInterrupt:  # between starting and waiting: the same clean cancel
+        if run.cancelled:  # a second Ctrl-C: stop waiting for the calls in flight
+            raise
+        run.cancel()
+        thread = engine.thread
+        if not run.done and (thread is None or not thread.is_alive()):  # it never began
+            run.stopped_reason = "cancelled"
+            run._done.set()
+        run.wait()
+    if wait and run.error is not None and not run.rows:
+        raise run.error
+    return run
+
+
+def iter_rows(run: ReplayRun) -> Iterator[ReplayRow]:
+    """The rows that have an outcome so far (safe while the run is going)."""
+    for row in list(run.rows):
+        if row.settled:
+            yield row
+
+
+__all__ = [
+    "COLUMNS",
+    "MAX_CONCURRENCY",
+    "MAX_ROWS",
+    "NOT_RUN",
+    "PHASES",
+    "SAVED_FIELDS",
+    "AnswerCache",
+    "ReplayEstimate",
+    "ReplayRequest",
+    "ReplayRow",
+    "ReplayRun",
+    "RetryPolicy",
+    "TqdmProgress",
+    "iter_rows",
+    "load_run",
+    "replay",
+]

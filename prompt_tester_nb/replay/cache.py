@@ -1,0 +1,112 @@
+"""The answer cache: model answers by SHA-256 of the exact request, in a SQLite file.
+
+A rerun of a replay answers the rows whose exact request (model, resolved messages,
+max_tokens, the draft's params) was answered before, with no model call. The file holds
+answers and their metrics, never a key, a token or the messages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ..errors import ValidationError
+from ..models import TestResult
+
+_FIELDS = (
+    "content",
+    "finish_reason",
+    "attempt",
+    "model",
+    "prompt_tokens",
+    "sample_tokens",
+    "price",
+    "latency_ms",
+)
+
+
+class AnswerCache:
+    """Answers by request digest (stdlib ``sqlite3``), used by one thread at a time (the
+    run's scheduler)."""
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = Path(path)
+        fresh = not self.path.exists()
+        if fresh:  # owner-only: answers come from production contexts
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=10)
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, content TEXT,"
+                " finish_reason TEXT, attempt TEXT, model TEXT, prompt_tokens INTEGER,"
+                " sample_tokens INTEGER, price REAL, latency_ms INTEGER, created_at TEXT)"
+            )
+            self._db.commit()
+        except sqlite3.DatabaseError:
+            raise ValidationError(
+                f"cache: {str(self.path)!r} is not a replay cache (SQLite) file", field="cache"
+            ) from None
+        self._pending = 0
+        self.hits = 0
+        self.writes = 0
+
+    def __repr__(self) -> str:
+        return f"<AnswerCache {str(self.path)!r}>"
+
+    def get(self, key: str) -> TestResult | None:
+        """The recorded answer, as a result that cost nothing in this run."""
+        found = self._db.execute(
+            f"SELECT {', '.join(_FIELDS)} FROM answers WHERE key = ?",  # noqa: S608 (fixed names)
+            (key,),
+        ).fetchone()
+        if found is None:
+            return None
+        data = dict(zip(_FIELDS, found, strict=True))
+        self.hits += 1
+        return TestResult(
+            content=data["content"] if data["content"] is not None else "",
+            finish_reason=data["finish_reason"],
+            attempt=data["attempt"],
+            model=data["model"],
+            latency_ms=int(data["latency_ms"] or 0),
+            prompt_tokens=data["prompt_tokens"],
+            sample_tokens=data["sample_tokens"],
+            price=0.0,  # nothing was spent in this run
+            cached=True,
+            tries=0,
+            requests=0,
+        )
+
+    def put(self, key: str, result: TestResult) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                key,
+                result.content,
+                result.finish_reason,
+                result.attempt,
+                result.model,
+                result.prompt_tokens,
+                result.sample_tokens,
+                result.price,
+                result.latency_ms,
+                datetime.now(UTC).isoformat(timespec="seconds"),
+            ),
+        )
+        self.writes += 1
+        self._pending += 1
+        if self._pending >= 200:
+            self.commit()
+
+    def commit(self) -> None:
+        if self._pending:
+            self._db.commit()
+            self._pending = 0
+
+    def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self.commit()
+            self._db.close()

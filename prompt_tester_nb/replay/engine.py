@@ -1,0 +1,442 @@
+"""The replay's scheduler: logs stream in, rows are planned and called as they arrive.
+
+One background thread (the scheduler) owns the run's rows. A reader thread fetches pages of
+logs (the next page is read while calls run) and hands them over through one event queue,
+the same queue on which finished calls report. The scheduler plans a row (resolve, estimate,
+cache), starts its call on the pool when the concurrency and the cost cap allow, and settles
+rows as calls end. The caller's thread only waits, so Ctrl-C there becomes a cancel in every
+phase: selecting, planning, estimating or calling.
+
+* **Concurrency** is adaptive (AIMD, ``Limiter``): a 429 halves the calls allowed in flight
+  (once per round, min 1); every ``RetryPolicy.grow_every`` successes add one back.
+* **max_cost** caps what is spent: a row is not started when the real prices so far plus the
+  projected cost of the calls in flight plus its own estimate would pass the cap. Until one
+  answer is in, one call at a time (its prompt tokens are exact, its answer is not).
+* **cancel()** stops scheduling; calls in flight end (each bounded by the model timeout);
+  every finished row is kept; rows read but not run are marked ``not_run``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from ..engine.prepared import Cancelled
+from ..errors import PromptTesterError, ProviderError
+from ..models import LogEntry
+from .cache import AnswerCache
+from .plan import Basis, new_row, plan_row
+from .records import NOT_RUN, ReplayEstimate, ReplayRow, ReplayRun
+
+if TYPE_CHECKING:
+    from ..engine.prepared import PreparedCall, PreparedDraft
+    from ..engine.retry import RetryPolicy
+
+logger = logging.getLogger(__name__)
+
+PHASES = ("selecting", "planning", "estimating", "calling", "finished")
+PhaseHook = Callable[[str, ReplayRun], Any]
+
+
+class Limiter:
+    """How many model calls may be in flight: AIMD on rate limits.
+
+    A 429 halves the allowed number (min 1), once per round: only a call that started after
+    the last decrease can decrease it again, so 32 calls rejected together halve it once.
+    Every ``grow_every`` successes add one back, up to the requested concurrency.
+    """
+
+    def __init__(self, limit: int, grow_every: int, started: float):
+        self.limit = limit
+        self.allowed = limit
+        self.in_use = 0
+        self.epoch = 0
+        self._ok = 0
+        self._grow_every = grow_every
+        self._started = started
+        self._cond = threading.Condition()
+        self.trace: list[tuple[float, int]] = [(0.0, limit)]
+
+    def _mark(self) -> None:
+        self.trace.append((round(time.monotonic() - self._started, 4), self.allowed))
+
+    def acquire(self, cancel: threading.Event) -> int:
+        with self._cond:
+            while self.in_use >= self.allowed:
+                if cancel.is_set():
+                    raise Cancelled
+                self._cond.wait(0.1)
+            if cancel.is_set():
+                raise Cancelled
+            self.in_use += 1
+            return self.epoch
+
+    def release(self) -> None:
+        with self._cond:
+            self.in_use -= 1
+            self._cond.notify()
+
+    def rate_limited(self, epoch: int) -> None:
+        with self._cond:
+            if epoch != self.epoch:
+                return  # this round was already answered with a decrease
+            self.epoch += 1
+            self._ok = 0
+            if self.allowed > 1:
+                self.allowed = max(1, self.allowed // 2)
+                self._mark()
+
+    def succeeded(self) -> None:
+        with self._cond:
+            self._ok += 1
+            if self._ok >= self._grow_every:
+                self._ok = 0
+                if self.allowed < self.limit:
+                    self.allowed += 1
+                    self._mark()
+                    self._cond.notify()
+
+
+@dataclass
+class RunOptions:
+    """How a run reports and behaves, beyond what it replays (not saved with it)."""
+
+    retry: RetryPolicy
+    progress: Callable[[int, int], Any] | None = None
+    on_row: Callable[[ReplayRow], Any] | None = None
+    on_phase: PhaseHook | None = None
+    dry_run: bool = False
+
+
+class _Estimate:
+    def __init__(self) -> None:
+        self.rows = self.calls = self.cached = self.unresolved = 0
+        self.prompt_tokens = self.sample_tokens = 0
+        self.cost = 0.0
+
+    def freeze(self) -> ReplayEstimate:
+        return ReplayEstimate(
+            rows=self.rows,
+            calls=self.calls,
+            cached=self.cached,
+            unresolved=self.unresolved,
+            prompt_tokens=self.prompt_tokens,
+            sample_tokens=self.sample_tokens,
+            estimated_cost=round(self.cost, 10),
+        )
+
+
+class ReplayEngine:
+    """Runs one replay on a background thread; ``start()`` returns the running run."""
+
+    def __init__(
+        self,
+        run: ReplayRun,
+        prepared: PreparedDraft,
+        pages: Callable[[], Iterator[list[LogEntry]]],
+        cache: AnswerCache | None,
+        options: RunOptions,
+    ):
+        self.run = run
+        self.prepared = prepared
+        self.pages = pages
+        self.cache = cache
+        self.options = options
+        self.cancel = run.cancel_event
+        self.started = time.monotonic()
+        self.limiter = Limiter(run.concurrency, options.retry.grow_every, self.started)
+        self.events: queue.SimpleQueue = queue.SimpleQueue()
+        self.unplanned: deque[ReplayRow] = deque()
+        self.planned: deque[tuple[int, PreparedCall, Basis]] = deque()
+        self.outstanding: dict[int, float] = {}  # row index -> projected cost, in flight
+        self.basis: dict[int, Basis] = {}
+        self.estimate = _Estimate()
+        self.spent = 0.0
+        self.max_sample = 0  # the longest new answer so far (answers may outgrow production's)
+        self.answered = 0
+        self.settled = 0
+        self.requests = 0
+        self.retried = 0
+        self.source_done = False
+        self.stop_reading = threading.Event()
+        self._phases_seen: set[str] = set()
+        self.thread: threading.Thread | None = None
+
+    # --- reporting ----------------------------------------------------------------------
+    def _phase(self, name: str) -> None:
+        if name in self._phases_seen:
+            return
+        self._phases_seen.add(name)
+        self.run.phase = name
+        hook = self.options.on_phase
+        if hook is not None:
+            try:
+                hook(name, self.run)
+            except Exception as exc:
+                logger.warning("The replay's on_phase callback failed: %s", type(exc).__name__)
+
+    def _progress(self) -> None:
+        if self.options.progress is not None:
+            try:
+                self.options.progress(self.settled, len(self.run.rows))
+            except Exception as exc:
+                logger.warning("The replay's progress callback failed: %s", type(exc).__name__)
+
+    def _emit(self, row: ReplayRow) -> None:
+        self.settled += 1
+        if self.options.on_row is not None:
+            try:
+                self.options.on_row(row)
+            except Exception as exc:
+                logger.warning("The replay's on_row callback failed: %s", type(exc).__name__)
+        self._progress()
+
+    # --- the reader (its own thread) ------------------------------------------------------
+    def _read(self) -> None:
+        error: BaseException | None = None
+        try:
+            for page in self.pages():
+                self.events.put(("page", page))
+                if self.stop_reading.is_set() or self.cancel.is_set():
+                    return
+        except BaseException as exc:  # reported by the scheduler, which decides
+            error = exc
+        finally:
+            self.events.put(("end", error))
+
+    # --- the pool's side --------------------------------------------------------------
+    def _call(self, index: int, call: PreparedCall) -> None:
+        result = error = key = None
+        try:
+            result = self.prepared.call(
+                call, gate=self.limiter, cancel=self.cancel, retry=self.options.retry
+            )
+            if self.cache is not None:
+                with contextlib.suppress(Exception):
+                    key = self.prepared.request_key(call, result.attempt)
+        except Cancelled:
+            pass  # never reached the provider: not run
+        except ProviderError as exc:
+            error = exc
+        except Exception as exc:  # a bug or an unexpected library error: keep the run going
+            logger.warning("A replay row failed unexpectedly: %s", type(exc).__name__)
+            error = ProviderError(
+                f"{type(exc).__name__} while replaying this row",
+                attempts=[{"attempt": "-", "model": "-", "kind": "error", "error": "-"}],
+                kind="error",
+            )
+        self.events.put(("done", index, result, error, key))
+
+    # --- the scheduler ----------------------------------------------------------------
+    def _take_page(self, page: list[LogEntry]) -> None:
+        first = not self.run.rows
+        for entry in page:
+            row = new_row(len(self.run.rows), entry)
+            self.run.rows.append(row)
+            self.unplanned.append(row)
+        if first:
+            self._progress()  # 0 of N: rows are known, no call made yet
+
+    def _plan_next(self) -> None:
+        self._phase("planning")
+        row = self.unplanned.popleft()
+        self.estimate.rows += 1
+        planned = plan_row(self.prepared, row, self.cache)
+        if planned is None:
+            if row.cached:
+                self.estimate.cached += 1
+            else:
+                self.estimate.unresolved += 1
+            self._emit(row)
+        else:
+            call, basis = planned
+            self._phase("estimating")
+            self.estimate.calls += 1
+            self.estimate.cost += row.estimated_cost
+            self.estimate.prompt_tokens += basis.prompt_tokens
+            self.estimate.sample_tokens += basis.sample_tokens
+            self.basis[row.index] = basis
+            self.planned.append((row.index, call, basis))
+        self.run.estimate = self.estimate.freeze()
+
+    def _projected(self, index: int) -> float:
+        basis = self.basis[index]
+        if self.max_sample <= basis.sample_tokens:
+            return self.run.rows[index].estimated_cost
+        return self.prepared.price(basis.where, basis.prompt_tokens, self.max_sample)
+
+    def _admit(self) -> str:
+        """'go', 'wait' (for calls in flight) or 'max_cost' for the next planned row."""
+        if len(self.outstanding) >= self.limiter.allowed:
+            return "wait"
+        cap = self.run.max_cost
+        if cap is None:
+            return "go"
+        index = self.planned[0][0]
+        projected = self._projected(index)
+        if self.outstanding and (
+            not self.answered
+            or self.spent + sum(self.outstanding.values()) + projected > cap + 1e-12
+        ):
+            return "wait"  # the calls in flight decide
+        if self.spent + projected > cap + 1e-12:
+            return "max_cost"
+        return "go"
+
+    def _finish(self, index: int, result, error: ProviderError | None, key: Any) -> None:
+        row = self.run.rows[index]
+        self.outstanding.pop(index, None)
+        self.basis.pop(index, None)
+        if result is not None:
+            row.result = result
+            row.tries = result.tries
+            self.requests += result.requests
+            self.retried += result.tries > 1
+            if result.price is not None:
+                self.spent += result.price
+            self.answered += 1
+            if (result.sample_tokens or 0) > self.max_sample:
+                self.max_sample = int(result.sample_tokens or 0)
+                if self.run.max_cost is not None:
+                    for other in self.outstanding:
+                        self.outstanding[other] = self._projected(other)
+            if key is not None and self.cache is not None:
+                try:
+                    self.cache.put(key, result)
+                except sqlite3.Error as exc:
+                    logger.warning("Could not write the replay cache: %s", exc)
+        elif error is not None:
+            row.fail(error.kind or "error", error.message)
+            last = error.attempts[-1] if error.attempts else {}
+            row.failed_attempt = last.get("attempt")
+            row.failed_model = last.get("model")
+            row.tries = getattr(error, "tries", 1)
+            self.requests += error.requests
+            self.retried += row.tries > 1
+        else:
+            row.tries = 0
+            row.fail(NOT_RUN, "the replay was cancelled before this row's call")
+        self._emit(row)
+
+    def _handle(self, event: tuple) -> None:
+        kind = event[0]
+        if kind == "page":
+            self._take_page(event[1])
+        elif kind == "done":
+            self._finish(*event[1:])
+        else:  # "end" of the logs
+            self.source_done = True
+            if event[1] is not None:
+                raise event[1]
+
+    def _drain(self, block: bool) -> None:
+        try:
+            event = self.events.get() if block else self.events.get_nowait()
+        except queue.Empty:
+            return
+        self._handle(event)
+        while True:
+            try:
+                event = self.events.get_nowait()
+            except queue.Empty:
+                return
+            self._handle(event)
+
+    def _loop(self, pool: ThreadPoolExecutor) -> str | None:
+        dry = self.options.dry_run
+        while True:
+            self._drain(block=False)
+            if self.cancel.is_set():
+                return "cancelled"
+            if self.planned and not dry:
+                verdict = self._admit()
+                if verdict == "go":
+                    index, call, _ = self.planned.popleft()
+                    self._phase("calling")
+                    self.outstanding[index] = self._projected(index) if self.run.max_cost else 0.0
+                    pool.submit(self._call, index, call)
+                    continue
+                if verdict == "max_cost":
+                    return "max_cost"
+            # plan ahead while calls run: enough to fill the pool, all of it in a dry run
+            if self.unplanned and (dry or len(self.planned) < self.run.concurrency):
+                self._plan_next()
+                continue
+            ended = self.source_done and not self.unplanned and not self.outstanding
+            if ended and (dry or not self.planned):
+                return None
+            self._drain(block=True)  # a page, a finished call or the end of the logs
+
+    def _main(self) -> None:
+        run = self.run
+        stopped: str | None = None
+        try:
+            self._phase("selecting")
+            threading.Thread(
+                target=self._read, name="prompt-tester-replay-read", daemon=True
+            ).start()
+            with ThreadPoolExecutor(
+                max_workers=run.concurrency, thread_name_prefix="prompt-tester-replay"
+            ) as pool:
+                try:
+                    stopped = self._loop(pool)
+                finally:
+                    while self.outstanding:  # the calls in flight end; their rows are kept
+                        self._drain(block=True)
+            if self.cancel.is_set() and stopped is None:
+                stopped = "cancelled"
+        except PromptTesterError as exc:  # reading the logs failed (a missing log, AWS)
+            run.error = exc
+            if not run.rows:
+                stopped = "error"
+        except BaseException as exc:  # keep what finished; say why the rest did not
+            logger.warning("A replay stopped on an internal error: %s", type(exc).__name__)
+            run.failure = type(exc).__name__
+        finally:
+            self.stop_reading.set()
+            why = {
+                "max_cost": "the replay stopped before this row: its call would have passed"
+                " max_cost",
+                None: "the replay stopped on an internal error before this row",
+            }.get(stopped, "the replay was cancelled before this row")
+            if self.options.dry_run and stopped is None:
+                why = "dry run: estimate only"
+            for row in run.rows:
+                if not row.settled:
+                    row.fail(NOT_RUN, why)
+                    self._emit(row)
+            run.estimate = self.estimate.freeze()
+            run.stopped_reason = stopped
+            run.model_requests = self.requests
+            run.retries = self.retried
+            run.concurrency_trace = list(self.limiter.trace)
+            run.elapsed_s = round(time.monotonic() - self.started, 4)
+            run.finished_at = datetime.now(UTC).isoformat(timespec="milliseconds")
+            if self.cache is not None:
+                self.cache.close()
+            closer = getattr(self.options.progress, "close", None)
+            if callable(closer):
+                with contextlib.suppress(Exception):
+                    closer()
+            self._phase("finished")
+            run._done.set()
+
+    def start(self) -> ReplayRun:
+        run = self.run
+        run._done.clear()
+        run.started_at = datetime.now(UTC).isoformat(timespec="milliseconds")
+        self.thread = threading.Thread(
+            target=self._main, name="prompt-tester-replay", daemon=True
+        )
+        self.thread.start()
+        return run

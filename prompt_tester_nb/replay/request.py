@@ -1,0 +1,141 @@
+"""What a replay is asked to do, validated once: ``ReplayRequest``.
+
+The Python API (``Session.replay``), the app's Replay tab and any other interface build one
+request from the user's arguments; every check names the field it rejects and runs before
+anything is read or any model is called.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from ..errors import ValidationError
+from ..service import log_query
+from ..stores.logs import split_context_id
+from ..validation import require, whole_number
+
+MAX_ROWS = 10_000
+MAX_CONCURRENCY = 64
+
+
+class ReplayRequest(BaseModel):
+    """Which logs, which behaviour, how fast and at what cost. Immutable once built."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    behaviour: str
+    context_ids: tuple[str, ...] | None = None  # in this order, each once
+    prompt_id: str | None = None  # a query's prompt (None: the draft's)
+    since_ms: int | None = None
+    until_ms: int | None = None
+    limit: int = 100
+    concurrency: int = 16
+    max_cost: float | None = None
+    cache: Path | None = None
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        behaviour: Any = "default",
+        context_ids: Any = None,
+        prompt_id: Any = None,
+        since: Any = None,
+        until: Any = None,
+        limit: Any = 100,
+        concurrency: Any = 16,
+        max_cost: Any = None,
+        cache: Any = None,
+    ) -> ReplayRequest:
+        """The request from a user's arguments, or a ``ValidationError`` naming the field."""
+        require(isinstance(behaviour, str), "behaviour", "must be a behaviour name")
+        whole_number(concurrency, "concurrency", 1, MAX_CONCURRENCY)
+        whole_number(limit, "limit", 1, MAX_ROWS)
+        if max_cost is not None:
+            require(
+                isinstance(max_cost, int | float)
+                and not isinstance(max_cost, bool)
+                and math.isfinite(max_cost)
+                and max_cost > 0,
+                "max_cost",
+                "must be a positive amount in USD (or None for no cap)",
+            )
+            max_cost = float(max_cost)
+        ids = _context_ids(context_ids) if context_ids is not None else None
+        if ids is not None:
+            for name, value in (("prompt_id", prompt_id), ("since", since), ("until", until)):
+                require(
+                    value is None,
+                    name,
+                    "selects logs by query; give either context_ids or a query, not both",
+                )
+        since_ms, until_ms = log_query(prompt_id, since, until)
+        return cls(
+            behaviour=behaviour,
+            context_ids=ids,
+            prompt_id=prompt_id,
+            since_ms=since_ms,
+            until_ms=until_ms,
+            limit=limit,
+            concurrency=concurrency,
+            max_cost=max_cost,
+            cache=_cache_path(cache),
+        )
+
+    def selection(self, draft_prompt_id: str) -> dict[str, Any]:
+        """How the logs were chosen, as a saved run records it."""
+        by_id = self.context_ids is not None
+        return {
+            "context_ids": by_id,
+            "prompt_id": None if by_id else (self.prompt_id or draft_prompt_id),
+            "since_ms": self.since_ms,
+            "until_ms": self.until_ms,
+            "limit": self.limit,
+        }
+
+
+def _context_ids(value: Any) -> tuple[str, ...]:
+    require(
+        isinstance(value, list | tuple) and not isinstance(value, str),
+        "context_ids",
+        "must be a list of context ids (or None to select logs with a query)",
+    )
+    require(1 <= len(value) <= MAX_ROWS, "context_ids", f"must hold 1 to {MAX_ROWS} context ids")
+    ids: list[str] = []
+    seen: set[str] = set()
+    for i, cid in enumerate(value):
+        require(
+            isinstance(cid, str) and len(cid) <= 512,
+            f"context_ids[{i}]",
+            "must be a context id ('<prompt_id>#<timestamp ms>')",
+        )
+        try:
+            split_context_id(cid)
+        except ValueError as exc:
+            raise ValidationError(f"context_ids[{i}]: {exc}", field=f"context_ids[{i}]") from None
+        if cid not in seen:  # a log is replayed once
+            seen.add(cid)
+            ids.append(cid)
+    return tuple(ids)
+
+
+def _cache_path(value: Any) -> Path | None:
+    if value is None:
+        return None
+    require(
+        isinstance(value, str | os.PathLike) and str(value) != "",
+        "cache",
+        "must be a file path (or None)",
+    )
+    path = Path(value).expanduser()
+    require(
+        not path.is_dir() and path.parent.is_dir(),
+        "cache",
+        "must name a file in an existing folder",
+    )
+    return path
