@@ -435,8 +435,6 @@ class ReplayEngine:
         run = self.run
         run._done.clear()
         run.started_at = datetime.now(UTC).isoformat(timespec="milliseconds")
-        self.thread = threading.Thread(
-            target=self._main, name="prompt-tester-replay", daemon=True
-        )
+        self.thread = threading.Thread(target=self._main, name="prompt-tester-replay", daemon=True)
         self.thread.start()
         return run
