@@ -206,6 +206,11 @@ class Behaviour(BaseModel):
     updated_by: str | None = None
     updated_at: datetime | None = None
 
+    def get(self, name: str, default: Any = None) -> Any:
+        """Transitional: ``replay.py`` still reads the store's answer as a dict (``.get("spec")``);
+        remove once it reads ``Behaviour`` attributes."""
+        return getattr(self, name, default)
+
 
 class SecretStatus(BaseModel):
     """What anyone may know about a stored key: that it is set, since when, and a hint."""
