@@ -54,7 +54,7 @@ def model_server_process(latency_ms: int = 0) -> Iterator[str]:
         [
             sys.executable,
             "-m",
-            "prompt_tester_nb.local.model_server",
+            "prompt_tester_nb.local.model",
             "--port",
             "0",
             "--latency-ms",
