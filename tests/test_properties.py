@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from prompt_tester_nb.behaviour_spec import BehaviourSpec, validate_behaviour_name
 from prompt_tester_nb.cursor import CursorCodec
 from prompt_tester_nb.errors import ValidationError
+from prompt_tester_nb.ids import ContextId
 from prompt_tester_nb.models import PromptData
 from prompt_tester_nb.service import to_epoch_ms
-from prompt_tester_nb.ids import ContextId
 from prompt_tester_nb.validation import parse
 from tests import attacks
 
