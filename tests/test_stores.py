@@ -231,3 +231,11 @@ def test_provisioning_failures_are_store_errors(stack, proxy, settings):
         store.ensure_table(TABLES[0], settings.table(TABLES[0].name))
     assert "Traceback" not in str(info.value) and info.value.__cause__ is None
     proxy.clear()
+
+
+def test_warm_up_goes_through_the_service(service):
+    import sys
+
+    service.warm_up()
+    assert {"dynamodb", "secretsmanager", "cognito-idp"} <= set(service.aws._clients)
+    assert "flow_prompt" in sys.modules
