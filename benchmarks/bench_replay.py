@@ -36,6 +36,7 @@ from typing import Any
 
 import prompt_tester_nb as pt
 from prompt_tester_nb.local.stack import LocalStack
+from prompt_tester_nb.schema import env_prompt_key
 
 PROMPT_ID = "support-reply"
 ENV = "production"  # Acme's production holds the most support-reply logs
@@ -53,7 +54,7 @@ def model_server_process(latency_ms: int = 0) -> Iterator[str]:
         [
             sys.executable,
             "-m",
-            "prompt_tester_nb.local.model_server",
+            "prompt_tester_nb.local.model",
             "--port",
             "0",
             "--latency-ms",
@@ -261,7 +262,7 @@ def seed_many_logs(stack: LocalStack, s: pt.Session, prompt_id: str, n: int) -> 
         ctx["customer_message"] = f"{ctx.get('customer_message', '')} (copy {i})"
         items.append(
             {
-                "env_id_prompt_id": f"{s.env.env_id}#{prompt_id}",
+                "env_id_prompt_id": env_prompt_key(s.env.env_id, prompt_id),
                 "timestamp": start + i * 1000,
                 "env_id": s.env.env_id,
                 "prompt_id": prompt_id,

@@ -136,16 +136,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from botocore.exceptions import BotoCoreError, ClientError
-
     from .provision import init
     from .settings import Settings
 
-    try:
-        actions = init(Settings())
-    except (BotoCoreError, ClientError) as exc:
-        print(f"error: AWS refused or could not be reached: {exc}", file=sys.stderr)
-        return 2
+    actions = init(Settings())  # AWS failures are StoreErrors: main() prints them, exit 2
     for action in actions:
         print(action)
     return 0 if all(a.ok for a in actions) else 1

@@ -35,10 +35,10 @@ class Table:
         return [{"AttributeName": n, "AttributeType": t} for n, t in seen.items()]
 
     def key_schema(self) -> list[dict[str, str]]:
-        return _key_schema(self.partition_key, self.sort_key)
+        return key_schema(self.partition_key, self.sort_key)
 
 
-def _key_schema(pk: tuple[str, str], sk: tuple[str, str] | None) -> list[dict[str, str]]:
+def key_schema(pk: tuple[str, str], sk: tuple[str, str] | None) -> list[dict[str, str]]:
     schema = [{"AttributeName": pk[0], "KeyType": "HASH"}]
     if sk:
         schema.append({"AttributeName": sk[0], "KeyType": "RANGE"})
@@ -74,7 +74,8 @@ TABLES: tuple[Table, ...] = (
 TABLE_NAMES: frozenset[str] = frozenset(t.name for t in TABLES)
 TABLES_BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
 
-# Composite keys join their parts with '#', as the web system writes them.
+# Composite keys join their parts with '#', as the web system writes them (PRODUCT.md §2).
+# These functions are the only writers and readers of the key formats.
 KEY_SEP = "#"
 
 
@@ -82,5 +83,16 @@ def env_prompt_key(env_id: str, prompt_id: str) -> str:
     return f"{env_id}{KEY_SEP}{prompt_id}"
 
 
+def split_env_prompt_key(key: str) -> tuple[str, str]:
+    """``"{env_id}#{prompt_id}"`` → (env_id, prompt_id); prompt ids may hold '#', env ids not."""
+    env_id, _, prompt_id = key.partition(KEY_SEP)
+    return env_id, prompt_id
+
+
 def prompt_hash_key(env_id: str, prompt_id: str, digest: str) -> str:
     return f"{env_id}{KEY_SEP}{prompt_id}{KEY_SEP}{digest}"
+
+
+def audit_event_id(at_iso: str, unique: str) -> str:
+    """AuditLog's sort key: the ISO time first, so a descending query lists the newest first."""
+    return f"{at_iso}{KEY_SEP}{unique}"

@@ -23,7 +23,8 @@ from .aws import AwsClients
 from .behaviour_spec import BehaviourSpec, validate_behaviour_name
 from .cursor import CursorCodec
 from .engine.retry import RetryPolicy
-from .errors import AccessDeniedError, AuthenticationError, NotFoundError, ValidationError
+from .errors import AccessDeniedError, NotFoundError, ValidationError
+from .ids import ContextId
 from .models import (
     AuditEvent,
     Behaviour,
@@ -44,7 +45,7 @@ from .settings import Settings
 from .stores.access import AccessStore
 from .stores.audit import AuditStore
 from .stores.behaviours import BehaviourStore
-from .stores.logs import LogStore, split_context_id
+from .stores.logs import LogStore
 from .stores.prompts import PromptStore
 from .stores.secrets import AZURE, UPDATED, SecretStore
 from .stores.tokens import TokenStore
@@ -151,48 +152,6 @@ def _mask(value: Any) -> str | None:
     return f"…{value[-4:]}"
 
 
-def _log_entry(item: dict[str, Any]) -> LogEntry:
-    """Tolerant reader: items from other writers may miss anything but their keys."""
-    prompt_id = str(
-        item.get("prompt_id") or str(item.get("env_id_prompt_id", "")).split("#", 1)[-1]
-    )
-    ts = int(item.get("timestamp") or 0)
-
-    def as_dict(name: str) -> dict[str, Any]:
-        value = item.get(name)
-        return value if isinstance(value, dict) else {}
-
-    prompt = item.get("prompt")
-    version = item.get("version")
-    if version is None and isinstance(prompt, dict) and prompt.get("version") is not None:
-        version = prompt.get("version")
-    return LogEntry(
-        context_id=f"{prompt_id}#{ts}",
-        prompt_id=prompt_id,
-        timestamp=ts,
-        env_id=str(item.get("env_id") or str(item.get("env_id_prompt_id", "")).split("#", 1)[0]),
-        version=None if version is None else str(version),
-        context=as_dict("context"),
-        prompt=prompt if isinstance(prompt, dict) else None,
-        response=as_dict("response"),
-        request=as_dict("request"),
-        metrics=as_dict("metrics"),
-        source=item.get("source"),
-    )
-
-
-def _behaviour(item: dict[str, Any]) -> Behaviour:
-    return Behaviour(
-        name=item["name"],
-        spec=item.get("spec") if isinstance(item.get("spec"), dict) else {},
-        version=int(item.get("version") or 0),
-        created_by=item.get("created_by"),
-        created_at=item.get("created_at"),
-        updated_by=item.get("updated_by"),
-        updated_at=item.get("updated_at"),
-    )
-
-
 def _version_sort_key(item: dict[str, Any]) -> tuple:
     version = str(item.get("version", ""))
     numeric = tuple(int(p) if p.isdigit() else 0 for p in version.replace("-", ".").split("."))
@@ -223,6 +182,13 @@ class PromptTesterService:
 
     def __repr__(self) -> str:
         return f"<PromptTesterService region={self.settings.region!r}>"
+
+    def warm_up(self) -> None:
+        """Build now what the first requests would build: the AWS clients (their service models
+        are large) and flow-prompt's modules (the first test call imports them). Blocking."""
+        for client in ("dynamodb", "secretsmanager", "cognito-idp"):
+            self.aws.client(client)
+        from .engine import prepared  # noqa: F401 (imports flow_prompt)
 
     # --- sign-in ------------------------------------------------------------------------
     @property
@@ -334,7 +300,7 @@ class PromptTesterService:
         start_key = (
             self.cursors.decode(cursor, principal.user_id, env.env_id, query) if cursor else None
         )
-        items, last_key = self.log_store.page(
+        entries, last_key = self.log_store.page(
             env.env_id,
             prompt_id=prompt_id,
             since_ms=since_ms,
@@ -347,21 +313,18 @@ class PromptTesterService:
             if last_key
             else None
         )
-        return LogPage(items=[_log_entry(i) for i in items], next_cursor=next_cursor)
+        return LogPage(items=entries, next_cursor=next_cursor)
 
     def log(self, principal: Principal, env_id: str, context_id: str) -> LogEntry:
         env = self.environment(principal, env_id)
         require(
             isinstance(context_id, str) and len(context_id) <= 512, "context_id", "must be text"
         )
-        try:
-            prompt_id, ts = split_context_id(context_id)
-        except ValueError as exc:
-            raise ValidationError(f"context_id: {exc}", field="context_id") from None
-        item = self.log_store.get(env.env_id, prompt_id, ts)
-        if item is None:
+        cid = ContextId.parse(context_id, field="context_id")
+        entry = self.log_store.get(env.env_id, cid.prompt_id, cid.timestamp)
+        if entry is None:
             raise NotFoundError(f"No log {context_id!r} in environment {env.env_name!r}")
-        return _log_entry(item)
+        return entry
 
     # --- prompts ------------------------------------------------------------------------
     def prompt_ids(self, principal: Principal, env_id: str) -> list[str]:
@@ -516,58 +479,18 @@ class PromptTesterService:
             self._tokens[key] = (token, expires_at)
         return token
 
-    def ingest_call_log(self, token: str, payload: Any) -> str:
-        """Record a call posted to ``lib/logs`` by flow-prompt; the token says whose it is."""
-        if not isinstance(token, str) or not token:
-            raise AuthenticationError("An API token is required")
-        item = self.token_store.find(token)
-        if item is None:
-            raise AuthenticationError("The API token is unknown or has expired")
-        require(isinstance(payload, dict), "body", "must be a JSON object")
-        prompt = payload.get("prompt")
-        require(
-            isinstance(prompt, dict) and bool(prompt.get("prompt_id")),
-            "prompt",
-            "must carry prompt_id",
-        )
-        ts_raw = payload.get("timestamp") or int(time.time() * 1000)
-        require(str(ts_raw).isdigit(), "timestamp", "must be epoch milliseconds")
-        check_json_size(payload, "body")
-        prompt_id = str(prompt["prompt_id"])
-        env_id = item["env_id"]
-        ts = int(ts_raw)
-        log = {
-            "env_id_prompt_id": f"{env_id}#{prompt_id}",
-            "timestamp": ts,
-            "env_id": env_id,
-            "prompt_id": prompt_id,
-            "version": None if prompt.get("version") is None else str(prompt.get("version")),
-            "context": payload.get("context") if isinstance(payload.get("context"), dict) else {},
-            "prompt": prompt,
-            "response": payload.get("response")
-            if isinstance(payload.get("response"), dict)
-            else {},
-            "request": payload.get("request") if isinstance(payload.get("request"), dict) else {},
-            "metrics": payload.get("metrics") if isinstance(payload.get("metrics"), dict) else {},
-            "source": "prompt-tester",
-            "user_id": item.get("user_id"),
-        }
-        self.log_store.put(log)
-        return f"{prompt_id}#{ts}"
-
     # --- behaviours ---------------------------------------------------------------------
     def list_behaviours(self, principal: Principal, env_id: str) -> list[Behaviour]:
         env = self.environment(principal, env_id)
-        items = self.behaviour_store.list(env.env_id)
-        return sorted((_behaviour(i) for i in items), key=lambda b: b.name)
+        return self.behaviour_store.list(env.env_id)
 
     def get_behaviour(self, principal: Principal, env_id: str, name: str) -> Behaviour:
         env = self.environment(principal, env_id)
         validate_behaviour_name(name)
-        item = self.behaviour_store.get(env.env_id, name)
-        if item is None:
+        found = self.behaviour_store.get(env.env_id, name)
+        if found is None:
             raise NotFoundError(f"No behaviour named {name!r} in environment {env.env_name!r}")
-        return _behaviour(item)
+        return found
 
     def create_behaviour(
         self, principal: Principal, env_id: str, name: str, spec: Any
@@ -576,19 +499,8 @@ class PromptTesterService:
         validate_behaviour_name(name)
         doc = parse(BehaviourSpec, spec, "spec").to_document()
         who, at = principal.email or principal.user_id, _now_iso()
-        item = {
-            "env_id": env.env_id,
-            "name": name,
-            "spec": doc,
-            "version": 1,
-            "created_by": who,
-            "created_at": at,
-            "updated_by": who,
-            "updated_at": at,
-        }
         audit = self.audit_store.event(env.env_id, who, "behaviour.create", name, {"version": 1})
-        self.behaviour_store.create(item, audit)
-        return _behaviour(item)
+        return self.behaviour_store.create(env.env_id, name, doc, who, at, audit)
 
     def update_behaviour(
         self, principal: Principal, env_id: str, name: str, spec: Any, version: Any
@@ -795,13 +707,10 @@ class EnvironmentScope:
             raise ValidationError(
                 exc.message.replace("name:", f"{field}:", 1), field=field
             ) from None
-        item = self._service.behaviour_store.get(self.env.env_id, name)
-        if item is None:
+        found = self._service.behaviour_store.get(self.env.env_id, name)
+        if found is None:
             raise NotFoundError(f"No behaviour named {name!r} in environment {self.env.env_name!r}")
-        spec = item.get("spec") if isinstance(item, dict) else item.spec
-        return name, parse(
-            BehaviourSpec, spec if isinstance(spec, dict) else {}, f"behaviour {name!r}"
-        )
+        return name, parse(BehaviourSpec, found.spec, f"behaviour {name!r}")
 
     def prepare(
         self,
@@ -844,23 +753,24 @@ class EnvironmentScope:
         limit: int,
         first_page: int = 100,
         page_size: int = 1000,
+        fields: tuple[str, ...] | None = REPLAY_LOG_FIELDS,
     ) -> Iterator[list[LogEntry]]:
-        """Logs newest first, page by page, up to ``limit`` (a small first page so that work
-        on it starts at once)."""
+        """Logs newest first, page by page, up to ``limit``, reading only ``fields`` (a small
+        first page, so that work on it starts at once)."""
         store = self._service.log_store
         start_key = None
         left = limit
         size = first_page
         while left > 0:
-            items, start_key = store.page(
+            entries, start_key = store.page(
                 self.env.env_id,
                 prompt_id=prompt_id,
                 since_ms=since_ms,
                 until_ms=until_ms,
                 limit=min(size, left),
                 start_key=start_key,
+                projection=fields,
             )
-            entries = [_log_entry(i) for i in items]
             left -= len(entries)
             if entries:
                 yield entries
@@ -868,20 +778,15 @@ class EnvironmentScope:
                 return
             size = page_size
 
-    def logs_by_id(self, context_ids: list[str]) -> list[LogEntry]:
-        """The logs named, in that order; ``NotFoundError`` names the missing ones."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        store = self._service.log_store
-        keys = [split_context_id(cid) for cid in context_ids]
-
-        def fetch(key: tuple[str, int]) -> dict[str, Any] | None:
-            return store.get(self.env.env_id, *key)
-
-        with ThreadPoolExecutor(max_workers=min(8, len(keys)), thread_name_prefix="pt-log") as pool:
-            items = list(pool.map(fetch, keys))
-        missing = [cid for cid, item in zip(context_ids, items, strict=True) if item is None]
+    def logs_by_id(
+        self, context_ids: list[str], fields: tuple[str, ...] | None = REPLAY_LOG_FIELDS
+    ) -> list[LogEntry]:
+        """The logs named, in that order (100 per BatchGetItem); ``NotFoundError`` names the
+        missing ones."""
+        keys = [ContextId.parse(cid, field="context_ids").key for cid in context_ids]
+        found = self._service.log_store.batch_get(self.env.env_id, keys, projection=fields)
+        missing = [cid for cid, key in zip(context_ids, keys, strict=True) if key not in found]
         if missing:
             more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
             raise NotFoundError(f"No log {missing[0]!r} in environment {self.env.env_name!r}{more}")
-        return [_log_entry(i) for i in items if i is not None]
+        return [found[key] for key in keys]

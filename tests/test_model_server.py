@@ -22,8 +22,9 @@ import openai
 import pytest
 import requests
 
-from prompt_tester_nb.local import model_server as ms
-from prompt_tester_nb.local.model_server import ModelServer
+from prompt_tester_nb.local.model import ModelServer
+from prompt_tester_nb.local.model import cli as ms_cli
+from prompt_tester_nb.local.model import server as ms
 
 KEY = "sk-test-plaintext-key-3f9a1c77"
 AZURE_KEY = "azure-test-plaintext-key-81be20d4"
@@ -382,7 +383,7 @@ def test_stop_wakes_hung_handlers_and_is_idempotent():
 
 def test_main_runs_in_the_foreground():
     proc = subprocess.Popen(
-        [sys.executable, "-m", "prompt_tester_nb.local.model_server", "--port", "0"],
+        [sys.executable, "-m", "prompt_tester_nb.local.model", "--port", "0"],
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONWARNINGS": "ignore"},
@@ -396,3 +397,17 @@ def test_main_runs_in_the_foreground():
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=5) == 0
+
+
+def test_the_old_module_path_still_serves():
+    from prompt_tester_nb.local import model_server
+
+    assert model_server.ModelServer is ModelServer and model_server.main is ms_cli.main
+    out = subprocess.run(
+        [sys.executable, "-m", "prompt_tester_nb.local.model_server", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert "demo model" in out.stdout

@@ -9,6 +9,7 @@ import time
 import traceback
 
 import prompt_tester_nb as pt
+from prompt_tester_nb.local.flow_api import ingest_call_log
 from tests import attacks
 from tests.conftest import password_of
 
@@ -180,7 +181,7 @@ def test_api_tokens_are_digests_with_ttl_and_expire_on_read(service, alice, stac
         "expired, not yet deleted by TTL",
     )
     with attacks.refused("python", "ingest_call_log", "expired-token", pt.AuthenticationError):
-        service.ingest_call_log(token, {"prompt": {"prompt_id": "x"}, "timestamp": "1"})
+        ingest_call_log(service, token, {"prompt": {"prompt_id": "x"}, "timestamp": "1"})
     fresh = service.api_token(alice.user, alice.env)
     assert fresh != token and service.token_store.find(fresh)
 

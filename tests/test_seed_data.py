@@ -417,8 +417,9 @@ def test_boto3_serializes_every_item(ds: DemoDataset) -> None:
         serializer.serialize(behaviour)
 
 
-def test_the_module_needs_only_the_standard_library() -> None:
-    spec = importlib.util.find_spec("prompt_tester_nb.local.seed_data")
+@pytest.mark.parametrize("module", ["seed_data", "seed_prompts", "seed_vocabulary"])
+def test_the_module_needs_only_the_standard_library(module: str) -> None:
+    spec = importlib.util.find_spec(f"prompt_tester_nb.local.{module}")
     assert spec and spec.origin
     tree = ast.parse(Path(spec.origin).read_text())
     imported = {

@@ -2,7 +2,9 @@
 
 Tests point boto3 at this proxy; it forwards to moto's server unless a queued fault matches the
 request's ``X-Amz-Target`` (e.g. ``DynamoDB_20120810.PutItem``): throttling errors as AWS sends
-them, 5xx, dropped connections, or a hang past the client's read timeout.
+them, 5xx, dropped connections, a hang past the client's read timeout, or (``unprocessed``) a
+``BatchGetItem`` answered only in part, the rest handed back as ``UnprocessedKeys`` as DynamoDB
+does when it throttles a batch.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import socket
 import struct
 import threading
 import time
+import zlib
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlparse
@@ -72,11 +75,29 @@ class _Handler(BaseHTTPRequestHandler):
                 self.end_headers()
                 self.wfile.write(data)
                 return
+        held_back: dict[str, Any] = {}
+        if fault is not None and fault["kind"] == "unprocessed":
+            body, held_back = _hold_back(body, int(fault.get("keep", 1)))
+            if not any(t.get("Keys") for t in json.loads(body)["RequestItems"].values()):
+                # nothing left to ask (keep=0): DynamoDB's answer to a batch it fully throttled
+                self._json(
+                    200, {"Responses": {t: [] for t in held_back}, "UnprocessedKeys": held_back}
+                )
+                return
         upstream = http.client.HTTPConnection(proxy.upstream_host, proxy.upstream_port, timeout=60)
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+        # http.client sets Content-Length from the (possibly rewritten) body
+        headers = {
+            k: v
+            for k, v in self.headers.items()
+            if k.lower() not in ("host", "connection", "content-length")
+        }
         upstream.request(self.command, self.path, body=body, headers=headers)
         response = upstream.getresponse()
         data = response.read()
+        if held_back and response.status == 200:
+            answer = json.loads(data)
+            answer["UnprocessedKeys"] = held_back
+            data = json.dumps(answer).encode()
         self.send_response(response.status)
         for k, v in response.getheaders():
             if k.lower() not in (
@@ -85,14 +106,38 @@ class _Handler(BaseHTTPRequestHandler):
                 "connection",
                 "server",
                 "date",
+                "x-amz-crc32",
             ):
                 self.send_header(k, v)
+        self.send_header("x-amz-crc32", str(zlib.crc32(data) & 0xFFFFFFFF))
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
         upstream.close()
 
+    def _json(self, status: int, answer: dict[str, Any]) -> None:
+        data = json.dumps(answer).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/x-amz-json-1.0")
+        self.send_header("x-amz-crc32", str(zlib.crc32(data) & 0xFFFFFFFF))
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     do_GET = do_POST = do_PUT = do_DELETE = _any
+
+
+def _hold_back(body: bytes, keep: int) -> tuple[bytes, dict[str, Any]]:
+    """A BatchGetItem body asking for only the first ``keep`` keys of each table, and the
+    request items held back (what DynamoDB would return as ``UnprocessedKeys``)."""
+    request = json.loads(body)
+    held: dict[str, Any] = {}
+    for table, asked in request.get("RequestItems", {}).items():
+        keys = asked.get("Keys", [])
+        if len(keys) > keep:
+            held[table] = {**asked, "Keys": keys[keep:]}
+            asked["Keys"] = keys[:keep]
+    return json.dumps(request).encode(), held
 
 
 class FaultProxy(ThreadedHTTPService):
@@ -112,7 +157,7 @@ class FaultProxy(ThreadedHTTPService):
 
     def add_fault(self, kind: str, match: str = "", count: int = 1, **options: Any) -> None:
         """Queue a fault for the next ``count`` requests whose X-Amz-Target contains ``match``."""
-        if kind not in ("throttle", "status", "drop", "hang"):
+        if kind not in ("throttle", "status", "drop", "hang", "unprocessed"):
             raise ValueError(f"unknown fault {kind!r}")
         with self._lock:
             self._faults.append({"kind": kind, "match": match, "count": count, **options})

@@ -1,23 +1,75 @@
 """A local stand-in for the flow-prompt API service (``lib/logs``, ``lib/prompts``).
 
 flow-prompt posts every call made with an API token to ``{FLOW_PROMPT_API_URI}lib/logs``.
-This server checks the token (digest and expiry, through the service) and records the call
-in Logs marked ``"source": "prompt-tester"``, so tests show up in the log browser.
+This server checks the token (digest and expiry, through the service's token store) and
+records the call in Logs marked ``"source": "prompt-tester"``, so tests show up in the log
+browser. Recording calls is the flow-prompt API service's job, not the Prompt Tester's: in
+production the real service writes these items.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from ..errors import PromptTesterError
+from ..errors import AuthenticationError, PromptTesterError
+from ..ids import ContextId
+from ..models import check_json_size
+from ..schema import env_prompt_key
 from ..service import PromptTesterService
+from ..validation import require
 from .http_service import ServiceServer, ThreadedHTTPService
 
 logger = logging.getLogger(__name__)
 _MAX_BODY = 2_000_000
+
+
+def ingest_call_log(service: PromptTesterService, token: str, payload: Any) -> str:
+    """Record a call posted to ``lib/logs`` by flow-prompt; the token says whose it is.
+    Returns the call's context id."""
+    if not isinstance(token, str) or not token:
+        raise AuthenticationError("An API token is required")
+    owner = service.token_store.find(token)
+    if owner is None:
+        raise AuthenticationError("The API token is unknown or has expired")
+    require(isinstance(payload, dict), "body", "must be a JSON object")
+    prompt = payload.get("prompt")
+    require(
+        isinstance(prompt, dict) and bool(prompt.get("prompt_id")),
+        "prompt",
+        "must carry prompt_id",
+    )
+    ts_raw = payload.get("timestamp") or int(time.time() * 1000)
+    require(str(ts_raw).isdigit(), "timestamp", "must be epoch milliseconds")
+    check_json_size(payload, "body")
+    prompt_id = str(prompt["prompt_id"])
+    env_id = owner["env_id"]
+    ts = int(ts_raw)
+
+    def part(name: str) -> dict[str, Any]:
+        value = payload.get(name)
+        return value if isinstance(value, dict) else {}
+
+    service.log_store.put(
+        {
+            "env_id_prompt_id": env_prompt_key(env_id, prompt_id),
+            "timestamp": ts,
+            "env_id": env_id,
+            "prompt_id": prompt_id,
+            "version": None if prompt.get("version") is None else str(prompt.get("version")),
+            "context": part("context"),
+            "prompt": prompt,
+            "response": part("response"),
+            "request": part("request"),
+            "metrics": part("metrics"),
+            "source": "prompt-tester",
+            "user_id": owner.get("user_id"),
+        }
+    )
+    return str(ContextId(prompt_id, ts))
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -64,7 +116,7 @@ class _Handler(BaseHTTPRequestHandler):
         service = self.server.owner.service
         try:
             if path.endswith("/lib/logs"):
-                log_id = service.ingest_call_log(self._token(), body)
+                log_id = ingest_call_log(service, self._token(), body)
                 self._send(200, {"id": log_id})
             elif path.endswith("/lib/prompts"):
                 # The tester never asks for prompts (it runs the draft); answer as the service

@@ -22,7 +22,7 @@ from .aws_server import AwsServer
 from .flow_api import FlowApiServer
 from .hosted_ui import HostedUI
 from .lifecycle import StartStop
-from .model_server import ModelServer
+from .model import ModelServer
 
 REGION = "us-east-1"
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}

@@ -15,8 +15,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from ..errors import ValidationError
+from ..ids import ContextId
 from ..service import log_query
-from ..stores.logs import split_context_id
 from ..validation import require, whole_number
 
 MAX_ROWS = 10_000
@@ -115,7 +115,7 @@ def _context_ids(value: Any) -> tuple[str, ...]:
             "must be a context id ('<prompt_id>#<timestamp ms>')",
         )
         try:
-            split_context_id(cid)
+            ContextId.parse(cid)
         except ValueError as exc:
             raise ValidationError(f"context_ids[{i}]: {exc}", field=f"context_ids[{i}]") from None
         if cid not in seen:  # a log is replayed once

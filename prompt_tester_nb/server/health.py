@@ -18,6 +18,7 @@ from typing import Any
 from tornado import web
 
 from ..errors import ValidationError
+from ..service import PromptTesterService
 from .base import PromptTesterHandler
 
 YOUNG_GENERATION = 10_000
@@ -68,14 +69,10 @@ class LoopLagMonitor:
         }
 
 
-def warm_up(service: Any) -> None:
-    """Build now what the first requests would build: boto3 clients (their service models are
-    large) and flow-prompt's modules (the first test call imports them). Blocking: run it on
-    the executor, not on the loop."""
-    aws = service.aws
-    for client in ("dynamodb", "secretsmanager", "cognito-idp"):
-        aws.client(client)
-    from ..engine import prepared  # noqa: F401 (imports flow_prompt)
+def warm_up(service: PromptTesterService) -> None:
+    """Build now what the first requests would build (``PromptTesterService.warm_up``).
+    Blocking: run it on the executor, not on the loop."""
+    service.warm_up()
 
 
 def freeze_heap() -> int:

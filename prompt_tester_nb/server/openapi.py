@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import re
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from pydantic import TypeAdapter
 from tornado import web
 
-from .. import __version__
 from ..errors import PromptTesterError
 from .api_handlers import DOCUMENTED_AS, DOCUMENTED_MODELS, PATH_PARAMETERS, ROUTES
 from .base import PromptTesterHandler
+
+
+def _package_version() -> str:
+    """The installed distribution's version (one source, without importing the package root)."""
+    try:
+        return version("prompt-tester-nb")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "0+unknown"
+
 
 _ERRORS = {
     "400": "Invalid input (the field is named)",
@@ -101,7 +110,7 @@ def build(base_url: str) -> dict[str, Any]:
         paths[path] = item
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Prompt Tester", "version": __version__},
+        "info": {"title": "Prompt Tester", "version": _package_version()},
         "servers": [{"url": base_url.rstrip("/") or "/"}],
         "paths": paths,
         "components": {"schemas": _resolve_markers(components)},

@@ -10,6 +10,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from ..schema import audit_event_id
 from .dynamo import aws_errors, deserialize, serialize
 
 
@@ -25,7 +26,7 @@ class AuditStore:
         at = datetime.now(UTC).isoformat(timespec="milliseconds")
         item = {
             "env_id": env_id,
-            "event_id": f"{at}#{uuid.uuid4().hex[:8]}",
+            "event_id": audit_event_id(at, uuid.uuid4().hex[:8]),
             "at": at,
             "by": by,
             "action": action,

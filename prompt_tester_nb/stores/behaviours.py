@@ -3,7 +3,7 @@
 Every write is conditional, so two editors never silently overwrite each other: create needs
 the name to be free, update and versioned delete need the version that was read. Each write
 commits in one transaction with its audit event (``audit``, from ``AuditStore.event``): the
-change and its record land together or not at all.
+change and its record land together or not at all. The store speaks ``Behaviour``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,21 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ConflictError, NotFoundError
+from ..models import Behaviour
 from .dynamo import aws_errors, deserialize, query_all, serialize, serialize_value
+
+
+def behaviour(item: dict[str, Any]) -> Behaviour:
+    """A Behaviours item as a ``Behaviour`` (a missing spec reads as empty, version as 0)."""
+    return Behaviour(
+        name=item["name"],
+        spec=item.get("spec") if isinstance(item.get("spec"), dict) else {},
+        version=int(item.get("version") or 0),
+        created_by=item.get("created_by"),
+        created_at=item.get("created_at"),
+        updated_by=item.get("updated_by"),
+        updated_at=item.get("updated_at"),
+    )
 
 
 class BehaviourStore:
@@ -22,7 +36,8 @@ class BehaviourStore:
     def _key(self, env_id: str, name: str) -> dict[str, Any]:
         return {"env_id": {"S": env_id}, "name": {"S": name}}
 
-    def list(self, env_id: str) -> list[dict[str, Any]]:
+    def list(self, env_id: str) -> list[Behaviour]:
+        """The environment's behaviours, by name."""
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "#e = :e",
@@ -30,20 +45,35 @@ class BehaviourStore:
             "ExpressionAttributeValues": {":e": {"S": env_id}},
         }
         with aws_errors("Listing behaviours"):
-            return query_all(self._db, **kwargs)
+            items = query_all(self._db, **kwargs)
+        return sorted((behaviour(i) for i in items), key=lambda b: b.name)
 
-    def get(self, env_id: str, name: str) -> dict[str, Any] | None:
+    def get(self, env_id: str, name: str) -> Behaviour | None:
         with aws_errors("Reading a behaviour"):
             result = self._db.get_item(
                 TableName=self._table, Key=self._key(env_id, name), ConsistentRead=True
             )
-        return deserialize(result.get("Item"))
+        item = deserialize(result.get("Item"))
+        return None if item is None else behaviour(item)
 
     def _write(self, action: str, change: dict[str, Any], audit: dict[str, Any]) -> None:
         with aws_errors(action):
             self._db.transact_write_items(TransactItems=[change, audit])
 
-    def create(self, item: dict[str, Any], audit: dict[str, Any]) -> None:
+    def create(
+        self, env_id: str, name: str, spec: dict[str, Any], by: str, at: str, audit: dict[str, Any]
+    ) -> Behaviour:
+        """A new behaviour at version 1; ConflictError when the name is taken."""
+        item = {
+            "env_id": env_id,
+            "name": name,
+            "spec": spec,
+            "version": 1,
+            "created_by": by,
+            "created_at": at,
+            "updated_by": by,
+            "updated_at": at,
+        }
         put = {
             "TableName": self._table,
             "Item": serialize(item),
@@ -54,8 +84,9 @@ class BehaviourStore:
             self._write("Creating a behaviour", {"Put": put}, audit)
         except ConflictError:
             raise ConflictError(
-                f"A behaviour named {item['name']!r} already exists in this environment"
+                f"A behaviour named {name!r} already exists in this environment"
             ) from None
+        return behaviour(item)
 
     def update(
         self,
@@ -115,7 +146,7 @@ class BehaviourStore:
         if current is None:
             return NotFoundError(f"No behaviour named {name!r} in this environment")
         return ConflictError(
-            f"Behaviour {name!r} was changed by {current.get('updated_by') or 'someone else'}"
-            f" (now version {current.get('version')}, you had version {expected});"
+            f"Behaviour {name!r} was changed by {current.updated_by or 'someone else'}"
+            f" (now version {current.version}, you had version {expected});"
             " reload it and apply your change again"
         )

@@ -8,7 +8,13 @@ from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    ProfileNotFound,
+)
 
 from ..errors import ConflictError, StoreError
 
@@ -73,6 +79,11 @@ def aws_errors(action: str) -> Iterator[None]:
         if code in ("AccessDeniedException", "UnrecognizedClientException"):
             raise StoreError(f"{action}: AWS refused the credentials ({code})") from None
         raise StoreError(f"{action} failed at AWS ({code or 'error'})") from None
+    except (NoCredentialsError, PartialCredentialsError, ProfileNotFound) as exc:
+        raise StoreError(
+            f"{action}: no usable AWS credentials ({type(exc).__name__}); configure a profile"
+            " or the AWS_* environment variables"
+        ) from None
     except BotoCoreError as exc:
         raise StoreError(f"{action}: AWS could not be reached ({type(exc).__name__})") from None
 

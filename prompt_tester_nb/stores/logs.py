@@ -1,11 +1,72 @@
-"""Logs: logged model calls, newest first, by environment (GSI ``env_id``) or by prompt."""
+"""Logs: logged model calls, newest first, by environment (GSI ``env_id``) or by prompt.
+
+The store speaks ``LogEntry`` (``log_entry`` reads an item, tolerating items other systems
+wrote with parts missing); nothing above it sees a DynamoDB item. A ``projection`` names the
+attributes to read (the keys are always read), so a replay reads a log's context, response
+and metrics but not its prompt and request messages.
+"""
 
 from __future__ import annotations
 
+import random
+import time
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..schema import KEY_SEP, env_prompt_key
+from ..errors import StoreError
+from ..ids import SEP as CONTEXT_SEP
+from ..ids import ContextId
+from ..models import LogEntry
+from ..schema import env_prompt_key, split_env_prompt_key
 from .dynamo import aws_errors, deserialize, serialize
+
+KEY_ATTRIBUTES = ("env_id_prompt_id", "timestamp")
+# Attributes that make the LogEntry's identity; read whatever the projection asks for.
+IDENTITY_ATTRIBUTES = (*KEY_ATTRIBUTES, "env_id", "prompt_id")
+BATCH_SIZE = 100  # BatchGetItem's limit per call
+BATCH_ATTEMPTS = 8  # rounds for UnprocessedKeys before giving up
+
+
+def log_entry(item: dict[str, Any] | LogEntry) -> LogEntry:
+    """A log item as a ``LogEntry``. Tolerant: items from other writers may miss anything but
+    their keys. (A ``LogEntry`` passes through unchanged.)"""
+    if isinstance(item, LogEntry):
+        return item
+    key_env, key_prompt = split_env_prompt_key(str(item.get("env_id_prompt_id", "")))
+    prompt_id = str(item.get("prompt_id") or key_prompt)
+    ts = int(item.get("timestamp") or 0)
+
+    def as_dict(name: str) -> dict[str, Any]:
+        value = item.get(name)
+        return value if isinstance(value, dict) else {}
+
+    prompt = item.get("prompt")
+    version = item.get("version")
+    if version is None and isinstance(prompt, dict) and prompt.get("version") is not None:
+        version = prompt.get("version")
+    return LogEntry(
+        # An item without a prompt id (no other writer should make one) still gets an id.
+        context_id=str(ContextId(prompt_id, ts)) if prompt_id else f"{CONTEXT_SEP}{ts}",
+        prompt_id=prompt_id,
+        timestamp=ts,
+        env_id=str(item.get("env_id") or key_env),
+        version=None if version is None else str(version),
+        context=as_dict("context"),
+        prompt=prompt if isinstance(prompt, dict) else None,
+        response=as_dict("response"),
+        request=as_dict("request"),
+        metrics=as_dict("metrics"),
+        source=item.get("source"),
+    )
+
+
+def _projection(attributes: Iterable[str] | None) -> dict[str, Any]:
+    """``ProjectionExpression`` and its names for the attributes asked for, plus the keys."""
+    if attributes is None:
+        return {}
+    wanted = list(dict.fromkeys([*IDENTITY_ATTRIBUTES, *attributes]))
+    names = {f"#p{i}": name for i, name in enumerate(wanted)}
+    return {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
 
 
 class LogStore:
@@ -14,6 +75,12 @@ class LogStore:
     def __init__(self, dynamodb: Any, table: str):
         self._db = dynamodb
         self._table = table
+
+    def _key(self, env_id: str, prompt_id: str, timestamp: int) -> dict[str, Any]:
+        return {
+            "env_id_prompt_id": {"S": env_prompt_key(env_id, prompt_id)},
+            "timestamp": {"N": str(timestamp)},
+        }
 
     def page(
         self,
@@ -24,8 +91,10 @@ class LogStore:
         until_ms: int | None,
         limit: int,
         start_key: dict[str, Any] | None,
-    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-        """One page, newest first; returns items and DynamoDB's LastEvaluatedKey (raw)."""
+        projection: Sequence[str] | None = None,
+    ) -> tuple[list[LogEntry], dict[str, Any] | None]:
+        """One page, newest first; returns entries and DynamoDB's LastEvaluatedKey (raw, for
+        the cursor). ``projection`` names the attributes to read (None: all of them)."""
         names: dict[str, str] = {}
         if prompt_id is None:
             names["#pk"] = "env_id"
@@ -49,35 +118,71 @@ class LogStore:
             "ScanIndexForward": False,
             "Limit": limit,
         }
+        projected = _projection(projection)
+        if projected:
+            kwargs["ProjectionExpression"] = projected["ProjectionExpression"]
+            names.update(projected["ExpressionAttributeNames"])
         if prompt_id is None:
             kwargs["IndexName"] = self.GSI
         if start_key:
             kwargs["ExclusiveStartKey"] = start_key
         with aws_errors("Reading logs"):
             page = self._db.query(**kwargs)
-        items = [deserialize(i) for i in page.get("Items", [])]
-        return items, page.get("LastEvaluatedKey")
+        entries = [log_entry(deserialize(i)) for i in page.get("Items", [])]
+        return entries, page.get("LastEvaluatedKey")
 
-    def get(self, env_id: str, prompt_id: str, timestamp: int) -> dict[str, Any] | None:
+    def get(self, env_id: str, prompt_id: str, timestamp: int) -> LogEntry | None:
         with aws_errors("Reading a log"):
             result = self._db.get_item(
-                TableName=self._table,
-                Key={
-                    "env_id_prompt_id": {"S": env_prompt_key(env_id, prompt_id)},
-                    "timestamp": {"N": str(timestamp)},
-                },
+                TableName=self._table, Key=self._key(env_id, prompt_id, timestamp)
             )
-        return deserialize(result.get("Item"))
+        item = deserialize(result.get("Item"))
+        return None if item is None else log_entry(item)
+
+    def batch_get(
+        self,
+        env_id: str,
+        keys: Iterable[tuple[str, int]],
+        projection: Sequence[str] | None = None,
+    ) -> dict[tuple[str, int], LogEntry]:
+        """The logs at ``keys`` (``(prompt_id, timestamp)`` pairs), read 100 per BatchGetItem.
+
+        Keys DynamoDB leaves unprocessed (throttling) are asked again with jittered backoff;
+        a log that does not exist is simply absent from the result. Duplicates read once.
+        """
+        wanted = list(dict.fromkeys((str(p), int(t)) for p, t in keys))
+        found: dict[tuple[str, int], LogEntry] = {}
+        by_key = {(env_prompt_key(env_id, p), t): (p, t) for p, t in wanted}
+        request_extra = _projection(projection)
+        for start in range(0, len(wanted), BATCH_SIZE):
+            chunk = wanted[start : start + BATCH_SIZE]
+            pending: dict[str, Any] = {
+                self._table: {
+                    "Keys": [self._key(env_id, p, t) for p, t in chunk],
+                    **request_extra,
+                }
+            }
+            for attempt in range(BATCH_ATTEMPTS):
+                with aws_errors("Reading logs"):
+                    result = self._db.batch_get_item(RequestItems=pending)
+                for raw in result.get("Responses", {}).get(self._table, []):
+                    item = deserialize(raw)
+                    asked = by_key.get((item.get("env_id_prompt_id"), item.get("timestamp")))
+                    if asked is not None:
+                        found[asked] = log_entry(item)
+                pending = result.get("UnprocessedKeys") or {}
+                if not pending.get(self._table, {}).get("Keys"):
+                    break
+                if attempt + 1 < BATCH_ATTEMPTS:
+                    # Full jitter, as AWS's SDKs back off: up to 50 ms, doubling, at most 2 s.
+                    time.sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))
+            else:
+                raise StoreError(
+                    "Reading logs: DynamoDB kept throttling the batch read; try again later"
+                )
+        return found
 
     def put(self, item: dict[str, Any]) -> None:
-        """Write one call record (the local flow-prompt API service uses this)."""
+        """Write one call record (the local flow-prompt API stand-in uses this)."""
         with aws_errors("Writing a log"):
             self._db.put_item(TableName=self._table, Item=serialize(item))
-
-
-def split_context_id(context_id: str) -> tuple[str, int]:
-    """``"{prompt_id}#{timestamp}"`` → (prompt_id, timestamp); prompt ids may hold '#'."""
-    prompt_id, sep, ts = context_id.rpartition(KEY_SEP)
-    if not sep or not prompt_id or not ts.isdigit():
-        raise ValueError("context_id must look like '<prompt_id>#<timestamp ms>'")
-    return prompt_id, int(ts)
