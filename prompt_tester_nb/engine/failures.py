@@ -29,6 +29,10 @@ FailureKind = Literal[
 RETRYABLE_KINDS: frozenset[str] = frozenset({"rate_limit", "server_error", "timeout", "connection"})
 
 
+class Cancelled(Exception):
+    """The call was cancelled before it reached the provider."""
+
+
 @dataclass(frozen=True, slots=True)
 class AttemptFailure:
     """One attempt of a behaviour that did not answer. Never holds a key, a token or a body."""

@@ -30,15 +30,11 @@ from ..errors import ProviderError
 from ..models import PromptData, TestResult
 from ..redaction import register as register_secret
 from . import flow_adapter as fa
-from .failures import AttemptFailure, failure_message, final_kind
+from .failures import AttemptFailure, Cancelled, failure_message, final_kind
 from .keys import ProviderKeys
 from .retry import RetryPolicy
 
 _VARIABLE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.\-]*)\}")
-
-
-class Cancelled(Exception):
-    """The call was cancelled before it reached the provider."""
 
 
 class Gate(Protocol):
