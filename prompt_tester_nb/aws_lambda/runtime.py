@@ -21,7 +21,12 @@ from typing import Any, TypeVar
 from urllib.parse import unquote
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler import (
+    APIGatewayRestResolver,
+    CORSConfig,
+    Response,
+    content_types,
+)
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics import MetricUnit
@@ -134,7 +139,9 @@ def entry_point(fn: Callable[[dict, Any], dict]) -> Callable[[dict, Any], dict]:
 # --- the resolver ------------------------------------------------------------------------------
 def resolver() -> APIGatewayRestResolver:
     """Powertools' REST resolver, with the package's error mapping (``http_errors``)."""
-    app = APIGatewayRestResolver()
+    origin = os.environ.get("PROMPT_TESTER_WEB_ORIGIN")
+    cors = CORSConfig(allow_origin=origin, allow_headers=["Authorization"]) if origin else None
+    app = APIGatewayRestResolver(cors=cors)
 
     @app.exception_handler(Exception)
     def _error(exc: Exception) -> Response:
