@@ -46,8 +46,9 @@ def redirect_uri() -> str:
     ctx = event.raw_event.get("requestContext") or {}
     proto = event.headers.get("X-Forwarded-Proto") or "https"
     host = event.headers.get("Host") or ctx.get("domainName") or "localhost"
-    login_path = ctx.get("path") or event.path  # with the stage, as the browser sees it
-    return f"{proto}://{host}{login_path.removesuffix('/login')}/callback"
+    # requestContext.path is the path the browser used (with the stage); event.path lacks it.
+    stage_prefix = (ctx.get("path") or event.path).removesuffix(event.path)
+    return f"{proto}://{host}{stage_prefix}/auth/callback"
 
 
 def _cookie(value: str, max_age: int) -> str:
