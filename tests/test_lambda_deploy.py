@@ -132,3 +132,21 @@ print("ok", len(modules))
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip().endswith(f"ok {len(FUNCTIONS)}")
+
+
+def test_the_functions_reach_aws_only_through_the_service():
+    # Interfaces -> service -> stores: no function module imports a store, boto3 or botocore.
+    import ast
+
+    folder = ROOT / "prompt_tester_nb" / "aws_lambda"
+    for path in folder.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            for name in names:
+                first = name.split(".")[0]
+                assert first not in {"boto3", "botocore", "stores", "aws"}, (path, name)
