@@ -4,12 +4,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install demo test lint format bench reliability clean-state notebooks
+.PHONY: install demo test lint format bench reliability clean-state notebooks lambda-bundle
 
 $(STAMP): pyproject.toml scripts/install-browser.sh
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[test,demo]"
+	$(BIN)/python -m pip install -q -e ".[test,demo,lambda]"
 	PYTHON=$(BIN)/python scripts/install-browser.sh
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
@@ -58,6 +58,11 @@ reliability: install
 		$(BIN)/python -m pytest -q -p no:cacheprovider
 	-$(BIN)/python -m benchmarks.bench_load --clients $(LOAD_CLIENTS) --duration $(LOAD_SECONDS)
 	$(BIN)/python scripts/reliability_report.py
+
+# The web backend's code artifact (deploy/template.yaml's CodeUri): the core, the Lambda
+# functions and their runtime dependencies only. Then: sam deploy --guided (README).
+lambda-bundle: install
+	$(BIN)/python scripts/lambda_bundle.py --out build/lambda
 
 clean-state:
 	rm -rf .prompt-tester/local

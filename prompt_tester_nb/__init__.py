@@ -18,6 +18,7 @@ from .errors import (
     StoreError,
     ValidationError,
 )
+from .judging import scorers
 from .models import (
     Behaviour,
     Environment,
@@ -82,4 +83,5 @@ __all__ = [
     "app",
     "connect",
     "load_run",
+    "scorers",
 ]

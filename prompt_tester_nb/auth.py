@@ -165,6 +165,15 @@ class CognitoAuth:
 
     def verify_id_token(self, token: str, nonce: str | None = None) -> Principal:
         """Check an ID token completely and return who it names."""
+        claims = self.verified_claims(token, nonce)
+        return Principal(
+            user_id=str(claims["sub"]),
+            email=claims.get("email") or claims.get("cognito:username"),
+            expires_at=int(claims["exp"]),
+        )
+
+    def verified_claims(self, token: str, nonce: str | None = None) -> dict[str, Any]:
+        """An ID token's claims once every check passed (what a Cognito authorizer passes on)."""
         self._require_pool()
         if not isinstance(token, str) or token.count(".") != 2:
             raise AuthenticationError("The session token is malformed; sign in again")
@@ -198,8 +207,4 @@ class CognitoAuth:
             raise AuthenticationError("The session token is not an ID token")
         if nonce is not None and not hmac.compare_digest(str(claims.get("nonce", "")), nonce):
             raise AuthenticationError("The sign-in response does not match this sign-in")
-        return Principal(
-            user_id=str(claims["sub"]),
-            email=claims.get("email") or claims.get("cognito:username"),
-            expires_at=int(claims["exp"]),
-        )
+        return claims

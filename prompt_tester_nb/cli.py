@@ -29,6 +29,12 @@ def _stack_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-port", type=int, default=DEFAULT_PORTS["model"])
     parser.add_argument("--flow-api-port", type=int, default=DEFAULT_PORTS["flow_api"])
     parser.add_argument("--hosted-ui-port", type=int, default=DEFAULT_PORTS["hosted_ui"])
+    parser.add_argument(
+        "--gateway-port",
+        type=int,
+        default=DEFAULT_PORTS["gateway"],
+        help="the web backend's Lambda functions behind a local API Gateway stand-in",
+    )
     parser.add_argument("--model-latency-ms", type=int, default=300, help="the demo model's delay")
 
 
@@ -44,6 +50,7 @@ def _start_stack(args: argparse.Namespace):
         model_port=args.model_port,
         flow_api_port=args.flow_api_port,
         hosted_ui_port=args.hosted_ui_port,
+        gateway_port=args.gateway_port,
         model_latency_ms=args.model_latency_ms,
     )
     print("Starting the local stack…", flush=True)

@@ -57,6 +57,19 @@ def redact(text: str) -> str:
     return text
 
 
+def redact_serialized(text: str) -> str:
+    """``redact`` for text that is JSON already: a value is also masked in its escaped form."""
+    import json
+
+    with _lock:
+        values = list(_values)
+    for value in values:
+        for form in (value, json.dumps(value)[1:-1]):
+            if form in text:
+                text = text.replace(form, MASK)
+    return text
+
+
 def install() -> None:
     """Wrap the log-record factory once so every record is scrubbed when created."""
     global _installed

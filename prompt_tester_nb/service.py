@@ -454,6 +454,29 @@ class PromptTesterService:
         """The retry policy of every model call unless the caller gives one."""
         return RetryPolicy(max_retries=self.settings.model_max_retries)
 
+    def test_with_context(
+        self,
+        principal: Principal,
+        env_id: str,
+        context_id: str,
+        behaviour: str = "default",
+        prompt_id: str | None = None,
+        version: str | None = None,
+        prompt_edits: Any = None,
+        context_edits: Any = None,
+    ) -> TestResult:
+        """A logged call run again in one step: ``open_test`` then ``test``.
+
+        ``prompt_edits`` replaces top-level fields of the loaded prompt data (``chats``, say)
+        and ``context_edits`` sets context variables, both before the call.
+        """
+        for name, edits in (("prompt_edits", prompt_edits), ("context_edits", context_edits)):
+            require(edits is None or isinstance(edits, dict), name, "must be an object or null")
+        draft = self.open_test(principal, env_id, context_id, prompt_id, version)
+        prompt_data = {**draft.prompt_data, **(prompt_edits or {})}
+        context_data = {**draft.context_data, **(context_edits or {})}
+        return self.test(principal, env_id, prompt_data, context_data, behaviour)
+
     def client_options(self):
         from .engine.flow_adapter import ClientOptions
 

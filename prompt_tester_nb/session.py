@@ -147,6 +147,8 @@ class Session:
         wait: bool = True,
         dry_run: bool = False,
         on_phase: Any = None,
+        scorers: Any = None,
+        repeats: int = 1,
     ):
         """Replay the draft on the last ``limit`` logs (or ``context_ids``) and compare.
 
@@ -166,6 +168,7 @@ class Session:
             concurrency=concurrency,
             max_cost=max_cost,
             cache=cache,
+            repeats=repeats,
         )
         if progress is True:
             progress = TqdmProgress(desc=f"replay {behaviour}")
@@ -183,6 +186,41 @@ class Session:
             on_phase=on_phase,
             wait=wait,
             dry_run=dry_run,
+            scorers=scorers,
+        )
+
+    def compare(
+        self,
+        candidate: Any,
+        baseline: Any = None,
+        judge: Any = None,
+        *,
+        concurrency: int = 16,
+        cache: Any = None,
+        progress: Any = True,
+        retry: Any = None,
+    ):
+        """Pairwise A/B of a replay run against production (``baseline=None``) or another run:
+        the judge is asked twice per context with the order swapped, and only agreement counts
+        as a win or a loss. Returns a ``judging.compare.Comparison``."""
+        from .engine.retry import policy_from
+        from .judging.compare import compare
+        from .replay import TqdmProgress
+
+        if progress is True:
+            progress = TqdmProgress(desc="compare")
+        elif progress is False:
+            progress = None
+        scope = self._service.scope(self._who(), self._env.env_id)
+        return compare(
+            scope,
+            candidate,
+            baseline,
+            judge,
+            retry=policy_from(retry, self._service.retry_policy()),
+            concurrency=concurrency,
+            cache=cache,
+            progress=progress,
         )
 
 

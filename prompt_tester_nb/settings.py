@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     cognito_jwks_url: str | None = Field(
         None, validation_alias=_env("PROMPT_TESTER_COGNITO_JWKS_URL", "cognito_jwks_url")
     )
+    redirect_url: str | None = Field(
+        None,
+        validation_alias=_env("PROMPT_TESTER_REDIRECT_URL", "redirect_url"),
+        description="The web backend's sign-in callback URL as registered in the app client;"
+        " unset: the Lambda derives it from the request (…/auth/callback).",
+    )
     secret_prefix: str = Field(
         "prompt-tester", validation_alias=_env("PROMPT_TESTER_SECRET_PREFIX", "secret_prefix")
     )

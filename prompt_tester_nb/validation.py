@@ -6,6 +6,8 @@ in ``errors`` for forms that want to mark several fields.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pydantic
@@ -74,3 +76,21 @@ def whole_number(value: Any, field: str, low: int, high: int) -> int:
         f"must be a whole number from {low} to {high}",
     )
     return value
+
+
+def cache_path(value: Any) -> Path | None:
+    """An answer cache's file: a path in an existing folder (or None)."""
+    if value is None:
+        return None
+    require(
+        isinstance(value, str | os.PathLike) and str(value) != "",
+        "cache",
+        "must be a file path (or None)",
+    )
+    path = Path(value).expanduser()
+    require(
+        not path.is_dir() and path.parent.is_dir(),
+        "cache",
+        "must name a file in an existing folder",
+    )
+    return path

@@ -217,6 +217,9 @@ async def test_state_changing_routes_refuse_cross_site_requests(
         ("post", "test", f"{base}/test",
          {"prompt_data": draft.prompt_data, "context_data": draft.context_data,
           "behaviour": "gpt-4o-mini"}, None, no_model_call, lambda: len(model.requests()) >= 1),
+        ("post", "test-with-context", f"{base}/test-with-context",
+         {"context_id": entry.context_id, "behaviour": "gpt-4o-mini"}, None, no_model_call,
+         lambda: len(model.requests()) >= 1),
         ("post", "behaviours", f"{base}/behaviours", {"name": f"{name}-new", "spec": SPEC}, None,
          behaviour_at(f"{name}-new", None), lambda: version_of(f"{name}-new") == 1),
         ("put", "behaviours/(?P<name>[^/]+)", f"{base}/behaviours/{name}",
@@ -242,6 +245,7 @@ async def test_state_changing_routes_refuse_cross_site_requests(
                 if m == method and (p == short or p.endswith("/" + short))
             )
             tried.add((method, pattern))
+            model.clear_requests()  # each model-calling case counts its own calls
             target = f"{method.upper()} {pattern}"
             await attack(target, method.upper(), tail, unchanged, body=body, params=params)
             # positive control: the same request with the header a page script sends
@@ -376,6 +380,11 @@ async def test_a_sentinel_key_is_in_no_rest_response_or_debug_log(
                     body={**draft, "behaviour": behaviour},
                 )  # fmt: skip
                 assert code == 200, result
+            code, result = await hit(
+                "POST test-with-context", *base, "test-with-context", method="POST",
+                cookie=cookie, body={"context_id": ctx, "behaviour": "gpt-4o-mini"},
+            )  # fmt: skip
+            assert code == 200, result
             # the key did reach the model server's auth header, where it belongs
             assert {r["key_sha256"] for r in model.requests()} == {
                 hashlib.sha256(sentinel.encode()).hexdigest()

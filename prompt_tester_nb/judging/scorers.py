@@ -74,6 +74,7 @@ class Scorer:
     kind = "check"
     threshold = 1.0
     behaviour: str | None = None  # judges: the behaviour that runs them
+    marker: str | None = None  # judges: which judge prompt (``prompts.MARKER_*``)
 
     def __init__(self, name: str):
         require(
@@ -92,6 +93,10 @@ class Scorer:
 
     def passes(self, value: float) -> bool:
         return value >= self.threshold - 1e-12
+
+    def meta(self) -> dict[str, Any]:
+        """What a saved run keeps of the scorer."""
+        return {"name": self.name, "kind": self.kind, "threshold": self.threshold}
 
     def __repr__(self) -> str:
         return f"<scorer {self.name!r} ({type(self).__name__})>"
@@ -308,6 +313,7 @@ def _json_object(reply: str) -> dict[str, Any] | None:
 class _Judge(Scorer):
     kind = "judge"
     threshold = 0.7
+    marker = prompts.MARKER_SCORE
 
     def __init__(self, name: str, rubric: str | None, behaviour: str, threshold: float):
         super().__init__(name)
@@ -318,8 +324,8 @@ class _Judge(Scorer):
         self.behaviour = behaviour
         self.threshold = threshold
 
-    def request(self, row: Any) -> tuple[dict, dict] | Score:
-        return prompts.score_prompt(self.rubric or "", row.context, row.new)
+    def request(self, row: Any, answer: str | None = None) -> tuple[dict, dict] | Score:
+        return prompts.score_prompt(self.rubric or "", row.context, answer or row.new)
 
     def score(self, row: Any, judge: JudgeCaller | None = None) -> Score:
         if row.new is None:
@@ -336,11 +342,13 @@ class _Judge(Scorer):
 
 
 class _Ideal(_Judge):
-    def request(self, row: Any) -> tuple[dict, dict] | Score:
+    marker = prompts.MARKER_IDEAL
+
+    def request(self, row: Any, answer: str | None = None) -> tuple[dict, dict] | Score:
         ideal = getattr(row, "ideal", None)
         if not ideal:
             return Score(None, "the log has no ideal answer (s.set_ideal_answer)")
-        return prompts.ideal_prompt(ideal, row.context, row.new)
+        return prompts.ideal_prompt(ideal, row.context, answer or row.new)
 
 
 def judge(rubric: str, behaviour: str = "judge", name: str = "judge", threshold: float = 0.7):

@@ -20,13 +20,14 @@ from ..service import PromptTesterService
 from ..settings import Settings
 from .aws_server import AwsServer
 from .flow_api import FlowApiServer
+from .gateway import LocalGateway
 from .hosted_ui import HostedUI
 from .lifecycle import StartStop
 from .model import ModelServer
 
 REGION = "us-east-1"
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-DEFAULT_PORTS = {"aws": 4566, "model": 4011, "flow_api": 4012, "hosted_ui": 4013}
+DEFAULT_PORTS = {"aws": 4566, "model": 4011, "flow_api": 4012, "hosted_ui": 4013, "gateway": 4014}
 
 
 def default_state_dir() -> Path:
@@ -59,6 +60,7 @@ class LocalStack(StartStop):
         model_port: int = 0,
         flow_api_port: int = 0,
         hosted_ui_port: int = 0,
+        gateway_port: int = 0,
         model_latency_ms: int = 0,
         n_logs: int = 2400,
         seed_time_ms: int | None = None,
@@ -75,6 +77,8 @@ class LocalStack(StartStop):
         self.flow_api: FlowApiServer | None = None
         self._hosted_ui_port = hosted_ui_port
         self.hosted_ui: HostedUI | None = None
+        self._gateway_port = gateway_port
+        self.gateway: LocalGateway | None = None
         self.info: StackInfo | None = None
         self.restored = False
         self.settings: Settings | None = None
@@ -115,6 +119,10 @@ class LocalStack(StartStop):
             PromptTesterService(self.settings), port=self._flow_api_port
         ).start()
         self.settings = self.settings.model_copy(update={"flow_prompt_api_uri": self.flow_api.url})
+        # The web backend's Lambda functions, behind a local API Gateway and its authorizer.
+        self.gateway = LocalGateway(
+            PromptTesterService(self.settings), port=self._gateway_port
+        ).start()
         if not self.restored:
             self._seed_secrets(clients)
         (self.state_dir / "env").write_text(
@@ -123,6 +131,8 @@ class LocalStack(StartStop):
         return self
 
     def stop(self) -> None:
+        if self.gateway:
+            self.gateway.stop()
         if self.flow_api:
             self.flow_api.stop()
         if self.hosted_ui:
@@ -157,6 +167,8 @@ class LocalStack(StartStop):
             f"Demo model (OpenAI/Azure compatible, NOT a real LLM): {self.model.url}",
             f"flow-prompt log API stand-in: {self.flow_api.url if self.flow_api else '-'}",
             f"Cognito hosted-UI stand-in: {self.hosted_ui.url if self.hosted_ui else '-'}",
+            "Web backend (the Lambda functions behind an API Gateway stand-in; send the ID"
+            f" token as Authorization): {self.gateway.url if self.gateway else '-'}",
             f"State folder: {self.state_dir} (delete it, or run with --reset, to start over)",
             "Demo users:",
         ]

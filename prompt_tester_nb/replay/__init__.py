@@ -22,9 +22,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from ..engine.cache import AnswerCache
 from ..engine.retry import RetryPolicy, policy_from
+from ..judging.panel import JudgePanel
+from ..judging.scorers import ScorerSet
 from ..validation import require
-from .cache import AnswerCache
 from .engine import PHASES, ReplayEngine, RunOptions
 from .progress import TqdmProgress
 from .records import (
@@ -57,20 +59,31 @@ def replay(
     on_phase: Any = None,
     wait: bool = True,
     dry_run: bool = False,
+    scorers: Any = None,
 ) -> ReplayRun:
     """Run ``request`` with the draft; returns the ``ReplayRun`` (still running with
     ``wait=False``). Ctrl-C while waiting cancels the run and returns what finished.
 
     ``on_phase(phase, run)`` is called once as the run reaches each of ``PHASES``.
+    ``scorers`` (``pt.scorers.…`` or callables) score every answer; judges among them run
+    through their behaviours with the run's concurrency, retries, cache and cost cap.
     """
     require(progress is None or callable(progress), "progress", "must be a callable or None")
     require(on_row is None or callable(on_row), "on_row", "must be a callable or None")
     require(on_phase is None or callable(on_phase), "on_phase", "must be a callable or None")
+    scorer_set = ScorerSet.build(scorers)
     scope = service.scope(principal, env_id)  # the one access check
     policy = policy_from(retry, service.retry_policy())
     prepared = scope.prepare(prompt_data, request.behaviour, retry=policy)
     prepared.require_runnable()
+    panel = None
+    if scorer_set.judges:  # every judge ready (or refused) before any call
+        panel = JudgePanel(scope, policy)
+        for judge in scorer_set.judges:
+            panel.prepare(judge.behaviour, judge.marker)
     cache = AnswerCache(request.cache) if request.cache is not None else None
+    if panel is not None:
+        panel.cache = cache
     run = ReplayRun(
         env_id=scope.env.env_id,
         env_name=scope.env.env_name,
@@ -83,6 +96,8 @@ def replay(
         concurrency=request.concurrency,
         max_cost=request.max_cost,
     )
+    run.scorers = [s.meta() for s in scorer_set]
+    run.repeats = request.repeats
 
     def pages() -> Iterator[list]:
         if request.context_ids is not None:
@@ -97,7 +112,14 @@ def replay(
         )
 
     options = RunOptions(
-        retry=policy, progress=progress, on_row=on_row, on_phase=on_phase, dry_run=dry_run
+        retry=policy,
+        progress=progress,
+        on_row=on_row,
+        on_phase=on_phase,
+        dry_run=dry_run,
+        scorers=scorer_set,
+        panel=panel,
+        repeats=request.repeats,
     )
     engine = ReplayEngine(run, prepared, pages, cache, options)
     try:

@@ -27,16 +27,18 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from ..engine.cache import AnswerCache
 from ..engine.failures import Cancelled
 from ..engine.gate import Limiter
 from ..errors import PromptTesterError, ProviderError
+from ..judging.panel import JudgePanel
+from ..judging.scorers import ScorerSet, safe_score
 from ..models import LogEntry
-from .cache import AnswerCache
-from .plan import Basis, new_row, plan_row
+from .plan import Basis, judge_basis, new_row, plan_row
 from .records import NOT_RUN, ReplayEstimate, ReplayRow, ReplayRun
 
 if TYPE_CHECKING:
@@ -58,6 +60,35 @@ class RunOptions:
     on_row: Callable[[ReplayRow], Any] | None = None
     on_phase: PhaseHook | None = None
     dry_run: bool = False
+    scorers: ScorerSet = field(default_factory=ScorerSet)
+    panel: JudgePanel | None = None
+    repeats: int = 1
+
+
+@dataclass(slots=True)
+class _View:
+    """What a scorer sees of a row: its inputs and the answer just given."""
+
+    context_id: str
+    context: dict[str, Any]
+    production: str | None
+    ideal: str | None
+    repeat: int
+    result: Any
+
+    @property
+    def new(self) -> str | None:
+        if self.result is None:
+            return None
+        return self.result.content if self.result.content is not None else ""
+
+    @property
+    def latency_ms(self) -> int | None:
+        return self.result.latency_ms if self.result is not None else None
+
+    @property
+    def price(self) -> float | None:
+        return self.result.price if self.result is not None else None
 
 
 class _Estimate:
@@ -113,6 +144,9 @@ class ReplayEngine:
         self.stop_reading = threading.Event()
         self._phases_seen: set[str] = set()
         self.thread: threading.Thread | None = None
+        if options.panel is not None:  # judges share the run's gate and its cancel
+            options.panel.gate = self.limiter
+            options.panel.cancel = self.cancel
 
     # --- reporting ----------------------------------------------------------------------
     def _phase(self, name: str) -> None:
@@ -157,15 +191,22 @@ class ReplayEngine:
             self.events.put(("end", error))
 
     # --- the pool's side --------------------------------------------------------------
-    def _call(self, index: int, call: PreparedCall) -> None:
+    def _call(self, index: int, call: PreparedCall | None) -> None:
+        row = self.run.rows[index]
         result = error = key = None
+        scored = None
         try:
-            result = self.prepared.call(
-                call, gate=self.limiter, cancel=self.cancel, retry=self.options.retry
-            )
-            if self.cache is not None:
-                with contextlib.suppress(Exception):
-                    key = self.prepared.request_key(call, result.attempt)
+            if call is None:  # answered from the cache at planning: score it only
+                result = row.result
+            else:
+                result = self.prepared.call(
+                    call, gate=self.limiter, cancel=self.cancel, retry=self.options.retry
+                )
+                if self.cache is not None:
+                    with contextlib.suppress(Exception):
+                        key = AnswerCache.key(self.prepared, call, result.attempt, row.repeat)
+            if len(self.options.scorers):
+                scored = self._score(row, result)
         except Cancelled:
             pass  # never reached the provider: not run
         except ProviderError as exc:
@@ -177,15 +218,35 @@ class ReplayEngine:
                 attempts=[{"attempt": "-", "model": "-", "kind": "error", "error": "-"}],
                 kind="error",
             )
-        self.events.put(("done", index, result, error, key))
+        self.events.put(("done", index, result, error, key, scored))
+
+    def _score(self, row: ReplayRow, result: Any) -> tuple[dict, dict, float]:
+        """Every scorer on the row's answer; a judge's call goes through the same gate."""
+        view = _View(row.context_id, row.context, row.production, row.ideal, row.repeat, result)
+        panel = self.options.panel
+        judge = panel.for_repeat(row.repeat) if panel is not None else None
+        scores: dict[str, float | None] = {}
+        reasons: dict[str, str | None] = {}
+        cost = 0.0
+        for scorer in self.options.scorers:
+            if self.cancel.is_set() and scorer.is_judge:
+                scores[scorer.name], reasons[scorer.name] = None, "the replay was cancelled"
+                continue
+            verdict = safe_score(scorer, view, judge)
+            scores[scorer.name] = verdict.value
+            if verdict.reason is not None or scorer.is_judge:
+                reasons[scorer.name] = verdict.reason
+            cost += verdict.cost
+        return scores, reasons, cost
 
     # --- the scheduler ----------------------------------------------------------------
     def _take_page(self, page: list[LogEntry]) -> None:
         first = not self.run.rows
         for entry in page:
-            row = new_row(len(self.run.rows), entry)
-            self.run.rows.append(row)
-            self.unplanned.append(row)
+            for repeat in range(self.options.repeats):
+                row = new_row(len(self.run.rows), entry, repeat)
+                self.run.rows.append(row)
+                self.unplanned.append(row)
         if first:
             self._progress()  # 0 of N: rows are known, no call made yet
 
@@ -194,12 +255,18 @@ class ReplayEngine:
         row = self.unplanned.popleft()
         self.estimate.rows += 1
         planned = plan_row(self.prepared, row, self.cache)
+        scorers = self.options.scorers
         if planned is None:
             if row.cached:
                 self.estimate.cached += 1
             else:
                 self.estimate.unresolved += 1
-            self._emit(row)
+            if not (row.cached and len(scorers)):
+                self._emit(row)
+                self.run.estimate = self.estimate.freeze()
+                return
+            # a cached answer is still scored: a scoring-only job (its judges may call)
+            call, basis = None, Basis(None, 0, 0)
         else:
             call, basis = planned
             self._phase("estimating")
@@ -207,15 +274,21 @@ class ReplayEngine:
             self.estimate.cost += row.estimated_cost
             self.estimate.prompt_tokens += basis.prompt_tokens
             self.estimate.sample_tokens += basis.sample_tokens
-            self.basis[row.index] = basis
-            self.planned.append((row.index, call, basis))
+        basis.judge_calls, basis.judge_cost = judge_basis(row, scorers, self.options.panel)
+        self.estimate.calls += basis.judge_calls
+        self.estimate.cost += basis.judge_cost
+        self.basis[row.index] = basis
+        self.planned.append((row.index, call, basis))
         self.run.estimate = self.estimate.freeze()
 
     def _projected(self, index: int) -> float:
         basis = self.basis[index]
+        if basis.where is None:  # scoring only
+            return basis.judge_cost
         if self.max_sample <= basis.sample_tokens:
-            return self.run.rows[index].estimated_cost
-        return self.prepared.price(basis.where, basis.prompt_tokens, self.max_sample)
+            return self.run.rows[index].estimated_cost + basis.judge_cost
+        model = self.prepared.price(basis.where, basis.prompt_tokens, self.max_sample)
+        return model + basis.judge_cost
 
     def _admit(self) -> str:
         """'go', 'wait' (for calls in flight) or 'max_cost' for the next planned row."""
@@ -235,11 +308,18 @@ class ReplayEngine:
             return "max_cost"
         return "go"
 
-    def _finish(self, index: int, result, error: ProviderError | None, key: Any) -> None:
+    def _finish(
+        self, index: int, result, error: ProviderError | None, key: Any, scored: Any = None
+    ) -> None:
         row = self.run.rows[index]
         self.outstanding.pop(index, None)
-        self.basis.pop(index, None)
-        if result is not None:
+        basis = self.basis.pop(index, None)
+        if scored is not None:
+            row.scores, row.reasons, row.judge_cost = scored
+            self.spent += row.judge_cost
+        if basis is not None and basis.where is None and result is not None:
+            pass  # a cached answer, scored: nothing was spent on the answer itself
+        elif result is not None:
             row.result = result
             row.tries = result.tries
             self.requests += result.requests
@@ -360,6 +440,9 @@ class ReplayEngine:
             run.estimate = self.estimate.freeze()
             run.stopped_reason = stopped
             run.model_requests = self.requests
+            if self.options.panel is not None:
+                run.judge_calls = self.options.panel.calls
+                run.model_requests += self.options.panel.requests
             run.retries = self.retried
             run.concurrency_trace = list(self.limiter.trace)
             run.elapsed_s = round(time.monotonic() - self.started, 4)

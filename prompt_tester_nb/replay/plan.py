@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..engine.cache import AnswerCache
 from ..errors import PromptError
 from ..models import LogEntry
-from .cache import AnswerCache
 from .records import ReplayRow
 
 if TYPE_CHECKING:
@@ -25,12 +25,14 @@ if TYPE_CHECKING:
 class Basis:
     """What a row's estimate was made of: its first attempt, prompt and sample tokens."""
 
-    where: str
+    where: str | None  # None: no model call (the answer came from the cache)
     prompt_tokens: int
     sample_tokens: int
+    judge_cost: float = 0.0  # the estimate of the row's judge calls
+    judge_calls: int = 0
 
 
-def new_row(index: int, entry: LogEntry) -> ReplayRow:
+def new_row(index: int, entry: LogEntry, repeat: int = 0) -> ReplayRow:
     """The row's inputs: what the replay needs of the log (the rest of it is dropped)."""
     sample = (entry.metrics or {}).get("sample_tokens_used")
     has_answer = isinstance(entry.response, dict) and entry.response.get("content") is not None
@@ -42,23 +44,9 @@ def new_row(index: int, entry: LogEntry) -> ReplayRow:
         production_sample_tokens=(
             int(sample) if isinstance(sample, int | float) and sample >= 0 else None
         ),
+        repeat=repeat,
+        ideal=getattr(entry, "ideal_answer", None),
     )
-
-
-def from_cache(prepared: PreparedDraft, cache: AnswerCache, row: ReplayRow, call) -> bool:
-    """Settle the row from the cache if any attempt's exact request was answered before."""
-    for where in call.order:
-        if where not in prepared.models:
-            continue
-        try:
-            key = prepared.request_key(call, where)
-        except PromptError:  # this attempt's model cannot take the context
-            continue
-        hit = cache.get(key)
-        if hit is not None:
-            row.result = hit
-            return True
-    return False
 
 
 def plan_row(
@@ -70,8 +58,11 @@ def plan_row(
     except PromptError as exc:
         row.fail(exc.kind, exc.message)
         return None
-    if cache is not None and from_cache(prepared, cache, row, call):
-        return None
+    if cache is not None:
+        hit = cache.find(prepared, call, row.repeat)
+        if hit is not None:
+            row.result = hit
+            return None
     sample = (
         row.production_sample_tokens
         if row.production_sample_tokens is not None
@@ -79,3 +70,22 @@ def plan_row(
     )
     row.estimated_cost = prepared.price(call.first, call.prompt_tokens, sample)
     return call, Basis(call.first, call.prompt_tokens, sample)
+
+
+def judge_basis(row: ReplayRow, scorers, panel) -> tuple[int, float]:
+    """(judge calls, their estimated cost) for a row, the production answer standing in for
+    the new one (which is not known yet)."""
+    if panel is None:
+        return 0, 0.0
+    calls, cost = 0, 0.0
+    stand_in = row.production or ""
+    for scorer in scorers.judges:
+        built = scorer.request(row, stand_in or " ")
+        if not isinstance(built, tuple):  # e.g. no ideal answer: no call
+            continue
+        calls += 1
+        try:
+            cost += panel.estimate(scorer.behaviour, *built)
+        except Exception:  # noqa: S112 (an estimate is best effort; the call will tell)
+            continue
+    return calls, cost

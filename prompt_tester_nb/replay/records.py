@@ -40,6 +40,8 @@ COLUMNS = [
     "error",
     "cached",
     "tries",
+    "repeat",
+    "ideal",
 ]
 
 
@@ -89,6 +91,11 @@ SAVED_FIELDS = (
     "cached",
     "tries",
     "estimated_cost",
+    "repeat",
+    "ideal",
+    "scores",
+    "reasons",
+    "judge_cost",
 )
 # The result's fields, as a saved row names them (``new`` is the result's ``content``).
 _RESULT_FIELDS = {
@@ -120,6 +127,11 @@ class ReplayRow:
     failed_model: str | None = None
     tries: int = 0
     estimated_cost: float = 0.0
+    repeat: int = 0  # which of a log's ``repeats`` runs this row is (0-based)
+    ideal: str | None = None  # the log's ideal answer, if someone set one
+    scores: dict[str, float | None] | None = None  # scorer name -> 0..1 (None: unscored)
+    reasons: dict[str, str | None] | None = None  # scorer name -> why (judges, failures)
+    judge_cost: float = 0.0  # what the row's judge calls cost (USD)
     _similarity: float | None = None
 
     # --- the result's fields, as columns ------------------------------------------------
@@ -215,6 +227,11 @@ class ReplayRow:
             error_message=data.get("error_message"),
             tries=int(data.get("tries") or 0),
             estimated_cost=float(data.get("estimated_cost") or 0.0),
+            repeat=int(data.get("repeat") or 0),
+            ideal=data.get("ideal"),
+            scores=data.get("scores"),
+            reasons=data.get("reasons"),
+            judge_cost=float(data.get("judge_cost") or 0.0),
         )
         if data.get("new") is not None and row.error_kind is None:
             fields = {name: data.get(saved) for saved, name in _RESULT_FIELDS.items()}
@@ -281,6 +298,10 @@ class ReplayRun:
         # An error of the selection (a missing log, AWS failing) that ended the run before any
         # row: ``replay(wait=True)`` raises it; with ``wait=False`` it is kept here.
         self.error: Exception | None = None
+        # the scorers' names, kinds and pass thresholds (the scorers themselves are not saved)
+        self.scorers: list[dict[str, Any]] = []
+        self.repeats = 1
+        self.judge_calls = 0  # judge calls made (not answered by the cache)
         self.phase: str = "finished"  # "selecting", "planning", "calling", "finished"
         self._cancel = threading.Event()
         self._done = threading.Event()
@@ -335,17 +356,60 @@ class ReplayRun:
         )
 
     def to_dataframe(self):  # -> pandas.DataFrame
+        """One row per replayed log (and repeat): ``COLUMNS``, then one float column per
+        scorer (0-1, NaN where unscored) and ``<name>_reason`` for judges."""
         import pandas as pd
 
-        rows = [r.to_row() for r in self.rows]
-        frame = pd.DataFrame(rows, columns=COLUMNS)
-        for name in ("latency_ms", "prompt_tokens", "sample_tokens", "tries"):
+        names = [m["name"] for m in self.scorers]
+        judged = [m["name"] for m in self.scorers if m.get("kind") == "judge"]
+        rows = []
+        for r in self.rows:
+            data = r.to_row()
+            scores, reasons = r.scores or {}, r.reasons or {}
+            for name in names:
+                data[name] = scores.get(name)
+            for name in judged:
+                data[f"{name}_reason"] = reasons.get(name)
+            rows.append(data)
+        columns = [*COLUMNS, *names, *(f"{n}_reason" for n in judged)]
+        frame = pd.DataFrame(rows, columns=columns)
+        for name in ("latency_ms", "prompt_tokens", "sample_tokens", "tries", "repeat"):
             frame[name] = frame[name].astype("Int64")
-        for name in ("price", "similarity"):
+        for name in ("price", "similarity", *names):
             frame[name] = frame[name].astype("float64")
         frame["changed"] = frame["changed"].astype("boolean")
         frame["cached"] = frame["cached"].astype(bool)
         return frame
+
+    def score_summary(self) -> dict[str, dict[str, Any]]:
+        """Per scorer: mean, pass rate, their 95 % intervals, n, unscored, the spread over
+        repeats and how many rows a 5-point difference would need (``judging.stats``)."""
+        from ..judging import stats
+
+        out: dict[str, dict[str, Any]] = {}
+        for meta in self.scorers:
+            name, threshold = meta["name"], float(meta.get("threshold", 1.0))
+            values: list[float] = []
+            by_repeat: dict[int, list[float]] = {}
+            by_log: dict[str, list[float]] = {}
+            unscored = 0
+            for r in self.rows:
+                if not r.ok:
+                    continue
+                value = (r.scores or {}).get(name)
+                if value is None:
+                    unscored += 1
+                    continue
+                values.append(value)
+                by_repeat.setdefault(r.repeat, []).append(value)
+                by_log.setdefault(r.context_id, []).append(value)
+            passed = sum(1 for v in values if v >= threshold - 1e-12)
+            described = stats.describe(values, passed, by_repeat)
+            described["unscored"] = unscored
+            described["threshold"] = threshold
+            described["repeat_sd"] = stats.within_log_sd(by_log)
+            out[name] = described
+        return out
 
     def summary(self) -> dict[str, Any]:
         rows = self.rows
@@ -354,6 +418,7 @@ class ReplayRun:
         changed = sum(1 for r in ok if r.changed)
         latencies = [r.latency_ms for r in ok if not r.cached and r.latency_ms is not None]
         spent = sum(r.price for r in rows if r.ok and not r.cached and r.price is not None)
+        spent += sum(r.judge_cost for r in rows)  # model and judge calls together
         not_run = kinds.get(NOT_RUN, 0)
         return {
             "calls": len(rows),
@@ -373,6 +438,10 @@ class ReplayRun:
             "retries": self.retries,
             "min_concurrency": min(n for _, n in self.concurrency_trace),
             "elapsed_s": self.elapsed_s,
+            "repeats": self.repeats,
+            "judge_calls": self.judge_calls,
+            "judge_cost": round(sum(r.judge_cost for r in rows), 10),
+            "scores": self.score_summary(),
         }
 
     # --- saving -------------------------------------------------------------------------
@@ -396,6 +465,9 @@ class ReplayRun:
             "retries": self.retries,
             "failure": self.failure,
             "concurrency_trace": [list(p) for p in self.concurrency_trace],
+            "scorers": self.scorers,
+            "repeats": self.repeats,
+            "judge_calls": self.judge_calls,
             "summary": self.summary(),
         }
 
@@ -479,6 +551,9 @@ def load_run(path: str | os.PathLike[str]) -> ReplayRun:
     run.model_requests = int(head.get("model_requests") or 0)
     run.retries = int(head.get("retries") or 0)
     run.failure = head.get("failure")
+    run.scorers = list(head.get("scorers") or [])
+    run.repeats = int(head.get("repeats") or 1)
+    run.judge_calls = int(head.get("judge_calls") or 0)
     run.concurrency_trace = [(float(t), int(n)) for t, n in head.get("concurrency_trace") or []]
     if not run.concurrency_trace:
         run.concurrency_trace = [(0.0, run.concurrency)]

@@ -8,7 +8,6 @@ anything is read or any model is called.
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +16,11 @@ from pydantic import BaseModel, ConfigDict
 from ..errors import ValidationError
 from ..ids import ContextId
 from ..service import log_query
-from ..validation import require, whole_number
+from ..validation import cache_path, require, whole_number
 
 MAX_ROWS = 10_000
 MAX_CONCURRENCY = 64
+MAX_REPEATS = 20
 
 
 class ReplayRequest(BaseModel):
@@ -37,6 +37,7 @@ class ReplayRequest(BaseModel):
     concurrency: int = 16
     max_cost: float | None = None
     cache: Path | None = None
+    repeats: int = 1  # each log is run this many times (rows carry ``repeat``)
 
     @classmethod
     def build(
@@ -51,11 +52,13 @@ class ReplayRequest(BaseModel):
         concurrency: Any = 16,
         max_cost: Any = None,
         cache: Any = None,
+        repeats: Any = 1,
     ) -> ReplayRequest:
         """The request from a user's arguments, or a ``ValidationError`` naming the field."""
         require(isinstance(behaviour, str), "behaviour", "must be a behaviour name")
         whole_number(concurrency, "concurrency", 1, MAX_CONCURRENCY)
         whole_number(limit, "limit", 1, MAX_ROWS)
+        whole_number(repeats, "repeats", 1, MAX_REPEATS)
         if max_cost is not None:
             require(
                 isinstance(max_cost, int | float)
@@ -84,7 +87,8 @@ class ReplayRequest(BaseModel):
             limit=limit,
             concurrency=concurrency,
             max_cost=max_cost,
-            cache=_cache_path(cache),
+            cache=cache_path(cache),
+            repeats=repeats,
         )
 
     def selection(self, draft_prompt_id: str) -> dict[str, Any]:
@@ -122,20 +126,3 @@ def _context_ids(value: Any) -> tuple[str, ...]:
             seen.add(cid)
             ids.append(cid)
     return tuple(ids)
-
-
-def _cache_path(value: Any) -> Path | None:
-    if value is None:
-        return None
-    require(
-        isinstance(value, str | os.PathLike) and str(value) != "",
-        "cache",
-        "must be a file path (or None)",
-    )
-    path = Path(value).expanduser()
-    require(
-        not path.is_dir() and path.parent.is_dir(),
-        "cache",
-        "must name a file in an existing folder",
-    )
-    return path

@@ -6,30 +6,39 @@ event loop with the verified principal, and answers JSON. Nothing here reads AWS
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, Field, WithJsonSchema
+from pydantic import BaseModel, Field
 from tornado import web
 
-from ..behaviour_spec import BehaviourSpec
+from ..api_models import (
+    DOCUMENTED_AS,
+    DOCUMENTED_MODELS,
+    MAX_WHOLE,
+    BehaviourCreateBody,
+    BehaviourUpdateBody,
+    OpenTestBody,
+    SecretsDeleteBody,
+    SecretsSetBody,
+    TestBody,
+    TestWithContextBody,
+)
+from ..http_errors import time_argument
 from ..models import (
     AuditEvent,
     Behaviour,
     Environment,
     LogEntry,
     LogPage,
-    PromptData,
     PromptVersion,
     SecretStatus,
     TestDraft,
     TestResult,
 )
-from ..service import REALM_PATTERN, SECRET_NAMES, SecretsInput
-from .base import WHOLE_NUMBER, PromptTesterHandler
+from .base import PromptTesterHandler
 from .tester_notebook import write_tester_notebook
 
-# The largest whole number every client (JavaScript too) and DynamoDB hold exactly.
-MAX_WHOLE = 2**53 - 1
+__all__ = ["DOCUMENTED_AS", "DOCUMENTED_MODELS", "PATH_PARAMETERS", "ROUTES"]
 
 # OpenAPI schemas of the path parameters and of each handler's query arguments: the limits
 # the service enforces, so a client (or a fuzzer) knows what gets a 400 before sending it.
@@ -41,61 +50,6 @@ PATH_PARAMETERS: dict[str, dict[str, Any]] = {
 }
 _LIMIT = {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}
 _TIME = {"type": "string", "description": "ISO date/time or epoch milliseconds"}
-
-
-DOCUMENTED_AS = "x-documented-as"
-
-
-def documented_as(model: type[BaseModel]) -> WithJsonSchema:
-    """Validated by the service (whose messages name the field), documented as ``model``.
-
-    The body models keep such fields ``Any`` so the service's own checks answer; the OpenAPI
-    document still shows clients (and the fuzzer) the shape that gets past them.
-    """
-    # A marker, not a $ref: pydantic resolves every $ref itself and knows no components;
-    # openapi.py turns the marker into the $ref.
-    return WithJsonSchema({DOCUMENTED_AS: model.__name__})
-
-
-# Models referenced by documented_as: openapi.py adds them to the document's components.
-DOCUMENTED_MODELS: list[type[BaseModel]] = [BehaviourSpec, PromptData, SecretsInput]
-_SECRET_NAME = (
-    "^(" + "|".join(SECRET_NAMES) + ")$|^AZURE_OPENAI_KEYS\\." + REALM_PATTERN.lstrip("^")
-)
-
-
-class OpenTestBody(BaseModel):
-    context_id: str = Field(min_length=1, max_length=512)
-    prompt_id: str | None = Field(default=None, max_length=256)
-    version: str | None = Field(default=None, max_length=64)
-
-
-class TestBody(BaseModel):
-    __test__ = False
-    prompt_data: Annotated[Any, documented_as(PromptData)]
-    context_data: Annotated[Any, WithJsonSchema({"type": "object"})]
-    behaviour: str = Field(default="default", min_length=1, max_length=128)
-
-
-class BehaviourCreateBody(BaseModel):
-    name: str = Field(min_length=1, max_length=128)
-    spec: Annotated[Any, documented_as(BehaviourSpec)]
-
-
-class BehaviourUpdateBody(BaseModel):
-    spec: Annotated[Any, documented_as(BehaviourSpec)]
-    version: int = Field(ge=1, le=MAX_WHOLE)
-
-
-class SecretsSetBody(BaseModel):
-    keys: Annotated[dict[str, Any], documented_as(SecretsInput)]
-
-
-class SecretsDeleteBody(BaseModel):
-    # The pattern is documented only: the service's own check gives the clearer message.
-    names: list[Annotated[str, WithJsonSchema({"type": "string", "pattern": _SECRET_NAME})]] = (
-        Field(min_length=1, max_length=50)
-    )
 
 
 class TesterNotebookBody(BaseModel):
@@ -144,9 +98,7 @@ class LogsHandler(PromptTesterHandler):
         self.send(page)
 
     def _time_argument(self, name: str) -> int | str | None:
-        """Epoch milliseconds when all ASCII digits, else the text (ISO time, checked later)."""
-        raw = self.get_argument(name, None)
-        return int(raw) if raw is not None and WHOLE_NUMBER.fullmatch(raw) else raw
+        return time_argument(self.get_argument(name, None))
 
 
 class LogHandler(PromptTesterHandler):
@@ -204,6 +156,28 @@ class TestHandler(PromptTesterHandler):
         self.send(
             await self.blocking(
                 self.service.test, who, env, body.prompt_data, body.context_data, body.behaviour
+            )
+        )
+
+
+class TestWithContextHandler(PromptTesterHandler):
+    __test__ = False
+
+    @web.authenticated
+    async def post(self, env: str) -> None:
+        who = await self.principal()
+        body = self.body(TestWithContextBody)
+        self.send(
+            await self.blocking(
+                self.service.test_with_context,
+                who,
+                env,
+                body.context_id,
+                body.behaviour,
+                body.prompt_id,
+                body.version,
+                body.prompt_edits,
+                body.context_edits,
             )
         )
 
@@ -335,6 +309,11 @@ ROUTES: list[tuple[str, type, dict[str, tuple[str, Any, Any]]]] = [
         f"api/envs/{ENV}/test",
         TestHandler,
         {"post": ("Run a draft with a behaviour", TestBody, TestResult)},
+    ),
+    (
+        f"api/envs/{ENV}/test-with-context",
+        TestWithContextHandler,
+        {"post": ("Rerun a logged call, optionally edited", TestWithContextBody, TestResult)},
     ),
     (
         f"api/envs/{ENV}/behaviours",

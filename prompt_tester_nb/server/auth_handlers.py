@@ -10,8 +10,8 @@ from jupyter_server.auth.decorator import allow_unauthenticated
 from pydantic import BaseModel, Field
 from tornado import web
 
+from .. import oauth
 from ..errors import AuthenticationError
-from . import oauth
 from .base import COOKIE, PromptTesterHandler
 
 LOGIN_COOKIE = "prompt-tester-login"

@@ -7,7 +7,6 @@ import contextvars
 import functools
 import json
 import logging
-import re
 import time
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
@@ -16,25 +15,17 @@ from urllib.parse import urlparse
 from jupyter_server.base.handlers import APIHandler
 from pydantic import BaseModel
 
-from ..errors import AuthenticationError, PromptTesterError, ValidationError
+from ..errors import AuthenticationError, PromptTesterError
+from ..http_errors import WHOLE_NUMBER, error_body, json_body, payload, whole_number_argument
 from ..models import Principal
 from ..service import PromptTesterService
-from ..validation import parse
 from .sessions import SessionStore, WebSession
 
 logger = logging.getLogger(__name__)
 COOKIE = "prompt-tester-session"
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
-
-
-# A whole-number query argument: only ASCII digits (str.isdigit() also takes '²', which
-# int() rejects), and few of them.
-WHOLE_NUMBER = re.compile(r"[0-9]{1,16}")
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
+__all__ = ["COOKIE", "WHOLE_NUMBER", "PromptTesterHandler", "StoppingError"]
 
 
 class StoppingError(PromptTesterError):
@@ -113,49 +104,20 @@ class PromptTesterHandler(APIHandler):
 
     # --- input and output -----------------------------------------------------------------------
     def body(self, model: type[M]) -> M:
-        """The JSON body as ``model``; any undecodable body is a 400 naming ``body``.
-
-        ``json.loads`` raises UnicodeDecodeError on bytes that are not UTF-8 and RecursionError
-        on very deep nesting (both once 500s found by fuzzing), and accepts NaN/Infinity, which
-        are not JSON and could only come back out as invalid JSON.
-        """
-        try:
-            data = json.loads(self.request.body or b"{}", parse_constant=_reject_constant)
-        except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError are ValueErrors
-            raise ValidationError("body: is not valid JSON (UTF-8)", field="body") from None
-        return parse(model, data)
+        """The JSON body as ``model`` (see ``http_errors.json_body``)."""
+        return json_body(self.request.body, model)
 
     def int_argument(self, name: str, default: int | None = None) -> int | None:
-        """A whole-number query argument, or a 400 naming it.
-
-        Only ASCII digits, and few of them: ``str.isdigit`` also accepts '²' or '٣', which
-        ``int()`` then rejects (a 500), and a 5000-digit number overflows int parsing and stores.
-        """
-        raw = self.get_argument(name, None)
-        if raw is None:
-            return default
-        if not WHOLE_NUMBER.fullmatch(raw):
-            raise ValidationError(f"{name}: must be a whole number", field=name)
-        return int(raw)
+        return whole_number_argument(name, self.get_argument(name, None), default)
 
     def send(self, value: Any, status: int = 200) -> None:
         self.set_status(status)
-        if isinstance(value, BaseModel):
-            payload = value.model_dump(mode="json")
-        elif isinstance(value, list):
-            payload = [v.model_dump(mode="json") if isinstance(v, BaseModel) else v for v in value]
-        else:
-            payload = value
-        self.finish(json.dumps(payload))
+        self.finish(json.dumps(payload(value)))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
         self.set_header("Content-Type", "application/json")
-        if isinstance(exc, PromptTesterError):
-            self.finish(json.dumps(exc.to_dict()))
-            return
-        message = self._reason if status_code < 500 else "Internal error; see the server log"
-        self.finish(json.dumps({"message": message}))
+        self.finish(json.dumps(error_body(status_code, exc, self._reason)))
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, PromptTesterError):

@@ -18,6 +18,7 @@ from cachetools import TTLCache
 from .. import handoff
 from ..auth import Tokens
 from ..models import Principal
+from ..oauth import PendingLogin, begin_login
 
 SESSION_SECONDS = 24 * 3600
 
@@ -28,14 +29,6 @@ class WebSession:
     principal: Principal
     tokens: Tokens = field(repr=False)
     username: str | None = None
-
-
-@dataclass(frozen=True)
-class PendingLogin:
-    state: str = field(repr=False)
-    nonce: str = field(repr=False)
-    code_verifier: str = field(repr=False)
-    next_url: str
 
 
 class SessionStore:
@@ -72,12 +65,7 @@ class SessionStore:
         return session
 
     def begin_login(self, next_url: str) -> PendingLogin:
-        pending = PendingLogin(
-            state=secrets.token_urlsafe(32),
-            nonce=secrets.token_urlsafe(32),
-            code_verifier=secrets.token_urlsafe(64),
-            next_url=next_url,
-        )
+        pending = begin_login(next_url)
         with self._lock:
             self._pending[pending.state] = (pending, time.time())
         return pending

@@ -1,20 +1,27 @@
 """The answer cache: model answers by SHA-256 of the exact request, in a SQLite file.
 
-A rerun of a replay answers the rows whose exact request (model, resolved messages,
-max_tokens, the draft's params) was answered before, with no model call. The file holds
-answers and their metrics, never a key, a token or the messages.
+A rerun of a replay answers the rows (and the judge calls) whose exact request (model,
+resolved messages, max_tokens, the draft's params; a repeat's number when a log is run more
+than once) was answered before, with no model call. The file holds answers and their metrics,
+never a key, a token or the messages. Safe to share between the threads of one run.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import sqlite3
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..errors import ValidationError
+from ..errors import PromptError, ValidationError
 from ..models import TestResult
+
+if TYPE_CHECKING:
+    from .prepared import PreparedCall, PreparedDraft
 
 _FIELDS = (
     "content",
@@ -29,8 +36,7 @@ _FIELDS = (
 
 
 class AnswerCache:
-    """Answers by request digest (stdlib ``sqlite3``), used by one thread at a time (the
-    run's scheduler)."""
+    """Answers by request digest (stdlib ``sqlite3``), behind one lock."""
 
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
@@ -50,6 +56,7 @@ class AnswerCache:
                 f"cache: {str(self.path)!r} is not a replay cache (SQLite) file", field="cache"
             ) from None
         self._pending = 0
+        self._lock = threading.Lock()
         self.hits = 0
         self.writes = 0
 
@@ -58,14 +65,15 @@ class AnswerCache:
 
     def get(self, key: str) -> TestResult | None:
         """The recorded answer, as a result that cost nothing in this run."""
-        found = self._db.execute(
-            f"SELECT {', '.join(_FIELDS)} FROM answers WHERE key = ?",  # noqa: S608 (fixed names)
-            (key,),
-        ).fetchone()
-        if found is None:
-            return None
+        with self._lock:
+            found = self._db.execute(
+                f"SELECT {', '.join(_FIELDS)} FROM answers WHERE key = ?",  # noqa: S608 (fixed names)
+                (key,),
+            ).fetchone()
+            if found is None:
+                return None
+            self.hits += 1
         data = dict(zip(_FIELDS, found, strict=True))
-        self.hits += 1
         return TestResult(
             content=data["content"] if data["content"] is not None else "",
             finish_reason=data["finish_reason"],
@@ -81,6 +89,10 @@ class AnswerCache:
         )
 
     def put(self, key: str, result: TestResult) -> None:
+        with self._lock:
+            self._put(key, result)
+
+    def _put(self, key: str, result: TestResult) -> None:
         self._db.execute(
             "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -99,14 +111,43 @@ class AnswerCache:
         self.writes += 1
         self._pending += 1
         if self._pending >= 200:
-            self.commit()
+            self._commit()
 
-    def commit(self) -> None:
+    def _commit(self) -> None:
         if self._pending:
             self._db.commit()
             self._pending = 0
 
+    def commit(self) -> None:
+        with self._lock:
+            self._commit()
+
     def close(self) -> None:
-        with contextlib.suppress(sqlite3.Error):
-            self.commit()
+        with self._lock, contextlib.suppress(sqlite3.Error):
+            self._commit()
             self._db.close()
+
+    # --- the keys of one prepared call ------------------------------------------------
+    @staticmethod
+    def key(prepared: PreparedDraft, call: PreparedCall, where: str, repeat: int = 0) -> str:
+        """The exact request's digest; a repeat after the first is another request."""
+        base = prepared.request_key(call, where)
+        if not repeat:
+            return base
+        return hashlib.sha256(f"{base}#repeat={repeat}".encode()).hexdigest()
+
+    def find(
+        self, prepared: PreparedDraft, call: PreparedCall, repeat: int = 0
+    ) -> TestResult | None:
+        """The recorded answer of any attempt's exact request, in the behaviour's order."""
+        for where in call.order:
+            if where not in prepared.models:
+                continue
+            try:
+                key = self.key(prepared, call, where, repeat)
+            except PromptError:  # this attempt's model cannot take the context
+                continue
+            hit = self.get(key)
+            if hit is not None:
+                return hit
+        return None

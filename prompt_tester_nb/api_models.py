@@ -1,0 +1,90 @@
+"""The request bodies of the web API, defined once for the REST handlers and the Lambdas.
+
+Fields the service validates itself (with messages that name the field) stay ``Any`` here and
+are documented as the model they must match (``documented_as``), so the OpenAPI document still
+shows the shape that gets past those checks.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, BaseModel, Field, WithJsonSchema
+
+from .behaviour_spec import BehaviourSpec
+from .models import PromptData
+from .service import REALM_PATTERN, SECRET_NAMES, SecretsInput
+
+# The largest whole number every client (JavaScript too) and DynamoDB hold exactly.
+MAX_WHOLE = 2**53 - 1
+
+DOCUMENTED_AS = "x-documented-as"
+
+
+def documented_as(model: type[BaseModel]) -> WithJsonSchema:
+    """Validated by the service (whose messages name the field), documented as ``model``."""
+    # A marker, not a $ref: pydantic resolves every $ref itself and knows no components;
+    # server/openapi.py turns the marker into the $ref.
+    return WithJsonSchema({DOCUMENTED_AS: model.__name__})
+
+
+# Models referenced by documented_as: the OpenAPI document adds them to its components.
+DOCUMENTED_MODELS: list[type[BaseModel]] = [BehaviourSpec, PromptData, SecretsInput]
+_SECRET_NAME = (
+    "^(" + "|".join(SECRET_NAMES) + ")$|^AZURE_OPENAI_KEYS\\." + REALM_PATTERN.lstrip("^")
+)
+_BEHAVIOUR = Field(
+    default="default",
+    min_length=1,
+    max_length=128,
+    # The original request's web system calls it behaviour_name.
+    validation_alias=AliasChoices("behaviour", "behaviour_name"),
+)
+
+
+class OpenTestBody(BaseModel):
+    context_id: str = Field(min_length=1, max_length=512)
+    prompt_id: str | None = Field(default=None, max_length=256)
+    version: str | None = Field(default=None, max_length=64)
+
+
+class TestBody(BaseModel):
+    __test__ = False
+    prompt_data: Annotated[Any, documented_as(PromptData)]
+    context_data: Annotated[Any, WithJsonSchema({"type": "object"})]
+    behaviour: str = _BEHAVIOUR
+
+
+class TestWithContextBody(OpenTestBody):
+    """A logged call rerun in one request: its context and prompt, optionally edited."""
+
+    __test__ = False
+    behaviour: str = _BEHAVIOUR
+    prompt_edits: Annotated[Any, WithJsonSchema({"type": ["object", "null"]})] = Field(
+        default=None,
+        description="Top-level fields of prompt_data to replace (e.g. chats) before the call",
+    )
+    context_edits: Annotated[Any, WithJsonSchema({"type": ["object", "null"]})] = Field(
+        default=None, description="Context variables to set or replace before the call"
+    )
+
+
+class BehaviourCreateBody(BaseModel):
+    name: str = Field(min_length=1, max_length=128)
+    spec: Annotated[Any, documented_as(BehaviourSpec)]
+
+
+class BehaviourUpdateBody(BaseModel):
+    spec: Annotated[Any, documented_as(BehaviourSpec)]
+    version: int = Field(ge=1, le=MAX_WHOLE)
+
+
+class SecretsSetBody(BaseModel):
+    keys: Annotated[dict[str, Any], documented_as(SecretsInput)]
+
+
+class SecretsDeleteBody(BaseModel):
+    # The pattern is documented only: the service's own check gives the clearer message.
+    names: list[Annotated[str, WithJsonSchema({"type": "string", "pattern": _SECRET_NAME})]] = (
+        Field(min_length=1, max_length=50)
+    )

@@ -1,0 +1,281 @@
+"""Pairwise A/B: is the candidate better than the baseline (production, or another run)?
+
+For every context the candidate answered, a pairwise judge is asked twice with the order
+swapped: once with the candidate shown first (as A), once with the baseline first. A win or
+a loss counts only when both orders agree; any disagreement is a tie, so a judge that always
+prefers whatever it saw first produces ties, not wins. A call that fails or a reply that does
+not parse makes that context an error (kept, with its reason; the comparison goes on).
+
+``win_rate`` counts a tie as half a win, over the contexts judged (errors left out);
+``ci95`` is its Wilson interval. A candidate "does not lose beyond its interval" when the
+interval's upper end reaches 0.5.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..engine.cache import AnswerCache
+from ..engine.gate import Limiter
+from ..errors import PromptTesterError, ValidationError
+from ..validation import (
+    require,
+    whole_number,
+)
+from . import prompts, stats
+from .panel import JudgePanel
+from .scorers import Pairwise, parse_winner
+
+if TYPE_CHECKING:
+    from ..engine.retry import RetryPolicy
+    from ..service import EnvironmentScope
+
+
+@dataclass(slots=True)
+class PairVerdict:
+    """One context judged twice: the candidate first, then the baseline first."""
+
+    context_id: str
+    repeat: int
+    candidate: str
+    baseline: str
+    verdict: str | None = None  # "win", "loss", "tie" (for the candidate) or None (error)
+    first: str | None = None  # the judge's winner with the candidate as A
+    second: str | None = None  # the judge's winner with the baseline as A
+    reason_first: str | None = None
+    reason_second: str | None = None
+    error: str | None = None
+    cost: float = 0.0
+
+
+def verdict_of(first: str, second: str) -> str:
+    """Both orders must agree: A in the first order and B in the second is the candidate."""
+    candidate_first = {"A": "candidate", "B": "baseline", "tie": "tie"}[first]
+    candidate_second = {"A": "baseline", "B": "candidate", "tie": "tie"}[second]
+    if candidate_first == candidate_second == "candidate":
+        return "win"
+    if candidate_first == candidate_second == "baseline":
+        return "loss"
+    return "tie"
+
+
+@dataclass
+class Comparison:
+    """The outcome of ``s.compare``: counts, the win rate and its interval, every pair."""
+
+    judge: Pairwise
+    baseline: str  # "production" or the baseline run's behaviour
+    pairs: list[PairVerdict] = field(default_factory=list)
+    skipped: int = 0  # candidate rows with no answer, or no baseline answer to compare with
+
+    @property
+    def wins(self) -> int:
+        return sum(p.verdict == "win" for p in self.pairs)
+
+    @property
+    def losses(self) -> int:
+        return sum(p.verdict == "loss" for p in self.pairs)
+
+    @property
+    def ties(self) -> int:
+        return sum(p.verdict == "tie" for p in self.pairs)
+
+    @property
+    def errors(self) -> int:
+        return sum(p.verdict is None for p in self.pairs)
+
+    @property
+    def judged(self) -> int:
+        return self.wins + self.losses + self.ties
+
+    @property
+    def win_rate(self) -> float | None:
+        return (self.wins + 0.5 * self.ties) / self.judged if self.judged else None
+
+    @property
+    def ci95(self) -> tuple[float, float] | None:
+        return stats.wilson(self.wins + 0.5 * self.ties, self.judged)
+
+    @property
+    def cost(self) -> float:
+        return sum(p.cost for p in self.pairs)
+
+    def summary(self) -> dict[str, Any]:
+        rate = self.win_rate
+        return {
+            "baseline": self.baseline,
+            "judge": self.judge.name,
+            "pairs": len(self.pairs),
+            "wins": self.wins,
+            "losses": self.losses,
+            "ties": self.ties,
+            "errors": self.errors,
+            "skipped": self.skipped,
+            "win_rate": rate,
+            "ci95": self.ci95,
+            "rows_for_5pt": stats.rows_for_difference(rate) if rate is not None else None,
+            "cost": round(self.cost, 10),
+        }
+
+    def to_dataframe(self):  # -> pandas.DataFrame
+        import pandas as pd
+
+        columns = [
+            "context_id",
+            "repeat",
+            "verdict",
+            "first",
+            "second",
+            "candidate",
+            "baseline",
+            "reason_first",
+            "reason_second",
+            "error",
+        ]
+        return pd.DataFrame(
+            [{c: getattr(p, c) for c in columns} for p in self.pairs], columns=columns
+        )
+
+    def __repr__(self) -> str:
+        ci = self.ci95
+        shown = f"[{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "n/a"
+        rate = f"{self.win_rate:.2f}" if self.win_rate is not None else "n/a"
+        return (
+            f"<Comparison vs {self.baseline}: {self.wins} wins, {self.losses} losses,"
+            f" {self.ties} ties, {self.errors} errors; win rate {rate} {shown}>"
+        )
+
+    def _repr_html_(self) -> str:
+        s = self.summary()
+        ci = s["ci95"]
+        rate = "n/a" if s["win_rate"] is None else f"{s['win_rate']:.2f}"
+        interval = "" if ci is None else f" (95% {ci[0]:.2f} to {ci[1]:.2f})"
+        head = (
+            f"<p><b>Candidate vs {html.escape(self.baseline)}</b> (judge"
+            f" {html.escape(self.judge.name)}, both orders): {s['wins']} wins, {s['losses']}"
+            f" losses, {s['ties']} ties, {s['errors']} errors; win rate {rate}{interval}</p>"
+        )
+        rows = []
+        for p in sorted(
+            self.pairs, key=lambda p: {"loss": 0, None: 1, "tie": 2, "win": 3}[p.verdict]
+        )[:50]:
+            cells = (
+                p.context_id,
+                p.verdict or "error",
+                p.candidate[:300],
+                p.baseline[:300],
+                p.error or p.reason_first or "",
+                p.reason_second or "",
+            )
+            rows.append(
+                "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>"
+            )
+        table = (
+            "<table><thead><tr><th>context</th><th>verdict</th><th>candidate (A first)</th>"
+            "<th>baseline</th><th>reason (candidate first)</th><th>reason (baseline first)</th>"
+            "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+        )
+        return head + table
+
+
+def compare(
+    scope: EnvironmentScope,
+    candidate: Any,
+    baseline: Any = None,
+    judge: Pairwise | None = None,
+    *,
+    retry: RetryPolicy,
+    concurrency: int = 16,
+    cache: Any = None,
+    progress: Callable[[int, int], Any] | None = None,
+) -> Comparison:
+    """Judge ``candidate`` (a replay run) against ``baseline`` (None: production's answers;
+    or another run of the same logs) with the pairwise ``judge``, both orders."""
+    require(
+        isinstance(judge, Pairwise), "judge", "must be pt.scorers.pairwise(rubric, behaviour=…)"
+    )
+    require(hasattr(candidate, "rows"), "candidate", "must be a replay run (s.replay(…))")
+    if baseline is not None:
+        require(
+            hasattr(baseline, "rows"), "baseline", "must be a replay run, or None for production"
+        )
+    whole_number(concurrency, "concurrency", 1, 64)
+    answers: dict[tuple[str, int], str] = {}
+    if baseline is not None:
+        for row in baseline.rows:
+            if row.ok:
+                answers.setdefault((row.context_id, row.repeat), row.new)
+                answers.setdefault(
+                    (row.context_id, -1), row.new
+                )  # any repeat, for a 1-run baseline
+    comparison = Comparison(
+        judge, "production" if baseline is None else f"run {baseline.behaviour!r}"
+    )
+    jobs: list[tuple[PairVerdict, Any]] = []
+    for row in candidate.rows:
+        if not row.ok:
+            comparison.skipped += 1
+            continue
+        if baseline is None:
+            other = row.production
+        else:
+            other = answers.get((row.context_id, row.repeat), answers.get((row.context_id, -1)))
+        if other is None:
+            comparison.skipped += 1
+            continue
+        pair = PairVerdict(row.context_id, row.repeat, row.new, other)
+        comparison.pairs.append(pair)
+        jobs.append((pair, row.context))
+    if not jobs:
+        return comparison
+    answer_cache = None
+    if cache is not None:
+        answer_cache = AnswerCache(cache_path(cache))
+    panel = JudgePanel(scope, retry, answer_cache)
+    panel.prepare(judge.behaviour, prompts.MARKER_PAIRWISE)
+    panel.gate = Limiter(concurrency, retry.grow_every, 0.0)
+    done = 0
+
+    def run(job: tuple[PairVerdict, Any]) -> None:
+        pair, context = job
+        try:
+            first_reply, cost_1 = panel.ask(
+                judge.behaviour, *judge.request(context, pair.candidate, pair.baseline), pair.repeat
+            )
+            second_reply, cost_2 = panel.ask(
+                judge.behaviour, *judge.request(context, pair.baseline, pair.candidate), pair.repeat
+            )
+        except PromptTesterError as exc:
+            pair.error = f"{type(exc).__name__}: {exc.message}"
+            return
+        pair.cost = cost_1 + cost_2
+        pair.first, pair.reason_first = parse_winner(first_reply)
+        pair.second, pair.reason_second = parse_winner(second_reply)
+        if pair.first is None or pair.second is None:
+            pair.error = pair.reason_first if pair.first is None else pair.reason_second
+            pair.first = pair.first if pair.first in ("A", "B", "tie") else None
+            return
+        pair.verdict = verdict_of(pair.first, pair.second)
+
+    try:
+        with ThreadPoolExecutor(
+            max_workers=concurrency, thread_name_prefix="prompt-tester-judge"
+        ) as pool:
+            for _ in pool.map(run, jobs):
+                done += 1
+                if progress is not None:
+                    progress(done, len(jobs))
+    finally:
+        if answer_cache is not None:
+            answer_cache.close()
+        closer = getattr(progress, "close", None)
+        if callable(closer):
+            closer()
+    return comparison
+
+
+__all__ = ["Comparison", "PairVerdict", "ValidationError", "compare", "verdict_of"]

@@ -1,0 +1,118 @@
+"""The judges of one run: each judge behaviour made ready once, then one engine call per
+verdict, through the run's concurrency gate, retry policy, answer cache and cost account.
+
+A judge is an ordinary prepared call (``engine.PreparedDraft``) whose draft is one of the
+judge prompts (``judging.prompts``) and whose context is the texts judged; so a judge
+behaviour's Azure deployments, weights and fallback work as for any test.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from ..engine.cache import AnswerCache
+from . import prompts
+
+if TYPE_CHECKING:
+    from ..engine.prepared import PreparedDraft
+    from ..engine.retry import RetryPolicy
+    from ..service import EnvironmentScope
+
+# What a verdict's answer is expected to take, for the estimate (a short JSON object).
+VERDICT_SAMPLE_TOKENS = 60
+
+
+class JudgePanel:
+    """Prepared judge drafts by (behaviour, judge prompt); thread-safe ``ask``."""
+
+    def __init__(
+        self,
+        scope: EnvironmentScope,
+        retry: RetryPolicy,
+        cache: AnswerCache | None = None,
+        gate: Any = None,
+        cancel: threading.Event | None = None,
+    ):
+        self._scope = scope
+        self._retry = retry
+        self._drafts: dict[tuple[str, str], PreparedDraft] = {}
+        self.cache = cache
+        self.gate = gate
+        self.cancel = cancel
+        self.requests = 0
+        self.calls = 0
+        self.cache_hits = 0
+        self._lock = threading.Lock()
+
+    def prepare(self, behaviour: str, kind: str) -> PreparedDraft:
+        """Make the judge ready (reads its behaviour and keys; raises before any call when the
+        behaviour does not exist or no attempt of it can run)."""
+        template = {
+            prompts.MARKER_SCORE: prompts.score_prompt("-", {}, "-"),
+            prompts.MARKER_IDEAL: prompts.ideal_prompt("-", {}, "-"),
+            prompts.MARKER_PAIRWISE: prompts.pairwise_prompt("-", {}, "-", "-"),
+        }[kind][0]
+        key = (behaviour, template["prompt_id"])
+        if key not in self._drafts:
+            draft = self._scope.prepare(template, behaviour, retry=self._retry)
+            draft.require_runnable()
+            self._drafts[key] = draft
+        return self._drafts[key]
+
+    def _draft(self, behaviour: str, prompt_data: dict) -> PreparedDraft:
+        found = self._drafts.get((behaviour, prompt_data["prompt_id"]))
+        if found is None:  # a judge not prepared before the run (a custom scorer's)
+            kind = next(
+                m for m, p in prompts.JUDGE_PROMPT_IDS.items() if p == prompt_data["prompt_id"]
+            )
+            found = self.prepare(behaviour, kind)
+        return found
+
+    def estimate(self, behaviour: str, prompt_data: dict, context: dict) -> float:
+        """What one verdict should cost (USD): the judged texts' tokens and a short reply."""
+        draft = self._draft(behaviour, prompt_data)
+        call = draft.prepare(context)
+        return draft.price(call.first, call.prompt_tokens, VERDICT_SAMPLE_TOKENS)
+
+    def ask(
+        self, behaviour: str, prompt_data: dict, context: dict, repeat: int = 0
+    ) -> tuple[str, float]:
+        """The judge's reply and what it cost (0 when the cache answered)."""
+        draft = self._draft(behaviour, prompt_data)
+        call = draft.prepare(context)
+        if self.cache is not None:
+            hit = self.cache.find(draft, call, repeat)
+            if hit is not None:
+                with self._lock:
+                    self.cache_hits += 1
+                return hit.content or "", 0.0
+        try:
+            result = draft.call(call, gate=self.gate, cancel=self.cancel)
+        except Exception as exc:
+            with self._lock:
+                self.calls += 1
+                self.requests += getattr(exc, "requests", 0)
+            raise
+        with self._lock:
+            self.calls += 1
+            self.requests += result.requests
+        if self.cache is not None:
+            self.cache.put(AnswerCache.key(draft, call, result.attempt, repeat), result)
+        return result.content or "", float(result.price or 0.0)
+
+    def for_repeat(self, repeat: int) -> _Bound:
+        return _Bound(self, repeat)
+
+
+class _Bound:
+    """The panel as one row's judge caller (its repeat number salts the cache keys)."""
+
+    __slots__ = ("_panel", "_repeat")
+
+    def __init__(self, panel: JudgePanel, repeat: int):
+        self._panel = panel
+        self._repeat = repeat
+
+    def ask(self, behaviour: str, prompt_data: dict, context: dict) -> tuple[str, float]:
+        return self._panel.ask(behaviour, prompt_data, context, self._repeat)

@@ -1,0 +1,168 @@
+"""The same requests through the local gateway over HTTP (``prompt-tester local`` serves it):
+signed in through the local pool (USER_PASSWORD_AUTH), the ID token verified against the
+pool's JWKS as the Cognito authorizer does, the claims passed in the event."""
+
+from __future__ import annotations
+
+import re
+from html import unescape
+from urllib.parse import parse_qs, quote, urlparse
+
+import pytest
+import requests
+
+from tests.conftest import password_of
+
+ACME_STAGING = "env-acme-staging"
+SPEC = {
+    "attempts": [
+        {
+            "ai_model": {"provider": "openai", "model": "gpt-4o-mini", "max_tokens": 1000},
+            "weight": 100,
+        }
+    ]
+}
+PROMPT = {
+    "prompt_id": "gw-probe",
+    "version": "1",
+    "chats": [{"role": "user", "content": "Hi {name}"}],
+}
+
+
+@pytest.fixture(scope="module")
+def gateway(stack, service):
+    from prompt_tester_nb.aws_lambda import runtime
+
+    runtime.use_service(service)
+    yield stack.gateway.url
+    runtime.use_service(None)
+
+
+def id_token(stack, service, email: str) -> str:
+    return service.auth.sign_in(email, password_of(stack, email)).id_token
+
+
+@pytest.fixture(scope="module")
+def alice_token(stack, service):
+    return id_token(stack, service, "alice@acme.example")
+
+
+@pytest.fixture(scope="module")
+def mallory_token(stack, service):
+    return id_token(stack, service, "mallory@globex.example")
+
+
+def call(gateway: str, method: str, path: str, token: str | None = None, **kw):
+    headers = {"Authorization": token} if token else {}
+    return requests.request(method, gateway + path, headers=headers, timeout=30, **kw)
+
+
+def test_no_token_or_a_forged_one_is_401_before_any_function(gateway, alice_token):
+    for token in (None, "not-a-jwt", alice_token[:-6] + "AAAAAA"):
+        r = call(gateway, "GET", f"/envs/{ACME_STAGING}/logs", token)
+        assert r.status_code == 401 and r.json() == {"message": "Unauthorized"}
+    r = call(gateway, "GET", "/no/such/route", alice_token)
+    assert r.status_code == 403 and r.json()["message"] == "Missing Authentication Token"
+
+
+def test_logs_through_the_gateway(gateway, alice_token, alice):
+    r = call(gateway, "GET", "/environments", alice_token)
+    assert r.status_code == 200 and ACME_STAGING in [e["env_id"] for e in r.json()]
+    r = call(gateway, "GET", "/envs/staging/logs", "Bearer " + alice_token, params={"limit": 3})
+    assert r.status_code == 200, r.text
+    page = r.json()
+    assert page["items"] == [i.model_dump(mode="json") for i in alice.logs(limit=3).items]
+    context_id = page["items"][0]["context_id"]
+    r = call(gateway, "GET", f"/envs/staging/logs/{quote(context_id, safe='')}", alice_token)
+    assert r.status_code == 200 and r.json()["context_id"] == context_id
+    r = call(gateway, "GET", "/envs/staging/logs", alice_token, params={"limit": "0"})
+    assert r.status_code == 400 and r.json()["field"] == "limit"
+    r = call(gateway, "GET", "/envs/staging/logs/none%231", alice_token)
+    assert r.status_code == 404
+
+
+def test_another_organisation_is_403_through_the_gateway(gateway, mallory_token):
+    for method, path, body in (
+        ("GET", f"/envs/{ACME_STAGING}/logs", None),
+        ("GET", f"/envs/{ACME_STAGING}/behaviours", None),
+        ("GET", f"/envs/{ACME_STAGING}/secrets", None),
+        ("POST", f"/envs/{ACME_STAGING}/test", {"prompt_data": PROMPT, "context_data": {}}),
+        ("POST", f"/envs/{ACME_STAGING}/test-with-context", {"context_id": "a#1"}),
+    ):
+        r = call(gateway, method, path, mallory_token, json=body)
+        assert r.status_code == 403, (path, r.text)
+
+
+def test_test_and_test_with_context_through_the_gateway(gateway, alice_token, alice, model):
+    body = {"prompt_data": PROMPT, "context_data": {"name": "Ada"}, "behaviour_name": "default"}
+    r = call(gateway, "POST", f"/envs/{ACME_STAGING}/test", alice_token, json=body)
+    assert r.status_code == 200, r.text
+    assert r.json()["content"]
+    log = next(i for i in alice.logs(limit=100).items if i.source != "prompt-tester")
+    r = call(
+        gateway,
+        "POST",
+        f"/envs/{ACME_STAGING}/test-with-context",
+        alice_token,
+        json={"context_id": log.context_id, "behaviour": "default"},
+    )
+    assert r.status_code == 200, r.text
+    r = call(gateway, "POST", f"/envs/{ACME_STAGING}/test", alice_token, data=b"\xff\xfe")
+    assert r.status_code == 400 and r.json()["field"] == "body"
+
+
+def test_behaviours_and_secrets_through_the_gateway(gateway, alice_token, unique):
+    name = f"gw-{unique}"
+    base = f"/envs/{ACME_STAGING}/behaviours"
+    r = call(gateway, "POST", base, alice_token, json={"name": name, "spec": SPEC})
+    assert r.status_code == 201, r.text
+    r = call(gateway, "PUT", f"{base}/{name}", alice_token, json={"spec": SPEC, "version": 1})
+    assert r.status_code == 200 and r.json()["version"] == 2
+    r = call(gateway, "PUT", f"{base}/{name}", alice_token, json={"spec": SPEC, "version": 1})
+    assert r.status_code == 409
+    r = call(gateway, "DELETE", f"{base}/{name}", alice_token, params={"version": 2})
+    assert r.status_code == 204 and r.content == b""
+    r = call(gateway, "GET", f"{base}/{name}", alice_token)
+    assert r.status_code == 404
+    r = call(gateway, "GET", f"/envs/{ACME_STAGING}/secrets", alice_token)
+    assert r.status_code == 200 and all("value" not in s for s in r.json())
+    r = call(
+        gateway, "PUT", f"/envs/{ACME_STAGING}/secrets", alice_token, json={"keys": {"NOPE": "x"}}
+    )
+    assert r.status_code == 400 and r.json()["field"] == "NOPE"
+
+
+def test_hosted_ui_sign_in_through_the_authentication_function(gateway, stack):
+    session = requests.Session()
+    r = session.get(gateway + "/auth/login", allow_redirects=False, timeout=30)
+    assert r.status_code == 302, r.text
+    login_cookie = r.cookies.get("prompt-tester-login")
+    assert login_cookie and "HttpOnly" in r.headers["Set-Cookie"]
+    authorize = urlparse(r.headers["Location"])
+    query = {k: v[0] for k, v in parse_qs(authorize.query).items()}
+    assert query["redirect_uri"] == gateway + "/auth/callback"
+    page = session.get(r.headers["Location"], timeout=30)
+    fields = {
+        m.group(1): unescape(m.group(2))
+        for m in re.finditer(r"<input type='hidden' name='(\w+)' value='([^']*)'>", page.text)
+    }
+    fields.update(username="alice@acme.example", password=password_of(stack, "alice@acme.example"))
+    r = session.post(stack.hosted_ui.url + "/login", data=fields, allow_redirects=False, timeout=30)
+    assert r.status_code == 302
+    callback = r.headers["Location"]
+    assert callback.startswith(gateway + "/auth/callback?")
+    # Another browser (no login cookie) cannot finish this sign-in.
+    stranger = requests.get(callback, timeout=30)
+    assert stranger.status_code == 401
+    r = session.get(callback, timeout=30)
+    assert r.status_code == 200, r.text
+    data = r.json()
+    assert data["user"]["email"] == "alice@acme.example" and data["id_token"]
+    # The ID token it returns is what the other functions take.
+    r = call(gateway, "GET", "/environments", data["id_token"])
+    assert r.status_code == 200
+    # The code was used once: the same callback again fails.
+    again = requests.get(
+        callback, headers={"Cookie": f"prompt-tester-login={login_cookie}"}, timeout=30
+    )
+    assert again.status_code == 401
