@@ -22,10 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ..engine.cache import AnswerCache
 from ..engine.gate import Limiter
 from ..errors import PromptTesterError, ValidationError
-from ..validation import (
-    require,
-    whole_number,
-)
+from ..validation import cache_path, require, whole_number
 from . import prompts, stats
 from .panel import JudgePanel
 from .scorers import Pairwise, parse_winner

@@ -174,6 +174,14 @@ def _behaviours() -> list[dict[str, Any]]:
                 "fallback_attempt": {"ai_model": dict(mini), "weight": 100},
             },
         },
+        {
+            # the LLM judge of pt.scorers.judge/ideal/pairwise (behaviour="judge")
+            "name": "judge",
+            "spec": {
+                "attempts": [{"ai_model": dict(gpt4o), "weight": 100}],
+                "fallback_attempt": {"ai_model": dict(mini), "weight": 100},
+            },
+        },
     ]
 
 
