@@ -11,7 +11,10 @@ a throw-away LocalStack (moto's server). Printed, not asserted:
 2. whole ``s.replay`` at zero latency, calls/s, against one reused openai client calling the
    same model sequentially with the same resolved messages (target: >= 0.5x);
 3. 10,000 logs: the peak memory growth during ``s.replay`` (tracemalloc; target <= 200 MB);
-4. ``s.test`` against a raw ``FlowPrompt.call`` on the same model (median; target <= 1.0x).
+4. ``s.test`` against a raw ``FlowPrompt.call`` on the same model (median; target <= 1.0x);
+5. six deterministic scorers on a 500-row replay: wall time with and without (<= +10 %);
+6. one LLM judge on 500 rows at 200 ms, concurrency 32: against the ideal 1,000 calls / 32 x
+   0.2 s (target <= 1.2x).
 """
 
 from __future__ import annotations
@@ -172,6 +175,52 @@ def main() -> None:
                 f" {(peak - base) / 2**20:.0f} MB (target <= 200 MB), {wall:.1f} s"
                 f" ({run.summary()['succeeded']} ok)"
             )
+
+        # 5. deterministic scorers' overhead; 6. a judge at 200 ms ----------------------------
+        import prompt_tester_nb as pt
+
+        sc = pt.scorers
+        checks = [
+            sc.contains("order", name="mentions_order"),
+            sc.regex(r"\d", name="has_digit"),
+            sc.json_valid(),
+            sc.similarity(),
+            sc.max_latency(5000),
+            sc.max_cost(0.05),
+        ]
+        walls = {}
+        for label, scorers in (("without", None), ("with", checks), ("without again", None)):
+            started = time.perf_counter()
+            s.replay(draft, "default", limit=n, concurrency=32, progress=False, scorers=scorers)
+            walls[label] = time.perf_counter() - started
+        base = (walls["without"] + walls["without again"]) / 2
+        print(
+            f"[5] {n} rows, latency 0, {len(checks)} deterministic scorers: {walls['with']:.2f} s"
+            f" with, {base:.2f} s without (mean of two runs around it); overhead"
+            f" {walls['with'] / base - 1:+.1%} (target <= +10%)"
+        )
+        set_latency(url, 200)
+        try:
+            clear_requests(url)
+            started = time.perf_counter()
+            run = s.replay(
+                draft,
+                "default",
+                limit=n,
+                concurrency=32,
+                progress=False,
+                scorers=[sc.judge("Is the answer polite and specific?", name="polite")],
+            )
+            wall = time.perf_counter() - started
+        finally:
+            set_latency(url, 0)
+        ideal = 2 * n * 0.2 / 32
+        print(
+            f"[6] {n} rows + 1 judge, 200 ms, concurrency 32: {wall:.2f} s"
+            f" ({count_requests(url)} model requests, {run.summary()['judge_calls']} judge"
+            f" calls); ideal {ideal:.2f} s; ratio {wall / max(ideal, read_s):.2f} of the larger of"
+            f" the ideal and the read time (target <= 1.2)"
+        )
 
         # 4. s.test vs a raw FlowPrompt.call ---------------------------------------------------
         test_draft = s.open_test(entry.context_id)

@@ -444,6 +444,19 @@ class ReplayRun:
             "scores": self.score_summary(),
         }
 
+    # --- rich display -----------------------------------------------------------------
+    def _repr_html_(self) -> str:
+        """The summary, the scorers' numbers, then the changed rows first with their diff."""
+        from .display import run_html
+
+        return run_html(self)
+
+    def plot(self):  # -> matplotlib.figure.Figure
+        """Latency, cost and score distributions (needs the ``plot`` extra: matplotlib)."""
+        from .display import run_plot
+
+        return run_plot(self)
+
     # --- saving -------------------------------------------------------------------------
     def _header(self) -> dict[str, Any]:
         return {

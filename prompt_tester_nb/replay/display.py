@@ -1,0 +1,126 @@
+"""How a replay run shows itself in a notebook: HTML (``_repr_html_``) and ``plot()``.
+
+Every text that comes from a log or a model is escaped; nothing here ever sees a key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import html
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .records import ReplayRun
+
+MAX_ROWS_SHOWN = 20
+
+
+def _e(value: Any) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def _num(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _interval(ci: Any) -> str:
+    return "n/a" if not ci else f"{ci[0]:.2f} to {ci[1]:.2f}"
+
+
+def _diff(old: str, new: str) -> str:
+    lines = difflib.unified_diff(
+        (old or "").splitlines(), (new or "").splitlines(), "production", "new", lineterm="", n=1
+    )
+    return "\n".join(list(lines)[2:]) or "(no line changed)"
+
+
+def run_html(run: ReplayRun) -> str:
+    s = run.summary()
+    state = (s["stopped_reason"] or "done") if run.done else "running"
+    facts = [
+        ("rows", s["calls"]),
+        ("succeeded", s["succeeded"]),
+        ("failed", s["failed"]),
+        ("not run", s["not_run"]),
+        ("changed", f"{s['changed']} ({_num(s['share_changed'])})"),
+        ("cost (USD)", f"{s['total_cost']:.5f} (estimated {s['estimated_cost']:.5f})"),
+        (
+            "latency p50 / p95 (ms)",
+            f"{_num(s['latency_p50_ms'], 0)} / {_num(s['latency_p95_ms'], 0)}",
+        ),
+        ("cache hits", s["cache_hits"]),
+        ("state", state),
+    ]
+    parts = [
+        f"<div class='pt-replay-run'><p><b>Replay of {_e(run.draft.get('prompt_id'))}</b>"
+        f" with behaviour {_e(run.behaviour)} in {_e(run.env_name or run.env_id)}</p>",
+        "<table>"
+        + "".join(
+            f"<tr><th style='text-align:left'>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in facts
+        )
+        + "</table>",
+    ]
+    scores = s.get("scores") or {}
+    if scores:
+        head = "<tr><th>scorer</th><th>mean</th><th>pass rate</th><th>95% interval</th><th>n</th><th>unscored</th><th>rows for a 5-point difference</th></tr>"
+        body = "".join(
+            f"<tr><td>{_e(name)}</td><td>{_num(v['mean'])}</td><td>{_num(v['pass_rate'])}</td>"
+            f"<td>{_interval(v['ci95'])}</td><td>{v['n']}</td><td>{v['unscored']}</td>"
+            f"<td>{_e(v['rows_for_5pt'])}</td></tr>"
+            for name, v in scores.items()
+        )
+        parts.append(f"<p><b>Scores</b></p><table>{head}{body}</table>")
+    names = [m["name"] for m in run.scorers]
+    ordered = sorted(run.rows, key=lambda r: (r.changed is not True, r.error is None, r.index))
+    rows = []
+    for r in ordered[:MAX_ROWS_SHOWN]:
+        scored = "".join(f"<td>{_num((r.scores or {}).get(n))}</td>" for n in names)
+        detail = _diff(r.production or "", r.new) if r.ok else (r.error or "")
+        rows.append(
+            f"<tr><td>{_e(r.context_id)}</td><td>{_e(r.repeat)}</td><td>{_e(r.changed)}</td>"
+            f"<td>{_num(r.similarity)}</td>{scored}<td><pre style='white-space:pre-wrap;margin:0'>"
+            f"{_e(detail[:2000])}</pre></td></tr>"
+        )
+    score_heads = "".join(f"<th>{_e(n)}</th>" for n in names)
+    parts.append(
+        f"<p><b>Rows</b> (changed first; {min(len(ordered), MAX_ROWS_SHOWN)} of {len(ordered)})</p>"
+        f"<table><tr><th>context</th><th>repeat</th><th>changed</th><th>similarity</th>"
+        f"{score_heads}<th>diff / error</th></tr>{''.join(rows)}</table></div>"
+    )
+    return "".join(parts)
+
+
+def run_plot(run: ReplayRun):
+    try:
+
+        import matplotlib.pyplot as plt
+    except ImportError:
+        from ..errors import ValidationError
+
+        raise ValidationError(
+            "plot: needs matplotlib; install it with pip install 'prompt-tester-nb[plot]'",
+            field="plot",
+        ) from None
+    ok = [r for r in run.rows if r.ok]
+    names = [m["name"] for m in run.scorers]
+    panels = 2 + (1 if names else 0)
+    fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 3.2))
+    latencies = [r.latency_ms for r in ok if not r.cached and r.latency_ms is not None]
+    axes[0].hist(latencies or [0], bins=20, color="#4c78a8")
+    axes[0].set(title="latency (ms)", xlabel="ms", ylabel="rows")
+    costs = [(r.price or 0.0) + r.judge_cost for r in ok]
+    axes[1].hist(costs or [0], bins=20, color="#f58518")
+    axes[1].set(title="cost per row (USD)", xlabel="USD")
+    if names:
+        data = [[(r.scores or {}).get(n) for r in ok] for n in names]
+        data = [[v for v in column if v is not None] or [float("nan")] for column in data]
+        axes[2].boxplot(data, labels=names, vert=True)
+        axes[2].set(title="scores", ylim=(-0.05, 1.05))
+        axes[2].tick_params(axis="x", rotation=30)
+    fig.tight_layout()
+    plt.close(fig)  # shown once, by the notebook's display of the returned figure
+    return fig
