@@ -464,7 +464,7 @@ def _signed(claims: dict, *, key=None, kid=None, alg="RS256") -> str:
 
 
 def test_crafted_tokens_in_the_kernel_session_file_are_refused(
-    service, stack, tmp_path, monkeypatch
+    service, stack, tmp_path
 ):
     """pt.connect() with no arguments trusts nothing in the handed-over file it cannot verify:
     tokens are checked like any other (signature, alg, issuer, audience, use, expiry)."""
@@ -505,7 +505,11 @@ def test_crafted_tokens_in_the_kernel_session_file_are_refused(
         ("forged-token", "not a JWT", "garbage"),
     ]  # fmt: skip
     path = tmp_path / "handoff" / "session.json"
-    monkeypatch.setenv("PROMPT_TESTER_SESSION_FILE", str(path))
+    from prompt_tester_nb.service import PromptTesterService
+
+    service = PromptTesterService(
+        service.settings.model_copy(update={"session_file": str(path)}), clients=service.aws
+    )
     for attack, detail, token in crafted:
         _handoff(path, token, refresh=None)
         # got anything = a session came back
