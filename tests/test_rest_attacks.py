@@ -463,9 +463,7 @@ def _signed(claims: dict, *, key=None, kid=None, alg="RS256") -> str:
     )  # fmt: skip
 
 
-def test_crafted_tokens_in_the_kernel_session_file_are_refused(
-    service, stack, tmp_path
-):
+def test_crafted_tokens_in_the_kernel_session_file_are_refused(service, stack, tmp_path):
     """pt.connect() with no arguments trusts nothing in the handed-over file it cannot verify:
     tokens are checked like any other (signature, alg, issuer, audience, use, expiry)."""
     from cryptography.hazmat.primitives.asymmetric import rsa
