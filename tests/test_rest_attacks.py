@@ -20,6 +20,7 @@ import jwt
 import requests
 
 import prompt_tester_nb as pt
+from prompt_tester_nb import redaction
 from prompt_tester_nb.server.api_handlers import ROUTES
 from tests import attacks
 from tests.conftest import password_of
@@ -319,10 +320,20 @@ async def test_a_sentinel_key_is_in_no_rest_response_or_debug_log(
     sm = service.aws.secretsmanager
     secret_name = settings.secret_name(env)
     saved = sm.get_secret_value(SecretId=secret_name)["SecretString"]  # restored exactly
+    # Jupyter's own log as it is: no filter of the test's on it (the package's records reach it
+    # through the package's handler, which scrubs them).
+    server_stream = io.StringIO()
+    server_handler = logging.StreamHandler(server_stream)
+    server_handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    jp_serverapp.log.addHandler(server_handler)
+    # Everything else at DEBUG, botocore's and openai's wire logs included, through handlers
+    # that carry the package's filter, as one added to them would (redaction.SecretFilter).
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setLevel(logging.DEBUG)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    handler.addFilter(redaction.SecretFilter())
+    caplog.handler.addFilter(redaction.SecretFilter())
     loggers = [logging.getLogger(), jp_serverapp.log, logging.getLogger("tornado")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
@@ -432,11 +443,14 @@ async def test_a_sentinel_key_is_in_no_rest_response_or_debug_log(
         for lg, level in zip(loggers, levels, strict=True):
             lg.setLevel(level)
             lg.removeHandler(handler)
+        jp_serverapp.log.removeHandler(server_handler)
         sm.put_secret_value(SecretId=secret_name, SecretString=saved)
     assert covered == {(m, p) for p, _h, ms in ROUTES for m in ms}  # every route was called
     channels = {f"response: {k}": v for k, v in responses.items()}
     channels["log at DEBUG (caplog)"] = caplog.text
     channels["log at DEBUG (server, tornado, root)"] = stream.getvalue()
+    channels["Jupyter's log at DEBUG, no added filter"] = server_stream.getvalue()
+    assert "DEBUG prompt_tester_nb.server.base " in server_stream.getvalue()
     channels["tester notebook on disk"] = notebook
     assert len(caplog.records) > 50  # DEBUG logging really was on (botocore, tornado, …)
     assert "tornado.access" in stream.getvalue() or "ServerApp" in stream.getvalue()
