@@ -42,7 +42,17 @@ def app(session=None, context_id=None, prompt_id=None, version=None):
     return _app(session, context_id=context_id, prompt_id=prompt_id, version=version)
 
 
-__version__ = "0.1.0"
+try:  # written at build time from labextension/package.json (pyproject.toml: tool.hatch.version)
+    from ._version import __version__
+except ImportError:  # a source tree that was never installed
+    import warnings
+
+    warnings.warn(
+        "prompt_tester_nb is imported outside an installation: install it (pip install -e .)"
+        " to get its version",
+        stacklevel=2,
+    )
+    __version__ = "dev"
 
 
 def _jupyter_server_extension_points() -> list[dict]:

@@ -17,6 +17,23 @@ import sys
 import threading
 from pathlib import Path
 
+LOCAL_EXTRA = "pip install 'prompt-tester-nb[local]'"
+
+
+class MissingExtraError(Exception):
+    """A command needs an optional dependency group that is not installed."""
+
+
+def _require_local_extra() -> None:
+    """The local stack serves AWS with moto's server, which only the ``local`` extra installs."""
+    try:
+        import moto.server  # noqa: F401 (imported only to see that it can be)
+    except ImportError as exc:
+        raise MissingExtraError(
+            f"the local stack needs moto's server ({exc.name or 'moto'} is not installed);"
+            f" install the 'local' extra: {LOCAL_EXTRA}"
+        ) from None
+
 
 def _stack_args(parser: argparse.ArgumentParser) -> None:
     from .local.stack import DEFAULT_PORTS
@@ -67,6 +84,7 @@ def _wait_forever() -> None:
 
 
 def cmd_local(args: argparse.Namespace) -> int:
+    _require_local_extra()
     stack = _start_stack(args)
     print("\nRunning. Ctrl-C stops it; the state stays for the next start.", flush=True)
     try:
@@ -77,6 +95,7 @@ def cmd_local(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    _require_local_extra()
     stack = _start_stack(args)
     env = {**os.environ, **stack.environ()}
     notebook = args.notebook
@@ -120,6 +139,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not command:
         print("error: give a command after --", file=sys.stderr)
         return 2
+    _require_local_extra()
     seed_ms = None
     if args.seed_time:
         seed_ms = int(
@@ -175,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
+    except MissingExtraError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except PromptTesterError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -17,12 +17,14 @@ from typing import Any
 
 from .auth import Tokens
 
-ENV_VAR = "PROMPT_TESTER_SESSION_FILE"
+
+def location(configured: str | os.PathLike[str] | None = None) -> Path:
+    """The session file: ``configured`` (``Settings.session_file``), else Jupyter's runtime
+    folder."""
+    return Path(configured) if configured else default_path()
 
 
 def default_path() -> Path:
-    if os.environ.get(ENV_VAR):
-        return Path(os.environ[ENV_VAR])
     try:
         from jupyter_core.paths import jupyter_runtime_dir
 

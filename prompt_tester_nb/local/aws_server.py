@@ -115,6 +115,24 @@ def _serial_run_simple(*args, **kwargs):
 
 _server.run_simple = _serial_run_simple
 
+# Secrets Manager moves AWSCURRENT with UpdateSecretVersionStage (the provider keys' compare-and-
+# swap, stores/secrets.py). moto 5.2 moves the label but keeps the old "default" version, which a
+# GetSecretValue without a stage then returns and a later PutSecretValue demotes, leaving two
+# versions labelled AWSCURRENT. AWS has one AWSCURRENT and returns it: so does this.
+from moto.secretsmanager.models import SecretsManagerBackend as _Sm
+
+_update_stage = _Sm.update_secret_version_stage
+
+def _update_secret_version_stage(self, secret_id, version_stage, remove_from_version_id,
+                                 move_to_version_id):
+    result = _update_stage(self, secret_id, version_stage, remove_from_version_id,
+                           move_to_version_id)
+    if version_stage == "AWSCURRENT" and move_to_version_id:
+        self.secrets[secret_id].set_default_version_id(move_to_version_id)
+    return result
+
+_Sm.update_secret_version_stage = _update_secret_version_stage
+
 if os.environ.get("PROMPT_TESTER_MOTO_THREADED") == "1":
     # moto's DynamoDB is not thread-safe: TransactWriteItems deep-copies whole tables first and
     # puts the copies back when a condition fails, undoing what other threads committed in the
@@ -136,6 +154,11 @@ if os.environ.get("PROMPT_TESTER_MOTO_THREADED") == "1":
                   "transact_write_items", "execute_statement", "execute_transaction",
                   "batch_execute_statement"):
         setattr(_Ddb, _name, _serialised(getattr(_Ddb, _name)))
+    # The same for a secret's versions: AWS applies one label move at a time, so the check that
+    # RemoveFromVersionId still holds AWSCURRENT and the move are one step.
+    for _name in ("create_secret", "put_secret_value", "update_secret_version_stage",
+                  "get_secret_value", "describe_secret", "delete_secret", "update_secret"):
+        setattr(_Sm, _name, _serialised(getattr(_Sm, _name)))
 
 _server.main(sys.argv[1:])
 """

@@ -96,7 +96,6 @@ def run_html(run: ReplayRun) -> str:
 
 def run_plot(run: ReplayRun):
     try:
-
         import matplotlib.pyplot as plt
     except ImportError:
         from ..errors import ValidationError

@@ -66,13 +66,33 @@ class PromptTesterHandler(APIHandler):
             future = self.settings["prompt_tester_executor"].submit(call)
         except RuntimeError:  # the pool is already shut down
             raise StoppingError() from None
+        started = time.perf_counter()
         try:
-            return await asyncio.wrap_future(future)
+            result = await asyncio.wrap_future(future)
+        except PromptTesterError as exc:
+            logger.debug(
+                "%s %s: %s answered %s (%d) in %.0f ms",
+                self.request.method,
+                self.request.path,
+                getattr(fn, "__name__", "call"),
+                type(exc).__name__,
+                exc.status,
+                (time.perf_counter() - started) * 1000,
+            )
+            raise
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if future.cancelled() and task is not None and not task.cancelling():
                 raise StoppingError() from None
             raise
+        logger.debug(
+            "%s %s: %s in %.0f ms",
+            self.request.method,
+            self.request.path,
+            getattr(fn, "__name__", "call"),
+            (time.perf_counter() - started) * 1000,
+        )
+        return result
 
     # --- the Cognito session ---------------------------------------------------------------
     def web_session(self) -> WebSession | None:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import os
+import functools
+import types
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from typing import Any, get_args
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Int, Unicode, default
+from pydantic.fields import FieldInfo
+from traitlets import Bool, Float, HasTraits, Int, TraitType, Unicode, default
 
+from .. import redaction
+from ..handoff import location as session_file_location
 from ..service import PromptTesterService
 from ..settings import Settings
 from .api_handlers import ROUTES
@@ -18,55 +22,73 @@ from .health import HealthHandler, LoopLagMonitor, freeze_heap, warm_up
 from .openapi import OpenAPIHandler
 from .sessions import SessionStore
 
-
-def _env(name: str) -> str | None:
-    return os.environ.get(name) or None
+_TRAIT_TYPES: dict[type, type[TraitType]] = {str: Unicode, float: Float, int: Int, bool: Bool}
 
 
-class PromptTester(ExtensionApp):
+def environment_variables(field: FieldInfo) -> list[str]:
+    """The environment variables a Settings field reads, in order of precedence."""
+    alias = field.validation_alias
+    choices = alias.choices if alias is not None and hasattr(alias, "choices") else []
+    return [c for c in choices if isinstance(c, str) and c.isupper()]
+
+
+def _trait_for(name: str, field: FieldInfo) -> TraitType:
+    kinds = [a for a in get_args(field.annotation) or (field.annotation,) if a is not type(None)]
+    optional = type(None) in get_args(field.annotation)
+    variables = " / ".join(environment_variables(field))
+    text = (field.description or name.replace("_", " ")).rstrip(".")
+    return _TRAIT_TYPES[kinds[0]](
+        field.default,
+        allow_none=optional,
+        config=True,
+        help=f"{text}. Default: ${variables} (Settings.{name}).",
+    )
+
+
+def _environment_default(name: str):
+    def read(self: SettingsTraits) -> Any:
+        return getattr(self.environment_settings, name)
+
+    return read
+
+
+def _settings_traits() -> dict[str, Any]:
+    """One configurable trait per Settings field, each defaulting to what the environment says."""
+    namespace: dict[str, Any] = {}
+    for name, field in Settings.model_fields.items():
+        namespace[name] = _trait_for(name, field)
+        namespace[f"_default_{name}"] = default(name)(_environment_default(name))
+    return namespace
+
+
+class _SettingsTraitsBase(HasTraits):
+    @functools.cached_property
+    def environment_settings(self) -> Settings:
+        """The environment, read once, through the one reader of it (Settings)."""
+        return Settings()
+
+    def build_settings(self) -> Settings:
+        """The one Settings object: every trait's value, configured or from the environment."""
+        return Settings(**{name: getattr(self, name) for name in Settings.model_fields})
+
+
+# Generated from Settings, so a new setting is a traitlet without a second list to keep.
+SettingsTraits = types.new_class(
+    "SettingsTraits",
+    (_SettingsTraitsBase,),
+    exec_body=lambda ns: ns.update(_settings_traits()),
+)
+
+
+class PromptTester(ExtensionApp, SettingsTraits):
     """Cognito sign-in and the Prompt Tester's REST API inside Jupyter server.
 
-    Every setting also reads its environment variable, so the local stack's exports work
-    unchanged; ``--PromptTester.cognito_domain=…`` or ``jupyter_server_config.py`` override.
+    Every field of ``Settings`` is a traitlet here (``--PromptTester.table_prefix=…`` or
+    ``c.PromptTester.table_prefix = …`` in ``jupyter_server_config.py``), each defaulting to its
+    environment variable, so the local stack's exports work unchanged.
     """
 
     name = "prompt_tester_nb"
-
-    region = Unicode(None, allow_none=True, config=True, help="AWS region (AWS_REGION)")
-    endpoint_url = Unicode(
-        None,
-        allow_none=True,
-        config=True,
-        help="Local AWS endpoint (AWS_ENDPOINT_URL); unset for AWS",
-    )
-    cognito_user_pool_id = Unicode(
-        None, allow_none=True, config=True, help="User pool id (PROMPT_TESTER_COGNITO_USER_POOL_ID)"
-    )
-    cognito_client_id = Unicode(
-        None, allow_none=True, config=True, help="App client id (PROMPT_TESTER_COGNITO_CLIENT_ID)"
-    )
-    cognito_client_secret = Unicode(
-        None, allow_none=True, config=True, help="App client secret, if it has one"
-    )
-    cognito_domain = Unicode(
-        None,
-        allow_none=True,
-        config=True,
-        help="Hosted UI base URL (PROMPT_TESTER_COGNITO_DOMAIN); unset: email + password form",
-    )
-    redirect_url = Unicode(
-        None,
-        allow_none=True,
-        config=True,
-        help="Absolute callback URL registered on the app client (PROMPT_TESTER_REDIRECT_URL);"
-        " derived from the request when unset",
-    )
-    session_file = Unicode(
-        None,
-        allow_none=True,
-        config=True,
-        help="Where the signed-in session is handed to kernels (owner-only file)",
-    )
 
     max_workers = Int(
         16,
@@ -83,60 +105,14 @@ class PromptTester(ExtensionApp):
         " Process-wide: set False to leave the server's GC as CPython sets it.",
     )
 
-    @default("region")
-    def _region(self) -> str | None:
-        return _env("AWS_REGION") or _env("AWS_DEFAULT_REGION")
-
-    @default("endpoint_url")
-    def _endpoint(self) -> str | None:
-        return _env("AWS_ENDPOINT_URL")
-
-    @default("cognito_user_pool_id")
-    def _pool(self) -> str | None:
-        return _env("PROMPT_TESTER_COGNITO_USER_POOL_ID")
-
-    @default("cognito_client_id")
-    def _client(self) -> str | None:
-        return _env("PROMPT_TESTER_COGNITO_CLIENT_ID")
-
-    @default("cognito_client_secret")
-    def _secret(self) -> str | None:
-        return _env("PROMPT_TESTER_COGNITO_CLIENT_SECRET")
-
-    @default("cognito_domain")
-    def _domain(self) -> str | None:
-        return _env("PROMPT_TESTER_COGNITO_DOMAIN")
-
-    @default("redirect_url")
-    def _redirect(self) -> str | None:
-        return _env("PROMPT_TESTER_REDIRECT_URL")
-
-    @default("session_file")
-    def _session_file(self) -> str | None:
-        return _env("PROMPT_TESTER_SESSION_FILE")
-
-    def build_settings(self) -> Settings:
-        overrides = {
-            k: v
-            for k, v in {
-                "region": self.region,
-                "endpoint_url": self.endpoint_url,
-                "cognito_user_pool_id": self.cognito_user_pool_id,
-                "cognito_client_id": self.cognito_client_id,
-                "cognito_client_secret": self.cognito_client_secret,
-                "cognito_domain": self.cognito_domain,
-            }.items()
-            if v
-        }
-        return Settings(**overrides)
-
     def initialize_settings(self) -> None:
+        redaction.attach(self.serverapp.log if self.serverapp else self.log)
         settings = self.build_settings()
         self.settings.update(
             {
                 "prompt_tester_service": PromptTesterService(settings),
                 "prompt_tester_sessions": SessionStore(
-                    Path(self.session_file) if self.session_file else None
+                    session_file_location(settings.session_file)
                 ),
                 "prompt_tester_extension": self,
                 "prompt_tester_executor": ThreadPoolExecutor(

@@ -4,21 +4,53 @@ The stored JSON is ``{"AZURE_OPENAI_KEYS": {realm: {"url", "key"}}, "OPENAI_API_
 "OPENAI_ORG": …, "_updated": {name: ISO time}}``. Values leave this module only through
 ``read_values`` (for the runner) and never reach a response: ``status`` is what interfaces
 get. Nothing here formats a value into a message.
+
+A change is a compare-and-swap on the secret's ``AWSCURRENT`` label, so two people changing one
+environment's keys at once never lose one: read the current version (id and value), merge,
+write the result as a new version labelled only ``PENDING-<uuid>``, then move ``AWSCURRENT`` to it
+with ``UpdateSecretVersionStage(RemoveFromVersionId=<the version read>)``, which Secrets Manager
+refuses when ``AWSCURRENT`` is no longer on that version (someone else's change landed first).
+Then the merge is redone on the newer document and tried again, with jittered backoff. The
+pending label is always taken off again (a secret holds at most 20 labels); a version left
+without labels is deprecated, and Secrets Manager deletes it in time. Creating the secret is
+the same race: the loser of two ``CreateSecret`` calls retries as an update.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
+from tenacity import (
+    RetryError,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
 
-from ..errors import StoreError
+from ..errors import ConflictError, StoreError
 from .dynamo import aws_errors
+
+logger = logging.getLogger(__name__)
 
 UPDATED = "_updated"
 AZURE = "AZURE_OPENAI_KEYS"
+CURRENT = "AWSCURRENT"
+PENDING = "PENDING-"
+
+
+class _Conflict(Exception):
+    """Someone else's change landed between this one's read and its swap: redo the merge."""
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 def _now() -> str:
@@ -26,18 +58,38 @@ def _now() -> str:
 
 
 class SecretStore:
-    def __init__(self, secretsmanager: Any, kms_key_id: str | None):
+    """One environment's provider keys, changed by compare-and-swap.
+
+    ``attempts`` bounds how often one change is redone when others keep landing first; the
+    waits between tries are random (full jitter), so writers that collided spread out.
+    """
+
+    def __init__(
+        self,
+        secretsmanager: Any,
+        kms_key_id: str | None,
+        *,
+        attempts: int = 30,
+        max_wait_seconds: float = 1.0,
+    ):
         self._sm = secretsmanager
         self._kms_key_id = kms_key_id
+        self._attempts = attempts
+        self._max_wait = max_wait_seconds
 
     def read_values(self, name: str) -> dict[str, Any]:
         """The stored document, or {} when no secret exists yet."""
+        return self._read(name)[0]
+
+    def _read(self, name: str) -> tuple[dict[str, Any], str | None]:
+        """The current document and the id of its version; ({}, None) when there is no secret."""
         with aws_errors("Reading provider keys"):
             try:
-                result = self._sm.get_secret_value(SecretId=name)
+                # The stage is named, not implied: the version holding AWSCURRENT is the one.
+                result = self._sm.get_secret_value(SecretId=name, VersionStage=CURRENT)
             except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-                    return {}
+                if _code(exc) == "ResourceNotFoundException":
+                    return {}, None
                 raise
         try:
             doc = json.loads(result.get("SecretString") or "{}")
@@ -45,7 +97,7 @@ class SecretStore:
             raise StoreError(
                 "The stored provider keys are not valid JSON; replace them with new values"
             ) from None
-        return doc if isinstance(doc, dict) else {}
+        return (doc if isinstance(doc, dict) else {}), result.get("VersionId")
 
     def merge(
         self,
@@ -54,62 +106,135 @@ class SecretStore:
         delete: list[str],
         tags: dict[str, str],
     ) -> dict[str, Any]:
-        """Apply a change to the stored document and write it back; returns the new document.
+        """Apply a change to the stored document and swap it in; returns the new document.
 
         ``set_values[AZURE]`` merges realm by realm; ``delete`` takes key names or
-        ``"AZURE_OPENAI_KEYS.<realm>"`` for one realm.
+        ``"AZURE_OPENAI_KEYS.<realm>"`` for one realm. Raises ConflictError when others' changes
+        kept landing first for every one of ``attempts`` tries.
         """
-        doc = self.read_values(name)
-        existed = bool(doc)
-        updated = dict(doc.get(UPDATED) or {})
-        stamp = _now()
-        for key, value in set_values.items():
-            if key == AZURE:
-                realms = dict(doc.get(AZURE) or {})
-                for realm, realm_value in value.items():
-                    realms[realm] = realm_value
-                    updated[f"{AZURE}.{realm}"] = stamp
-                doc[AZURE] = realms
-            else:
-                doc[key] = value
-            updated[key] = stamp
-        for key in delete:
-            if key.startswith(f"{AZURE}."):
-                realm = key.split(".", 1)[1]
-                realms = dict(doc.get(AZURE) or {})
-                realms.pop(realm, None)
-                updated.pop(key, None)
-                if realms:
-                    doc[AZURE] = realms
-                    updated[AZURE] = stamp
-                else:
-                    doc.pop(AZURE, None)
-                    updated.pop(AZURE, None)
-            else:
-                doc.pop(key, None)
-                for stamped in [k for k in updated if k == key or k.startswith(f"{key}.")]:
-                    updated.pop(stamped, None)
-        doc[UPDATED] = updated
-        self._write(name, doc, existed, tags)
-        return doc
+        retrying = Retrying(
+            stop=stop_after_attempt(self._attempts),
+            wait=wait_random_exponential(multiplier=0.01, max=self._max_wait),
+            retry=retry_if_exception_type(_Conflict),
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    doc, version = self._read(name)
+                    merged = apply_change(doc, set_values, delete)
+                    if version is None:
+                        self._create(name, merged, tags)
+                    else:
+                        self._swap(name, merged, version)
+                    return merged
+        except RetryError:
+            pass
+        raise ConflictError(
+            "Others kept changing this environment's provider keys at the same moment;"
+            " nothing was saved, try again"
+        )
 
-    def _write(self, name: str, doc: dict[str, Any], existed: bool, tags: dict[str, str]) -> None:
-        body = json.dumps(doc, sort_keys=True)
+    def _create(self, name: str, doc: dict[str, Any], tags: dict[str, str]) -> None:
+        kwargs: dict[str, Any] = {
+            "Name": name,
+            "SecretString": json.dumps(doc, sort_keys=True),
+            "ClientRequestToken": str(uuid.uuid4()),
+            "Description": "Provider keys for the Prompt Tester (write-only for users)",
+            "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
+        }
+        if self._kms_key_id:
+            kwargs["KmsKeyId"] = self._kms_key_id
         with aws_errors("Saving provider keys"):
-            if existed:
-                self._sm.put_secret_value(SecretId=name, SecretString=body)
-                return
-            kwargs: dict[str, Any] = {
-                "Name": name,
-                "SecretString": body,
-                "Description": "Provider keys for the Prompt Tester (write-only for users)",
-                "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
-            }
-            if self._kms_key_id:
-                kwargs["KmsKeyId"] = self._kms_key_id
             try:
                 self._sm.create_secret(**kwargs)
             except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "ResourceExistsException":
+                if _code(exc) == "ResourceExistsException":  # someone else created it first
+                    raise _Conflict from None
+                raise
+
+    def _swap(self, name: str, doc: dict[str, Any], read_version: str) -> None:
+        """Make ``doc`` current if the current version is still ``read_version``."""
+        token = str(uuid.uuid4())
+        pending = f"{PENDING}{token}"
+        with aws_errors("Saving provider keys"):
+            try:
+                written = self._sm.put_secret_value(
+                    SecretId=name,
+                    SecretString=json.dumps(doc, sort_keys=True),
+                    ClientRequestToken=token,
+                    VersionStages=[pending],
+                )
+            except ClientError as exc:
+                # Too many labels at once (20 per secret on AWS): as many writers as that are
+                # racing, so wait and try again like any other collision.
+                if _code(exc) == "LimitExceededException":
+                    raise _Conflict from None
+                raise
+            new_version = written.get("VersionId") or token
+            try:
+                self._sm.update_secret_version_stage(
+                    SecretId=name,
+                    VersionStage=CURRENT,
+                    MoveToVersionId=new_version,
+                    RemoveFromVersionId=read_version,
+                )
+            except ClientError as exc:
+                if _code(exc) != "InvalidParameterException":
+                    self._drop_label(name, pending, new_version)
                     raise
-                self._sm.put_secret_value(SecretId=name, SecretString=body)
+                # AWSCURRENT is not on the version read any more. A retried request whose first
+                # try did move it finds it on ours: that is success, not a collision.
+                current = self._read(name)[1]
+                if current != new_version:
+                    self._drop_label(name, pending, new_version)
+                    if current != read_version:
+                        raise _Conflict from None
+                    raise
+            self._drop_label(name, pending, new_version)
+
+    def _drop_label(self, name: str, label: str, version: str) -> None:
+        """Take the pending label off again. Best effort: the change itself is decided by then,
+        and a leftover label changes nothing but the count of labels."""
+        with contextlib.suppress(ClientError, BotoCoreError):
+            self._sm.update_secret_version_stage(
+                SecretId=name, VersionStage=label, RemoveFromVersionId=version
+            )
+            return
+        logger.debug("Could not remove the pending label from a provider-keys version")
+
+
+def apply_change(
+    stored: dict[str, Any], set_values: dict[str, Any], delete: list[str]
+) -> dict[str, Any]:
+    """The document after setting ``set_values`` and deleting ``delete`` (``stored`` is kept)."""
+    doc = dict(stored)
+    updated = dict(doc.get(UPDATED) or {})
+    stamp = _now()
+    for key, value in set_values.items():
+        if key == AZURE:
+            realms = dict(doc.get(AZURE) or {})
+            for realm, realm_value in value.items():
+                realms[realm] = realm_value
+                updated[f"{AZURE}.{realm}"] = stamp
+            doc[AZURE] = realms
+        else:
+            doc[key] = value
+        updated[key] = stamp
+    for key in delete:
+        if key.startswith(f"{AZURE}."):
+            realm = key.split(".", 1)[1]
+            realms = dict(doc.get(AZURE) or {})
+            realms.pop(realm, None)
+            updated.pop(key, None)
+            if realms:
+                doc[AZURE] = realms
+                updated[AZURE] = stamp
+            else:
+                doc.pop(AZURE, None)
+                updated.pop(AZURE, None)
+        else:
+            doc.pop(key, None)
+            for stamped in [k for k in updated if k == key or k.startswith(f"{key}.")]:
+                updated.pop(stamped, None)
+    doc[UPDATED] = updated
+    return doc
