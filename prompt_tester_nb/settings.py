@@ -104,11 +104,20 @@ class Settings(BaseSettings):
         validation_alias=_env("PROMPT_TESTER_COGNITO_JWKS_URL", "cognito_jwks_url"),
         description="Overrides the pool's JWKS location (derived from the pool and region).",
     )
-    redirect_url: str | None = Field(
+    web_origin: str | None = Field(
         None,
-        validation_alias=_env("PROMPT_TESTER_REDIRECT_URL", "redirect_url"),
-        description="The web backend's sign-in callback URL as registered in the app client;"
-        " unset: the Lambda derives it from the request (…/auth/callback).",
+        validation_alias=_env("PROMPT_TESTER_WEB_ORIGIN", "web_origin"),
+        description="The web frontend's origin, allowed by the Lambda API's CORS; unset: no CORS.",
+    )
+    lambda_service_name: str = Field(
+        "prompt-tester",
+        validation_alias=_env("POWERTOOLS_SERVICE_NAME", "lambda_service_name"),
+        description="The Lambda functions' service name in logs and metrics (Powertools').",
+    )
+    metrics_namespace: str = Field(
+        "PromptTester",
+        validation_alias=_env("POWERTOOLS_METRICS_NAMESPACE", "metrics_namespace"),
+        description="The CloudWatch namespace of the Lambda functions' EMF metrics.",
     )
     secret_prefix: str = Field(
         "prompt-tester",

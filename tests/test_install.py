@@ -93,6 +93,12 @@ def test_every_directly_imported_library_is_declared():
         return out
 
     core, local = declared(None), declared("local")
+    # Modules whose own extra brings their library: the Lambda functions (``lambda``) and
+    # run.plot() (``plot``).
+    extras = {
+        "prompt_tester_nb/aws_lambda/": declared("lambda"),
+        "prompt_tester_nb/replay/display.py": declared("plot"),
+    }
     distributions = importlib.metadata.packages_distributions()
     # Optional on purpose: psutil only sharpens local/jupyter.py's clean-up when present.
     optional = {"psutil"}
@@ -107,6 +113,9 @@ def test_every_directly_imported_library_is_declared():
             f.startswith("prompt_tester_nb/local/") or f == "prompt_tester_nb/cli.py" for f in files
         )
         allowed = core | local if local_only else core
+        for prefix, extra in extras.items():
+            if all(f.startswith(prefix) for f in files):
+                allowed = allowed | extra
         if not dists & allowed:
             missing[module] = sorted(files)
     assert missing == {}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import functools
 import json
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -42,8 +41,9 @@ from ..settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
 
-SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME") or "prompt-tester"
-METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "PromptTester"
+SETTINGS = Settings()  # read once per cold start; the service is built from it too
+SERVICE_NAME = SETTINGS.lambda_service_name
+METRICS_NAMESPACE = SETTINGS.metrics_namespace
 
 
 class RedactingFormatter(LambdaPowertoolsFormatter):
@@ -69,7 +69,7 @@ def service() -> PromptTesterService:
     global _service
     with _service_lock:
         if _service is None:
-            _service = PromptTesterService(Settings())
+            _service = PromptTesterService(SETTINGS)
         return _service
 
 
@@ -140,7 +140,7 @@ def entry_point(fn: Callable[[dict, Any], dict]) -> Callable[[dict, Any], dict]:
 # --- the resolver ------------------------------------------------------------------------------
 def resolver() -> APIGatewayRestResolver:
     """Powertools' REST resolver, with the package's error mapping (``http_errors``)."""
-    origin = os.environ.get("PROMPT_TESTER_WEB_ORIGIN")
+    origin = SETTINGS.web_origin
     cors = CORSConfig(allow_origin=origin, allow_headers=["Authorization"]) if origin else None
     app = APIGatewayRestResolver(cors=cors)
 

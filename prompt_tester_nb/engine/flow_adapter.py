@@ -379,7 +379,7 @@ class _IsolatedFlowPrompt(FlowPrompt):
     """A FlowPrompt whose keys, prompt and log worker belong to one call only."""
 
     def __init__(self, draft: Any, clients: dict, api_token: str | None, worker: Any):
-        # FlowPrompt.__post_init__ is skipped on purpose: it reads keys from os.environ and
+        # FlowPrompt.__post_init__ is skipped on purpose: it reads keys from the process environment and
         # writes them into the class-wide ``clients`` dict.
         self.api_token = api_token
         self.clients = clients
