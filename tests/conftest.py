@@ -77,15 +77,17 @@ def mallory(stack: LocalStack, service: PromptTesterService) -> pt.Session:
 
 @pytest.fixture
 def model(stack: LocalStack):
-    """The demo model server, with faults and latency cleared after each test."""
+    """The demo model server, with faults, latency, keys and judge mode reset after each test."""
     server = stack.model
     server.clear_faults()
     server.set_latency(0)
     server.set_accepted_keys(None)
+    server.set_judge_mode("fair")
     yield server
     server.clear_faults()
     server.set_latency(0)
     server.set_accepted_keys(None)
+    server.set_judge_mode("fair")
 
 
 @pytest.fixture

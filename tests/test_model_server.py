@@ -50,6 +50,7 @@ def server(module_server: ModelServer) -> Iterator[ModelServer]:
         module_server.clear_faults()
         module_server.set_latency(0)
         module_server.set_accepted_keys(None)
+        module_server.set_judge_mode("fair")
         module_server.clear_requests()
 
     reset()

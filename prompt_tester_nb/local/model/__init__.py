@@ -22,14 +22,20 @@ Routes::
     GET  /_control/requests          -> list of request records
     DELETE /_control/requests
     POST /_control/keys {"accepted_key_sha256": [hex, ...] | null}
+    POST /_control/judge_mode {"mode": "fair" | "first" | "garbage"}
+
+A judge prompt (its system message starts with a ``MARKER_*`` of ``judging/prompts.py``) is
+answered with a JSON verdict computed from the texts it shows (``judge`` documents the
+rules); the judge mode makes it position-biased ("first") or unparseable ("garbage") for
+tests.
 
 The control API has no authentication: it is meant for 127.0.0.1 only. It refuses requests
 that carry an ``Origin`` header or a non-local ``Host`` so that a web page open in the user's
 browser cannot drive it (cross-site requests or DNS rebinding). Do not bind it to a public
 interface.
 
-The parts, by job: ``wire`` (the answer and error bodies), ``faults`` (what a test can
-inject), ``server`` (``ModelServer``: routes, control API, records) and ``cli``
+The parts, by job: ``wire`` (the answer and error bodies), ``judge`` (the verdicts for judge
+prompts), ``faults`` (what a test can inject), ``server`` (``ModelServer``: routes, control API, records) and ``cli``
 (``python -m prompt_tester_nb.local.model``).
 """
 
@@ -37,7 +43,8 @@ from __future__ import annotations
 
 from .cli import main
 from .faults import FAULT_KINDS
+from .judge import JUDGE_MODES
 from .server import ModelServer
 from .wire import RequestRecord, completion_for
 
-__all__ = ["FAULT_KINDS", "ModelServer", "RequestRecord", "completion_for", "main"]
+__all__ = ["FAULT_KINDS", "JUDGE_MODES", "ModelServer", "RequestRecord", "completion_for", "main"]

@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 
+from .judge import DEFAULT_JUDGE_MODE, JUDGE_MODES
 from .server import ModelServer
 
 __all__ = ["main"]
@@ -28,10 +29,16 @@ def main(argv: list[str] | None = None) -> int:
         metavar="HEX",
         help="accept only keys with this sha256 (repeatable); default: any non-empty key",
     )
+    parser.add_argument(
+        "--judge-mode",
+        choices=JUDGE_MODES,
+        default=DEFAULT_JUDGE_MODE,
+        help="how judge prompts are answered (default: fair)",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     args = parser.parse_args(argv)
 
-    server = ModelServer(args.host, args.port, args.latency_ms, args.verbose)
+    server = ModelServer(args.host, args.port, args.latency_ms, args.verbose, args.judge_mode)
     if args.accepted_key_sha256 is not None:
         try:
             server._set_accepted_digests(args.accepted_key_sha256)

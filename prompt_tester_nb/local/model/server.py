@@ -30,6 +30,7 @@ from urllib.parse import parse_qs, unquote
 
 from ..lifecycle import StartStop
 from .faults import Fault, make_fault
+from .judge import DEFAULT_JUDGE_MODE, JUDGE_MODES
 from .wire import (
     RequestRecord,
     completion_for,
@@ -93,6 +94,7 @@ class _Handler(BaseHTTPRequestHandler):
         ("GET", "/_control/requests"): "_ctl_requests",
         ("DELETE", "/_control/requests"): "_ctl_clear_requests",
         ("POST", "/_control/keys"): "_ctl_keys",
+        ("POST", "/_control/judge_mode"): "_ctl_judge_mode",
     }
 
     # --- connection lifecycle -------------------------------------------------------------
@@ -285,7 +287,7 @@ class _Handler(BaseHTTPRequestHandler):
             elif fault.kind in ("hang", "reset"):
                 status = 0
         if answer is None and status == 200:
-            answer = completion_for(model, messages, max_tokens)
+            answer = completion_for(model, messages, max_tokens, model_server.judge_mode)
 
         model_server._record(
             {
@@ -392,6 +394,13 @@ class _Handler(BaseHTTPRequestHandler):
         accepted = self.server.model._accepted
         self._send(200, {"accepted_keys": None if accepted is None else len(accepted)})
 
+    def _ctl_judge_mode(self, payload: Any) -> None:
+        try:
+            self.server.model.set_judge_mode(self._field(payload, "mode"))
+        except ValueError as exc:
+            raise _BadRequest(400, error_body(str(exc), "invalid_request_error", "mode")) from None
+        self._send(200, {"mode": self.server.model.judge_mode})
+
 
 class ModelServer(StartStop):
     """The demo model server; control it in-process with methods or over HTTP (``/_control``).
@@ -401,13 +410,20 @@ class ModelServer(StartStop):
     """
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int = 0, latency_ms: int = 0, verbose: bool = False
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        latency_ms: int = 0,
+        verbose: bool = False,
+        judge_mode: str = DEFAULT_JUDGE_MODE,
     ) -> None:
         self.host = host
         self.port = port
         self.verbose = verbose
         self._latency_s = 0.0
         self.set_latency(latency_ms)
+        self._judge_mode = DEFAULT_JUDGE_MODE
+        self.set_judge_mode(judge_mode)
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
         self._records: deque[RequestRecord] = deque(maxlen=MAX_RECORDS)
@@ -474,6 +490,18 @@ class ModelServer(StartStop):
         ):
             raise ValueError("latency_ms must be a number >= 0")
         self._latency_s = latency_ms / 1000
+
+    @property
+    def judge_mode(self) -> str:
+        return self._judge_mode
+
+    def set_judge_mode(self, mode: str) -> None:
+        """How judge prompts are answered (``judge``): "fair" (the default), "first" (a
+        position-biased judge: pairwise "A", scores 1.0) or "garbage" (a reply that is not
+        JSON). Other prompts are answered the same in every mode."""
+        if not isinstance(mode, str) or mode not in JUDGE_MODES:
+            raise ValueError(f"judge mode must be one of {list(JUDGE_MODES)}, not {mode!r}")
+        self._judge_mode = mode
 
     def add_fault(
         self,

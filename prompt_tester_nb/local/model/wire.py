@@ -2,7 +2,8 @@
 
 ``completion_for`` is the deterministic answer for (model, messages): callers (and the
 recorded replay cache) rely on it byte for byte. Error bodies are shaped like OpenAI's (and
-Azure's content filter), so client code that reads ``code``/``type`` is exercised.
+Azure's content filter), so client code that reads ``code``/``type`` is exercised. A judge
+prompt (``judging/prompts.py``) is answered with a JSON verdict instead (``judge``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import http
 import json
 import time
 from typing import Any, Final, TypedDict
+
+from .judge import DEFAULT_JUDGE_MODE, judge_kind, judge_reply
 
 __all__ = [
     "CONTENT_FILTER_MESSAGE",
@@ -146,10 +149,14 @@ def _estimate_tokens(text: str) -> int:
     return max(1, (len(text) + 3) // 4)
 
 
-def completion_for(model: str, messages: list[Any], max_tokens: Any = None) -> dict[str, Any]:
+def completion_for(
+    model: str, messages: list[Any], max_tokens: Any = None, judge_mode: str = DEFAULT_JUDGE_MODE
+) -> dict[str, Any]:
     """Build the deterministic chat.completion answer for (model, messages).
 
     Public so callers (and the demo) can predict what the server will say without a call.
+    A judge prompt gets the verdict of ``judge.judge_reply`` (in ``judge_mode``) as its whole
+    content; any other prompt the labelled demo answer, unchanged by ``judge_mode``.
     """
     canonical = json.dumps([model, messages], sort_keys=True, ensure_ascii=False, default=str)
     digest = hashlib.sha256(canonical.encode()).digest()
@@ -161,8 +168,11 @@ def completion_for(model: str, messages: list[Any], max_tokens: Any = None) -> d
         ),
         "",
     )
+    kind = judge_kind(messages, _text_of)
     snippet = _snippet(last_user)
-    if snippet:
+    if kind is not None:
+        reply = judge_reply(kind, last_user, judge_mode)
+    elif snippet:
         reply = (
             f'{_OPENERS[digest[0] % len(_OPENERS)]} "{snippet}". '
             f"{_REPLIES[digest[1] % len(_REPLIES)]}"
@@ -177,7 +187,7 @@ def completion_for(model: str, messages: list[Any], max_tokens: Any = None) -> d
     ):
         reply = reply[: max(0, max_tokens) * 4]
         finish_reason = "length"
-    content = f"[demo model {model}] {reply}"
+    content = reply if kind is not None else f"[demo model {model}] {reply}"
     prompt_tokens = sum(
         _estimate_tokens(_text_of(m.get("content"))) + 3 for m in messages if isinstance(m, dict)
     )
