@@ -152,3 +152,118 @@ def test_cache_file_holds_no_key(alice, draft, ids, tmp_path):
         assert (
             db.execute("SELECT count(*) FROM answers").fetchone()[0] == 4
         )  # 2 answers, 2 verdicts
+
+
+# --------------------------------------------------------------------------- LLM judges
+
+
+RUBRIC = "Mentions the order id and apologises"
+
+
+def test_a_judge_scores_through_its_behaviour(alice, draft, ids, model):
+    model.clear_requests()
+    judge = sc.judge(RUBRIC, behaviour="judge", name="polite")
+    run = _replay(alice, draft, ids[:4], scorers=[judge, sc.similarity()])
+    assert run.estimate.calls == 4 * (1 + 1)  # rows x repeats x (1 + judges)
+    df = run.to_dataframe()
+    assert df.polite.between(0, 1).all() and df.polite_reason.notna().all()
+    requests = model.requests()
+    judged = [r for r in requests if r["model"] == "gpt-4o"]  # the judge behaviour's deployment
+    assert len(judged) == 4 and len(requests) == 8
+    assert run.summary()["judge_calls"] == 4 and run.summary()["judge_cost"] > 0
+    assert run.summary()["total_cost"] == pytest.approx(
+        df.price.sum() + run.summary()["judge_cost"]
+    )
+    # the same verdict for the same answer: deterministic, and what the Tester's judge says
+    again = _replay(alice, draft, ids[:4], scorers=[judge])
+    assert list(again.to_dataframe().polite) == list(df.polite)
+
+
+def test_judge_faults_leave_the_score_empty_and_the_run_goes_on(alice, draft, ids, model):
+    judge = sc.judge(RUBRIC, behaviour="judge", name="polite")
+    model.set_judge_mode("garbage")
+    run = _replay(alice, draft, ids[:3], scorers=[judge])
+    df = run.to_dataframe()
+    assert df.polite.isna().all() and df.polite_reason.str.contains("not a JSON object").all()
+    assert run.summary()["succeeded"] == 3
+    model.set_judge_mode("fair")
+    # the judge's deployment (gpt-4o) and its fallback (gpt-4o-mini) both fail for one row
+    model.add_fault("status", status=500, match="gpt-4o", count=3)
+    model.add_fault("status", status=500, match="gpt-4o-mini", count=3)
+    run = _replay(
+        alice,
+        draft,
+        ids[:3],
+        concurrency=1,
+        scorers=[judge],
+        retry=RetryPolicy(max_retries=2, base_delay_s=0.01),
+    )
+    df = run.to_dataframe()
+    assert df.polite.isna().sum() == 1 and df.polite.notna().sum() == 2
+    reason = df.polite_reason[df.polite.isna()].iloc[0]
+    assert reason.startswith("ProviderError") and "HTTP 500" in reason
+    assert run.summary()["succeeded"] == 3  # the answers themselves are all there
+
+
+def test_ideal_answer_judge_without_an_ideal_is_unscored(alice, draft, ids, model):
+    run = _replay(alice, draft, ids[:2], scorers=[sc.ideal(behaviour="judge")])
+    df = run.to_dataframe()
+    rows_with_ideal = [r for r in run.rows if r.ideal]
+    assert df.ideal_match.isna().sum() == len(run.rows) - len(rows_with_ideal)
+    assert run.estimate.calls == 2 + len(rows_with_ideal)
+
+
+def test_unknown_judge_behaviour_is_refused_before_any_call(alice, draft, ids, model):
+    model.clear_requests()
+    with pytest.raises(pt.NotFoundError):
+        _replay(alice, draft, ids[:2], scorers=[sc.judge(RUBRIC, behaviour="no-such-judge")])
+    assert model.requests() == []
+
+
+def test_judges_share_the_cost_cap(alice, draft, ids, model):
+    judge = sc.judge(RUBRIC, behaviour="judge", name="polite")
+    dry = _replay(alice, draft, ids, scorers=[judge], dry_run=True)
+    assert dry.estimate.calls == 2 * len(ids)
+    cap = dry.estimate.estimated_cost * 0.5
+    run = _replay(alice, draft, ids, scorers=[judge], max_cost=cap, concurrency=1)
+    s = run.summary()
+    assert s["stopped_reason"] == "max_cost" and s["total_cost"] <= cap
+    assert 0 < s["succeeded"] < len(ids)
+
+
+# --------------------------------------------------------------------------- compare
+
+
+def test_compare_against_production_asks_both_orders(alice, draft, ids, model):
+    run = _replay(alice, draft, ids[:4])
+    model.clear_requests()
+    cmp = alice.compare(run, judge=sc.pairwise(RUBRIC), progress=False)
+    assert len(model.requests()) == 8  # two orders per context
+    assert cmp.wins + cmp.losses + cmp.ties + cmp.errors == 4 and cmp.errors == 0
+    assert cmp.win_rate is not None and cmp.ci95[0] <= cmp.win_rate <= cmp.ci95[1]
+    df = cmp.to_dataframe()
+    assert set(df.verdict) <= {"win", "loss", "tie"} and len(df) == 4
+    # the fair demo judge is position-neutral: the swapped order gives the swapped winner
+    for first, second in zip(df["first"], df["second"], strict=True):
+        assert ({first, second} <= {"A", "B"} and first != second) or first == second == "tie"
+    assert "Candidate vs production" in cmp._repr_html_()
+
+
+def test_a_judge_that_prefers_the_first_answer_gives_ties(alice, draft, ids, model):
+    run = _replay(alice, draft, ids[:4])
+    model.set_judge_mode("first")
+    cmp = alice.compare(run, judge=sc.pairwise(RUBRIC), progress=False)
+    assert (cmp.wins, cmp.losses, cmp.ties) == (0, 0, 4)
+    model.set_judge_mode("garbage")
+    cmp = alice.compare(run, judge=sc.pairwise(RUBRIC), progress=False)
+    assert cmp.errors == 4 and cmp.win_rate is None
+
+
+def test_compare_two_runs(alice, draft, ids, model):
+    a = _replay(alice, draft, ids[:3], behaviour="default")
+    b = _replay(alice, draft, ids[:3], behaviour="gpt-4o-mini")
+    cmp = alice.compare(a, baseline=b, judge=sc.pairwise(RUBRIC), progress=False)
+    assert cmp.baseline == "run 'gpt-4o-mini'" and len(cmp.pairs) == 3
+    with pytest.raises(pt.ValidationError) as info:
+        alice.compare(a, judge=sc.judge(RUBRIC), progress=False)
+    assert info.value.field == "judge"
