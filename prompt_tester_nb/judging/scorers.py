@@ -31,13 +31,13 @@ from ..validation import require
 from . import prompts
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
+# A replay's own columns (``similarity`` excepted: a scorer of that name fills that column).
 RESERVED = frozenset(
     {
         "context_id",
         "production",
         "new",
         "changed",
-        "similarity_to_production",
         "latency_ms",
         "prompt_tokens",
         "sample_tokens",

@@ -117,7 +117,7 @@ def run_plot(run: ReplayRun):
     if names:
         data = [[(r.scores or {}).get(n) for r in ok] for n in names]
         data = [[v for v in column if v is not None] or [float("nan")] for column in data]
-        axes[2].boxplot(data, labels=names, vert=True)
+        axes[2].boxplot(data, tick_labels=names)
         axes[2].set(title="scores", ylim=(-0.05, 1.05))
         axes[2].tick_params(axis="x", rotation=30)
     fig.tight_layout()

@@ -371,7 +371,12 @@ class ReplayRun:
             for name in judged:
                 data[f"{name}_reason"] = reasons.get(name)
             rows.append(data)
-        columns = [*COLUMNS, *names, *(f"{n}_reason" for n in judged)]
+        # a scorer named like a column of the run (``similarity``) fills that column
+        columns = [
+            *COLUMNS,
+            *(n for n in names if n not in COLUMNS),
+            *(f"{n}_reason" for n in judged),
+        ]
         frame = pd.DataFrame(rows, columns=columns)
         for name in ("latency_ms", "prompt_tokens", "sample_tokens", "tries", "repeat"):
             frame[name] = frame[name].astype("Int64")
