@@ -30,6 +30,7 @@ from .models import (
 )
 from .redaction import install as _install_redaction
 from .replay import ReplayRun, RetryPolicy, load_run
+from .sampling import sample
 from .session import Session, connect
 from .settings import Settings
 
@@ -82,4 +83,5 @@ __all__ = [
     "app",
     "connect",
     "load_run",
+    "sample",
 ]

@@ -24,7 +24,7 @@ from ..models import (
     TestDraft,
     TestResult,
 )
-from ..service import REALM_PATTERN, SECRET_NAMES, SecretsInput
+from ..service import MAX_IDEAL_ANSWER, REALM_PATTERN, SECRET_NAMES, SecretsInput
 from .base import WHOLE_NUMBER, PromptTesterHandler
 from .tester_notebook import write_tester_notebook
 
@@ -98,6 +98,22 @@ class SecretsDeleteBody(BaseModel):
     )
 
 
+class IdealAnswerBody(BaseModel):
+    # Checked by the service (non-empty text, bounded); documented with those limits.
+    ideal_answer: Annotated[
+        Any,
+        WithJsonSchema(
+            {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_IDEAL_ANSWER,
+                "pattern": "\\S",
+                "description": "The log's right answer (not only whitespace)",
+            }
+        ),
+    ]
+
+
 class TesterNotebookBody(BaseModel):
     context_id: str | None = Field(default=None, max_length=512)
     prompt_id: str | None = Field(default=None, max_length=256)
@@ -154,6 +170,20 @@ class LogHandler(PromptTesterHandler):
     async def get(self, env: str, context_id: str) -> None:
         who = await self.principal()
         self.send(await self.blocking(self.service.log, who, env, context_id))
+
+
+class IdealAnswerHandler(PromptTesterHandler):
+    """Through flow-prompt's ``lib/logs`` PUT (the platform keeps the logs); answers the log."""
+
+    @web.authenticated
+    async def put(self, env: str, context_id: str) -> None:
+        who = await self.principal()
+        body = self.body(IdealAnswerBody)
+        self.send(
+            await self.blocking(
+                self.service.set_ideal_answer, who, env, context_id, body.ideal_answer
+            )
+        )
 
 
 class PromptsHandler(PromptTesterHandler):
@@ -314,6 +344,11 @@ ROUTES: list[tuple[str, type, dict[str, tuple[str, Any, Any]]]] = [
         f"api/envs/{ENV}/logs/(?P<context_id>[^/]+)",
         LogHandler,
         {"get": ("One log", None, LogEntry)},
+    ),
+    (
+        f"api/envs/{ENV}/logs/(?P<context_id>[^/]+)/ideal-answer",
+        IdealAnswerHandler,
+        {"put": ("Set a log's ideal answer (answers the log)", IdealAnswerBody, LogEntry)},
     ),
     (f"api/envs/{ENV}/prompts", PromptsHandler, {"get": ("Prompt ids", None, list[str])}),
     (
