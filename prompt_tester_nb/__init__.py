@@ -31,6 +31,7 @@ from .models import (
 )
 from .redaction import install as _install_redaction
 from .replay import ReplayRun, RetryPolicy, load_run
+from .sampling import sample
 from .session import Session, connect
 from .settings import Settings
 
@@ -93,5 +94,6 @@ __all__ = [
     "app",
     "connect",
     "load_run",
+    "sample",
     "scorers",
 ]

@@ -13,7 +13,7 @@ from pydantic import AliasChoices, BaseModel, Field, WithJsonSchema
 
 from .behaviour_spec import BehaviourSpec
 from .models import PromptData
-from .service import REALM_PATTERN, SECRET_NAMES, SecretsInput
+from .service import MAX_IDEAL_ANSWER, REALM_PATTERN, SECRET_NAMES, SecretsInput
 
 # The largest whole number every client (JavaScript too) and DynamoDB hold exactly.
 MAX_WHOLE = 2**53 - 1
@@ -88,3 +88,19 @@ class SecretsDeleteBody(BaseModel):
     names: list[Annotated[str, WithJsonSchema({"type": "string", "pattern": _SECRET_NAME})]] = (
         Field(min_length=1, max_length=50)
     )
+
+
+class IdealAnswerBody(BaseModel):
+    # Checked by the service (non-empty text, bounded); documented with those limits.
+    ideal_answer: Annotated[
+        Any,
+        WithJsonSchema(
+            {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_IDEAL_ANSWER,
+                "pattern": "\\S",
+                "description": "The log's right answer (not only whitespace)",
+            }
+        ),
+    ]

@@ -57,6 +57,9 @@ class LogEntry(BaseModel):
     request: dict[str, Any] = Field(default_factory=dict)
     metrics: dict[str, Any] = Field(default_factory=dict)
     source: str | None = None
+    # The answer a person marked as right for this call (flow-prompt's ``add_ideal_answer``,
+    # kept on the Logs item's ``ideal_answer`` attribute); None when nobody set one.
+    ideal_answer: str | None = None
 
     @property
     def time(self) -> datetime:
@@ -76,6 +79,7 @@ class LogEntry(BaseModel):
             "prompt_id": self.prompt_id,
             "version": self.version,
             "response": self.response_content,
+            "ideal_answer": self.ideal_answer,
             "latency_ms": _num(metrics.get("latency")),
             "prompt_tokens": _num(metrics.get("prompt_tokens_used")),
             "sample_tokens": _num(metrics.get("sample_tokens_used")),
@@ -83,6 +87,31 @@ class LogEntry(BaseModel):
             "model": details.get("deployment_id") or details.get("model"),
             "source": self.source,
         }
+
+    def to_frame_row(self) -> dict[str, Any]:
+        """One row of ``Session.logs_frame`` (``LOG_FRAME_COLUMNS``): the context as a dict
+        and the time as an aware UTC datetime, so an evaluation set can be built from it."""
+        row = self.to_row()
+        return {
+            "context_id": self.context_id,
+            "prompt_id": self.prompt_id,
+            "version": self.version,
+            "timestamp": self.time,
+            "context": self.context,
+            "response": row["response"],
+            "ideal_answer": self.ideal_answer,
+            "latency_ms": row["latency_ms"],
+            "prompt_tokens": row["prompt_tokens"],
+            "sample_tokens": row["sample_tokens"],
+            "price": row["price"],
+            "model": row["model"],
+            "source": self.source,
+        }
+
+    def _repr_html_(self) -> str:
+        from .display import log_entry_html
+
+        return log_entry_html(self)
 
 
 def _num(value: Any) -> float | None:
@@ -92,7 +121,9 @@ def _num(value: Any) -> float | None:
         return None
 
 
-LOG_COLUMNS = list(LogEntry(context_id="", prompt_id="", timestamp=0, env_id="").to_row().keys())
+_EMPTY_LOG = LogEntry(context_id="", prompt_id="", timestamp=0, env_id="")
+LOG_COLUMNS = list(_EMPTY_LOG.to_row().keys())
+LOG_FRAME_COLUMNS = list(_EMPTY_LOG.to_frame_row().keys())
 
 
 class LogPage(BaseModel):
@@ -106,6 +137,11 @@ class LogPage(BaseModel):
 
     def __len__(self) -> int:
         return len(self.items)
+
+    def _repr_html_(self) -> str:
+        from .display import log_page_html
+
+        return log_page_html(self)
 
 
 class PromptVersion(BaseModel):
@@ -199,6 +235,11 @@ class TestResult(BaseModel):
     requests: int = 1  # model requests made (attempts that reached a provider, every try)
     cached: bool = False  # answered from a replay's answer cache, with no model call
 
+    def _repr_html_(self) -> str:
+        from .display import result_html
+
+        return result_html(self)
+
 
 class Behaviour(BaseModel):
     name: str
@@ -208,6 +249,23 @@ class Behaviour(BaseModel):
     created_at: datetime | None = None
     updated_by: str | None = None
     updated_at: datetime | None = None
+
+    def to_row(self) -> dict[str, Any]:
+        """One row of ``session.behaviours.to_dataframe()``: the spec as compact JSON text."""
+        attempts = self.spec.get("attempts") if isinstance(self.spec, dict) else None
+        return {
+            "name": self.name,
+            "version": self.version,
+            "attempts": len(attempts) if isinstance(attempts, list) else 0,
+            "fallback": bool(self.spec.get("fallback_attempt"))
+            if isinstance(self.spec, dict)
+            else False,
+            "spec": json.dumps(self.spec, sort_keys=True, ensure_ascii=False, default=str),
+            "created_by": self.created_by,
+            "created_at": self.created_at,
+            "updated_by": self.updated_by,
+            "updated_at": self.updated_at,
+        }
 
 
 class SecretStatus(BaseModel):

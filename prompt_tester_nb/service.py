@@ -63,6 +63,10 @@ SECRET_NAMES = (
     "GEMINI_API_KEY",
 )
 REALM_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+MAX_IDEAL_ANSWER = 50_000  # characters; the Logs item keeps it beside the call (400 KB limit)
+MAX_LOG_SET = 10_000_000  # logs one logs_frame may read
+# Attributes a log set (logs_frame) reads: everything but the prompt and request messages.
+LOG_FRAME_FIELDS = ("version", "context", "response", "metrics", "source", "ideal_answer")
 
 
 class AzureRealmKey(BaseModel):
@@ -328,6 +332,71 @@ class PromptTesterService:
         if entry is None:
             raise NotFoundError(f"No log {context_id!r} in environment {env.env_name!r}")
         return entry
+
+    # --- ideal answers and log sets --------------------------------------------------------
+    def set_ideal_answer(
+        self, principal: Principal, env_id: str, context_id: str, text: Any
+    ) -> LogEntry:
+        """Mark ``text`` as the right answer of a log, through flow-prompt's ``lib/logs`` PUT.
+
+        The platform's API service owns Logs, so the write goes there (with the environment's
+        24-hour API token), as ``FlowPrompt.add_ideal_answer`` does; it is read back from the
+        Logs item's ``ideal_answer``. Audited as ``log.ideal_answer`` (the length, never the
+        text). Returns the log as it now reads.
+        """
+        env = self.environment(principal, env_id)
+        require(
+            isinstance(text, str) and bool(text.strip()),
+            "ideal_answer",
+            "must be non-empty text",
+        )
+        require(
+            len(text) <= MAX_IDEAL_ANSWER,
+            "ideal_answer",
+            f"is too long (at most {MAX_IDEAL_ANSWER:,} characters)",
+        )
+        entry = self.log(principal, env.env_id, context_id)
+        api_uri = self.settings.flow_prompt_api_uri
+        if not api_uri:
+            raise ValidationError(
+                "FLOW_PROMPT_API_URI: saving an ideal answer needs the platform's flow-prompt API"
+                " service, which keeps the logs; set FLOW_PROMPT_API_URI (the setting"
+                " flow_prompt_api_uri) to its URL",
+                field="FLOW_PROMPT_API_URI",
+            )
+        from .engine.flow_adapter import put_ideal_answer
+
+        token = self.api_token(principal, env)
+        put_ideal_answer(api_uri, token, entry.context_id, text)
+        self._audit(env, principal, "log.ideal_answer", entry.context_id, {"length": len(text)})
+        return self.log(principal, env.env_id, entry.context_id)
+
+    def log_pages(
+        self,
+        principal: Principal,
+        env_id: str,
+        prompt_id: str | None = None,
+        since: Any = None,
+        until: Any = None,
+        limit: int | None = None,
+        fields: tuple[str, ...] | None = LOG_FRAME_FIELDS,
+    ) -> Iterator[list[LogEntry]]:
+        """Every log matching (newest first), page by page, up to ``limit`` (None: all).
+
+        The access check and the input checks run now, not at the first page; the pages are
+        read as the iterator is consumed (``logs_frame`` builds a DataFrame from them).
+        """
+        scope = self.scope(principal, env_id)
+        since_ms, until_ms = log_query(prompt_id, since, until)
+        if limit is not None:
+            whole_number(limit, "limit", 1, MAX_LOG_SET)
+        return scope.log_pages(
+            prompt_id=prompt_id,
+            since_ms=since_ms,
+            until_ms=until_ms,
+            limit=MAX_LOG_SET if limit is None else limit,
+            fields=fields,
+        )
 
     # --- prompts ------------------------------------------------------------------------
     def prompt_ids(self, principal: Principal, env_id: str) -> list[str]:
@@ -706,7 +775,7 @@ def _secret_strings(value: Any) -> list[str]:
 
 
 # Attributes a replay reads of each log (a projection keeps pages small).
-REPLAY_LOG_FIELDS = ("context", "response", "metrics")
+REPLAY_LOG_FIELDS = ("context", "response", "metrics", "ideal_answer")
 
 
 class EnvironmentScope:

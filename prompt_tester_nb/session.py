@@ -102,6 +102,73 @@ class Session:
     def log(self, context_id: str) -> LogEntry:
         return self._service.log(self._who(), self._env.env_id, context_id)
 
+    def set_ideal_answer(self, context_id: str, text: str) -> LogEntry:
+        """Mark ``text`` as the log's right answer (through flow-prompt's ``lib/logs`` PUT, so
+        ``FLOW_PROMPT_API_URI`` must be set); returns the log, whose ``ideal_answer`` it now is."""
+        return self._service.set_ideal_answer(self._who(), self._env.env_id, context_id, text)
+
+    def logs_frame(
+        self,
+        since: Any = None,
+        until: Any = None,
+        prompt_id: str | None = None,
+        limit: int | None = None,
+        progress: Any = True,
+    ):
+        """Every log matching, one row each, in one pandas DataFrame (newest first).
+
+        Columns: ``LOG_FRAME_COLUMNS`` (context_id, prompt_id, version, timestamp as a UTC
+        datetime, context as a dict, response, ideal_answer, latency_ms, prompt_tokens,
+        sample_tokens, price, model, source). ``limit=None`` reads every log matching, page by
+        page; ``progress=True`` draws a tqdm bar, ``False`` none, a callable gets
+        ``(done, total)`` (total None without a limit). ``pt.sample`` draws from the result.
+        """
+        import pandas as pd
+
+        from .models import LOG_FRAME_COLUMNS
+
+        pages = self._service.log_pages(
+            self._who(), self._env.env_id, prompt_id, since, until, limit
+        )
+        bar = None
+        if progress is True:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=limit, desc="logs", unit="log")
+        rows: list[dict[str, Any]] = []
+        try:
+            for page in pages:
+                rows.extend(entry.to_frame_row() for entry in page)
+                if bar is not None:
+                    bar.update(len(page))
+                elif callable(progress):
+                    progress(len(rows), limit)
+        finally:
+            if bar is not None:
+                bar.close()
+        frame = pd.DataFrame(rows, columns=LOG_FRAME_COLUMNS)
+        frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
+        return frame
+
+    def environments_frame(self):
+        """The user's environments as a DataFrame (env_id, env_name, org_id, org_name, role)."""
+        import pandas as pd
+
+        columns = list(Environment.model_fields)
+        return pd.DataFrame([e.model_dump() for e in self.environments()], columns=columns)
+
+    def audit_frame(self, limit: int = 50):
+        """``audit(limit)`` as a DataFrame: at (UTC), by, action, target, details (never a
+        value: names and lengths only)."""
+        import pandas as pd
+
+        from .models import AuditEvent
+
+        columns = list(AuditEvent.model_fields)
+        frame = pd.DataFrame([e.model_dump() for e in self.audit(limit)], columns=columns)
+        frame["at"] = pd.to_datetime(frame["at"], utc=True)
+        return frame
+
     def prompts(self) -> list[str]:
         return self._service.prompt_ids(self._who(), self._env.env_id)
 
@@ -234,6 +301,15 @@ class BehavioursAPI:
 
     def list(self) -> list[Behaviour]:
         return self._s._service.list_behaviours(self._s._who(), self._s.env.env_id)
+
+    def to_dataframe(self):
+        """The behaviours as a DataFrame: name, version, attempts (count), fallback (bool),
+        spec (JSON text), created_by/at, updated_by/at."""
+        import pandas as pd
+
+        rows = [b.to_row() for b in self.list()]
+        columns = list(Behaviour(name="", spec={}, version=1).to_row())
+        return pd.DataFrame(rows, columns=columns)
 
     def get(self, name: str) -> Behaviour:
         return self._s._service.get_behaviour(self._s._who(), self._s.env.env_id, name)

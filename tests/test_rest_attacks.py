@@ -14,7 +14,7 @@ import os
 import re
 import time
 from http.cookies import SimpleCookie
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import jwt
 import requests
@@ -24,6 +24,7 @@ from prompt_tester_nb import redaction
 from prompt_tester_nb.server.api_handlers import ROUTES
 from tests import attacks
 from tests.conftest import password_of
+from tests.test_ideal import BASE_TS, _put_log
 from tests.test_server import (  # noqa: F401 (fixtures)
     call,
     cookie_of,
@@ -120,6 +121,7 @@ async def test_state_changing_routes_refuse_cross_site_requests(
     jp_base_url,
     jp_root_dir,
     stack,
+    service,
     alice,
     model,
     unique,
@@ -179,6 +181,13 @@ async def test_state_changing_routes_refuse_cross_site_requests(
     org_before = {s.name: s.model_dump() for s in alice.secrets.status()}["OPENAI_ORG"]
     assert not org_before["is_set"]
     notebooks = jp_root_dir / "prompt-tester"
+    own_log = _put_log(service, env, f"xsrf-ideal-{unique}", BASE_TS + 9)
+
+    def ideal_is(value: str | None):
+        async def check() -> bool:
+            return alice.log(own_log).ideal_answer == value
+
+        return check
 
     def version_of(n: str) -> int | None:
         try:
@@ -232,6 +241,10 @@ async def test_state_changing_routes_refuse_cross_site_requests(
          None, org(False), org_is_set),
         ("delete", "secrets", f"{base}/secrets", {"names": ["OPENAI_ORG"]}, None,
          org(True), lambda: not org_is_set()),
+        ("put", "logs/(?P<context_id>[^/]+)/ideal-answer",
+         f"{base}/logs/{quote(own_log, safe='')}/ideal-answer",
+         {"ideal_answer": f"xsrf {unique}"}, None, ideal_is(None),
+         lambda: alice.log(own_log).ideal_answer == f"xsrf {unique}"),
         ("post", "api/tester-notebook", "prompt-tester/api/tester-notebook",
          {"context_id": entry.context_id}, None, no_notebook,
          lambda: any(notebooks.iterdir())),
@@ -437,6 +450,12 @@ async def test_a_sentinel_key_is_in_no_rest_response_or_debug_log(
                 "DELETE secrets", *base, "secrets", method="DELETE", cookie=cookie,
                 body={"names": ["OPENAI_ORG"]},
             )  # fmt: skip
+            own = _put_log(service, env, f"sentinel-ideal-{unique}", BASE_TS + 11)
+            code, _ = await hit(
+                "PUT ideal-answer", *base, "logs", own, "ideal-answer", method="PUT",
+                cookie=cookie, body={"ideal_answer": "the ideal answer"},
+            )  # fmt: skip
+            assert code == 200
             await hit("GET audit", *base, "audit", cookie=cookie)
             code, made = await hit(
                 "POST tester-notebook", *api, "tester-notebook", method="POST", cookie=cookie,
@@ -463,11 +482,17 @@ async def test_a_sentinel_key_is_in_no_rest_response_or_debug_log(
     channels["tester notebook on disk"] = notebook
     assert len(caplog.records) > 50  # DEBUG logging really was on (botocore, tornado, …)
     assert "tornado.access" in stream.getvalue() or "ServerApp" in stream.getvalue()
+    # the flow-prompt API tokens the server made (the ideal answer's PUT used one)
+    api_tokens = [
+        t for t, _ in jp_serverapp.web_app.settings["prompt_tester_service"]._tokens.values()
+    ]
+    assert api_tokens
     found = []
     for label, text in channels.items():
         surface = "notebook" if label.startswith("tester notebook") else "rest"
-        # got anything = the sentinel in that response, log or file
-        if attacks.record(surface, label, "secret-search", sentinel in text):
+        # got anything = the sentinel (or an API token) in that response, log or file
+        leaked = sentinel in text or any(t in text for t in api_tokens)
+        if attacks.record(surface, label, "secret-search", leaked):
             found.append(label)
     assert found == []
     assert sm.get_secret_value(SecretId=secret_name)["SecretString"] == saved

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import hypothesis
 import pytest
@@ -166,7 +167,9 @@ def _steer(data: st.DataObject, case: Any, fz: Fuzzed) -> None:
     }
     for key, choices in real.items():
         if key in params and choices and data.draw(st.booleans(), label=f"real-{key}"):
-            params[key] = data.draw(st.sampled_from(choices), label=key)
+            # schemathesis substitutes path parameters as given: a context id's "#" must be
+            # sent as %23, or the path ends there (and a route's tail is never reached)
+            params[key] = quote(data.draw(st.sampled_from(choices), label=key), safe="")
     if isinstance(case.query, dict) and "version" in case.query and data.draw(st.booleans()):
         case.query["version"] = data.draw(st.sampled_from([*fz.versions, "1"]), label="version")
     body = case.body

@@ -617,3 +617,40 @@ async def test_next_never_leaves_this_server(jp_fetch, jp_base_url, jp_serverapp
 
 def test_urlencode_sanity():
     assert urlencode({"next": "/lab?x=1"}) == "next=%2Flab%3Fx%3D1"
+
+
+async def test_ideal_answer_over_rest(jp_fetch, stack, service, alice, unique):
+    """PUT …/logs/{context_id}/ideal-answer: through the flow-prompt API (the stand-in),
+    answers the log; the service's checks give 400/404/403 naming what is wrong."""
+    from tests.test_ideal import BASE_TS, _put_log
+
+    own = _put_log(service, "env-acme-staging", f"rest-ideal-{unique}", BASE_TS + 5)
+    cookie = await sign_in(jp_fetch, stack, "alice@acme.example")
+    base = ("prompt-tester", "api", "envs", "staging", "logs")
+    code, data, _ = await call(
+        jp_fetch, *base, own, "ideal-answer", method="PUT", cookie=cookie,
+        body={"ideal_answer": "over <rest>"},
+    )  # fmt: skip
+    assert code == 200 and data["context_id"] == own and data["ideal_answer"] == "over <rest>"
+    assert alice.log(own).ideal_answer == "over <rest>"
+    code, data, _ = await call(jp_fetch, *base, own, cookie=cookie)
+    assert code == 200 and data["ideal_answer"] == "over <rest>"
+    for body, field in (({}, "ideal_answer"), ({"ideal_answer": "  "}, "ideal_answer"),
+                        ({"ideal_answer": 3}, "ideal_answer")):  # fmt: skip
+        code, data, _ = await call(
+            jp_fetch, *base, own, "ideal-answer", method="PUT", cookie=cookie, body=body
+        )
+        assert code == 400 and data["field"] == field, (body, code, data)
+    code, _, _ = await call(
+        jp_fetch, *base, own.replace("#", "#9"), "ideal-answer", method="PUT", cookie=cookie,
+        body={"ideal_answer": "x"},
+    )  # fmt: skip
+    assert code == 404
+    mallory = await sign_in(jp_fetch, stack, "mallory@globex.example")
+    code, _, response = await call(
+        jp_fetch, *base, own, "ideal-answer", method="PUT", cookie=mallory,
+        body={"ideal_answer": "mine"},
+    )  # fmt: skip
+    attacks.record("rest", "PUT ideal-answer", "other-org", code != 403, "a body that passes")
+    assert code == 403 and b"over <rest>" not in response.body
+    assert alice.log(own).ideal_answer == "over <rest>"

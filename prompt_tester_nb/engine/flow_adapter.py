@@ -44,7 +44,7 @@ from ..behaviour_spec import (
     GeminiModelSpec,
     OpenAIModelSpec,
 )
-from ..errors import PromptError, ValidationError
+from ..errors import NotFoundError, PromptError, StoreError, ValidationError
 from ..models import PromptData
 from ..tiktoken_cache import ensure_encodings
 from .failures import AttemptFailure
@@ -583,6 +583,46 @@ class LogWorker:
                 self._queue.task_done()
 
 
+# --------------------------------------------------------------------------- ideal answers
+
+_url_lock = threading.Lock()
+
+
+def put_ideal_answer(api_uri: str, api_token: str, log_id: str, ideal_answer: str) -> None:
+    """Store a log's ideal answer through flow-prompt's own client, as
+    ``FlowPrompt.add_ideal_answer`` does: ``PUT {api_uri}lib/logs`` with ``Authorization:
+    Token …`` and ``{"log_id", "ideal_answer"}``.
+
+    flow-prompt answers a dict on 200 and hands back the ``requests.Response`` otherwise (and
+    lets connection errors through): both become the package's errors here, in words, without
+    the token. ``FlowPromptService.url`` is a class attribute; it is set to the same value the
+    call-log worker uses, under a lock.
+    """
+    import requests
+
+    url = api_uri if api_uri.endswith("/") else api_uri + "/"
+    try:
+        with _url_lock:
+            FlowPromptService.url = url
+        answer = FlowPromptService.update_response_ideal_answer(api_token, log_id, ideal_answer)
+    except requests.RequestException as exc:
+        raise StoreError(
+            "Saving the ideal answer: the flow-prompt API service (FLOW_PROMPT_API_URI) could not"
+            f" be reached or did not answer properly ({type(exc).__name__})"
+        ) from None
+    if isinstance(answer, requests.Response):
+        status = answer.status_code
+        try:
+            message = str(answer.json().get("message") or "")
+        except (ValueError, AttributeError):
+            message = ""
+        message = message.replace(api_token, "…")[:200]
+        detail = f" (HTTP {status}{': ' + message if message else ''})"
+        if status == 404:
+            raise NotFoundError(f"The flow-prompt API service has no log {log_id!r}{detail}")
+        raise StoreError(f"Saving the ideal answer: the flow-prompt API service refused it{detail}")
+
+
 _workers: dict[str, LogWorker] = {}
 _workers_lock = threading.Lock()
 
@@ -614,4 +654,5 @@ __all__ = [
     "fp_settings",
     "load_draft",
     "log_worker",
+    "put_ideal_answer",
 ]

@@ -3,7 +3,8 @@
 flow-prompt posts every call made with an API token to ``{FLOW_PROMPT_API_URI}lib/logs``.
 This server checks the token (digest and expiry, through the service's token store) and
 records the call in Logs marked ``"source": "prompt-tester"``, so tests show up in the log
-browser. Recording calls is the flow-prompt API service's job, not the Prompt Tester's: in
+browser; a ``PUT`` to ``lib/logs`` (``FlowPrompt.add_ideal_answer``) writes the log's
+``ideal_answer``. Recording calls is the flow-prompt API service's job, not the Prompt Tester's: in
 production the real service writes these items.
 """
 
@@ -19,7 +20,7 @@ from ..errors import AuthenticationError, PromptTesterError
 from ..ids import ContextId
 from ..models import check_json_size
 from ..schema import env_prompt_key
-from ..service import PromptTesterService
+from ..service import MAX_IDEAL_ANSWER, PromptTesterService
 from ..validation import require
 from .http_service import ServiceServer, ThreadedHTTPService
 
@@ -30,11 +31,7 @@ _MAX_BODY = 2_000_000
 def ingest_call_log(service: PromptTesterService, token: str, payload: Any) -> str:
     """Record a call posted to ``lib/logs`` by flow-prompt; the token says whose it is.
     Returns the call's context id."""
-    if not isinstance(token, str) or not token:
-        raise AuthenticationError("An API token is required")
-    owner = service.token_store.find(token)
-    if owner is None:
-        raise AuthenticationError("The API token is unknown or has expired")
+    owner = _owner(service, token)
     require(isinstance(payload, dict), "body", "must be a JSON object")
     prompt = payload.get("prompt")
     require(
@@ -72,6 +69,33 @@ def ingest_call_log(service: PromptTesterService, token: str, payload: Any) -> s
     return str(ContextId(prompt_id, ts))
 
 
+def store_ideal_answer(service: PromptTesterService, token: str, payload: Any) -> str:
+    """``PUT lib/logs`` as flow-prompt's ``update_response_ideal_answer`` sends it:
+    ``{"log_id": "<prompt_id>#<timestamp>", "ideal_answer": "<text>"}``. The token says whose
+    environment; the log must be in it (a log of another environment is not found). Returns
+    the log id."""
+    owner = _owner(service, token)
+    require(isinstance(payload, dict), "body", "must be a JSON object")
+    log_id = payload.get("log_id")
+    require(isinstance(log_id, str) and 0 < len(log_id) <= 512, "log_id", "must be a log id")
+    text = payload.get("ideal_answer")
+    require(isinstance(text, str) and bool(text.strip()), "ideal_answer", "must be non-empty text")
+    require(len(text) <= MAX_IDEAL_ANSWER, "ideal_answer", "is too long")
+    cid = ContextId.parse(log_id, field="log_id")
+    service.log_store.set_ideal_answer(owner["env_id"], cid.prompt_id, cid.timestamp, text)
+    return str(cid)
+
+
+def _owner(service: PromptTesterService, token: str) -> dict[str, Any]:
+    """The token's item (env_id, user_id) if the digest is known and not expired."""
+    if not isinstance(token, str) or not token:
+        raise AuthenticationError("An API token is required")
+    owner = service.token_store.find(token)
+    if owner is None:
+        raise AuthenticationError("The API token is unknown or has expired")
+    return owner
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
@@ -105,6 +129,27 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, {"status": "ok"})
         else:
             self._send(404, {"message": "not found"})
+
+    def do_PUT(self) -> None:
+        try:
+            body = self._body()
+        except (ValueError, json.JSONDecodeError):
+            self._send(400, {"message": "body must be JSON"})
+            return
+        path = self.path.split("?", 1)[0].rstrip("/")
+        try:
+            if path.endswith("/lib/logs"):
+                log_id = store_ideal_answer(self.server.owner.service, self._token(), body)
+                self._send(200, {"id": log_id})
+            else:
+                self._send(404, {"message": "not found"})
+        except PromptTesterError as exc:
+            self._send(exc.status, {"message": exc.message})
+        except (BrokenPipeError, ConnectionResetError):
+            logger.debug("flow-prompt API stand-in: the client went away")
+        except Exception as exc:
+            logger.warning("flow-prompt API stand-in failed: %s", type(exc).__name__)
+            self._send(500, {"message": "internal error"})
 
     def do_POST(self) -> None:
         try:

@@ -17,6 +17,7 @@ from ..api_models import (
     MAX_WHOLE,
     BehaviourCreateBody,
     BehaviourUpdateBody,
+    IdealAnswerBody,
     OpenTestBody,
     SecretsDeleteBody,
     SecretsSetBody,
@@ -106,6 +107,20 @@ class LogHandler(PromptTesterHandler):
     async def get(self, env: str, context_id: str) -> None:
         who = await self.principal()
         self.send(await self.blocking(self.service.log, who, env, context_id))
+
+
+class IdealAnswerHandler(PromptTesterHandler):
+    """Through flow-prompt's ``lib/logs`` PUT (the platform keeps the logs); answers the log."""
+
+    @web.authenticated
+    async def put(self, env: str, context_id: str) -> None:
+        who = await self.principal()
+        body = self.body(IdealAnswerBody)
+        self.send(
+            await self.blocking(
+                self.service.set_ideal_answer, who, env, context_id, body.ideal_answer
+            )
+        )
 
 
 class PromptsHandler(PromptTesterHandler):
@@ -288,6 +303,11 @@ ROUTES: list[tuple[str, type, dict[str, tuple[str, Any, Any]]]] = [
         f"api/envs/{ENV}/logs/(?P<context_id>[^/]+)",
         LogHandler,
         {"get": ("One log", None, LogEntry)},
+    ),
+    (
+        f"api/envs/{ENV}/logs/(?P<context_id>[^/]+)/ideal-answer",
+        IdealAnswerHandler,
+        {"put": ("Set a log's ideal answer (answers the log)", IdealAnswerBody, LogEntry)},
     ),
     (f"api/envs/{ENV}/prompts", PromptsHandler, {"get": ("Prompt ids", None, list[str])}),
     (

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..errors import StoreError
+from ..errors import ConflictError, NotFoundError, StoreError
 from ..ids import SEP as CONTEXT_SEP
 from ..ids import ContextId
 from ..models import LogEntry
@@ -57,6 +57,7 @@ def log_entry(item: dict[str, Any] | LogEntry) -> LogEntry:
         request=as_dict("request"),
         metrics=as_dict("metrics"),
         source=item.get("source"),
+        ideal_answer=ideal if isinstance(ideal := item.get("ideal_answer"), str) else None,
     )
 
 
@@ -186,3 +187,21 @@ class LogStore:
         """Write one call record (the local flow-prompt API stand-in uses this)."""
         with aws_errors("Writing a log"):
             self._db.put_item(TableName=self._table, Item=serialize(item))
+
+    def set_ideal_answer(self, env_id: str, prompt_id: str, timestamp: int, text: str) -> None:
+        """Write a log's ``ideal_answer`` (the local flow-prompt API stand-in's PUT uses this).
+        The log must exist: ``NotFoundError`` otherwise, and no item is created."""
+        try:
+            with aws_errors("Writing an ideal answer"):
+                self._db.update_item(
+                    TableName=self._table,
+                    Key=self._key(env_id, prompt_id, timestamp),
+                    UpdateExpression="SET #ideal = :ideal",
+                    ConditionExpression="attribute_exists(#pk)",
+                    ExpressionAttributeNames={"#ideal": "ideal_answer", "#pk": "env_id_prompt_id"},
+                    ExpressionAttributeValues={":ideal": {"S": text}},
+                )
+        except ConflictError:  # the condition failed: there is no such log
+            raise NotFoundError(
+                f"No log {str(ContextId(prompt_id, timestamp))!r} in this environment"
+            ) from None

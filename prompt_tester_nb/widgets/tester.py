@@ -101,17 +101,27 @@ class Tester(Tool):
         self.comparison = w.HTML()
         self.diff = w.HTML()
         self.diff.add_class("pt-diff")
+        self.save_ideal_button = w.Button(
+            description="Save as ideal answer",
+            icon="star",
+            tooltip="Keep this test's answer as the log's ideal answer (through flow-prompt)",
+            disabled=True,
+        )
+        self.ideal_status = Messages()
         # Stable hooks for browser tests and user CSS.
         for widget, name in (
             (self.title, "pt-tester-title"),
             (self.run_button, "pt-run"),
             (self.result, "pt-result"),
             (self.comparison, "pt-comparison"),
+            (self.save_ideal_button, "pt-save-ideal"),
+            (self.ideal_status, "pt-ideal-status"),
         ):
             widget.add_class(name)
 
         self.run_button.on_click(self.guarded(lambda _: self.run()))
         self.add_chat_button.on_click(self.guarded(lambda _: self.add_chat()))
+        self.save_ideal_button.on_click(self.guarded(lambda _: self.save_ideal_answer()))
         self.version.observe(self.guarded(self._on_version), names="value")
         self.raw.observe(self.guarded(self._on_raw), names="value")
         self.context.observe(self.guarded(self._on_context), names="value")
@@ -128,6 +138,7 @@ class Tester(Tool):
             self.context_message,
             self.result,
             self.comparison,
+            w.HBox([self.save_ideal_button, self.ideal_status]),
             self.diff,
             self.output,
         ]
@@ -242,9 +253,12 @@ class Tester(Tool):
         }.get(draft.prompt_source, "")
         where = f" · from log <code>{esc(draft.log.context_id)}</code>" if draft.log else ""
         self.title.value = f"<b>{esc(draft.prompt_data.get('prompt_id'))}</b> version {esc(draft.prompt_data.get('version'))}{esc(source)}{where}"
-        self.result.value = self.comparison.value = self.diff.value = ""
+        self.result.value = self.diff.value = ""
+        self.last_result = None
         self.messages.clear()
         self.context_message.clear()
+        self.ideal_status.clear()
+        self._show_comparison()
 
     def load_version(self, version: str) -> None:
         """Replace the chats with another stored version of the same prompt (context kept)."""
@@ -263,6 +277,9 @@ class Tester(Tool):
             )
         prompt, context = self.prompt_data, self.context_data
         self.result.value = self.comparison.value = self.diff.value = ""
+        self.last_result = None
+        self.ideal_status.clear()
+        self._update_save_ideal()
         self.busy_indicator.value = '<span class="pt-muted">⏳ running…</span>'
         self.run_button.description = "Running…"
         try:
@@ -302,19 +319,60 @@ class Tester(Tool):
             f"<td>{esc(result.prompt_tokens)}</td><td>{esc(result.sample_tokens)}</td><td>{price}</td>"
             f"<td>{esc(result.finish_reason)}</td></tr></table>"
         )
-        logged = self.source_log.response_content if self.source_log else ""
-        left = "<b>This test</b>" + pre(result.content or "")
-        right = (
-            ("<b>Logged answer</b>" + pre(logged))
-            if self.source_log
-            else '<b>Logged answer</b><div class="pt-muted">no log opened</div>'
-        )
-        self.comparison.value = (
-            '<div style="display:flex;gap:12px"><div style="flex:1;min-width:0">'
-            f'{left}</div><div style="flex:1;min-width:0">{right}</div></div>'
-        )
+        self._show_comparison()
         if self.source_log:
+            logged = self.source_log.response_content
             self.diff.value = self.diff_html(logged, result.content or "")
+
+    def _show_comparison(self) -> None:
+        """This test's answer, the logged (production) answer and the log's ideal answer,
+        side by side; the Save button follows what can be saved."""
+        result = self.last_result
+        left = "<b>This test</b>" + (
+            pre(result.content or "")
+            if result is not None
+            else '<div class="pt-muted">not run yet</div>'
+        )
+        columns = [left]
+        if self.source_log:
+            columns.append("<b>Logged answer</b>" + pre(self.source_log.response_content))
+            ideal = self.source_log.ideal_answer
+            columns.append(
+                "<b>Ideal answer</b>"
+                + (pre(ideal) if ideal is not None else '<div class="pt-muted">none set</div>')
+            )
+        else:
+            columns.append('<b>Logged answer</b><div class="pt-muted">no log opened</div>')
+        cells = "".join(f'<div style="flex:1;min-width:0">{c}</div>' for c in columns)
+        self.comparison.value = f'<div style="display:flex;gap:12px">{cells}</div>'
+        self._update_save_ideal()
+
+    def _update_save_ideal(self) -> None:
+        result = self.last_result
+        self.save_ideal_button.disabled = not (
+            self.source_log is not None
+            and result is not None
+            and bool((result.content or "").strip())
+        )
+
+    def save_ideal_answer(self) -> LogEntry:
+        """Save the last test's answer as the opened log's ideal answer (the button's action)."""
+        if self.source_log is None:
+            raise ValidationError("ideal_answer: open a log first", field="ideal_answer")
+        if self.last_result is None or not (self.last_result.content or "").strip():
+            raise ValidationError("ideal_answer: run the test first", field="ideal_answer")
+        context_id = self.source_log.context_id
+        try:
+            with self.busy(self.save_ideal_button, label="Saving the ideal answer…"):
+                entry = self.session.set_ideal_answer(context_id, self.last_result.content or "")
+        except PromptTesterError as exc:
+            self.ideal_status.error(exc.message)
+            raise
+        self.source_log = entry
+        self.messages.clear()
+        self.ideal_status.ok(f"Saved as the ideal answer of {context_id}")
+        self._show_comparison()
+        return entry
 
     @staticmethod
     def diff_html(before: str, after: str) -> str:
