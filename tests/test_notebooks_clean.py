@@ -11,11 +11,13 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("
 FORBIDDEN = ("demo-openai-key", "demo-azure-key", "Demo-Alice-2026!", "SENTINEL", "IdToken", "eyJ")
 
 
-def test_there_are_the_three_notebooks():
+def test_there_are_the_notebooks():
     assert {p.name for p in NOTEBOOKS} >= {
         "prompt_tester.ipynb",
         "python_api.ipynb",
         "behaviours_and_secrets.ipynb",
+        "replay.ipynb",
+        "evaluate.ipynb",
     }
 
 
