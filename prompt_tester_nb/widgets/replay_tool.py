@@ -58,12 +58,17 @@ class ReplayTool(Tool):
         self.rows_view = w.Select(options=[], rows=12, layout=w.Layout(width="100%"))
         self.rows_view.add_class("pt-mono")
         self.rows_view.add_class("pt-replay-rows")
+        self.limit.add_class("pt-replay-limit")
+        self.run_button.add_class("pt-replay-run")
         self.diff = w.HTML()
         self.diff.add_class("pt-diff")
         self.form = ScorerForm()
         self.scores_view = w.HTML()
         self.scores_view.add_class("pt-replay-scores")
         self.rows_header = w.HTML()
+        self.rows_header.add_class("pt-replay-header")
+        self.rows_header.add_class("pt-mono")
+        self.summary_view.add_class("pt-replay-summary")
         self.row_scores = w.HTML()
         self.row_scores.add_class("pt-row-scores")
 
@@ -228,6 +233,7 @@ class ReplayTool(Tool):
             f" · latency p50 {esc(p50)} ms, p95 {esc(p95)} ms · errors {esc(errors)}"
             f"{esc(repeats)}{esc(judged)}"
         )
+        self._show_estimate(run.estimate)  # complete now that every log was read
         self._scorer_meta = list(run.scorers or [])
         self.scores_view.value = self.scores_html(run.scorers or [], s.get("scores") or {})
         ordered = sorted(
@@ -241,7 +247,7 @@ class ReplayTool(Tool):
             ),
         )
         self._rows = {(r.context_id, r.repeat): r for r in ordered}
-        self.rows_header.value = f"<pre class='pt-muted pt-rows-header'>{esc(self._header())}</pre>"
+        self.rows_header.value = f"<pre class='pt-muted pt-rows-header' style='margin:0;font:inherit'>{esc(self._header())}</pre>"
         self.rows_view.options = [(self._label(r), (r.context_id, r.repeat)) for r in ordered]
         self.messages.ok(f"Replay {stopped}: {s['succeeded']} of {len(run.rows)} answered")
 

@@ -65,6 +65,9 @@ class ScorerForm(w.VBox):
         )
         self.chosen = w.HTML()
         self.chosen.add_class("pt-scorers-chosen")
+        for name in ("json_valid", "similarity", "contains", "regex", "judge_rubric", "ideal"):
+            getattr(self, name).add_class(f"pt-scorer-{name.replace('_', '-')}")
+        self.repeats.add_class("pt-scorer-repeats")
         self.add_class("pt-scorer-form")
 
         for control in (
