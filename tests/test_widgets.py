@@ -244,5 +244,5 @@ def test_replay_tool_runs_the_testers_draft_over_logs(alice, model):
     assert "Differences" in replay.diff.value or "Same answer" in replay.diff.value
     df = replay.to_dataframe()
     # every row answered (rows logged by earlier tests may equal the demo answer: unchanged)
-    assert list(df["context_id"]).count(first) == 1 and df["changed"].notna().all()
+    assert list(df["context_id"]).count(first[0]) == 1 and df["changed"].notna().all()
     assert df["error"].isna().all()

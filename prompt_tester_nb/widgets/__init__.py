@@ -6,16 +6,20 @@ flow-prompt, and none keeps a provider key in its synced state after a submit.
 
 from .app import PromptTesterApp, app
 from .behaviour_editor import BehaviourEditor
+from .compare_view import CompareView
 from .log_browser import LogBrowser
 from .replay_tool import ReplayTool
+from .scorer_form import ScorerForm
 from .secrets_form import SecretsForm
 from .tester import Tester
 
 __all__ = [
     "BehaviourEditor",
+    "CompareView",
     "LogBrowser",
     "PromptTesterApp",
     "ReplayTool",
+    "ScorerForm",
     "SecretsForm",
     "Tester",
     "app",

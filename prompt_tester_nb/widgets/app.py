@@ -1,4 +1,4 @@
-"""The app: the four tools in tabs, wired so "Test prompt" opens the tester on that log."""
+"""The app: the tools in tabs, wired so "Test prompt" opens the tester on that log."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ import ipywidgets as w
 from ..session import Session, connect
 from ._common import Tool, esc, style
 from .behaviour_editor import BehaviourEditor
+from .compare_view import CompareView
 from .log_browser import LogBrowser
 from .replay_tool import ReplayTool
 from .secrets_form import SecretsForm
 from .tester import Tester
 
-TABS = ("Logs", "Tester", "Replay", "Behaviours", "Secrets")
+TABS = ("Logs", "Tester", "Replay", "Compare", "Behaviours", "Secrets")
 
 
 class PromptTesterApp(Tool):
@@ -32,8 +33,16 @@ class PromptTesterApp(Tool):
         self.behaviours = BehaviourEditor(session)
         self.secrets = SecretsForm(session)
         self.replay = ReplayTool(session, self.tester)
+        self.compare = CompareView(session, self.replay)
         self.tabs = w.Tab(
-            children=[self.logs, self.tester, self.replay, self.behaviours, self.secrets]
+            children=[
+                self.logs,
+                self.tester,
+                self.replay,
+                self.compare,
+                self.behaviours,
+                self.secrets,
+            ]
         )
         for i, title in enumerate(TABS):
             self.tabs.set_title(i, title)
@@ -61,6 +70,11 @@ class PromptTesterApp(Tool):
     def _on_tab(self, change: dict[str, Any]) -> None:
         if change["new"] == TABS.index("Tester"):
             self.tester.load_behaviours()
+        elif change["new"] == TABS.index("Replay"):
+            self.replay.load_behaviours()
+        elif change["new"] == TABS.index("Compare"):
+            self.compare.load_behaviours()
+            self.compare.refresh_runs()
 
 
 def app(

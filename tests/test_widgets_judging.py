@@ -1,0 +1,184 @@
+"""The Replay tab's scorers and the Compare view, driven the way clicks drive them.
+
+Deterministic checks get exact assertions; judge columns only their presence and a reason
+or a score (the demo model's judge replies may or may not parse, both are valid states)."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+
+import ipywidgets
+import pytest
+
+import prompt_tester_nb as pt
+from prompt_tester_nb.widgets.compare_view import ORDER, PRODUCTION
+
+sc = pt.scorers
+PROMPT = "support-reply"
+ROWS = 3
+WAIT_S = 120
+
+
+def click(button: ipywidgets.Button) -> None:
+    assert not button.disabled, f"{button.description} is disabled"
+    button.click()
+
+
+@pytest.fixture
+def app(alice):
+    entry = next(i for i in alice.logs(prompt_id=PROMPT, limit=20).items if i.version and i.context)
+    app = pt.app(alice, context_id=entry.context_id)
+    app.replay.prompt_filter.value = PROMPT
+    app.replay.limit.value = ROWS
+    app.replay.concurrency.value = 3
+    return app
+
+
+def test_scorer_form_builds_the_list_and_set_scorers_replaces_it(app):
+    form = app.replay.form
+    assert app.replay.scorers == [] and "No scorer" in form.chosen.value
+    assert form.judge_behaviour.value == "judge" and form.ideal_behaviour.value == "judge"
+    form.json_valid.value = True
+    form.contains.value = "demo model, zebra"
+    form.contains_all.value = False
+    form.regex.value = r"^\[demo"
+    form.max_latency.value = 60_000
+    form.max_price.value = 1.0
+    form.judge_rubric.value = "Is it polite?"
+    form.judge_name.value = "polite"
+    form.ideal.value = True
+    names = [s.name for s in app.replay.scorers]
+    assert names == [
+        "json_valid",
+        "contains",
+        "regex",
+        "max_latency",
+        "max_cost",
+        "polite",
+        "ideal_match",
+    ]
+    judges = {s.name: s.behaviour for s in app.replay.scorers if s.is_judge}
+    assert judges == {"polite": "judge", "ideal_match": "judge"}
+    assert "<code>polite</code>" in form.chosen.value
+    # a bad input is said in words, next to the form, and a run refuses it
+    form.regex.value = "(unclosed"
+    assert "regex" in form.chosen.value and "pt-error" in form.chosen.value
+    click(app.replay.run_button)
+    assert "regex" in app.replay.messages.text and app.replay.last_run is None
+
+    # from Python: exactly what was set, the form cleared
+    def short(row) -> bool:
+        return len(row.new) < 10_000
+
+    chosen = app.replay.set_scorers([sc.similarity(name="close"), short])
+    assert [getattr(s, "name", None) for s in chosen[:1]] == ["close"] and chosen[1] is short
+    assert form.regex.value == "" and not form.json_valid.value
+    assert "set from Python" in form.chosen.value and "<code>short</code>" in form.chosen.value
+    with pytest.raises(pt.ValidationError, match="two scorers"):
+        app.replay.set_scorers([sc.json_valid(), sc.json_valid()])
+    app.replay.set_scorers([])
+    assert app.replay.scorers == []
+
+
+def test_replay_tab_runs_with_scorers_and_repeats_and_shows_their_columns(app, model):
+    replay, form = app.replay, app.replay.form
+    form.contains.value = "demo model"
+    form.json_valid.value = True
+    form.regex.value = r"^\[demo model"
+    form.judge_rubric.value = "Is the answer polite?"
+    form.judge_name.value = "polite"
+    form.repeats.value = 2
+    estimate = replay.estimate()
+    assert estimate.calls == ROWS * 2 * 2  # rows x repeats x (1 + one judge)
+    model.clear_requests()
+    click(replay.run_button)  # as the browser does: the run goes on in a thread
+    assert replay.finished.wait(WAIT_S), "the replay did not finish"
+    run = replay.last_run
+    assert run.done and len(run.rows) == ROWS * 2 and replay.history[-1] is run
+    assert not replay.run_button.disabled and replay.cancel_button.disabled
+    # the summary: one line per scorer with mean, pass rate and intervals
+    table = replay.scores_view.value
+    for name in ("contains", "json_valid", "regex", "polite"):
+        assert f"<code>{name}</code>" in table
+    assert "pass rate [95% Wilson]" in table and "mean [95% bootstrap]" in table
+    scores = run.summary()["scores"]
+    assert scores["contains"]["pass_rate"] == 1.0 and scores["json_valid"]["pass_rate"] == 0.0
+    lo, hi = scores["contains"]["ci95"]
+    assert f"[{lo:.2f}, {hi:.2f}]" in table and "100%" in table
+    assert "2 repeats" in replay.summary_view.value
+    # the rows: one per log and repeat, every scorer a column
+    header = html.unescape(replay.rows_header.value)
+    assert all(n in header for n in ("contains", "json_valid", "regex", "polite", "rep"))
+    assert len(replay.rows_view.options) == ROWS * 2
+    label, key = replay.rows_view.options[0]
+    assert " 1.00 " in label and " 0.00 " in label  # contains / regex pass, json_valid fails
+    # a selected row: its scores, pass or fail, and the judge's reason (or score)
+    replay.rows_view.value = key
+    row = replay.selected_row
+    assert (row.context_id, row.repeat) == key
+    detail = replay.row_scores.value
+    assert "<code>polite</code>" in detail and "pt-ok" in detail and "pt-error" in detail
+    polite, reason = row.scores["polite"], row.reasons.get("polite")
+    assert polite is not None or reason, "an unscored judge says why"
+    if reason:
+        assert html.escape(reason) in detail
+    assert "Differences" in replay.diff.value or "Same answer" in replay.diff.value
+    df = replay.to_dataframe()
+    assert {"contains", "json_valid", "regex", "polite", "polite_reason"} <= set(df.columns)
+    assert (df["contains"] == 1.0).all() and (df["json_valid"] == 0.0).all()
+    assert sorted(df["repeat"]) == sorted([0, 1] * ROWS)
+    assert all(
+        (not math.isnan(v)) or r for v, r in zip(df["polite"], df["polite_reason"], strict=True)
+    )
+    state = json.dumps(ipywidgets.Widget.get_manager_state(drop_defaults=False), default=str)
+    assert "demo-azure-key" not in state and "demo-openai-key" not in state
+
+
+def test_compare_view_judges_a_run_against_production_and_another_run(app, model):
+    replay, compare = app.replay, app.compare
+    assert compare.candidate.options == () and compare.baseline.value == PRODUCTION
+    with pytest.raises(pt.ValidationError, match="Replay tab"):
+        compare.run()
+    first = replay.run(wait=True)
+    assert compare.candidate.value is not None and compare.baseline.value == PRODUCTION
+    assert compare.judge_behaviour.value == "judge"
+    # against production, from Python
+    c = compare.run()
+    assert c is compare.comparison and c.baseline == "production"
+    answered = sum(r.ok for r in first.rows)
+    assert len(c.pairs) == answered == ROWS
+    assert c.wins + c.losses + c.ties + c.errors == ROWS
+    summary = compare.summary_view.value
+    assert f"<b>{c.wins}</b> wins" in summary and f"<b>{c.losses}</b> losses" in summary
+    assert f"<b>{c.ties}</b> ties" in summary and f"{c.errors} errors" in summary
+    if c.ci95 is not None:
+        assert f"{c.ci95[0]:.2f} to {c.ci95[1]:.2f}" in summary
+    assert compare.table.value.count("<tr class='pt-verdict-") == ROWS
+    assert "A: candidate" in compare.table.value and "B: baseline" in compare.table.value
+    keys = [k for _, k in compare.pairs_view.options]
+    ranks = [ORDER[compare._pairs[k].verdict] for k in keys]
+    assert ranks == sorted(ranks)  # losses first, then errors, ties, wins
+    compare.pairs_view.value = keys[0]
+    pair = compare.selected_pair
+    detail = compare.pair_detail.value
+    assert html.escape(pair.candidate) in detail and html.escape(pair.baseline) in detail
+    assert "A shown first" in detail and "B shown first" in detail
+    assert list(compare.to_dataframe()["context_id"]).count(pair.context_id) == 1
+    # a second run (another draft) against the first, by clicks
+    app.tester.rows.children[-1].content.value += "\nAnswer in one sentence."
+    second = replay.run(wait=True)
+    assert compare.candidate.label.startswith("#2 ")  # the newest run is the candidate
+    compare.choose(candidate=second, baseline=first)
+    click(compare.run_button)
+    assert compare.finished.wait(WAIT_S), "the comparison did not finish"
+    c2 = compare.comparison
+    assert c2 is not c and c2.baseline == f"run {first.behaviour!r}"
+    assert len(c2.pairs) == ROWS and not compare.run_button.disabled
+    assert {p.baseline for p in c2.pairs} <= {r.new for r in first.rows}
+    assert {p.candidate for p in c2.pairs} <= {r.new for r in second.rows}
+    # the candidate cannot be its own baseline
+    compare.choose(candidate=second, baseline=second)
+    click(compare.run_button)
+    assert "other than the candidate" in compare.messages.text
