@@ -227,7 +227,7 @@ def _attributes(user: dict[str, Any]) -> list[tuple[str, str]]:
 
 def assert_old_id_token_still_verifies(server: AwsServer, ids: dict[str, Any]) -> None:
     with urllib.request.urlopen(
-        f"{server.url}/{ids['pool_id']}/.well-known/jwks.json", timeout=10
+        f"{server.url}/{ids['pool_id']}/.well-known/jwks.json", timeout=60
     ) as resp:
         jwks = json.load(resp)
     kid = jwt.get_unverified_header(ids["id_token"])["kid"]

@@ -509,7 +509,7 @@ async def test_hosted_ui_sign_in_with_pkce_state_and_nonce(
         q["code_challenge_method"] == "S256" and q["state"] and q["nonce"] and q["code_challenge"]
     )
     # the hosted page, then the user's credentials
-    page = requests.get(location, timeout=10)
+    page = requests.get(location, timeout=60)
     assert page.status_code == 200 and "hosted-signin" in page.text
     form = {
         **{
@@ -527,10 +527,10 @@ async def test_hosted_ui_sign_in_with_pkce_state_and_nonce(
         "username": "bob@acme.example",
         "password": "wrong",
     }
-    assert "Incorrect" in requests.post(stack.hosted_ui.url + "/login", data=form, timeout=10).text
+    assert "Incorrect" in requests.post(stack.hosted_ui.url + "/login", data=form, timeout=60).text
     form["password"] = password_of(stack, "bob@acme.example")
     back = requests.post(
-        stack.hosted_ui.url + "/login", data=form, timeout=10, allow_redirects=False
+        stack.hosted_ui.url + "/login", data=form, timeout=60, allow_redirects=False
     )
     assert back.status_code == 302
     callback = urlparse(back.headers["Location"])
