@@ -43,6 +43,7 @@ notebooks: install
 bench: install
 	$(BIN)/python -m benchmarks.bench_core
 	-$(BIN)/python -m benchmarks.bench_replay
+	$(BIN)/python -m benchmarks.bench_local
 
 # The long suites, outside `make test` (about 6 minutes on 2 cores): the whole pytest suite with
 # 100 schemathesis examples per operation and 3,000 hypothesis examples per property (the

@@ -227,7 +227,7 @@ def _attributes(user: dict[str, Any]) -> list[tuple[str, str]]:
 
 def assert_old_id_token_still_verifies(server: AwsServer, ids: dict[str, Any]) -> None:
     with urllib.request.urlopen(
-        f"{server.url}/{ids['pool_id']}/.well-known/jwks.json", timeout=10
+        f"{server.url}/{ids['pool_id']}/.well-known/jwks.json", timeout=60
     ) as resp:
         jwks = json.load(resp)
     kid = jwt.get_unverified_header(ids["id_token"])["kid"]
@@ -527,12 +527,12 @@ def test_server_dies_with_its_parent(how: str) -> None:
     child_pid = int(parent.stdout.readline())
     if how == "killed":
         parent.kill()
-    _, err = parent.communicate(timeout=20)
+    _, err = parent.communicate(timeout=120)  # a guard only
     assert b"Running on" not in err  # the server's output never reaches the parent's terminal
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60  # a guard only: the orphan ends once its parent is gone
     while time.monotonic() < deadline and _alive(child_pid):
         time.sleep(0.1)
-    assert not _alive(child_pid)
+    assert not _alive(child_pid), "the server outlived its parent by 60 s"
 
 
 def _alive(pid: int) -> bool:
@@ -543,7 +543,7 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-def test_restore_of_a_realistic_recording_is_quick(
+def test_restore_of_a_realistic_recording_replays_the_requests_made(
     state_dir: Path, servers: list[AwsServer]
 ) -> None:
     server = AwsServer(state_dir)
@@ -578,15 +578,11 @@ def test_restore_of_a_realistic_recording_is_quick(
         sm.create_secret(Name=f"secret-{i}", SecretString=f"value-{i}")
     server.stop()
 
-    started = time.perf_counter()
+    # How fast the restore is: benchmarks/bench_local.py. Here: the 130 requests made (one
+    # create_table, 80 batches, 49 secrets) are what is replayed, not the 2,000 items one by one.
     assert server.start() is True
-    elapsed = time.perf_counter() - started
     report = server.last_restore
     assert report is not None and report.entries == 130
-    print(
-        f"\nstart with restore: {elapsed:.2f}s total, replay {report.seconds:.2f}s for "
-        f"{report.entries} requests, recording "
-        f"{server.recording_path.stat().st_size / 1e6:.2f} MB"  # type: ignore[union-attr]
-    )
+    assert report.server_errors == 0 and report.client_errors == 0, report
     assert client(server, "dynamodb").scan(TableName="logs", Select="COUNT")["Count"] == 2000
-    assert elapsed < 15
+    assert len(client(server, "secretsmanager").list_secrets(MaxResults=100)["SecretList"]) == 49

@@ -7,12 +7,15 @@ so what is asserted is what the rest of the suite and the demo will see.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -32,8 +35,28 @@ AZURE_VERSION = "2023-07-01-preview"
 HELLO = [{"role": "user", "content": "What is the capital of France?"}]
 
 
+# Client timeouts are failure guards only: no answer of the demo server on a busy machine
+# comes near them. Where a timeout is what a test is about, the server hangs for HANG_S,
+# longer than the test can run, so the timeout is the only thing that can end the call.
+GUARD_S = 60
+HANG_S = 600
+
+
 def sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def until(condition: Any, what: str, timeout_s: float = GUARD_S) -> None:
+    """Polls ``condition()`` until it holds; fails after a deadline only a broken server hits."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout_s:g} s"
+        time.sleep(0.01)
+
+
+def handler_threads() -> set[Any]:
+    """The live request-handler threads of every ThreadingHTTPServer in this process."""
+    return {t for t in threading.enumerate() if "process_request_thread" in t.name}
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +83,9 @@ def server(module_server: ModelServer) -> Iterator[ModelServer]:
 
 @pytest.fixture
 def client(server: ModelServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.openai_base_url, api_key=KEY, max_retries=0, timeout=5)
+    return openai.OpenAI(
+        base_url=server.openai_base_url, api_key=KEY, max_retries=0, timeout=GUARD_S
+    )
 
 
 @pytest.fixture
@@ -70,7 +95,7 @@ def azure(server: ModelServer) -> openai.AzureOpenAI:
         api_key=AZURE_KEY,
         api_version=AZURE_VERSION,
         max_retries=0,
-        timeout=5,
+        timeout=GUARD_S,
     )
 
 
@@ -156,15 +181,16 @@ def test_5xx_is_an_internal_server_error(server, client, status):
 
 
 def test_hang_times_out_the_client(server):
-    server.add_fault("hang", delay_s=1.5)
+    # The hang outlasts the test (the module server's stop wakes it): the client's timeout is
+    # what ended the call. A hang that ran out would be a connection error, not a timeout.
+    server.add_fault("hang", delay_s=HANG_S)
     impatient = openai.OpenAI(
         base_url=server.openai_base_url, api_key=KEY, max_retries=0, timeout=0.3
     )
-    started = time.monotonic()
     with pytest.raises(openai.APITimeoutError):
         ask(impatient)
-    assert time.monotonic() - started < 1.2
-    assert server.requests()[-1]["status"] == 0
+    until(lambda: server.requests(), "the hung call recorded")  # its handler may lag behind
+    assert [r["status"] for r in server.requests()] == [0]
 
 
 def test_reset_is_a_connection_error(server, client):
@@ -335,30 +361,53 @@ def test_control_api_rejects_bad_input_and_browsers(server):
 
 
 # --- capacity --------------------------------------------------------------------------------
+# How fast: benchmarks/bench_local.py. Here: what makes it fast, counted.
 def test_concurrent_requests_overlap_their_latency(server, client):
     server.set_latency(200)
-    started = time.monotonic()
     with ThreadPoolExecutor(32) as pool:
         replies = list(pool.map(lambda i: ask(client, model=f"m{i}"), range(32)))
-    elapsed = time.monotonic() - started
-    assert len(replies) == 32 and elapsed < 2.0, f"{elapsed:.2f} s"  # serial would be 6.4 s
+    assert sorted(r.model for r in replies) == sorted(f"m{i}" for i in range(32))
     assert len(server.requests()) == 32
 
 
-def test_sequential_throughput_with_one_client(client):
-    ask(client)  # connect
-    n = 200
-    started = time.monotonic()
-    for _ in range(n):
-        ask(client)
-    rate = n / (time.monotonic() - started)
-    assert rate > 100, f"{rate:.0f} calls/s"  # ~800/s measured on 2 cores; catches 40 ms stalls
+def test_32_calls_are_in_their_latency_at_once():
+    """Overlap shown by the server, not a stopwatch: with a latency longer than the test, all
+    32 calls are received (recorded before the latency sleep) while none is answered."""
+    with ModelServer(latency_ms=HANG_S * 1000) as slow:
+        c = openai.OpenAI(base_url=slow.openai_base_url, api_key=KEY, max_retries=0, timeout=None)
+        with ThreadPoolExecutor(32) as pool:
+            pending = [pool.submit(ask, c, model=f"m{i}") for i in range(32)]
+            until(lambda: len(slow.requests()) == 32 or any(p.done() for p in pending), "32 in")
+            assert not any(p.done() for p in pending), [p.exception() for p in pending if p.done()]
+            assert sorted(r["model"] for r in slow.requests()) == sorted(f"m{i}" for i in range(32))
+            slow.stop()  # wakes the 32 sleeping handlers
+            for p in pending:  # each one answered as it woke or cut by the stop
+                with contextlib.suppress(openai.APIConnectionError):
+                    p.result(timeout=GUARD_S)  # a guard only: the client has no timeout
+
+
+def test_one_client_reuses_one_keep_alive_connection_without_nagle():
+    """Without keep-alive and TCP_NODELAY each call on a reused connection waits for the peer's
+    delayed ACK (~40 ms): the stall the throughput benchmark would show, checked directly."""
+    with ModelServer() as fresh:
+        c = openai.OpenAI(
+            base_url=fresh.openai_base_url, api_key=KEY, max_retries=0, timeout=GUARD_S
+        )
+        for _ in range(50):
+            assert ask(c).choices[0].finish_reason == "stop"
+        assert len(fresh.requests()) == 50
+        with fresh._lock:  # the server side of each open connection
+            connections = list(fresh._connections)
+        assert len(connections) == 1, connections  # every call on the same connection
+        assert connections[0].getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
 
 
 def test_records_are_capped(monkeypatch):
     monkeypatch.setattr(ms, "MAX_RECORDS", 5)
     with ModelServer() as small:
-        c = openai.OpenAI(base_url=small.openai_base_url, api_key=KEY, max_retries=0, timeout=5)
+        c = openai.OpenAI(
+            base_url=small.openai_base_url, api_key=KEY, max_retries=0, timeout=GUARD_S
+        )
         for i in range(8):
             ask(c, model=f"m{i}")
         assert [r["model"] for r in small.requests()] == [f"m{i}" for i in range(3, 8)]
@@ -367,19 +416,20 @@ def test_records_are_capped(monkeypatch):
 
 
 def test_stop_wakes_hung_handlers_and_is_idempotent():
+    before = handler_threads()
     server = ModelServer().start()
-    server.add_fault("hang", delay_s=30)
-    c = openai.OpenAI(base_url=server.openai_base_url, api_key=KEY, max_retries=0, timeout=5)
+    server.add_fault("hang", delay_s=HANG_S)  # only stop() can end it
+    c = openai.OpenAI(base_url=server.openai_base_url, api_key=KEY, max_retries=0, timeout=None)
     with ThreadPoolExecutor(1) as pool:
         pending = pool.submit(ask, c)
-        while not server.requests():
-            time.sleep(0.01)
-        started = time.monotonic()
+        until(lambda: server.requests(), "the call reaches its hang")
+        assert handler_threads() - before  # asleep in the hang
         server.stop()
         server.stop()
-        with pytest.raises(openai.APIConnectionError):
-            pending.result()
-    assert time.monotonic() - started < 2
+        with pytest.raises(openai.APIConnectionError) as info:
+            pending.result(timeout=GUARD_S)  # a guard only: the client itself has no timeout
+    assert not isinstance(info.value, openai.APITimeoutError)
+    until(lambda: not handler_threads() - before, "the hung handler's thread ends")
 
 
 def test_main_runs_in_the_foreground():
@@ -394,10 +444,10 @@ def test_main_runs_in_the_foreground():
         line = proc.stdout.readline()
         url = line.rsplit(" ", 1)[-1].strip()
         assert url.startswith("http://127.0.0.1:"), line
-        assert requests.get(url + "/health", timeout=5).json() == {"status": "ok"}
+        assert requests.get(url + "/health", timeout=GUARD_S).json() == {"status": "ok"}
     finally:
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=5) == 0
+        assert proc.wait(timeout=GUARD_S) == 0
 
 
 def test_the_old_module_path_still_serves():

@@ -93,20 +93,39 @@ async def test_openapi_needs_only_jupyter_auth(jp_fetch, jp_base_url):
     }
 
 
-async def test_health_reports_event_loop_lag_and_sees_a_blocked_loop(jp_fetch, jp_serverapp):
+async def until(condition, what: str, timeout_s: float = 60) -> None:
+    """Waits, yielding to the event loop, until ``condition()`` holds; fails after a deadline
+    that only a broken server reaches (the test never depends on how soon it holds)."""
     import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout_s:g} s"
+        await asyncio.sleep(0.01)
+
+
+async def test_health_reports_event_loop_lag_and_sees_a_blocked_loop(jp_fetch, jp_serverapp):
     import time
 
     # pytest-jupyter starts the app without the loop's start hooks; a real server runs them.
     await jp_serverapp.extension_manager.start_all_extensions()
-    await asyncio.sleep(0.3)  # the monitor samples every 20 ms
-    code, health, _ = await call(jp_fetch, "prompt-tester", "api", "health", params={"window": 5})
+    monitor = jp_serverapp.web_app.settings["prompt_tester_loop_lag"]
+    await until(lambda: monitor.stats()["samples"] >= 5, "5 lag samples")
+    code, health, _ = await call(jp_fetch, "prompt-tester", "api", "health")
     assert code == 200 and health["status"] == "ok"
     assert health["event_loop_lag"]["samples"] >= 5
-    time.sleep(0.3)  # blocks the server's loop (pytest-jupyter runs it in this one)
-    await asyncio.sleep(0.05)
-    _, health, _ = await call(jp_fetch, "prompt-tester", "api", "health", params={"window": 5})
-    assert health["event_loop_lag"]["max_ms"] >= 250
+    taken = monitor.stats()["samples"]
+    # Blocks the server's loop (pytest-jupyter runs it in this one) while the monitor sleeps
+    # in it: the next sample the monitor takes is at least this late.
+    time.sleep(0.3)
+    await until(lambda: monitor.stats()["samples"] > taken, "a lag sample after the block")
+    _, health, _ = await call(jp_fetch, "prompt-tester", "api", "health")
+    assert health["event_loop_lag"]["max_ms"] >= 250, health
+    code, health, _ = await call(
+        jp_fetch, "prompt-tester", "api", "health", params={"window": 3600}
+    )
+    assert code == 200 and health["event_loop_lag"]["samples"] > taken, health
     for bad in ("0", "-1", "x", "99999"):
         code, data, _ = await call(
             jp_fetch, "prompt-tester", "api", "health", params={"window": bad}
@@ -121,18 +140,38 @@ async def test_requests_the_stopping_server_drops_get_a_503_not_a_traceback(
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
+    class Pool(ThreadPoolExecutor):
+        """Tells the test when a call is waiting in its queue."""
+
+        def __init__(self) -> None:
+            super().__init__(max_workers=1)
+            self.submitted = 0
+            self.queued = asyncio.Event()  # submit() runs on the loop: the handler's thread
+
+        def submit(self, *args, **kwargs):
+            future = super().submit(*args, **kwargs)
+            self.submitted += 1
+            if self.submitted >= 2:  # the first keeps the only worker busy
+                self.queued.set()
+            return future
+
     cookie = await sign_in(jp_fetch, stack, "alice@acme.example")
     settings = jp_serverapp.web_app.settings
     settings["prompt_tester_executor"].shutdown(cancel_futures=True)
     gate = threading.Event()
     try:
         # queued when the pool shuts down: cancelled without running
-        pool = settings["prompt_tester_executor"] = ThreadPoolExecutor(max_workers=1)
-        pool.submit(gate.wait, 10)  # the only worker is busy
+        pool = settings["prompt_tester_executor"] = Pool()
+        pool.submit(gate.wait)  # the only worker is busy until the gate opens
         queued = asyncio.ensure_future(
             call(jp_fetch, "prompt-tester", "api", "environments", cookie=cookie)
         )
-        await asyncio.sleep(0.3)
+        waiting = asyncio.ensure_future(pool.queued.wait())
+        await asyncio.wait({queued, waiting}, timeout=60, return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+        assert pool.queued.is_set(), (
+            queued.result() if queued.done() else "the request reached no executor in 60 s"
+        )
         pool.shutdown(wait=False, cancel_futures=True)
         gate.set()
         code, data, _ = await queued
@@ -470,7 +509,7 @@ async def test_hosted_ui_sign_in_with_pkce_state_and_nonce(
         q["code_challenge_method"] == "S256" and q["state"] and q["nonce"] and q["code_challenge"]
     )
     # the hosted page, then the user's credentials
-    page = requests.get(location, timeout=10)
+    page = requests.get(location, timeout=60)
     assert page.status_code == 200 and "hosted-signin" in page.text
     form = {
         **{
@@ -488,10 +527,10 @@ async def test_hosted_ui_sign_in_with_pkce_state_and_nonce(
         "username": "bob@acme.example",
         "password": "wrong",
     }
-    assert "Incorrect" in requests.post(stack.hosted_ui.url + "/login", data=form, timeout=10).text
+    assert "Incorrect" in requests.post(stack.hosted_ui.url + "/login", data=form, timeout=60).text
     form["password"] = password_of(stack, "bob@acme.example")
     back = requests.post(
-        stack.hosted_ui.url + "/login", data=form, timeout=10, allow_redirects=False
+        stack.hosted_ui.url + "/login", data=form, timeout=60, allow_redirects=False
     )
     assert back.status_code == 302
     callback = urlparse(back.headers["Location"])

@@ -249,12 +249,20 @@ def save_notebook(
     and the tab is no longer marked dirty. Returns the saved notebook's JSON (nbformat dict)."""
     api_path = "/api/contents/" + urllib.parse.quote(relpath.lstrip("/"))
     before = lab.api(api_path + "?content=0")["last_modified"]
-    run_command_from_menu(page, "File", "docmanager:save")
-    deadline = time.monotonic() + timeout_ms / 1000
-    while lab.api(api_path + "?content=0")["last_modified"] == before:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{relpath} was not saved within {timeout_ms / 1000:.0f} s")
-        page.wait_for_timeout(100)  # polling the server, not waiting for the page
+
+    def is_the_save(response: Any) -> bool:
+        path = urllib.parse.unquote(urllib.parse.urlparse(response.url).path)
+        return response.request.method == "PUT" and path.endswith(urllib.parse.unquote(api_path))
+
+    # The page's own PUT of the notebook: when its answer arrives, the server has the file.
+    try:
+        with page.expect_response(is_the_save, timeout=timeout_ms) as saving:
+            run_command_from_menu(page, "File", "docmanager:save")
+    except Exception as exc:
+        raise AssertionError(f"{relpath} was not saved within {timeout_ms / 1000:.0f} s") from exc
+    response = saving.value
+    assert response.ok, f"saving {relpath}: HTTP {response.status} {response.text()[:300]}"
+    assert lab.api(api_path + "?content=0")["last_modified"] != before, f"{relpath} unchanged"
     page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current.jp-mod-dirty").wait_for(
         state="detached", timeout=timeout_ms
     )
