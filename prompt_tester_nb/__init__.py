@@ -18,7 +18,6 @@ from .errors import (
     StoreError,
     ValidationError,
 )
-from .judging import scorers
 from .models import (
     Behaviour,
     Environment,
@@ -30,10 +29,36 @@ from .models import (
     TestResult,
 )
 from .redaction import install as _install_redaction
-from .replay import ReplayRun, RetryPolicy, load_run
-from .sampling import sample
-from .session import Session, connect
 from .settings import Settings
+
+# The notebook API's heavier parts load when first used (PEP 562), so a Lambda function or a
+# REST handler importing one module of the package does not pay for the session, replay and
+# judging code.
+_LAZY = {
+    "Session": ("session", "Session"),
+    "connect": ("session", "connect"),
+    "ReplayRun": ("replay", "ReplayRun"),
+    "RetryPolicy": ("engine.retry", "RetryPolicy"),
+    "load_run": ("replay", "load_run"),
+    "scorers": ("judging.scorers", None),
+    "sample": ("sampling", "sample"),
+}
+
+
+def __getattr__(name: str):
+    found = _LAZY.get(name)
+    if found is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    module = import_module(f".{found[0]}", __name__)
+    value = module if found[1] is None else getattr(module, found[1])
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
 
 
 def app(session=None, context_id=None, prompt_id=None, version=None):

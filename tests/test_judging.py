@@ -267,3 +267,74 @@ def test_compare_two_runs(alice, draft, ids, model):
     with pytest.raises(pt.ValidationError) as info:
         alice.compare(a, judge=sc.judge(RUBRIC), progress=False)
     assert info.value.field == "judge"
+
+
+# --------------------------------------------------------------------------- no key leaks
+
+
+def test_no_provider_key_in_any_judge_prompt_log_record_or_html(
+    service, stack, model, tmp_path, caplog
+):
+    """A sentinel key serves the answers and the judges; it is in no judge prompt, no log
+    line, no cache record, no saved run and no HTML."""
+    import hashlib
+    import logging
+    import time
+
+    from prompt_tester_nb import redaction
+    from tests import attacks
+    from tests.conftest import password_of
+
+    sentinel = "SENTINEL-" + hashlib.sha256(str(time.time()).encode()).hexdigest()[:24]
+    email = "bob@acme.example"
+    s = pt.connect(
+        email=email, password=password_of(stack, email), env="production", service=service
+    )
+    path = tmp_path / "answers.sqlite"
+    try:
+        s.secrets.set(
+            OPENAI_API_KEY=sentinel,
+            AZURE_OPENAI_KEYS={"westus": {"url": stack.model.url, "key": sentinel}},
+        )
+        items = s.logs(prompt_id=PROMPT, limit=50).items
+        entry = next(i for i in items if i.version)
+        draft = s.open_test(entry.context_id).prompt_data
+        ids = [i.context_id for i in items if i.source != "prompt-tester" and i.context][:3]
+        model.clear_requests()
+        # botocore's DEBUG lines carry request bodies; the package's filter scrubs them on any
+        # handler it is added to (as the package's own handlers and Jupyter's log have it)
+        caplog.handler.addFilter(redaction.SecretFilter())
+        with caplog.at_level(logging.DEBUG):
+            run = s.replay(
+                draft,
+                "default",
+                context_ids=ids,
+                cache=path,
+                progress=False,
+                scorers=[sc.judge(RUBRIC, name="polite"), sc.similarity()],
+            )
+            cmp = s.compare(run, judge=sc.pairwise(RUBRIC), progress=False)
+        requests = model.requests()
+        assert {r["key_sha256"] for r in requests} == {
+            hashlib.sha256(sentinel.encode()).hexdigest()
+        }
+        assert run.summary()["judge_calls"] == 3 and len(cmp.pairs) == 3
+    finally:
+        s.secrets.set(
+            OPENAI_API_KEY="demo-openai-key-env-acme-prod",
+            AZURE_OPENAI_KEYS={
+                "westus": {"url": stack.model.url, "key": "demo-azure-key-env-acme-prod"}
+            },
+        )
+    channels = {
+        "judge prompts": "\n".join(str(r["messages"]) for r in requests),
+        "log lines": caplog.text,
+        "cache record": path.read_bytes().decode("utf-8", "replace"),
+        "saved run": run.save(tmp_path / "run.json").read_text(),
+        "run HTML": run._repr_html_(),
+        "comparison HTML": cmp._repr_html_(),
+        "dataframes": run.to_dataframe().to_csv() + cmp.to_dataframe().to_csv(),
+    }
+    for channel, text in channels.items():
+        attacks.record("python", f"judging: {channel}", "secret-search", sentinel in text)
+        assert sentinel not in text, channel

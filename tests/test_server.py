@@ -205,7 +205,7 @@ async def test_every_data_route_needs_a_cognito_session(jp_fetch):
             assert "Sign in" in data["message"]
     code, _, _ = await call(jp_fetch, "prompt-tester", "auth", "me")
     attacks.record("rest", "GET auth/me", "no-session", code != 401)
-    assert code == 401 and tried == sum(len(m) for _, _, m in ROUTES) == 19
+    assert code == 401 and tried == sum(len(m) for _, _, m in ROUTES) == 20
 
 
 async def test_no_jupyter_token_no_access(jp_serverapp, http_server_client, jp_base_url):
