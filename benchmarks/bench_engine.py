@@ -37,6 +37,7 @@ from .bench_replay import (
     connect,
     count_requests,
     model_server_process,
+    resolved_messages,
     seed_many_logs,
     set_latency,
 )
@@ -85,24 +86,6 @@ def reused_client_rate(url: str, messages: list[list[dict]]) -> float:
     for m in messages:
         ask(m)
     return len(messages) / (time.perf_counter() - started)
-
-
-def resolved_messages(s, draft: dict, contexts: list[dict], url: str) -> list[list[dict]]:
-    from prompt_tester_nb.engine.keys import ProviderKeys
-    from prompt_tester_nb.engine.prepared import PreparedDraft
-
-    prepared = PreparedDraft(
-        s.service.validate_test_input(draft, {})[0],
-        s.service.behaviour_spec(s.user, s.env.env_id, "default"),
-        ProviderKeys(azure={"westus": {"azure_endpoint": url, "api_key": "bench-key"}}),
-        s.service.client_options(),
-        s.service.retry_policy(),
-    )
-    out = []
-    for c in contexts:
-        call = prepared.prepare(c)
-        out.append(list(prepared.resolution(call, call.first).messages))
-    return out
 
 
 def main() -> None:

@@ -278,6 +278,25 @@ def seed_many_logs(stack: LocalStack, s: pt.Session, prompt_id: str, n: int) -> 
     _batch_put(s.service.aws.dynamodb, stack.settings.table("Logs"), items)
 
 
+def resolved_messages(s, draft: dict, contexts: list[dict], url: str) -> list[list[dict]]:
+    """The exact messages flow-prompt resolves for each context (through the engine)."""
+    from prompt_tester_nb.engine.keys import ProviderKeys
+    from prompt_tester_nb.engine.prepared import PreparedDraft
+
+    prepared = PreparedDraft(
+        s.service.validate_test_input(draft, {})[0],
+        s.service.behaviour_spec(s.user, s.env.env_id, "default"),
+        ProviderKeys(azure={"westus": {"azure_endpoint": url, "api_key": "bench-key"}}),
+        s.service.client_options(),
+        s.service.retry_policy(),
+    )
+    out = []
+    for c in contexts:
+        call = prepared.prepare(c)
+        out.append(list(prepared.resolution(call, call.first).messages))
+    return out
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -371,24 +390,7 @@ def main() -> None:
             else:
                 print(f"[4] {note}")
                 # the same contexts, as the exact messages flow-prompt resolves for them
-                from prompt_tester_nb.engine.keys import ProviderKeys
-                from prompt_tester_nb.engine.prepared import PreparedDraft
-
-                prepared = PreparedDraft(
-                    s.service.validate_test_input(draft, {})[0],
-                    s.service.behaviour_spec(s.user, s.env.env_id, "default"),
-                    ProviderKeys(azure={"westus": {"azure_endpoint": url, "api_key": "bench-key"}}),
-                    s.service.client_options(),
-                    s.service.retry_policy(),
-                )
-                rows = [
-                    {
-                        "messages": list(
-                            prepared.resolution(prepared.prepare(c), "attempts[0]").messages
-                        )
-                    }
-                    for c in contexts
-                ]
+                rows = [{"messages": m} for m in resolved_messages(s, draft, contexts, url)]
                 try:
                     wall, _ = run_promptfoo(binary, folder, url, rows[:1], None)
                     print(f"[4] promptfoo eval of 1 test (start-up and report): {wall:.2f} s")

@@ -217,6 +217,28 @@ class TestDraft(BaseModel):
     prompt_source: str = "history"  # "history", "latest" or "log" (the version was gone)
 
 
+# The columns of a replay's dataframe (``ReplayRun.to_dataframe``), before its scorers' own;
+# scorer names must not take them (``similarity`` excepted: that scorer fills its column).
+REPLAY_COLUMNS = (
+    "context_id",
+    "production",
+    "new",
+    "changed",
+    "similarity",
+    "latency_ms",
+    "prompt_tokens",
+    "sample_tokens",
+    "price",
+    "attempt",
+    "model",
+    "error",
+    "cached",
+    "tries",
+    "repeat",
+    "ideal",
+)
+
+
 class TestResult(BaseModel):
     __test__ = False
 

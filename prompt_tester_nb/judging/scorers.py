@@ -27,30 +27,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..errors import ValidationError
+from ..models import REPLAY_COLUMNS
 from ..validation import require
 from . import prompts
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
 # A replay's own columns (``similarity`` excepted: a scorer of that name fills that column).
-RESERVED = frozenset(
-    {
-        "context_id",
-        "production",
-        "new",
-        "changed",
-        "latency_ms",
-        "prompt_tokens",
-        "sample_tokens",
-        "price",
-        "attempt",
-        "model",
-        "error",
-        "cached",
-        "tries",
-        "repeat",
-        "ideal",
-    }
-)
+RESERVED = frozenset(REPLAY_COLUMNS) - {"similarity"}
 
 
 @dataclass(frozen=True, slots=True)

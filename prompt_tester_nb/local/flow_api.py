@@ -130,7 +130,8 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(404, {"message": "not found"})
 
-    def do_PUT(self) -> None:
+    def _answer(self, route: Any) -> None:
+        """Read the JSON body, let ``route(path, body)`` answer, and map failures to statuses."""
         try:
             body = self._body()
         except (ValueError, json.JSONDecodeError):
@@ -138,47 +139,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         path = self.path.split("?", 1)[0].rstrip("/")
         try:
-            if path.endswith("/lib/logs"):
-                log_id = store_ideal_answer(self.server.owner.service, self._token(), body)
-                self._send(200, {"id": log_id})
-            else:
-                self._send(404, {"message": "not found"})
-        except PromptTesterError as exc:
-            self._send(exc.status, {"message": exc.message})
-        except (BrokenPipeError, ConnectionResetError):
-            logger.debug("flow-prompt API stand-in: the client went away")
-        except Exception as exc:
-            logger.warning("flow-prompt API stand-in failed: %s", type(exc).__name__)
-            self._send(500, {"message": "internal error"})
-
-    def do_POST(self) -> None:
-        try:
-            body = self._body()
-        except (ValueError, json.JSONDecodeError):
-            self._send(400, {"message": "body must be JSON"})
-            return
-        path = self.path.split("?", 1)[0].rstrip("/")
-        service = self.server.owner.service
-        try:
-            if path.endswith("/lib/logs"):
-                log_id = ingest_call_log(service, self._token(), body)
-                self._send(200, {"id": log_id})
-            elif path.endswith("/lib/prompts"):
-                # The tester never asks for prompts (it runs the draft); answer as the service
-                # does when the local prompt is the latest, after checking the token.
-                if service.token_store.find(self._token()) is None:
-                    self._send(401, {"message": "unknown or expired token"})
-                    return
-                self._send(
-                    200,
-                    {
-                        "prompt": body.get("prompt"),
-                        "is_taken_globally": False,
-                        "version": body.get("version"),
-                    },
-                )
-            else:
-                self._send(404, {"message": "not found"})
+            route(path, body)
         except PromptTesterError as exc:
             self._send(exc.status, {"message": exc.message})
         except (BrokenPipeError, ConnectionResetError):
@@ -187,6 +148,41 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:
             logger.warning("flow-prompt API stand-in failed: %s", type(exc).__name__)
             self._send(500, {"message": "internal error"})
+
+    def do_PUT(self) -> None:
+        self._answer(self._put)
+
+    def do_POST(self) -> None:
+        self._answer(self._post)
+
+    def _put(self, path: str, body: Any) -> None:
+        if path.endswith("/lib/logs"):  # FlowPrompt.add_ideal_answer
+            log_id = store_ideal_answer(self.server.owner.service, self._token(), body)
+            self._send(200, {"id": log_id})
+        else:
+            self._send(404, {"message": "not found"})
+
+    def _post(self, path: str, body: Any) -> None:
+        service = self.server.owner.service
+        if path.endswith("/lib/logs"):
+            log_id = ingest_call_log(service, self._token(), body)
+            self._send(200, {"id": log_id})
+        elif path.endswith("/lib/prompts"):
+            # The tester never asks for prompts (it runs the draft); answer as the service
+            # does when the local prompt is the latest, after checking the token.
+            if service.token_store.find(self._token()) is None:
+                self._send(401, {"message": "unknown or expired token"})
+                return
+            self._send(
+                200,
+                {
+                    "prompt": body.get("prompt"),
+                    "is_taken_globally": False,
+                    "version": body.get("version"),
+                },
+            )
+        else:
+            self._send(404, {"message": "not found"})
 
 
 class FlowApiServer(ThreadedHTTPService):

@@ -19,6 +19,7 @@ phase: selecting, planning, estimating or calling.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import queue
 import sqlite3
@@ -63,32 +64,6 @@ class RunOptions:
     scorers: ScorerSet = field(default_factory=ScorerSet)
     panel: JudgePanel | None = None
     repeats: int = 1
-
-
-@dataclass(slots=True)
-class _View:
-    """What a scorer sees of a row: its inputs and the answer just given."""
-
-    context_id: str
-    context: dict[str, Any]
-    production: str | None
-    ideal: str | None
-    repeat: int
-    result: Any
-
-    @property
-    def new(self) -> str | None:
-        if self.result is None:
-            return None
-        return self.result.content if self.result.content is not None else ""
-
-    @property
-    def latency_ms(self) -> int | None:
-        return self.result.latency_ms if self.result is not None else None
-
-    @property
-    def price(self) -> float | None:
-        return self.result.price if self.result is not None else None
 
 
 class _Estimate:
@@ -222,7 +197,7 @@ class ReplayEngine:
 
     def _score(self, row: ReplayRow, result: Any) -> tuple[dict, dict, float]:
         """Every scorer on the row's answer; a judge's call goes through the same gate."""
-        view = _View(row.context_id, row.context, row.production, row.ideal, row.repeat, result)
+        view = dataclasses.replace(row, result=result)  # the row as it is with its answer
         panel = self.options.panel
         judge = panel.for_repeat(row.repeat) if panel is not None else None
         scores: dict[str, float | None] = {}

@@ -19,30 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import NotFoundError, ValidationError
-from ..models import TestResult
+from ..models import REPLAY_COLUMNS, TestResult
 from ..validation import require
 
 FORMAT = "prompt-tester-nb/replay"
 FORMAT_VERSION = 1
 NOT_RUN = "not_run"
-COLUMNS = [
-    "context_id",
-    "production",
-    "new",
-    "changed",
-    "similarity",
-    "latency_ms",
-    "prompt_tokens",
-    "sample_tokens",
-    "price",
-    "attempt",
-    "model",
-    "error",
-    "cached",
-    "tries",
-    "repeat",
-    "ideal",
-]
+COLUMNS = list(REPLAY_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -111,6 +94,11 @@ _RESULT_FIELDS = {
 }
 
 
+def _result_field(name: str) -> property:
+    """A column read from the row's result (None while the row has none)."""
+    return property(lambda row: getattr(row.result, name) if row.result is not None else None)
+
+
 @dataclass(slots=True, eq=False)
 class ReplayRow:
     """One replayed log: its inputs, and the engine's result or why there is none."""
@@ -141,25 +129,11 @@ class ReplayRow:
             return None
         return self.result.content if self.result.content is not None else ""
 
-    @property
-    def finish_reason(self) -> str | None:
-        return self.result.finish_reason if self.result else None
-
-    @property
-    def latency_ms(self) -> int | None:
-        return self.result.latency_ms if self.result else None
-
-    @property
-    def prompt_tokens(self) -> int | None:
-        return self.result.prompt_tokens if self.result else None
-
-    @property
-    def sample_tokens(self) -> int | None:
-        return self.result.sample_tokens if self.result else None
-
-    @property
-    def price(self) -> float | None:
-        return self.result.price if self.result else None
+    finish_reason = _result_field("finish_reason")
+    latency_ms = _result_field("latency_ms")
+    prompt_tokens = _result_field("prompt_tokens")
+    sample_tokens = _result_field("sample_tokens")
+    price = _result_field("price")
 
     @property
     def attempt(self) -> str | None:
