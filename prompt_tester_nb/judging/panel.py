@@ -44,6 +44,7 @@ class JudgePanel:
         self.calls = 0
         self.cache_hits = 0
         self._lock = threading.Lock()
+        self._fixed_tokens: dict[tuple[str, str], tuple[str, int]] = {}
 
     def prepare(self, behaviour: str, kind: str) -> PreparedDraft:
         """Make the judge ready (reads its behaviour and keys; raises before any call when the
@@ -70,10 +71,18 @@ class JudgePanel:
         return found
 
     def estimate(self, behaviour: str, prompt_data: dict, context: dict) -> float:
-        """What one verdict should cost (USD): the judged texts' tokens and a short reply."""
+        """What one verdict should cost (USD): the judge prompt's fixed part (resolved once)
+        plus the judged texts' tokens, and a short reply. Counted, not resolved, per row: an
+        estimate for every row must not cost a flow-prompt resolution each."""
         draft = self._draft(behaviour, prompt_data)
-        call = draft.prepare(context)
-        return draft.price(call.first, call.prompt_tokens, VERDICT_SAMPLE_TOKENS)
+        key = (behaviour, prompt_data["prompt_id"])
+        fixed = self._fixed_tokens.get(key)
+        if fixed is None:
+            empty = draft.prepare({"judged": ""})
+            fixed = self._fixed_tokens[key] = (empty.first, empty.prompt_tokens)
+        where, tokens = fixed
+        tokens += draft.count_tokens(where, context.get("judged", ""))
+        return draft.price(where, tokens, VERDICT_SAMPLE_TOKENS)
 
     def ask(
         self, behaviour: str, prompt_data: dict, context: dict, repeat: int = 0

@@ -108,7 +108,10 @@ def replay(
             since_ms=request.since_ms,
             until_ms=request.until_ms,
             limit=request.limit,
+            # small pages: calls on one page overlap the reading of the next, and the last
+            # page's calls (the run's tail after the reading ends) stay short
             first_page=min(request.limit, max(2 * request.concurrency, 50)),
+            page_size=min(1000, max(50, 2 * request.concurrency)),
         )
 
     options = RunOptions(
