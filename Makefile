@@ -44,6 +44,8 @@ bench: install
 	$(BIN)/python -m benchmarks.bench_core
 	-$(BIN)/python -m benchmarks.bench_replay
 	$(BIN)/python -m benchmarks.bench_local
+	$(BIN)/python -m benchmarks.bench_engine
+	-$(BIN)/python -m benchmarks.bench_lambda
 
 # The long suites, outside `make test` (about 6 minutes on 2 cores): the whole pytest suite with
 # 100 schemathesis examples per operation and 3,000 hypothesis examples per property (the
