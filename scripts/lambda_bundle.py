@@ -20,8 +20,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # Notebook and Jupyter-only dependencies: the functions never import them.
-# (tornado, traitlets, nbformat, jupyter-core: the server extension; jsonschema, rapidfuzz: the
-# judging scorers, which run in notebooks, not behind API Gateway)
+# (tornado, traitlets, nbformat, jupyter-core: the server extension; jsonschema, rapidfuzz,
+# numpy: the judging scorers and statistics, which run in notebooks, not behind API Gateway)
 LAMBDA_EXCLUDED = {
     "pandas",
     "ipywidgets",
@@ -33,6 +33,7 @@ LAMBDA_EXCLUDED = {
     "jupyter-core",
     "jsonschema",
     "rapidfuzz",
+    "numpy",
 }
 # Subpackages no function imports.
 SKIPPED_PARTS = ("server", "widgets", "local", "labextension")
