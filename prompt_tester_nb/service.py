@@ -518,8 +518,8 @@ class PromptTesterService:
     ) -> TestResult:
         """One prepared call through the engine: the same path a replay row takes."""
         scope = self.scope(principal, env_id)
-        _, context = self.validate_test_input(prompt_data, context_data)
-        draft = scope.prepare(prompt_data, behaviour, log_calls=True)
+        prompt, context = self.validate_test_input(prompt_data, context_data)
+        draft = scope.prepare(prompt, behaviour, log_calls=True)
         return draft.call(draft.prepare(context))
 
     def retry_policy(self) -> RetryPolicy:
@@ -582,6 +582,10 @@ class PromptTesterService:
     def get_behaviour(self, principal: Principal, env_id: str, name: str) -> Behaviour:
         env = self.environment(principal, env_id)
         validate_behaviour_name(name)
+        return self.find_behaviour(env, name)
+
+    def find_behaviour(self, env: Environment, name: str) -> Behaviour:
+        """The behaviour in an environment whose access was checked, or ``NotFoundError``."""
         found = self.behaviour_store.get(env.env_id, name)
         if found is None:
             raise NotFoundError(f"No behaviour named {name!r} in environment {env.env_name!r}")
@@ -794,7 +798,7 @@ class EnvironmentScope:
     def __repr__(self) -> str:
         return f"<EnvironmentScope {self.env.env_name!r} ({self.env.env_id})>"
 
-    def behaviour(self, name: Any, field: str = "behaviour") -> tuple[str, BehaviourSpec]:
+    def behaviour(self, name: Any, field: str = "behaviour") -> BehaviourSpec:
         require(isinstance(name, str), field, "must be a behaviour name")
         try:
             validate_behaviour_name(name)
@@ -802,10 +806,8 @@ class EnvironmentScope:
             raise ValidationError(
                 exc.message.replace("name:", f"{field}:", 1), field=field
             ) from None
-        found = self._service.behaviour_store.get(self.env.env_id, name)
-        if found is None:
-            raise NotFoundError(f"No behaviour named {name!r} in environment {self.env.env_name!r}")
-        return name, parse(BehaviourSpec, found.spec, f"behaviour {name!r}")
+        found = self._service.find_behaviour(self.env, name)
+        return parse(BehaviourSpec, found.spec, f"behaviour {name!r}")
 
     def prepare(
         self,
@@ -815,15 +817,18 @@ class EnvironmentScope:
         log_calls: bool = False,
         retry: RetryPolicy | None = None,
     ) -> PreparedDraft:
-        """The draft made ready for many contexts: validated, the behaviour and the keys read
-        once. ``log_calls`` posts each call to flow-prompt's ``lib/logs`` (the Tester does;
+        """The draft (its data, or a validated ``PromptData``) made ready for many contexts:
+        validated, the behaviour and the keys read once. ``log_calls`` posts each call to flow-prompt's ``lib/logs`` (the Tester does;
         a replay does not)."""
         from .engine.keys import ProviderKeys
         from .engine.prepared import PreparedDraft
 
         service = self._service
-        prompt, _ = service.validate_test_input(prompt_data, {})
-        _, spec = self.behaviour(behaviour)
+        if isinstance(prompt_data, PromptData):  # validated by the caller already (s.test)
+            prompt = prompt_data
+        else:
+            prompt, _ = service.validate_test_input(prompt_data, {})
+        spec = self.behaviour(behaviour)
         keys = ProviderKeys.from_document(
             service.secret_store.read_values(service.settings.secret_name(self.env.env_id))
         )
