@@ -124,32 +124,29 @@ class ReplayEngine:
             options.panel.cancel = self.cancel
 
     # --- reporting ----------------------------------------------------------------------
+    @staticmethod
+    def _notify(name: str, callback: Callable[..., Any] | None, *args: Any) -> None:
+        """Call the user's callback; one that fails is logged, never ends the run."""
+        if callback is None:
+            return
+        try:
+            callback(*args)
+        except Exception as exc:
+            logger.warning("The replay's %s callback failed: %s", name, type(exc).__name__)
+
     def _phase(self, name: str) -> None:
         if name in self._phases_seen:
             return
         self._phases_seen.add(name)
         self.run.phase = name
-        hook = self.options.on_phase
-        if hook is not None:
-            try:
-                hook(name, self.run)
-            except Exception as exc:
-                logger.warning("The replay's on_phase callback failed: %s", type(exc).__name__)
+        self._notify("on_phase", self.options.on_phase, name, self.run)
 
     def _progress(self) -> None:
-        if self.options.progress is not None:
-            try:
-                self.options.progress(self.settled, len(self.run.rows))
-            except Exception as exc:
-                logger.warning("The replay's progress callback failed: %s", type(exc).__name__)
+        self._notify("progress", self.options.progress, self.settled, len(self.run.rows))
 
     def _emit(self, row: ReplayRow) -> None:
         self.settled += 1
-        if self.options.on_row is not None:
-            try:
-                self.options.on_row(row)
-            except Exception as exc:
-                logger.warning("The replay's on_row callback failed: %s", type(exc).__name__)
+        self._notify("on_row", self.options.on_row, row)
         self._progress()
 
     # --- the reader (its own thread) ------------------------------------------------------
@@ -288,12 +285,12 @@ class ReplayEngine:
     ) -> None:
         row = self.run.rows[index]
         self.outstanding.pop(index, None)
-        basis = self.basis.pop(index, None)
+        self.basis.pop(index, None)
         if scored is not None:
             row.scores, row.reasons, row.judge_cost = scored
             self.spent += row.judge_cost
-        if basis is not None and basis.where is None and result is not None:
-            pass  # a cached answer, scored: nothing was spent on the answer itself
+        if row.cached:
+            pass  # answered from the cache at planning, only scored: nothing spent on it
         elif result is not None:
             row.result = result
             row.tries = result.tries
@@ -317,7 +314,7 @@ class ReplayEngine:
             last = error.attempts[-1] if error.attempts else {}
             row.failed_attempt = last.get("attempt")
             row.failed_model = last.get("model")
-            row.tries = getattr(error, "tries", 1)
+            row.tries = error.tries
             self.requests += error.requests
             self.retried += row.tries > 1
         else:
