@@ -320,7 +320,7 @@ class ReplayRun:
         return len(self.rows)
 
     def __repr__(self) -> str:
-        s = self.summary()
+        s = self._counts()  # no score statistics: a repr must stay cheap while a run goes
         state = "running" if not self.done else (s["stopped_reason"] or "done")
         return (
             f"<ReplayRun {self.draft.get('prompt_id')!r} behaviour={self.behaviour!r}"
@@ -391,6 +391,10 @@ class ReplayRun:
         return out
 
     def summary(self) -> dict[str, Any]:
+        """Counts, errors by kind, cost, latency, and per scorer its statistics."""
+        return {**self._counts(), "scores": self.score_summary()}
+
+    def _counts(self) -> dict[str, Any]:
         rows = self.rows
         ok = [r for r in rows if r.ok]
         kinds = Counter(r.error_kind for r in rows if r.error_kind is not None)
@@ -420,7 +424,6 @@ class ReplayRun:
             "repeats": self.repeats,
             "judge_calls": self.judge_calls,
             "judge_cost": round(sum(r.judge_cost for r in rows), 10),
-            "scores": self.score_summary(),
         }
 
     # --- rich display -----------------------------------------------------------------
