@@ -49,11 +49,7 @@ class JudgePanel:
     def prepare(self, behaviour: str, kind: str) -> PreparedDraft:
         """Make the judge ready (reads its behaviour and keys; raises before any call when the
         behaviour does not exist or no attempt of it can run)."""
-        template = {
-            prompts.MARKER_SCORE: prompts.score_prompt("-", {}, "-"),
-            prompts.MARKER_IDEAL: prompts.ideal_prompt("-", {}, "-"),
-            prompts.MARKER_PAIRWISE: prompts.pairwise_prompt("-", {}, "-", "-"),
-        }[kind][0]
+        template = prompts.judge_draft(kind)
         key = (behaviour, template["prompt_id"])
         if key not in self._drafts:
             draft = self._scope.prepare(template, behaviour, retry=self._retry)

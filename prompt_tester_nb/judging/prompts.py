@@ -56,15 +56,23 @@ def block(tag: str, text: Any) -> str:
     return f"<{tag}>\n{_escape(text)}\n</{tag}>"
 
 
-def _draft(marker: str, system: str, user: str) -> dict[str, Any]:
+_SYSTEMS = {
+    MARKER_SCORE: _SCORE_SYSTEM,
+    MARKER_IDEAL: _IDEAL_SYSTEM,
+    MARKER_PAIRWISE: _PAIRWISE_SYSTEM,
+}
+
+
+def judge_draft(marker: str) -> dict[str, Any]:
+    """The judge's prompt data for one kind of judgement: the same for every verdict (the
+    texts judged arrive as the context variable ``{judged}``, which flow-prompt resolves)."""
     return {
         "prompt_id": JUDGE_PROMPT_IDS[marker],
         "max_tokens": 4096,
         "min_sample_tokens": 200,
         "chats": [
-            {"role": "system", "content": system},
-            # the texts arrive as the context variable {judged}: flow-prompt resolves it
-            {"role": "user", "content": user},
+            {"role": "system", "content": _SYSTEMS[marker]},
+            {"role": "user", "content": "{judged}"},
         ],
     }
 
@@ -74,7 +82,7 @@ def score_prompt(rubric: str, context: Any, answer: str) -> tuple[dict[str, Any]
     judged = "\n\n".join(
         (block("rubric", rubric), block("context", context), block("answer", answer))
     )
-    return _draft(MARKER_SCORE, _SCORE_SYSTEM, "{judged}"), {"judged": judged}
+    return judge_draft(MARKER_SCORE), {"judged": judged}
 
 
 def ideal_prompt(ideal: str, context: Any, answer: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -82,7 +90,7 @@ def ideal_prompt(ideal: str, context: Any, answer: str) -> tuple[dict[str, Any],
     judged = "\n\n".join(
         (block("context", context), block("ideal", ideal), block("answer", answer))
     )
-    return _draft(MARKER_IDEAL, _IDEAL_SYSTEM, "{judged}"), {"judged": judged}
+    return judge_draft(MARKER_IDEAL), {"judged": judged}
 
 
 def pairwise_prompt(
@@ -97,7 +105,7 @@ def pairwise_prompt(
             block("answer_b", second),
         )
     )
-    return _draft(MARKER_PAIRWISE, _PAIRWISE_SYSTEM, "{judged}"), {"judged": judged}
+    return judge_draft(MARKER_PAIRWISE), {"judged": judged}
 
 
 def parse_block(text: str, tag: str) -> str | None:
