@@ -634,12 +634,6 @@ def log_worker(api_uri: str) -> LogWorker:
         return _workers[api_uri]
 
 
-def flow_prompt_version() -> str:
-    from importlib.metadata import version
-
-    return version("flow-prompt")
-
-
 __all__ = [
     "AttemptFailed",
     "ClientOptions",
@@ -650,7 +644,6 @@ __all__ = [
     "build_model",
     "classify",
     "clients_mapping",
-    "flow_prompt_version",
     "fp_settings",
     "load_draft",
     "log_worker",

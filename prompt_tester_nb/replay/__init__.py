@@ -143,13 +143,6 @@ def replay(
     return run
 
 
-def iter_rows(run: ReplayRun) -> Iterator[ReplayRow]:
-    """The rows that have an outcome so far (safe while the run is going)."""
-    for row in list(run.rows):
-        if row.settled:
-            yield row
-
-
 __all__ = [
     "COLUMNS",
     "MAX_CONCURRENCY",
@@ -164,7 +157,6 @@ __all__ = [
     "ReplayRun",
     "RetryPolicy",
     "TqdmProgress",
-    "iter_rows",
     "load_run",
     "replay",
 ]
