@@ -2,15 +2,18 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+# The stamp's name hashes what the install reads, so editing either file reinstalls.
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml tests/oidc/package-lock.json | sha1sum | cut -c1-12)
 
 .PHONY: install demo test lint format bench reliability clean-state notebooks lambda-bundle
 
-$(STAMP): pyproject.toml scripts/install-browser.sh
+$(STAMP): pyproject.toml scripts/install-browser.sh tests/oidc/package-lock.json
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e ".[test,demo,lambda]"
 	PYTHON=$(BIN)/python scripts/install-browser.sh
+# The sign-in tests' OpenID provider (tests/oidc_support.py): oidc-provider, from the lock file.
+	npm ci --prefix tests/oidc --no-audit --no-fund
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 
