@@ -1,8 +1,10 @@
-"""Cognito sign-in and ID-token verification, with no web framework in sight.
+"""Sign-in, renewal, revocation and ID-token verification, with no web framework in sight.
 
-The server extension and the kernel both verify tokens here: signature against the pool's
-JWKS (PyJWT's ``PyJWKClient``, which caches keys), issuer, audience, ``token_use`` and
-expiry. A token that fails any check is an AuthenticationError, never a half-trusted user.
+The server extension, the kernel and the Lambda functions all authenticate here. Two ways in:
+the provider's own pages (the code flow, ``openid.OpenIDClient``: Cognito's hosted UI or any
+OpenID provider) and, for Cognito pools without a hosted UI, e-mail + password through
+Cognito's API (``USER_PASSWORD_AUTH``). Either way the ID token is verified by the one OpenID
+client, and a token that fails any check is an AuthenticationError, never a half-trusted user.
 """
 
 from __future__ import annotations
@@ -10,49 +12,30 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import threading
-import time
-from dataclasses import dataclass, field
+import logging
 from typing import Any
 
-import jwt
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .errors import AuthenticationError, ValidationError
 from .models import Principal
+from .oauth import PendingLogin
+from .openid import OpenIDClient, Tokens, id_token_expiry
 from .redaction import register as register_secret
 from .settings import Settings
 
-_ALGORITHMS = ["RS256"]
+__all__ = ["Authenticator", "Tokens"]
+logger = logging.getLogger(__name__)
+RENEWAL_FAILED = "The session has expired and could not be renewed; sign in again"
 
 
-@dataclass(frozen=True)
-class Tokens:
-    """Tokens from one sign-in. Never printed: repr shows only when they expire."""
-
-    id_token: str = field(repr=False)
-    access_token: str | None = field(default=None, repr=False)
-    refresh_token: str | None = field(default=None, repr=False)
-    expires_at: float = 0.0
-
-    def __repr__(self) -> str:
-        return f"Tokens(expires_at={int(self.expires_at)})"
-
-
-class CognitoAuth:
+class Authenticator:
     def __init__(self, settings: Settings, cognito_client: Any):
         self._settings = settings
         self._cognito = cognito_client
-        self._jwks: jwt.PyJWKClient | None = None
-        self._lock = threading.Lock()
+        self.openid = OpenIDClient(settings)
 
-    def _require_pool(self) -> None:
-        if not (self._settings.cognito_user_pool_id and self._settings.cognito_client_id):
-            raise AuthenticationError(
-                "Sign-in is not configured: set PROMPT_TESTER_COGNITO_USER_POOL_ID and"
-                " PROMPT_TESTER_COGNITO_CLIENT_ID (the local stack prints them)"
-            )
-
+    # --- Cognito's API (pools without a hosted UI) ---------------------------------------------
     def _secret_hash(self, username: str) -> str | None:
         secret = self._settings.cognito_client_secret
         if not secret:
@@ -61,13 +44,17 @@ class CognitoAuth:
         return base64.b64encode(hmac.new(secret.encode(), msg, hashlib.sha256).digest()).decode()
 
     def _initiate(self, flow: str, params: dict[str, str]) -> dict[str, Any]:
-        self._require_pool()
+        if not (self._settings.cognito_user_pool_id and self._settings.cognito_client_id):
+            self.openid.require_client()
+        renewing = flow == "REFRESH_TOKEN_AUTH"
         try:
             response = self._cognito.initiate_auth(
                 AuthFlow=flow, ClientId=self._settings.cognito_client_id, AuthParameters=params
             )
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
+            if renewing and code in ("NotAuthorizedException", "UserNotFoundException"):
+                raise AuthenticationError(RENEWAL_FAILED) from None
             if code in ("NotAuthorizedException", "UserNotFoundException"):
                 raise AuthenticationError("Email or password is not correct") from None
             if code == "UserNotConfirmedException":
@@ -87,124 +74,99 @@ class CognitoAuth:
         return response.get("AuthenticationResult") or {}
 
     def sign_in(self, email: str, password: str) -> Tokens:
+        if self._settings.oidc_issuer:
+            raise AuthenticationError(
+                "This provider signs users in on its own page: use the sign-in in JupyterLab"
+                " (status bar), then pt.connect() with no password"
+            )
         if not isinstance(email, str) or "@" not in email or len(email) > 320:
             raise ValidationError("email: must be an email address", field="email")
         if not isinstance(password, str) or not password:
             raise ValidationError("password: is required", field="password")
         params = {"USERNAME": email, "PASSWORD": password}
+        # At sign-in Cognito hashes what was typed as USERNAME (an e-mail alias is fine).
         secret_hash = self._secret_hash(email)
         if secret_hash:
             params["SECRET_HASH"] = secret_hash
         result = self._initiate("USER_PASSWORD_AUTH", params)
-        return self._tokens(result, refresh_token=result.get("RefreshToken"))
+        return self._cognito_tokens(result, refresh_token=result.get("RefreshToken"))
 
-    def refresh(self, tokens: Tokens, username: str) -> Tokens:
+    def _cognito_tokens(self, result: dict[str, Any], refresh_token: str | None) -> Tokens:
+        id_token = result.get("IdToken")
+        if not id_token:
+            raise AuthenticationError("Cognito returned no ID token")
+        register_secret(id_token, result.get("AccessToken"), refresh_token)
+        return Tokens(
+            id_token=id_token,
+            access_token=result.get("AccessToken"),
+            refresh_token=refresh_token,
+            expires_at=id_token_expiry(id_token),
+            flow="password",
+        )
+
+    # --- one session, whichever way it began --------------------------------------------------
+    def refresh(self, tokens: Tokens, username: str | None = None) -> Tokens:
+        """A renewed session. Code-flow sessions renew at the token endpoint; password ones
+        through Cognito's API, whose SECRET_HASH is over the pool's own username: the verified
+        ``cognito:username`` (a UUID on pools that sign in by e-mail), not the e-mail."""
+        if tokens.flow == "oidc":
+            return self.openid.refresh(tokens)
         if not tokens.refresh_token:
             raise AuthenticationError("The session has expired; sign in again")
         params = {"REFRESH_TOKEN": tokens.refresh_token}
-        secret_hash = self._secret_hash(username)
-        if secret_hash:
-            params["SECRET_HASH"] = secret_hash
+        if self._settings.cognito_client_secret:
+            if not username:
+                raise AuthenticationError(RENEWAL_FAILED)
+            params["SECRET_HASH"] = self._secret_hash(username) or ""
         result = self._initiate("REFRESH_TOKEN_AUTH", params)
-        return self._tokens(result, refresh_token=tokens.refresh_token)
+        return self._cognito_tokens(
+            result, refresh_token=result.get("RefreshToken") or tokens.refresh_token
+        )
 
     def revoke(self, tokens: Tokens) -> bool:
-        """Revoke the refresh token (and so the session's tokens) at Cognito; best effort."""
+        """Revoke the session's refresh token (and with it the tokens it made); best effort:
+        the local session ends either way."""
         if not tokens.refresh_token:
             return False
+        # Cognito's revocation endpoint takes refresh tokens from either way in.
+        if tokens.flow == "oidc" or self._settings.hosted_sign_in:
+            return self.openid.revoke(tokens.refresh_token)
         try:
-            if self._settings.cognito_domain:
-                import requests
-
-                response = requests.post(
-                    f"{self._settings.cognito_domain.rstrip('/')}/oauth2/revoke",
-                    data={
-                        "token": tokens.refresh_token,
-                        "client_id": self._settings.cognito_client_id,
-                    },
-                    auth=(self._settings.cognito_client_id, self._settings.cognito_client_secret)
-                    if self._settings.cognito_client_secret
-                    else None,
-                    timeout=10,
-                )
-                return response.status_code == 200
             kwargs = {"Token": tokens.refresh_token, "ClientId": self._settings.cognito_client_id}
             if self._settings.cognito_client_secret:
                 kwargs["ClientSecret"] = self._settings.cognito_client_secret
             self._cognito.revoke_token(**kwargs)
             return True
-        except Exception as exc:  # the local session ends anyway
-            import logging
-
-            logging.getLogger(__name__).warning(
-                "Could not revoke the Cognito session: %s", type(exc).__name__
-            )
+        except (ClientError, BotoCoreError) as exc:
+            logger.warning("Could not revoke the Cognito session: %s", type(exc).__name__)
             return False
 
-    def _tokens(self, result: dict[str, Any], refresh_token: str | None) -> Tokens:
-        id_token = result.get("IdToken")
-        if not id_token:
-            raise AuthenticationError("Cognito returned no ID token")
-        register_secret(id_token, result.get("AccessToken"), refresh_token)
-        claims = jwt.decode(id_token, options={"verify_signature": False})
-        return Tokens(
-            id_token=id_token,
-            access_token=result.get("AccessToken"),
-            refresh_token=refresh_token,
-            expires_at=float(claims.get("exp") or time.time() + 3600),
-        )
+    def finish_code_flow(
+        self, redirect_uri: str, code: str, pending: PendingLogin, iss: str | None
+    ) -> tuple[Tokens, Principal]:
+        """The callback's work, the same for every interface: the response's issuer (RFC
+        9207), the code traded with the PKCE verifier, the ID token verified with the nonce.
+        Tokens that fail verification are revoked before the error goes up: a sign-in that
+        did not happen leaves no refresh token behind."""
+        self.openid.check_response_issuer(iss)
+        tokens = self.openid.exchange_code(redirect_uri, code, pending)
+        try:
+            return tokens, self.verify(tokens, pending.nonce)
+        except AuthenticationError:
+            if tokens.refresh_token:
+                self.openid.revoke(tokens.refresh_token)
+            raise
 
-    def _jwk_client(self) -> jwt.PyJWKClient:
-        with self._lock:
-            if self._jwks is None:
-                url = self._settings.jwks_url
-                if not url:
-                    self._require_pool()
-                self._jwks = jwt.PyJWKClient(url, cache_keys=True, lifespan=3600, timeout=10)
-            return self._jwks
+    def verify_id_token(
+        self, token: str, nonce: str | None = None, access_token: str | None = None
+    ) -> Principal:
+        """Check an ID token completely and return who it names (e-mail from userinfo when
+        the token has none and an access token is at hand)."""
+        return self.openid.principal(self.verified_claims(token, nonce), access_token)
 
-    def verify_id_token(self, token: str, nonce: str | None = None) -> Principal:
-        """Check an ID token completely and return who it names."""
-        claims = self.verified_claims(token, nonce)
-        return Principal(
-            user_id=str(claims["sub"]),
-            email=claims.get("email") or claims.get("cognito:username"),
-            expires_at=int(claims["exp"]),
-        )
+    def verify(self, tokens: Tokens, nonce: str | None = None) -> Principal:
+        return self.verify_id_token(tokens.id_token, nonce, tokens.access_token)
 
     def verified_claims(self, token: str, nonce: str | None = None) -> dict[str, Any]:
         """An ID token's claims once every check passed (what a Cognito authorizer passes on)."""
-        self._require_pool()
-        if not isinstance(token, str) or token.count(".") != 2:
-            raise AuthenticationError("The session token is malformed; sign in again")
-        try:
-            header = jwt.get_unverified_header(token)
-            if header.get("alg") not in _ALGORITHMS:
-                raise AuthenticationError("The session token uses a forbidden algorithm")
-            key = self._jwk_client().get_signing_key_from_jwt(token)
-            claims = jwt.decode(
-                token,
-                key.key,
-                algorithms=_ALGORITHMS,
-                audience=self._settings.cognito_client_id,
-                issuer=self._settings.cognito_issuer,
-                options={"require": ["exp", "iat", "sub", "iss", "aud"]},
-                leeway=5,
-            )
-        except AuthenticationError:
-            raise
-        except jwt.ExpiredSignatureError:
-            raise AuthenticationError("The session has expired; sign in again") from None
-        except jwt.PyJWKClientError:
-            raise AuthenticationError(
-                "The session token was not signed by a key of this user pool"
-            ) from None
-        except jwt.InvalidTokenError as exc:
-            raise AuthenticationError(
-                f"The session token is not valid ({type(exc).__name__})"
-            ) from None
-        if claims.get("token_use") != "id":
-            raise AuthenticationError("The session token is not an ID token")
-        if nonce is not None and not hmac.compare_digest(str(claims.get("nonce", "")), nonce):
-            raise AuthenticationError("The sign-in response does not match this sign-in")
-        return claims
+        return self.openid.verified_claims(token, nonce)

@@ -24,12 +24,15 @@ def ms_to_datetime(ms: int | None) -> datetime | None:
 
 
 class Principal(BaseModel):
-    """The signed-in user, as verified from a Cognito ID token."""
+    """The signed-in user, as verified from an ID token."""
 
     model_config = ConfigDict(frozen=True)
 
-    user_id: str  # Cognito ``sub``
+    user_id: str  # the ID token's ``sub``
     email: str | None = None
+    # Cognito's ``cognito:username`` (a UUID on pools that sign in by e-mail): what
+    # Cognito's SECRET_HASH is computed from when a session is renewed.
+    username: str | None = None
     expires_at: int | None = None  # epoch seconds of the ID token's ``exp``
 
 

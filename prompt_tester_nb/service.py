@@ -200,10 +200,10 @@ class PromptTesterService:
     # --- sign-in ------------------------------------------------------------------------
     @property
     def auth(self):
-        from .auth import CognitoAuth
+        from .auth import Authenticator
 
         if self._auth is None:
-            self._auth = CognitoAuth(self.settings, self.aws.cognito)
+            self._auth = Authenticator(self.settings, self.aws.cognito)
         return self._auth
 
     # --- access -------------------------------------------------------------------------

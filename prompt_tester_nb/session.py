@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel
 
 from .auth import Tokens
 from .errors import AuthenticationError
@@ -37,13 +39,11 @@ class Session:
         principal: Principal,
         env: Environment,
         tokens: Tokens | None = None,
-        username: str | None = None,
     ):
         self._service = service
         self._principal = principal
         self._env = env
         self._tokens = tokens
-        self._username = username
         self._lock = threading.Lock()
         self.behaviours = BehavioursAPI(self)
         self.secrets = SecretsAPI(self)
@@ -71,10 +71,8 @@ class Session:
             return self._principal
         with self._lock:
             if self._tokens.expires_at - time.time() < 60:
-                if not self._username:
-                    raise AuthenticationError("The session has expired; connect again")
-                tokens = self._service.auth.refresh(self._tokens, self._username)
-                self._principal = self._service.auth.verify_id_token(tokens.id_token)
+                tokens = self._service.auth.refresh(self._tokens, self._principal.username)
+                self._principal = self._service.auth.verify(tokens)
                 self._tokens = tokens
             return self._principal
 
@@ -358,6 +356,28 @@ def shared_service(settings: Settings | None = None) -> PromptTesterService:
         return _services[settings]
 
 
+class KernelSignIn(BaseModel):
+    """Whom ``connect()`` with no arguments signs in as, and from what: what JupyterLab's
+    status bar shows while the browser itself is signed out."""
+
+    email: str | None
+    source: Literal["jupyterlab", "environment"] | None
+
+
+def kernel_sign_in(settings: Settings) -> KernelSignIn:
+    """The same order ``connect()`` follows: JupyterLab's last sign-in (the handed-over
+    session), else PROMPT_TESTER_EMAIL and PROMPT_TESTER_PASSWORD; else nobody."""
+    from . import handoff
+
+    handed = handoff.read(handoff.location(settings.session_file))
+    if handed is not None:
+        return KernelSignIn(email=handed.email, source="jupyterlab")
+    defaults = SignInDefaults()
+    if defaults.email and defaults.password:
+        return KernelSignIn(email=defaults.email, source="environment")
+    return KernelSignIn(email=None, source=None)
+
+
 def connect(
     email: str | None = None,
     password: str | None = None,
@@ -379,12 +399,12 @@ def connect(
     if not (email and password):
         handed = handoff.read(handoff.location(service.settings.session_file))
         if handed is not None:
-            tokens, username = handed
+            tokens = handed.tokens
             if tokens.expires_at - time.time() < 60:
-                tokens = service.auth.refresh(tokens, username or "")
-            principal = service.auth.verify_id_token(tokens.id_token)
+                tokens = service.auth.refresh(tokens, handed.username)
+            principal = service.auth.verify(tokens)
             environment = service.default_environment(principal, env)
-            return Session(service, principal, environment, tokens=tokens, username=username)
+            return Session(service, principal, environment, tokens=tokens)
     defaults = SignInDefaults()
     email = email or defaults.email
     password = password or (defaults.password.get_secret_value() if defaults.password else None)
@@ -395,6 +415,6 @@ def connect(
             " PROMPT_TESTER_PASSWORD)"
         )
     tokens = service.auth.sign_in(email, password)
-    principal = service.auth.verify_id_token(tokens.id_token)
+    principal = service.auth.verify(tokens)
     environment = service.default_environment(principal, env)
-    return Session(service, principal, environment, tokens=tokens, username=email)
+    return Session(service, principal, environment, tokens=tokens)

@@ -102,7 +102,30 @@ class Settings(BaseSettings):
     cognito_jwks_url: str | None = Field(
         None,
         validation_alias=_env("PROMPT_TESTER_COGNITO_JWKS_URL", "cognito_jwks_url"),
-        description="Overrides the pool's JWKS location (derived from the pool and region).",
+        description="Overrides the JWKS location that the discovery document names.",
+    )
+    oidc_issuer: str | None = Field(
+        None,
+        validation_alias=_env("PROMPT_TESTER_OIDC_ISSUER", "oidc_issuer"),
+        description="Another OpenID provider's issuer URL, instead of the Cognito pool; its"
+        " discovery document names every endpoint. Unset: the Cognito pool's issuer.",
+    )
+    oidc_client_id: str | None = Field(
+        None,
+        validation_alias=_env("PROMPT_TESTER_OIDC_CLIENT_ID", "oidc_client_id"),
+        description="The client registered at that provider; unset: the Cognito app client.",
+    )
+    oidc_client_secret: str | None = Field(
+        None,
+        repr=False,
+        validation_alias=_env("PROMPT_TESTER_OIDC_CLIENT_SECRET", "oidc_client_secret"),
+        description="That client's secret, only if it has one; unset: the Cognito one.",
+    )
+    oidc_discovery_url: str | None = Field(
+        None,
+        validation_alias=_env("PROMPT_TESTER_OIDC_DISCOVERY_URL", "oidc_discovery_url"),
+        description="Where the discovery document is read; default"
+        " {issuer}/.well-known/openid-configuration (the local Cognito endpoint's, when set).",
     )
     web_origin: str | None = Field(
         None,
@@ -211,25 +234,57 @@ class Settings(BaseSettings):
         return specific or self.endpoint_url
 
     @property
-    def jwks_url(self) -> str | None:
-        if self.cognito_jwks_url:
-            return self.cognito_jwks_url
-        if not self.cognito_user_pool_id:
-            return None
-        endpoint = self.endpoint_for("cognito-idp")
-        if endpoint:
-            return f"{endpoint.rstrip('/')}/{self.cognito_user_pool_id}/.well-known/jwks.json"
-        return (
-            f"https://cognito-idp.{self.region}.amazonaws.com/"
-            f"{self.cognito_user_pool_id}/.well-known/jwks.json"
-        )
+    def client_id(self) -> str | None:
+        """The OpenID client this package signs in as (the Cognito app client by default)."""
+        return self.oidc_client_id or self.cognito_client_id
 
     @property
-    def cognito_issuer(self) -> str | None:
+    def client_secret(self) -> str | None:
+        if self.oidc_issuer or self.oidc_client_id:
+            return self.oidc_client_secret
+        return self.cognito_client_secret
+
+    @property
+    def is_cognito(self) -> bool:
+        """Sign-in goes to the Cognito pool (no other issuer named): Cognito's claims apply."""
+        return not self.oidc_issuer
+
+    @property
+    def cognito_region(self) -> str:
+        """The pool's region, from its id (``eu-west-1_AbC``): not AWS_REGION, which may differ."""
+        pool = self.cognito_user_pool_id or ""
+        return pool.split("_", 1)[0] if "_" in pool else self.region
+
+    @property
+    def issuer(self) -> str | None:
+        """The OpenID issuer that signs the ID tokens this package accepts."""
+        if self.oidc_issuer:
+            return self.oidc_issuer.rstrip("/")
         if not self.cognito_user_pool_id:
             return None
         # Cognito (and moto) always issue the AWS-style issuer, even from a local endpoint.
-        return f"https://cognito-idp.{self.region}.amazonaws.com/{self.cognito_user_pool_id}"
+        return (
+            f"https://cognito-idp.{self.cognito_region}.amazonaws.com/{self.cognito_user_pool_id}"
+        )
+
+    @property
+    def discovery_url(self) -> str | None:
+        if self.oidc_discovery_url:
+            return self.oidc_discovery_url
+        if self.is_cognito and self.cognito_user_pool_id:
+            endpoint = self.endpoint_for("cognito-idp")
+            if endpoint:  # a local Cognito (moto serves the pool's document too)
+                return (
+                    f"{endpoint.rstrip('/')}/{self.cognito_user_pool_id}"
+                    "/.well-known/openid-configuration"
+                )
+        issuer = self.issuer
+        return f"{issuer}/.well-known/openid-configuration" if issuer else None
+
+    @property
+    def hosted_sign_in(self) -> bool:
+        """Sign-in through the provider's own pages (code flow), not the password form."""
+        return bool(self.oidc_issuer or self.cognito_domain)
 
     def secret_name(self, env_id: str) -> str:
         return f"{self.secret_prefix}/{env_id}/provider-keys"

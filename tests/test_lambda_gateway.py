@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, quote, urlparse
 import pytest
 import requests
 
+from tests import attacks
 from tests.conftest import password_of
 
 ACME_STAGING = "env-acme-staging"
@@ -154,6 +155,10 @@ def test_hosted_ui_sign_in_through_the_authentication_function(gateway, stack):
     # Another browser (no login cookie) cannot finish this sign-in.
     stranger = requests.get(callback, timeout=30)
     assert stranger.status_code == 401
+    # A response that names another issuer (RFC 9207) is refused, and spends nothing.
+    mixed_up = session.get(callback + "&iss=https%3A%2F%2Fevil.example", timeout=30)
+    attacks.record("rest", "GET /auth/callback (Lambda)", "wrong-iss", mixed_up.status_code != 401)
+    assert mixed_up.status_code == 401 and "another provider" in mixed_up.json()["message"]
     r = session.get(callback, timeout=30)
     assert r.status_code == 200, r.text
     data = r.json()
@@ -166,3 +171,20 @@ def test_hosted_ui_sign_in_through_the_authentication_function(gateway, stack):
         callback, headers={"Cookie": f"prompt-tester-login={login_cookie}"}, timeout=30
     )
     assert again.status_code == 401
+    # Renewal through the function (the client secret, if any, stays server-side) ...
+    held = {"refresh_token": data["refresh_token"]}
+    r = requests.post(gateway + "/auth/refresh", json=held, timeout=30)
+    assert r.status_code == 200, r.text
+    renewed = r.json()
+    assert renewed["user"]["sub"] == data["user"]["sub"] and renewed["id_token"]
+    assert call(gateway, "GET", "/environments", renewed["id_token"]).status_code == 200
+    r = requests.post(gateway + "/auth/refresh", json={}, timeout=30)
+    assert r.status_code == 400 and r.json()["field"] == "refresh_token"
+    # ... and sign-out revokes the refresh token at the provider: no renewal after it.
+    assert requests.post(gateway + "/auth/logout", json=held, timeout=30).status_code == 204
+    assert stack.hosted_ui.is_revoked(data["refresh_token"])
+    r = requests.post(gateway + "/auth/refresh", json=held, timeout=30)
+    attacks.record(
+        "rest", "POST /auth/refresh (Lambda)", "revoked-refresh-token", r.status_code != 401
+    )
+    assert r.status_code == 401 and "could not be renewed" in r.json()["message"]

@@ -527,7 +527,7 @@ def test_crafted_tokens_in_the_kernel_session_file_are_refused(service, stack, t
     from cryptography.hazmat.primitives import serialization
 
     public_pem = (
-        service.auth._jwk_client()
+        service.auth.openid._jwk_client()
         .get_signing_key(kid)
         .key.public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo

@@ -4,7 +4,7 @@ import { ISignal, Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
 import { PromptTesterAPIError, loginUrl, requestAPI } from './handler';
-import type { AuthState, Me } from './types';
+import type { AuthState, KernelSignIn, Me } from './types';
 
 /** The sign-in state shared by the commands, the deep link and the status item. */
 export interface IPromptTesterAuth {
@@ -61,7 +61,13 @@ export class AuthModel implements IPromptTesterAuth {
       next = { status: 'signed-in', me };
     } catch (error) {
       if (error instanceof PromptTesterAPIError && error.isUnauthorized) {
-        next = { status: 'signed-out' };
+        // The browser has no session, but the kernels may still sign in as someone.
+        const kernel = await requestAPI<KernelSignIn>('auth/kernel').catch(
+          () => undefined
+        );
+        next = kernel
+          ? { status: 'signed-out', kernel }
+          : { status: 'signed-out' };
       } else {
         throw error;
       }

@@ -14,10 +14,28 @@ export function statusText(state: AuthState, unavailable = false): string {
     case 'signed-in':
       return `Prompt Tester: ${state.me.email}`;
     case 'signed-out':
-      return 'Prompt Tester: signed out';
+      return state.kernel?.email
+        ? `Prompt Tester: signed out · kernels: ${state.kernel.email}`
+        : 'Prompt Tester: signed out';
     default:
       return 'Prompt Tester: …';
   }
+}
+
+/** The hover text while signed out: what the kernels will use instead. */
+export function signedOutTitle(state: AuthState): string {
+  const kernel = state.status === 'signed-out' ? state.kernel : undefined;
+  if (!kernel?.email) {
+    return 'Click to sign in to the Prompt Tester.';
+  }
+  const from =
+    kernel.source === 'environment'
+      ? "from PROMPT_TESTER_EMAIL and PROMPT_TESTER_PASSWORD in the server's environment"
+      : 'with the last sign-in in JupyterLab';
+  return (
+    `This browser is not signed in; notebooks' pt.connect() signs in as ${kernel.email}` +
+    ` ${from}. Click to sign in here.`
+  );
 }
 
 /**
@@ -46,7 +64,7 @@ export class PromptTesterStatus extends Widget {
       ? `The Prompt Tester server extension did not answer: ${error}`
       : state.status === 'signed-in'
         ? `Signed in as ${state.me.email}. Click to sign out.`
-        : 'Click to sign in to the Prompt Tester.';
+        : signedOutTitle(state);
   }
 
   override dispose(): void {

@@ -35,8 +35,18 @@ export interface TesterNotebookResponse {
   path: string;
 }
 
+/**
+ * `GET prompt-tester/auth/kernel`: whom the kernels sign in as when a notebook calls
+ * `pt.connect()` with no arguments, and from what (`null`: nobody).
+ */
+export interface KernelSignIn {
+  email: string | null;
+  /** `jupyterlab`: the last sign-in here; `environment`: PROMPT_TESTER_EMAIL. */
+  source: 'jupyterlab' | 'environment' | null;
+}
+
 /** What the front end knows about the sign-in: `unknown` until the first answer. */
 export type AuthState =
   | { status: 'unknown' }
-  | { status: 'signed-out' }
+  | { status: 'signed-out'; kernel?: KernelSignIn }
   | { status: 'signed-in'; me: Me };

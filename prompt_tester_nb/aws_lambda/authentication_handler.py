@@ -3,9 +3,12 @@
 ``GET /auth/login`` redirects to Cognito's hosted UI (authorization code with PKCE S256,
 ``state`` and ``nonce``); the pending sign-in travels in an encrypted, HttpOnly cookie, since a
 Lambda keeps nothing between requests. ``GET /auth/callback`` checks ``state`` against that
-cookie, exchanges the code (with the PKCE verifier) for tokens, verifies the ID token
-(signature, issuer, audience, expiry, nonce) and returns the tokens and the user. Neither
-route sits behind the authorizer: they are how a user gets the token the others need.
+cookie and hands the rest to the same OpenID client the Jupyter server uses
+(``Authenticator.finish_code_flow``: the response's ``iss``, the code exchanged with the PKCE
+verifier, the ID token verified with the nonce, tokens revoked when that fails), then returns
+the tokens and the user. ``POST /auth/refresh`` renews them for the frontend's refresh token
+and ``POST /auth/logout`` revokes it (the client secret, if any, never leaves here). None of
+these sits behind the authorizer: they are how a user gets the token the others need.
 """
 
 from __future__ import annotations
@@ -16,9 +19,12 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.metrics import MetricUnit
 from cryptography.fernet import Fernet
+from pydantic import BaseModel, Field
 
 from .. import oauth
 from ..errors import AuthenticationError
+from ..models import Principal
+from ..openid import Tokens
 from . import runtime
 from .runtime import json_response, metrics, query
 
@@ -59,12 +65,12 @@ def _cookie(value: str, max_age: int) -> str:
 @app.get("/auth/login")
 def login() -> Any:
     settings = runtime.service().settings
-    if not settings.cognito_domain:
+    if not settings.hosted_sign_in:
         raise AuthenticationError(
             "Sign-in through the hosted UI is not configured: set PROMPT_TESTER_COGNITO_DOMAIN"
         )
     pending = oauth.begin_login(next_url="")
-    location = oauth.authorize_url(settings, redirect_uri(), pending)
+    location = runtime.service().auth.openid.authorize_url(redirect_uri(), pending)
     return Response(
         status_code=302,
         content_type=None,
@@ -82,7 +88,7 @@ def callback() -> Any:
     try:
         if query(app, "error"):
             raise AuthenticationError(
-                f"Cognito did not sign you in ({query(app, 'error')}); sign in again"
+                f"The provider did not sign you in ({query(app, 'error')}); sign in again"
             )
         jar = SimpleCookie()
         jar.load(app.current_event.headers.get("Cookie") or "")
@@ -90,24 +96,57 @@ def callback() -> Any:
         pending = oauth.unseal(sealed, query(app, "state"), _key())
         code = query(app, "code")
         if not code:
-            raise AuthenticationError("Cognito sent no sign-in code; sign in again")
-        service = runtime.service()
-        tokens = oauth.exchange_code(service.settings, redirect_uri(), code, pending)
-        user = service.auth.verify_id_token(tokens.id_token, pending.nonce)
+            raise AuthenticationError("The provider sent no sign-in code; sign in again")
+        tokens, user = runtime.service().auth.finish_code_flow(
+            redirect_uri(), code, pending, query(app, "iss")
+        )
     except AuthenticationError:
         metrics.add_metric("LoginFailures", MetricUnit.Count, 1)
         raise
     metrics.add_metric("Logins", MetricUnit.Count, 1)
-    return json_response(
-        {
-            "user": {"sub": user.user_id, "email": user.email, "expires_at": user.expires_at},
-            "id_token": tokens.id_token,
-            "access_token": tokens.access_token,
-            "refresh_token": tokens.refresh_token,
-            "expires_at": int(tokens.expires_at),
-        },
-        headers={"Set-Cookie": _cookie("", 0)},
-    )
+    return json_response(_signed_in(user, tokens), headers={"Set-Cookie": _cookie("", 0)})
+
+
+class RefreshTokenBody(BaseModel):
+    refresh_token: str = Field(min_length=1, max_length=8192)
+
+
+def _held(body: RefreshTokenBody) -> Tokens:
+    """The web frontend's session, as far as this side needs it: its refresh token."""
+    return Tokens(id_token="", refresh_token=body.refresh_token, flow="oidc")
+
+
+@app.post("/auth/refresh")
+def refresh() -> Any:
+    """New tokens for the frontend's refresh token, at the provider's token endpoint (the
+    client secret, if any, stays here). A renewal that fails revokes that refresh token."""
+    held = _held(runtime.body(app, RefreshTokenBody))
+    auth = runtime.service().auth
+    try:
+        tokens = auth.refresh(held)
+        user = auth.verify(tokens)
+    except AuthenticationError:
+        metrics.add_metric("RefreshFailures", MetricUnit.Count, 1)
+        auth.revoke(held)
+        raise
+    return json_response(_signed_in(user, tokens))
+
+
+@app.post("/auth/logout")
+def logout() -> Any:
+    """Revoke the frontend's refresh token at the provider (RFC 7009: 204 whatever it was)."""
+    runtime.service().auth.revoke(_held(runtime.body(app, RefreshTokenBody)))
+    return Response(status_code=204, content_type=None, body="")
+
+
+def _signed_in(user: Principal, tokens: Tokens) -> dict[str, Any]:
+    return {
+        "user": {"sub": user.user_id, "email": user.email, "expires_at": user.expires_at},
+        "id_token": tokens.id_token,
+        "access_token": tokens.access_token,
+        "refresh_token": tokens.refresh_token,
+        "expires_at": int(tokens.expires_at),
+    }
 
 
 @runtime.entry_point

@@ -57,7 +57,12 @@ FUNCTIONS: tuple[Function, ...] = (
     Function(
         "AuthenticationFunction",
         "authentication_handler",
-        (("GET", "/auth/login"), ("GET", "/auth/callback")),
+        (
+            ("GET", "/auth/login"),
+            ("GET", "/auth/callback"),
+            ("POST", "/auth/refresh"),
+            ("POST", "/auth/logout"),
+        ),
         authorized=False,
     ),
 )

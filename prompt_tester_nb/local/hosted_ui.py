@@ -1,4 +1,5 @@
-"""A local stand-in for Cognito's hosted UI (``/oauth2/authorize``, ``/oauth2/token``, revoke).
+"""A local stand-in for Cognito's hosted UI: discovery, ``/oauth2/authorize``, token, revoke,
+userInfo.
 
 moto serves Cognito's API but not its hosted UI. This server behaves like the hosted UI for
 the authorization-code flow with PKCE: a login page, one-time codes bound to the client, the
@@ -6,6 +7,11 @@ redirect URI and the S256 challenge, and ID tokens carrying the ``nonce``. Passw
 checked by moto's Cognito (``USER_PASSWORD_AUTH``), so users, ``sub``s and refresh tokens are
 the pool's own; ID tokens are re-signed with moto's (public, test-only) signing key so that
 they verify against the pool's JWKS exactly as moto's own tokens do.
+
+It also serves the pool's discovery document as Cognito lays it out (the issuer on
+cognito-idp, the endpoints on the hosted-UI domain), so the local stack signs in through
+discovery like any real deployment. The tests' own peer is a certified provider
+(``tests/oidc``); this one only stands in for Cognito in the demo and the quick tests.
 """
 
 from __future__ import annotations
@@ -16,11 +22,12 @@ import hashlib
 import html
 import json
 import secrets
+import threading
 import time
 from http.server import BaseHTTPRequestHandler
 from importlib import resources
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlparse
+from urllib.parse import parse_qs, unquote_plus, urlencode, urlparse
 
 import boto3
 import jwt
@@ -78,8 +85,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _client_id(self, form: dict[str, str]) -> str | None:
         auth = self.headers.get("Authorization", "")
-        if auth.startswith("Basic "):
-            return base64.b64decode(auth[6:]).decode().split(":", 1)[0]
+        if auth.startswith("Basic "):  # RFC 6749 §2.3.1: each part form-encoded
+            return unquote_plus(base64.b64decode(auth[6:]).decode().split(":", 1)[0])
         return form.get("client_id")
 
     # --- routes --------------------------------------------------------------------------------
@@ -88,6 +95,10 @@ class _Handler(BaseHTTPRequestHandler):
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         if url.path == "/oauth2/authorize":
             self._authorize(query)
+        elif url.path.endswith("/.well-known/openid-configuration"):
+            self._send(200, self.server.owner.discovery())
+        elif url.path == "/oauth2/userInfo":
+            self._userinfo()
         elif url.path == "/logout":
             target = query.get("logout_uri") or query.get("redirect_uri") or "/"
             self._redirect(target if _loopback(target) else "/")
@@ -104,8 +115,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/oauth2/token":
             self._token(form)
         elif path == "/oauth2/revoke":
-            token = form.get("token", "")
-            self.server.owner.revoked.add(hashlib.sha256(token.encode()).hexdigest())
+            self.server.owner.revoke(form.get("token", ""))
             self._send(200, {})
         else:
             self._send(404, {"error": "not_found"})
@@ -189,6 +199,9 @@ class _Handler(BaseHTTPRequestHandler):
                 },
             )
         elif form.get("grant_type") == "refresh_token":
+            if ui.take_refresh_fault():
+                self._send(503, {"error": "temporarily_unavailable"})
+                return
             token = form.get("refresh_token", "")
             if hashlib.sha256(token.encode()).hexdigest() in ui.revoked:
                 self._send(400, {"error": "invalid_grant"})
@@ -214,23 +227,82 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(400, {"error": "unsupported_grant_type"})
 
+    def _userinfo(self) -> None:
+        auth = self.headers.get("Authorization", "")
+        try:
+            user = self.server.owner.cognito.get_user(AccessToken=auth.removeprefix("Bearer "))
+        except ClientError:
+            self._send(401, {"error": "invalid_token"})
+            return
+        info = {a["Name"]: a["Value"] for a in user["UserAttributes"]}
+        self._send(200, {**info, "username": user["Username"]})
+
 
 class HostedUI(ThreadedHTTPService):
     name = "hosted-ui"
 
     def __init__(
-        self, aws_url: str, region: str, client_id: str, host: str = "127.0.0.1", port: int = 0
+        self,
+        aws_url: str,
+        region: str,
+        client_id: str,
+        pool_id: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
     ):
         self.client_id = client_id
+        self.pool_id = pool_id
+        self.aws_url = aws_url.rstrip("/")
         self.cognito = boto3.client("cognito-idp", endpoint_url=aws_url, region_name=region)
         self.codes: dict[str, dict[str, Any]] = {}
         self.revoked: set[str] = set()
+        self._refresh_faults = 0
+        self._lock = threading.Lock()
         self._key, self._kid = _moto_signing_key()
         super().__init__(_Handler, host, port)
 
     @property
     def url(self) -> str:
         return self.base_url
+
+    @property
+    def discovery_url(self) -> str:
+        return f"{self.base_url}/{self.pool_id}/.well-known/openid-configuration"
+
+    def discovery(self) -> dict[str, Any]:
+        """The pool's document as Cognito publishes it when the pool has a domain."""
+        region = self.pool_id.split("_", 1)[0]
+        return {
+            "issuer": f"https://cognito-idp.{region}.amazonaws.com/{self.pool_id}",
+            "jwks_uri": f"{self.aws_url}/{self.pool_id}/.well-known/jwks.json",
+            "authorization_endpoint": f"{self.base_url}/oauth2/authorize",
+            "token_endpoint": f"{self.base_url}/oauth2/token",
+            "revocation_endpoint": f"{self.base_url}/oauth2/revoke",
+            "userinfo_endpoint": f"{self.base_url}/oauth2/userInfo",
+            "end_session_endpoint": f"{self.base_url}/logout",
+            "response_types_supported": ["code", "token"],
+            "scopes_supported": ["openid", "email", "phone", "profile"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        }
+
+    def revoke(self, token: str) -> None:
+        """Revoked for the token endpoint. (moto has no RevokeToken, so its own
+        REFRESH_TOKEN_AUTH would still take it; Cognito would not.)"""
+        self.revoked.add(hashlib.sha256(token.encode()).hexdigest())
+
+    def fail_next_refresh(self) -> None:
+        """The next refresh at the token endpoint answers 503 (the tests' provider outage)."""
+        with self._lock:
+            self._refresh_faults += 1
+
+    def take_refresh_fault(self) -> bool:
+        with self._lock:
+            if self._refresh_faults:
+                self._refresh_faults -= 1
+                return True
+            return False
 
     def with_nonce(self, id_token: str, nonce: str | None) -> str:
         claims = jwt.decode(id_token, options={"verify_signature": False})

@@ -103,7 +103,11 @@ class LocalStack(StartStop):
             info_path.write_text(self.info.to_json())
             os.chmod(info_path, 0o600)
         self.hosted_ui = HostedUI(
-            self.aws.url, REGION, self.info.client_id, port=self._hosted_ui_port
+            self.aws.url,
+            REGION,
+            self.info.client_id,
+            self.info.user_pool_id,
+            port=self._hosted_ui_port,
         ).start()
         self.settings = Settings(
             endpoint_url=self.aws.url,
@@ -111,6 +115,7 @@ class LocalStack(StartStop):
             cognito_user_pool_id=self.info.user_pool_id,
             cognito_client_id=self.info.client_id,
             cognito_domain=self.hosted_ui.url,
+            oidc_discovery_url=self.hosted_ui.discovery_url,
             kms_key_id=self.info.kms_key_id,
             openai_base_url=self.model.openai_base_url,
         )
@@ -152,6 +157,9 @@ class LocalStack(StartStop):
             "PROMPT_TESTER_COGNITO_CLIENT_ID": self.info.client_id,
             "PROMPT_TESTER_KMS_KEY_ID": self.info.kms_key_id,
             "PROMPT_TESTER_COGNITO_DOMAIN": self.hosted_ui.url if self.hosted_ui else "",
+            "PROMPT_TESTER_OIDC_DISCOVERY_URL": self.hosted_ui.discovery_url
+            if self.hosted_ui
+            else "",
             "FLOW_PROMPT_API_URI": self.settings.flow_prompt_api_uri or "",
             "OPENAI_BASE_URL": self.model.openai_base_url,
             "PROMPT_TESTER_EMAIL": demo["email"],

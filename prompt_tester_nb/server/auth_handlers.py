@@ -1,4 +1,5 @@
-"""Sign-in routes under ``…/prompt-tester/auth/``: hosted UI, email + password, me, logout."""
+"""Sign-in routes under ``…/prompt-tester/auth/``: the provider's pages (code flow), e-mail +
+password (Cognito pools without a hosted UI), who am I, logout."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from jupyter_server.auth.decorator import allow_unauthenticated
 from pydantic import BaseModel, Field
 from tornado import web
 
-from .. import oauth
 from ..errors import AuthenticationError
+from ..session import kernel_sign_in
 from .base import COOKIE, PromptTesterHandler
 
 LOGIN_COOKIE = "prompt-tester-login"
@@ -29,7 +30,7 @@ class Me(BaseModel):
 
 
 class LoginHandler(PromptTesterHandler):
-    """Starts a sign-in: Cognito's hosted UI when configured, else the password form."""
+    """Starts a sign-in: the provider's page (hosted UI) when configured, else the password form."""
 
     @property
     def content_security_policy(self) -> str:
@@ -37,13 +38,15 @@ class LoginHandler(PromptTesterHandler):
         return "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'self'"
 
     @allow_unauthenticated
-    def get(self) -> None:
+    async def get(self) -> None:
         next_url = self.safe_next(self.get_argument("next", None))
         settings = self.service.settings
-        if not settings.cognito_domain:
+        if not settings.hosted_sign_in:
             self.redirect(self.url("auth/password") + "?" + _query(next=next_url))
             return
+        authorize = self.service.auth.openid.authorize_url
         pending = self.sessions.begin_login(next_url)
+        location = await self.blocking(authorize, self.redirect_uri(), pending)
         # The state is also bound to this browser: a callback from another browser fails.
         self.set_secure_cookie(
             LOGIN_COOKIE,
@@ -53,7 +56,7 @@ class LoginHandler(PromptTesterHandler):
             samesite="Lax",
             path=self.base_url,
         )
-        self.redirect(oauth.authorize_url(settings, self.redirect_uri(), pending))
+        self.redirect(location)
 
     def url(self, tail: str) -> str:
         return f"{self.base_url.rstrip('/')}/prompt-tester/{tail}"
@@ -70,7 +73,7 @@ class CallbackHandler(LoginHandler):
     async def get(self) -> None:
         if self.get_argument("error", None):
             raise AuthenticationError(
-                f"Cognito did not sign you in ({self.get_argument('error')}); try again"
+                f"The provider did not sign you in ({self.get_argument('error')}); try again"
             )
         state = self.get_argument("state", "")
         cookie = self.get_secure_cookie(LOGIN_COOKIE, max_age_days=1)
@@ -83,15 +86,15 @@ class CallbackHandler(LoginHandler):
             )
         code = self.get_argument("code", "")
         if not code:
-            raise AuthenticationError("Cognito sent no sign-in code; sign in again")
-        settings = self.service.settings
-        tokens = await self.blocking(
-            oauth.exchange_code, settings, self.redirect_uri(), code, pending
+            raise AuthenticationError("The provider sent no sign-in code; sign in again")
+        tokens, principal = await self.blocking(
+            self.service.auth.finish_code_flow,
+            self.redirect_uri(),
+            code,
+            pending,
+            self.get_argument("iss", None),
         )
-        principal = await self.blocking(
-            self.service.auth.verify_id_token, tokens.id_token, pending.nonce
-        )
-        self.start_session(principal, tokens, principal.email)
+        self.start_session(principal, tokens)
         self.redirect(pending.next_url)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
@@ -128,7 +131,7 @@ class PasswordHandler(LoginHandler):
             next_url = self.safe_next(self.get_body_argument("next", None))
         try:
             tokens = await self.blocking(self.service.auth.sign_in, email, password)
-            principal = await self.blocking(self.service.auth.verify_id_token, tokens.id_token)
+            principal = await self.blocking(self.service.auth.verify, tokens)
         except AuthenticationError as exc:
             if is_json:
                 raise
@@ -136,7 +139,7 @@ class PasswordHandler(LoginHandler):
             self.set_header("Content-Type", "text/html")
             self.finish(self._form(next_url or "", exc.message), set_content_type="text/html")
             return
-        self.start_session(principal, tokens, email)
+        self.start_session(principal, tokens)
         if is_json:
             self.send(
                 Me(email=principal.email, sub=principal.user_id, expires_at=principal.expires_at)
@@ -167,14 +170,20 @@ class MeHandler(PromptTesterHandler):
         self.send(Me(email=principal.email, sub=principal.user_id, expires_at=principal.expires_at))
 
 
+class KernelSignInHandler(PromptTesterHandler):
+    """Whom this server's kernels sign in as when a notebook calls ``pt.connect()``."""
+
+    @web.authenticated
+    def get(self) -> None:
+        self.send(kernel_sign_in(self.service.settings))
+
+
 class LogoutHandler(PromptTesterHandler):
     @web.authenticated
     async def post(self) -> None:
-        raw = self.get_secure_cookie(COOKIE, max_age_days=1)
-        session = self.sessions.drop(raw.decode() if raw else None)
+        session = self.web_session()
         self.clear_cookie(COOKIE, path=self.base_url)
-        if session is not None:
-            await self.blocking(self.service.auth.revoke, session.tokens)
+        await self.end_session(session)
         self.set_status(204)
         self.finish()
 

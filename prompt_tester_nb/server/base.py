@@ -1,4 +1,4 @@
-"""The base handler: Cognito session lookup, errors as status codes, blocking work off-loop."""
+"""The base handler: sign-in session lookup, errors as status codes, blocking work off-loop."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from ..errors import AuthenticationError, PromptTesterError
 from ..http_errors import WHOLE_NUMBER, error_body, json_body, payload, whole_number_argument
 from ..models import Principal
+from ..openid import Tokens
 from ..service import PromptTesterService
 from .sessions import SessionStore, WebSession
 
@@ -94,33 +95,45 @@ class PromptTesterHandler(APIHandler):
         )
         return result
 
-    # --- the Cognito session ---------------------------------------------------------------
+    # --- the sign-in session ----------------------------------------------------------------
     def web_session(self) -> WebSession | None:
         raw = self.get_secure_cookie(COOKIE, max_age_days=1)
         return self.sessions.get(raw.decode() if raw else None)
 
     async def principal(self) -> Principal:
-        """The verified Cognito user of this browser, refreshed when near expiry; else 401."""
+        """The verified user of this browser, renewed when near expiry; else 401.
+
+        A session that cannot be renewed ends here, and its refresh token is revoked: a
+        dropped session leaves nothing at the provider that still works.
+        """
         session = self.web_session()
         if session is None:
             raise AuthenticationError("Sign in to the Prompt Tester first")
         if session.tokens.expires_at - time.time() < 60:
+            auth = self.service.auth
             try:
                 tokens = await self.blocking(
-                    self.service.auth.refresh, session.tokens, session.username or ""
+                    auth.refresh, session.tokens, session.principal.username
                 )
-                principal = await self.blocking(self.service.auth.verify_id_token, tokens.id_token)
+                principal = await self.blocking(auth.verify, tokens)
             except AuthenticationError:
-                self.sessions.drop(session.sid)
+                await self.end_session(session)
                 raise
             self.sessions.update(session, principal, tokens)
         return session.principal
 
-    def start_session(self, principal: Principal, tokens: Any, username: str | None) -> None:
-        session = self.sessions.create(principal, tokens, username)
+    def start_session(self, principal: Principal, tokens: Tokens) -> None:
+        session = self.sessions.create(principal, tokens)
         self.set_secure_cookie(
             COOKIE, session.sid, expires_days=1, httponly=True, samesite="Lax", path=self.base_url
         )
+
+    async def end_session(self, session: WebSession | None) -> None:
+        """Forget the session here and revoke its refresh token at the provider."""
+        if session is None:
+            return
+        self.sessions.drop(session.sid)
+        await self.blocking(self.service.auth.revoke, session.tokens)
 
     # --- input and output -----------------------------------------------------------------------
     def body(self, model: type[M]) -> M:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import types
 from concurrent.futures import ThreadPoolExecutor
@@ -10,6 +11,7 @@ from typing import Any, get_args
 
 from jupyter_server.extension.application import ExtensionApp
 from pydantic.fields import FieldInfo
+from tornado.ioloop import PeriodicCallback
 from traitlets import Bool, Float, HasTraits, Int, TraitType, Unicode, default
 
 from .. import redaction
@@ -17,10 +19,17 @@ from ..handoff import location as session_file_location
 from ..service import PromptTesterService
 from ..settings import Settings
 from .api_handlers import ROUTES
-from .auth_handlers import CallbackHandler, LoginHandler, LogoutHandler, MeHandler, PasswordHandler
+from .auth_handlers import (
+    CallbackHandler,
+    KernelSignInHandler,
+    LoginHandler,
+    LogoutHandler,
+    MeHandler,
+    PasswordHandler,
+)
 from .health import HealthHandler, LoopLagMonitor, freeze_heap, warm_up
 from .openapi import OpenAPIHandler
-from .sessions import SessionStore
+from .sessions import SessionStore, WebSession
 
 _TRAIT_TYPES: dict[type, type[TraitType]] = {str: Unicode, float: Float, int: Int, bool: Bool}
 
@@ -112,7 +121,7 @@ class PromptTester(ExtensionApp, SettingsTraits):
             {
                 "prompt_tester_service": PromptTesterService(settings),
                 "prompt_tester_sessions": SessionStore(
-                    session_file_location(settings.session_file)
+                    session_file_location(settings.session_file), on_expired=self._revoke_later
                 ),
                 "prompt_tester_extension": self,
                 "prompt_tester_executor": ThreadPoolExecutor(
@@ -122,9 +131,18 @@ class PromptTester(ExtensionApp, SettingsTraits):
             }
         )
 
+    def _revoke_later(self, session: WebSession) -> None:
+        """A session that ran out its day: revoke its refresh token off the caller's thread."""
+        service: PromptTesterService = self.settings["prompt_tester_service"]
+        with contextlib.suppress(RuntimeError):  # the server is stopping: nothing runs now
+            self.settings["prompt_tester_executor"].submit(service.auth.revoke, session.tokens)
+
     async def _start_jupyter_server_extension(self, serverapp: object) -> None:
         # jupyter_server's documented hook for tasks that need the running loop.
         self.settings["prompt_tester_loop_lag"].start()
+        # Expired sessions are revoked within ten minutes, not only when the next one starts.
+        self._sweeper = PeriodicCallback(self.settings["prompt_tester_sessions"].sweep, 600_000)
+        self._sweeper.start()
         # Warm up off the loop, then take the start-up heap out of the GC's walks (health.py).
         try:
             await asyncio.get_running_loop().run_in_executor(
@@ -140,6 +158,8 @@ class PromptTester(ExtensionApp, SettingsTraits):
         self.log.debug("Prompt Tester: %d start-up objects left out of garbage collection", frozen)
 
     async def stop_extension(self) -> None:
+        if getattr(self, "_sweeper", None) is not None:
+            self._sweeper.stop()
         await self.settings["prompt_tester_loop_lag"].stop()
         self.settings["prompt_tester_executor"].shutdown(wait=False, cancel_futures=True)
 
@@ -153,6 +173,7 @@ class PromptTester(ExtensionApp, SettingsTraits):
                 (prefix + "auth/callback", CallbackHandler),
                 (prefix + "auth/password", PasswordHandler),
                 (prefix + "auth/me", MeHandler),
+                (prefix + "auth/kernel", KernelSignInHandler),
                 (prefix + "auth/logout", LogoutHandler),
                 *[(prefix + pattern, handler) for pattern, handler, _ in ROUTES],
             ]

@@ -66,3 +66,6 @@ def test_deep_link_sign_in_test_and_sign_out(page, lab_server, stack, bob, reque
     page.locator(".prompt-tester-sign-out-button").first.click()
     status.get_by_text("signed out").wait_for()
     assert not Path(os.environ["PROMPT_TESTER_SESSION_FILE"]).exists()
+    # and it says whom the kernels use now: the server's PROMPT_TESTER_EMAIL (the demo's alice)
+    status.get_by_text("kernels: alice@acme.example").wait_for()
+    assert "PROMPT_TESTER_EMAIL" in (status.get_attribute("title") or "")
