@@ -20,8 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from .errors import AuthenticationError, ValidationError
 from .models import Principal
 from .oauth import PendingLogin
-from .openid import OpenIDClient, Tokens, id_token_expiry
-from .redaction import register as register_secret
+from .openid import OpenIDClient, Tokens
 from .settings import Settings
 
 __all__ = ["Authenticator", "Tokens"]
@@ -95,14 +94,7 @@ class Authenticator:
         id_token = result.get("IdToken")
         if not id_token:
             raise AuthenticationError("Cognito returned no ID token")
-        register_secret(id_token, result.get("AccessToken"), refresh_token)
-        return Tokens(
-            id_token=id_token,
-            access_token=result.get("AccessToken"),
-            refresh_token=refresh_token,
-            expires_at=id_token_expiry(id_token),
-            flow="password",
-        )
+        return Tokens.issued(id_token, result.get("AccessToken"), refresh_token, "password")
 
     # --- one session, whichever way it began --------------------------------------------------
     def refresh(self, tokens: Tokens, username: str | None = None) -> Tokens:

@@ -81,6 +81,18 @@ class Tokens:
     def __repr__(self) -> str:
         return f"Tokens(flow={self.flow!r}, expires_at={int(self.expires_at)})"
 
+    @classmethod
+    def issued(
+        cls,
+        id_token: str,
+        access_token: str | None,
+        refresh_token: str | None,
+        flow: Literal["oidc", "password"],
+    ) -> Tokens:
+        """Tokens just handed out: registered for log scrubbing, due when the ID token is."""
+        register_secret(id_token, access_token, refresh_token)
+        return cls(id_token, access_token, refresh_token, id_token_expiry(id_token), flow)
+
 
 class ProviderMetadata(BaseModel):
     """The fields of a discovery document this client uses (OpenID Connect Discovery §3)."""
@@ -124,6 +136,7 @@ class OpenIDClient:
 
     def __init__(self, settings: Settings):
         self._settings = settings
+        register_secret(settings.client_secret)  # scrubbed from any log line that quotes it
         self._lock = threading.Lock()
         self._documents: TTLCache = TTLCache(maxsize=1, ttl=DISCOVERY_SECONDS)
         self._jwks: jwt.PyJWKClient | None = None
@@ -316,14 +329,7 @@ class OpenIDClient:
             raise AuthenticationError(missing)
         # A provider that rotates refresh tokens sends a new one; the old one is spent.
         refresh_token = token.get("refresh_token") or refresh_token
-        register_secret(id_token, token.get("access_token"), refresh_token)
-        return Tokens(
-            id_token=id_token,
-            access_token=token.get("access_token"),
-            refresh_token=refresh_token,
-            expires_at=id_token_expiry(id_token),
-            flow="oidc",
-        )
+        return Tokens.issued(id_token, token.get("access_token"), refresh_token, "oidc")
 
     # --- ID tokens --------------------------------------------------------------------------
     def _jwk_client(self) -> jwt.PyJWKClient:

@@ -61,6 +61,20 @@ async def call(jp_fetch, *parts, method="GET", body=None, cookie=None, params=No
     return response.code, data, response
 
 
+async def callback(jp_fetch, params: dict[str, str], cookie: str):
+    """The browser's return from the provider: ``auth/callback`` with its parameters."""
+    code, _, response = await call(
+        jp_fetch,
+        "prompt-tester",
+        "auth",
+        "callback",
+        params=params,
+        cookie=cookie,
+        follow_redirects=False,
+    )
+    return code, response
+
+
 def cookie_of(response) -> str:
     jar = SimpleCookie()
     for header in response.headers.get_list("Set-Cookie"):
@@ -533,44 +547,20 @@ async def test_hosted_ui_sign_in_with_pkce_state_and_nonce(
         stack.hosted_ui.url + "/login", data=form, timeout=60, allow_redirects=False
     )
     assert back.status_code == 302
-    callback = urlparse(back.headers["Location"])
-    params = {k: v[0] for k, v in parse_qs(callback.query).items()}
+    returned = urlparse(back.headers["Location"])
+    params = {k: v[0] for k, v in parse_qs(returned.query).items()}
     # a callback with a wrong state fails
-    code, _, response = await call(
-        jp_fetch,
-        "prompt-tester",
-        "auth",
-        "callback",
-        params={**params, "state": "forged"},
-        cookie=login_cookie,
-        follow_redirects=False,
-    )
+    code, response = await callback(jp_fetch, {**params, "state": "forged"}, login_cookie)
     attacks.record("rest", "GET auth/callback", "forged-state", code != 401 or cookie_of(response))
     assert code == 401 and b"does not belong" in response.body
     # the right one (the wrong attempt above consumed nothing of it)
-    code, _, response = await call(
-        jp_fetch,
-        "prompt-tester",
-        "auth",
-        "callback",
-        params=params,
-        cookie=login_cookie,
-        follow_redirects=False,
-    )
+    code, response = await callback(jp_fetch, params, login_cookie)
     assert code == 302 and response.headers["Location"] == next_url
     session_cookie = cookie_of(response)
     code, me, _ = await call(jp_fetch, "prompt-tester", "auth", "me", cookie=session_cookie)
     assert code == 200 and me["email"] == "bob@acme.example"
     # replaying the same callback fails
-    code, _, response = await call(
-        jp_fetch,
-        "prompt-tester",
-        "auth",
-        "callback",
-        params=params,
-        cookie=login_cookie,
-        follow_redirects=False,
-    )
+    code, response = await callback(jp_fetch, params, login_cookie)
     attacks.record(
         "rest", "GET auth/callback", "replayed-callback", code != 401 or cookie_of(response)
     )

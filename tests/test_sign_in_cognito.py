@@ -31,7 +31,13 @@ from prompt_tester_nb.session import kernel_sign_in
 from prompt_tester_nb.settings import Settings
 from tests import attacks
 from tests.conftest import password_of
-from tests.test_server import call, cookie_of
+from tests.test_server import (  # noqa: F401 (the server fixtures)
+    call,
+    callback,
+    cookie_of,
+    jp_server_config,
+    session_file,
+)
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
@@ -230,25 +236,6 @@ def test_an_expired_web_session_is_handed_over_for_revocation(tmp_path):
     assert store.get(first.sid) is None
 
 
-@pytest.fixture
-def session_file(tmp_path):
-    return tmp_path / "handoff" / "session.json"
-
-
-@pytest.fixture
-def jp_server_config(stack, session_file, monkeypatch):
-    for key, value in stack.environ().items():
-        if not key.startswith(("PROMPT_TESTER_EMAIL", "PROMPT_TESTER_PASSWORD")):
-            monkeypatch.setenv(key, value)
-    return {
-        "ServerApp": {
-            "jpserver_extensions": {"prompt_tester_nb": True},
-            "allow_unauthenticated_access": False,
-        },
-        "PromptTester": {"session_file": str(session_file)},
-    }
-
-
 async def _hosted_sign_in(jp_fetch, stack, email: str, nonce: str | None = None):
     """Through the stand-in's page; returns (callback params, login cookie, refresh token)."""
     code, _, response = await call(
@@ -268,24 +255,11 @@ async def _hosted_sign_in(jp_fetch, stack, email: str, nonce: str | None = None)
     return params, cookie_of(response), refresh
 
 
-async def _callback(jp_fetch, params, cookie):
-    code, _, response = await call(
-        jp_fetch,
-        "prompt-tester",
-        "auth",
-        "callback",
-        params=params,
-        cookie=cookie,
-        follow_redirects=False,
-    )
-    return code, response
-
-
 async def test_a_sign_in_that_fails_verification_revokes_its_tokens(jp_fetch, stack):
     params, cookie, refresh = await _hosted_sign_in(
         jp_fetch, stack, "bob@acme.example", nonce="forged"
     )
-    code, response = await _callback(jp_fetch, params, cookie)
+    code, response = await callback(jp_fetch, params, cookie)
     attacks.record(
         "rest", "GET auth/callback", "tampered-nonce", code != 401 or bool(cookie_of(response))
     )
@@ -295,7 +269,7 @@ async def test_a_sign_in_that_fails_verification_revokes_its_tokens(jp_fetch, st
 
 async def test_a_wrong_iss_on_the_callback_is_refused(jp_fetch, stack):
     params, cookie, _ = await _hosted_sign_in(jp_fetch, stack, "bob@acme.example")
-    code, response = await _callback(jp_fetch, {**params, "iss": "https://evil.example"}, cookie)
+    code, response = await callback(jp_fetch, {**params, "iss": "https://evil.example"}, cookie)
     attacks.record(
         "rest", "GET auth/callback", "wrong-iss", code != 401 or bool(cookie_of(response))
     )
@@ -303,10 +277,13 @@ async def test_a_wrong_iss_on_the_callback_is_refused(jp_fetch, stack):
 
 
 async def test_a_hosted_session_renews_at_the_token_endpoint_and_a_failure_revokes_it(
-    jp_fetch, jp_serverapp, stack, session_file
+    jp_fetch,
+    jp_serverapp,
+    stack,
+    session_file,  # noqa: F811 (the fixture imported above)
 ):
     params, cookie, refresh = await _hosted_sign_in(jp_fetch, stack, "bob@acme.example")
-    code, response = await _callback(jp_fetch, params, cookie)
+    code, response = await callback(jp_fetch, params, cookie)
     assert code == 302
     session_cookie = cookie_of(response)
     sessions = jp_serverapp.web_app.settings["prompt_tester_sessions"]

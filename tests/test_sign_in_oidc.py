@@ -20,7 +20,7 @@ import prompt_tester_nb as pt
 from prompt_tester_nb.service import PromptTesterService
 from tests import attacks
 from tests.oidc_support import OidcProvider
-from tests.test_server import call, cookie_of
+from tests.test_server import call, callback, cookie_of
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 REDIRECT = "http://127.0.0.1:9/prompt-tester/auth/callback"
@@ -128,6 +128,10 @@ def jp_server_config(stack, session_file, provider, client, monkeypatch):
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
     cognito = provider.issuer.startswith("https://cognito-idp.")
     settings = {k: v for k, v in oidc_settings(provider, client, cognito).items() if v is not None}
+    if not cognito:  # another provider is named the way a user would: in the environment
+        for name in ("oidc_issuer", "oidc_client_id", "oidc_client_secret"):
+            if name in settings:
+                monkeypatch.setenv(f"PROMPT_TESTER_{name.upper()}", settings.pop(name))
     return {
         "ServerApp": {
             "jpserver_extensions": {"prompt_tester_nb": True},
@@ -169,25 +173,12 @@ async def start(jp_fetch, jp_base_url: str) -> tuple[str, str]:
     return response.headers["Location"], cookie_of(response)
 
 
-async def come_back(jp_fetch, params: dict[str, str], login_cookie: str) -> tuple[int, Any]:
-    code, _, response = await call(
-        jp_fetch,
-        "prompt-tester",
-        "auth",
-        "callback",
-        params=params,
-        cookie=login_cookie,
-        follow_redirects=False,
-    )
-    return code, response
-
-
 async def sign_in(jp_fetch, jp_base_url, op: OidcProvider, stack) -> tuple[str, dict[str, str]]:
     """A whole sign-in: the session cookie, and the callback's parameters (for replays)."""
     location, login_cookie = await start(jp_fetch, jp_base_url)
     alice = _alice(stack)
     params = query_of(op.sign_in(location, alice["email"], alice["password"]))
-    code, response = await come_back(jp_fetch, params, login_cookie)
+    code, response = await callback(jp_fetch, params, login_cookie)
     assert code == 302, response.body
     return cookie_of(response), {**params, "_login_cookie": login_cookie}
 
@@ -211,7 +202,7 @@ async def test_sign_in_renewal_and_logout(
     # offline_access only where the provider lists it (Cognito does not, and refuses it)
     assert ("offline_access" in asked["scope"].split()) is (not cognito)
 
-    caplog.set_level("DEBUG", logger="prompt_tester_nb.server.base")
+    caplog.set_level("DEBUG")  # every logger: the secret-search below reads them all
     cookie, _ = await sign_in(jp_fetch, jp_base_url, provider, stack)
     first = json.loads(session_file.read_text())
     assert first["flow"] == "oidc" and first["refresh_token"]
@@ -232,6 +223,12 @@ async def test_sign_in_renewal_and_logout(
         jp_fetch, "prompt-tester", "auth", "logout", method="POST", body={}, cookie=cookie
     )
     assert code == 204
+    secret = client.get("client_secret")
+    found = bool(secret) and (
+        secret in caplog.text or secret in repr(s) or secret in json.dumps(who)
+    )
+    attacks.record("rest", "client secret in logs and answers", "secret-search", found)
+    assert not found
     refused = provider.refresh(
         renewed["refresh_token"], client["client_id"], client.get("client_secret")
     )
@@ -280,9 +277,9 @@ async def test_tampered_sign_ins_are_refused(jp_fetch, jp_base_url, stack, provi
     elif attack == "missing-iss":
         params.pop("iss")  # this provider says it always sends one (RFC 9207 §3)
     elif attack == "replayed-callback":
-        code, _ = await come_back(jp_fetch, params, login_cookie)
+        code, _ = await callback(jp_fetch, params, login_cookie)
         assert code == 302
-    code, response = await come_back(jp_fetch, params, login_cookie)
+    code, response = await callback(jp_fetch, params, login_cookie)
     got_in = code != 401 or bool(cookie_of(response))
     attacks.record("rest", "GET auth/callback (oidc-provider)", attack, got_in)
     assert code == 401, (attack, code)
