@@ -23,6 +23,9 @@ The configuration (a dict, written as JSON for provider.mjs):
     clients         [{client_id, client_secret?, redirect_uris, id_token_signed_response_alg?}]
     users           [{email, password, username, sub}]
     ttl             {IdToken, AccessToken, RefreshToken} in seconds
+    rotate_refresh_tokens
+                    true: each renewal spends its refresh token and hands out a new one (a
+                    spent one is refused); false (default, as Cognito): the same one lasts
 """
 
 from __future__ import annotations

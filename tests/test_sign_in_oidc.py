@@ -9,6 +9,7 @@ and one laid out like Cognito (issuer on cognito-idp, endpoints on the hosted-UI
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -82,6 +83,19 @@ def cognito_like(stack, tmp_path_factory) -> Iterator[OidcProvider]:
         yield op
 
 
+@pytest.fixture(scope="module")
+def rotating(stack, tmp_path_factory) -> Iterator[OidcProvider]:
+    """A standard provider that rotates refresh tokens: each one works once."""
+    config = {
+        "clients": list(CLIENTS.values()),
+        "users": [_alice(stack)],
+        "ttl": {"IdToken": ID_TOKEN_SECONDS},
+        "rotate_refresh_tokens": True,
+    }
+    with OidcProvider(config, tmp_path_factory.mktemp("oidc-rotating")) as op:
+        yield op
+
+
 @pytest.fixture
 def session_file(tmp_path):
     return tmp_path / "handoff" / "session.json"
@@ -93,8 +107,9 @@ def client(request) -> dict[str, Any]:
 
 
 @pytest.fixture(params=["standard"])
-def provider(request, standard, cognito_like) -> OidcProvider:
-    return standard if request.param == "standard" else cognito_like
+def provider(request) -> OidcProvider:
+    name = {"cognito-like": "cognito_like"}.get(request.param, request.param)
+    return request.getfixturevalue(name)
 
 
 def oidc_settings(op: OidcProvider, client: dict[str, Any], cognito: bool) -> dict[str, Any]:
@@ -293,3 +308,19 @@ async def test_kernel_status_names_the_handed_over_sign_in(jp_fetch, jp_base_url
     await sign_in(jp_fetch, jp_base_url, provider, stack)
     code, kernel, _ = await call(jp_fetch, "prompt-tester", "auth", "kernel")
     assert kernel == {"email": "alice@acme.example", "source": "jupyterlab"}
+
+
+@pytest.mark.parametrize("provider", ["rotating"], indirect=True)
+async def test_concurrent_requests_renew_a_rotating_session_once_at_a_time(
+    jp_fetch, jp_base_url, stack, provider, session_file
+):
+    """Each renewal spends the refresh token it used: requests that renew at once must
+    take turns, or all but one present a spent token and end the session."""
+    cookie, _ = await sign_in(jp_fetch, jp_base_url, provider, stack)
+    first = json.loads(session_file.read_text())["refresh_token"]
+    answers = await asyncio.gather(*(me(jp_fetch, cookie) for _ in range(4)))
+    assert [code for code, _ in answers] == [200] * 4, answers
+    latest = json.loads(session_file.read_text())["refresh_token"]
+    assert latest != first  # rotated, and handed to the kernels
+    spent = provider.refresh(first, CLIENTS["public"]["client_id"])
+    assert spent.status_code == 400 and spent.json()["error"] == "invalid_grant"

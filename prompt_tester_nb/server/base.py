@@ -110,17 +110,24 @@ class PromptTesterHandler(APIHandler):
         if session is None:
             raise AuthenticationError("Sign in to the Prompt Tester first")
         if session.tokens.expires_at - time.time() < 60:
-            auth = self.service.auth
-            try:
-                tokens = await self.blocking(
-                    auth.refresh, session.tokens, session.principal.username
-                )
-                principal = await self.blocking(auth.verify, tokens)
-            except AuthenticationError:
-                await self.end_session(session)
-                raise
-            self.sessions.update(session, principal, tokens)
+            # One renewal per session at a time: a provider that rotates refresh tokens
+            # refuses the second use of one (and may revoke the whole grant for it).
+            async with session.renewal:
+                if session.tokens.expires_at - time.time() < 60:
+                    await self._renew(session)
+        if self.sessions.get(session.sid) is None:  # ended while this request waited
+            raise AuthenticationError("The session has ended; sign in again")
         return session.principal
+
+    async def _renew(self, session: WebSession) -> None:
+        auth = self.service.auth
+        try:
+            tokens = await self.blocking(auth.refresh, session.tokens, session.principal.username)
+            principal = await self.blocking(auth.verify, tokens)
+        except AuthenticationError:
+            await self.end_session(session)
+            raise
+        self.sessions.update(session, principal, tokens)
 
     def start_session(self, principal: Principal, tokens: Tokens) -> None:
         session = self.sessions.create(principal, tokens)

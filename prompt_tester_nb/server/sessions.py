@@ -10,6 +10,7 @@ A session that ends without a logout (its day is over, or the store is full) is 
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import threading
 import time
@@ -33,6 +34,7 @@ class WebSession:
     sid: str
     principal: Principal
     tokens: Tokens = field(repr=False)
+    renewal: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False, compare=False)
 
 
 class _Sessions(TTLCache):

@@ -136,7 +136,7 @@ function providerConfiguration() {
     enabledJWA: { idTokenSigningAlgValues: ['RS256', 'ES256'] },
     pkce: { required: () => true },
     // Like Cognito's default: the same refresh token works until it expires or is revoked.
-    rotateRefreshToken: false,
+    rotateRefreshToken: Boolean(config.rotate_refresh_tokens),
     ttl: {
       IdToken: ttl.IdToken,
       AccessToken: ttl.AccessToken,
