@@ -8,7 +8,9 @@ does that. Inside Jupyter server every field is also a traitlet of the extension
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, SecretStr
+from urllib.parse import urlparse
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .schema import TABLE_NAMES
@@ -217,6 +219,21 @@ class Settings(BaseSettings):
         description="Absolute sign-in callback URL registered on the app client; derived from"
         " the request when unset.",
     )
+
+    @field_validator("oidc_issuer", "oidc_discovery_url")
+    @classmethod
+    def _secure_url(cls, value: str | None) -> str | None:
+        """OpenID Discovery §3 wants an https issuer; plain http only on this machine (tests,
+        the local stack). Anything else would be read over the network in clear."""
+        if not value:
+            return None
+        parsed = urlparse(value)
+        local = parsed.scheme == "http" and parsed.hostname in ("127.0.0.1", "localhost", "::1")
+        if not (parsed.scheme == "https" or local) or not parsed.hostname:
+            raise ValueError("must be an https:// URL (http:// only for 127.0.0.1 or localhost)")
+        if parsed.query or parsed.fragment:
+            raise ValueError("must not carry a query or a fragment")
+        return value
 
     def table(self, logical_name: str) -> str:
         """The deployed name of one of the tables in ``schema.TABLES``."""

@@ -25,7 +25,16 @@ README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 _SAMPLES = {str: "from-config-x", float: 7.5, int: 7}
 
 
+# Settings that must be URLs of a given kind get a sample of that kind.
+_URL_SAMPLES = {
+    "oidc_issuer": "https://id.example.org/from-config",
+    "oidc_discovery_url": "https://id.example.org/from-config/.well-known/openid-configuration",
+}
+
+
 def _sample(name: str):
+    if name in _URL_SAMPLES:
+        return _URL_SAMPLES[name]
     field = Settings.model_fields[name]
     kinds = [
         a for a in getattr(field.annotation, "__args__", (field.annotation,)) if a is not type(None)

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import boto3
+import pydantic
 import pytest
 import requests
 
@@ -58,6 +59,11 @@ def test_the_cognito_issuer_takes_its_region_from_the_pool_id(monkeypatch):
     assert other.issuer == "https://id.example.org" and not other.is_cognito
     assert other.client_id == "other" and other.hosted_sign_in
     assert other.discovery_url == "https://id.example.org/.well-known/openid-configuration"
+    # an issuer read in clear over the network, or not a URL at all, is refused by name
+    for bad in ("id.example.org", "http://id.example.org", "https://id.example.org/?x=1"):
+        with pytest.raises(pydantic.ValidationError, match="oidc_issuer"):
+            Settings(oidc_issuer=bad)
+    assert Settings(oidc_issuer="http://127.0.0.1:8080/realms/x").issuer.endswith("/realms/x")
     # and each is a traitlet of the server extension (c.PromptTester.oidc_issuer = ...)
     for name in ("oidc_issuer", "oidc_client_id", "oidc_client_secret", "oidc_discovery_url"):
         assert PromptTester.class_traits(config=True).get(name) is not None, name
