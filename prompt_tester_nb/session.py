@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from . import handoff
 from .auth import Tokens
 from .errors import AuthenticationError
 from .models import (
@@ -39,8 +40,11 @@ class Session:
         principal: Principal,
         env: Environment,
         tokens: Tokens | None = None,
+        handed: str | None = None,
     ):
         self._service = service
+        # The hand-off file's lineage when this session came from JupyterLab's sign-in.
+        self._handed = handed
         self._principal = principal
         self._env = env
         self._tokens = tokens
@@ -70,8 +74,8 @@ class Session:
         if self._tokens is None:
             return self._principal
         with self._lock:
-            if self._tokens.expires_at - time.time() < 60:
-                tokens = self._service.auth.refresh(self._tokens, self._principal.username)
+            if self._tokens.expires_at - time.time() < handoff.RENEW_MARGIN:
+                tokens = _renew(self._service, self._tokens, self._principal.username, self._handed)
                 self._principal = self._service.auth.verify(tokens)
                 self._tokens = tokens
             return self._principal
@@ -356,6 +360,20 @@ def shared_service(settings: Settings | None = None) -> PromptTesterService:
         return _services[settings]
 
 
+def _renew(
+    service: PromptTesterService, tokens: Tokens, username: str | None, lineage: str | None
+) -> Tokens:
+    """A renewal; of the session JupyterLab handed over, in turn with the server's."""
+    if lineage is None:
+        return service.auth.refresh(tokens, username)
+    return handoff.renew_shared(
+        handoff.location(service.settings.session_file),
+        lineage,
+        tokens,
+        lambda current: service.auth.refresh(current, username),
+    )
+
+
 class KernelSignIn(BaseModel):
     """Whom ``connect()`` with no arguments signs in as, and from what: what JupyterLab's
     status bar shows while the browser itself is signed out."""
@@ -367,8 +385,6 @@ class KernelSignIn(BaseModel):
 def kernel_sign_in(settings: Settings) -> KernelSignIn:
     """The same order ``connect()`` follows: JupyterLab's last sign-in (the handed-over
     session), else PROMPT_TESTER_EMAIL and PROMPT_TESTER_PASSWORD; else nobody."""
-    from . import handoff
-
     handed = handoff.read(handoff.location(settings.session_file))
     if handed is not None:
         return KernelSignIn(email=handed.email, source="jupyterlab")
@@ -393,18 +409,16 @@ def connect(
     trusted); else PROMPT_TESTER_EMAIL / PROMPT_TESTER_PASSWORD. ``env`` (an id or a name)
     may be left out when the user has exactly one environment.
     """
-    from . import handoff
-
     service = service or shared_service(settings)
     if not (email and password):
         handed = handoff.read(handoff.location(service.settings.session_file))
         if handed is not None:
             tokens = handed.tokens
-            if tokens.expires_at - time.time() < 60:
-                tokens = service.auth.refresh(tokens, handed.username)
+            if tokens.expires_at - time.time() < handoff.RENEW_MARGIN:
+                tokens = _renew(service, tokens, handed.username, handed.lineage)
             principal = service.auth.verify(tokens)
             environment = service.default_environment(principal, env)
-            return Session(service, principal, environment, tokens=tokens)
+            return Session(service, principal, environment, tokens=tokens, handed=handed.lineage)
     defaults = SignInDefaults()
     email = email or defaults.email
     password = password or (defaults.password.get_secret_value() if defaults.password else None)

@@ -242,6 +242,21 @@ def test_an_expired_web_session_is_handed_over_for_revocation(tmp_path):
     assert store.get(first.sid) is None
 
 
+def test_the_hand_off_file_stays_the_last_sign_ins(tmp_path):
+    """Two browsers: the kernels get the second's session; the first's renewals and logout
+    leave it alone."""
+    path = tmp_path / "handoff" / "session.json"
+    store = SessionStore(path)
+    a = store.create(Principal(user_id="a", email="a@example.org"), Tokens(id_token="a.a.a"))
+    b = store.create(Principal(user_id="b", email="b@example.org"), Tokens(id_token="b.b.b"))
+    store.update(a, a.principal, Tokens(id_token="a.a.renewed"))
+    assert json.loads(path.read_text())["email"] == "b@example.org"
+    store.drop(a.sid)
+    assert json.loads(path.read_text())["email"] == "b@example.org"
+    store.drop(b.sid)
+    assert not path.exists()
+
+
 async def _hosted_sign_in(jp_fetch, stack, email: str, nonce: str | None = None):
     """Through the stand-in's page; returns (callback params, login cookie, refresh token)."""
     code, _, response = await call(
@@ -296,8 +311,10 @@ async def test_a_hosted_session_renews_at_the_token_endpoint_and_a_failure_revok
     (session,) = [s for s in sessions._sessions.values() if s.principal.email == "bob@acme.example"]
     assert session.tokens.flow == "oidc"
 
-    def age() -> None:  # as if the ID token's hour were over
+    def age() -> None:  # as if the ID token's hour were over, here and in the hand-off file
         session.tokens = replace(session.tokens, expires_at=0)
+        data = json.loads(session_file.read_text())
+        session_file.write_text(json.dumps({**data, "expires_at": 0}))
 
     age()
     code, me, _ = await call(jp_fetch, "prompt-tester", "auth", "me", cookie=session_cookie)

@@ -227,7 +227,7 @@ async def test_sign_in_renewal_and_logout(
     assert code == 200 and who["email"] == "alice@acme.example", who
     # (within one second the provider may hand back the very same token, so the renewal is
     # seen in the handler's log, and its failure in the next test)
-    assert any("auth/me: refresh in" in r.getMessage() for r in caplog.records)
+    assert any("auth/me: renew in" in r.getMessage() for r in caplog.records)
     renewed = json.loads(session_file.read_text())
 
     # The kernel takes the handed-over session, renews it the same way, verifies it.
@@ -324,3 +324,23 @@ async def test_concurrent_requests_renew_a_rotating_session_once_at_a_time(
     assert latest != first  # rotated, and handed to the kernels
     spent = provider.refresh(first, CLIENTS["public"]["client_id"])
     assert spent.status_code == 400 and spent.json()["error"] == "invalid_grant"
+
+
+@pytest.mark.parametrize("provider", ["rotating"], indirect=True)
+async def test_the_browser_and_a_kernel_take_turns_renewing_one_rotating_session(
+    jp_fetch, jp_base_url, stack, provider, client, session_file
+):
+    """The server and the kernel hold one session; each renewal spends its refresh token.
+    Whoever renews next starts from the hand-off file's newest tokens, so neither presents
+    a token the other spent (which the provider would answer by revoking the grant)."""
+    cookie, _ = await sign_in(jp_fetch, jp_base_url, provider, stack)
+    signed_in = json.loads(session_file.read_text())["refresh_token"]
+    s = pt.connect(env="staging", service=kernel_service(stack, provider, client, session_file))
+    by_kernel = json.loads(session_file.read_text())["refresh_token"]
+    assert by_kernel != signed_in  # the kernel renewed (30 s ID token) and left it in the file
+    code, who = await me(jp_fetch, cookie)  # the server renews after the kernel
+    assert code == 200 and who["email"] == "alice@acme.example", who
+    assert s.environments()  # and the kernel again, after the server
+    assert (await me(jp_fetch, cookie))[0] == 200
+    spent = provider.refresh(signed_in, client["client_id"])
+    assert spent.status_code == 400

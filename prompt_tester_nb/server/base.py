@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 from jupyter_server.base.handlers import APIHandler
 from pydantic import BaseModel
 
+from .. import handoff
 from ..errors import AuthenticationError, PromptTesterError
 from ..http_errors import WHOLE_NUMBER, error_body, json_body, payload, whole_number_argument
 from ..models import Principal
@@ -121,8 +122,18 @@ class PromptTesterHandler(APIHandler):
 
     async def _renew(self, session: WebSession) -> None:
         auth = self.service.auth
+
+        def renew() -> Tokens:
+            # The kernels hold this session too (handoff.py): renewals take turns with theirs.
+            return handoff.renew_shared(
+                self.sessions.handoff_path,
+                session.lineage,
+                session.tokens,
+                lambda tokens: auth.refresh(tokens, session.principal.username),
+            )
+
         try:
-            tokens = await self.blocking(auth.refresh, session.tokens, session.principal.username)
+            tokens = await self.blocking(renew)
             principal = await self.blocking(auth.verify, tokens)
         except AuthenticationError:
             await self.end_session(session)

@@ -34,6 +34,8 @@ class WebSession:
     sid: str
     principal: Principal
     tokens: Tokens = field(repr=False)
+    # Names this sign-in in the hand-off file (not the cookie's sid, which is a credential).
+    lineage: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     renewal: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False, compare=False)
 
 
@@ -84,7 +86,7 @@ class SessionStore:
         session = WebSession(secrets.token_urlsafe(32), principal, tokens)
         with self._lock:
             self._sessions[session.sid] = session
-        handoff.write(tokens, principal, self.handoff_path)
+        handoff.write(tokens, principal, self.handoff_path, session.lineage)
         return session
 
     def get(self, sid: str | None) -> WebSession | None:
@@ -96,12 +98,15 @@ class SessionStore:
     def update(self, session: WebSession, principal: Principal, tokens: Tokens) -> None:
         with self._lock:
             session.principal, session.tokens = principal, tokens
-        handoff.write(tokens, principal, self.handoff_path)
+        # Only the last sign-in's tokens are the kernels': another browser's renewal leaves
+        # the file alone.
+        if handoff.owned_by(session.lineage, self.handoff_path):
+            handoff.write(tokens, principal, self.handoff_path, session.lineage)
 
     def drop(self, sid: str | None) -> WebSession | None:
         with self._lock:
             session = self._sessions.pop(sid or "", None)
-        if session is not None:
+        if session is not None and handoff.owned_by(session.lineage, self.handoff_path):
             handoff.remove(self.handoff_path)
         return session
 
