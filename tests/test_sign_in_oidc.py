@@ -59,41 +59,33 @@ def _alice(stack: Any) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="module")
-def standard(stack, tmp_path_factory) -> Iterator[OidcProvider]:
+def _started(stack, tmp_path_factory, name: str, **layout: Any) -> Iterator[OidcProvider]:
+    """One provider for the module: every client, alice, 30 s ID tokens, and ``layout``."""
     config = {
         "clients": list(CLIENTS.values()),
         "users": [_alice(stack)],
         "ttl": {"IdToken": ID_TOKEN_SECONDS},
+        **layout,
     }
-    with OidcProvider(config, tmp_path_factory.mktemp("oidc-standard")) as op:
+    with OidcProvider(config, tmp_path_factory.mktemp(f"oidc-{name}")) as op:
         yield op
+
+
+@pytest.fixture(scope="module")
+def standard(stack, tmp_path_factory) -> Iterator[OidcProvider]:
+    yield from _started(stack, tmp_path_factory, "standard")
 
 
 @pytest.fixture(scope="module")
 def cognito_like(stack, tmp_path_factory) -> Iterator[OidcProvider]:
-    config = {
-        "issuer": f"https://cognito-idp.us-east-1.amazonaws.com/{POOL_ID}",
-        "cognito_claims": True,
-        "clients": list(CLIENTS.values()),
-        "users": [_alice(stack)],
-        "ttl": {"IdToken": ID_TOKEN_SECONDS},
-    }
-    with OidcProvider(config, tmp_path_factory.mktemp("oidc-cognito")) as op:
-        yield op
+    issuer = f"https://cognito-idp.us-east-1.amazonaws.com/{POOL_ID}"
+    yield from _started(stack, tmp_path_factory, "cognito", issuer=issuer, cognito_claims=True)
 
 
 @pytest.fixture(scope="module")
 def rotating(stack, tmp_path_factory) -> Iterator[OidcProvider]:
     """A standard provider that rotates refresh tokens: each one works once."""
-    config = {
-        "clients": list(CLIENTS.values()),
-        "users": [_alice(stack)],
-        "ttl": {"IdToken": ID_TOKEN_SECONDS},
-        "rotate_refresh_tokens": True,
-    }
-    with OidcProvider(config, tmp_path_factory.mktemp("oidc-rotating")) as op:
-        yield op
+    yield from _started(stack, tmp_path_factory, "rotating", rotate_refresh_tokens=True)
 
 
 @pytest.fixture
