@@ -13,10 +13,12 @@ import base64
 import hashlib
 import hmac
 import logging
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from . import handoff
 from .errors import AuthenticationError, ValidationError
 from .models import Principal
 from .oauth import PendingLogin
@@ -109,10 +111,25 @@ class Authenticator:
         if self._settings.cognito_client_secret:
             if not username:
                 raise AuthenticationError(RENEWAL_FAILED)
-            params["SECRET_HASH"] = self._secret_hash(username) or ""
+            params["SECRET_HASH"] = self._secret_hash(username)
         result = self._initiate("REFRESH_TOKEN_AUTH", params)
         return self._cognito_tokens(
             result, refresh_token=result.get("RefreshToken") or tokens.refresh_token
+        )
+
+    def renew(
+        self,
+        tokens: Tokens,
+        username: str | None,
+        lineage: str | None = None,
+        handoff_path: Path | None = None,
+    ) -> Tokens:
+        """``refresh``; for the session JupyterLab handed to its kernels (``lineage``), in turn
+        with the other holders and from the hand-off file's newest tokens (handoff.py)."""
+        if lineage is None:
+            return self.refresh(tokens, username)
+        return handoff.renew_shared(
+            handoff_path, lineage, tokens, lambda newest: self.refresh(newest, username)
         )
 
     def revoke(self, tokens: Tokens) -> bool:

@@ -137,7 +137,7 @@ def renew_shared(
 
 
 def owned_by(lineage: str, path: Path | None = None) -> bool:
-    """The file is absent or holds the session ``lineage``: that session may write it."""
+    """The file is absent or holds the session ``lineage``: that session may remove it."""
     handed = read(path or default_path())
     return handed is None or handed.lineage == lineage
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -75,10 +76,15 @@ class Session:
             return self._principal
         with self._lock:
             if self._tokens.expires_at - time.time() < handoff.RENEW_MARGIN:
-                tokens = _renew(self._service, self._tokens, self._principal.username, self._handed)
+                tokens = self._service.auth.renew(
+                    self._tokens, self._principal.username, self._handed, self._handoff_path()
+                )
                 self._principal = self._service.auth.verify(tokens)
                 self._tokens = tokens
             return self._principal
+
+    def _handoff_path(self) -> Path:
+        return handoff.location(self._service.settings.session_file)
 
     def environments(self) -> list[Environment]:
         return self._service.environments(self._who())
@@ -360,20 +366,6 @@ def shared_service(settings: Settings | None = None) -> PromptTesterService:
         return _services[settings]
 
 
-def _renew(
-    service: PromptTesterService, tokens: Tokens, username: str | None, lineage: str | None
-) -> Tokens:
-    """A renewal; of the session JupyterLab handed over, in turn with the server's."""
-    if lineage is None:
-        return service.auth.refresh(tokens, username)
-    return handoff.renew_shared(
-        handoff.location(service.settings.session_file),
-        lineage,
-        tokens,
-        lambda current: service.auth.refresh(current, username),
-    )
-
-
 class KernelSignIn(BaseModel):
     """Whom ``connect()`` with no arguments signs in as, and from what: what JupyterLab's
     status bar shows while the browser itself is signed out."""
@@ -411,11 +403,12 @@ def connect(
     """
     service = service or shared_service(settings)
     if not (email and password):
-        handed = handoff.read(handoff.location(service.settings.session_file))
+        path = handoff.location(service.settings.session_file)
+        handed = handoff.read(path)
         if handed is not None:
             tokens = handed.tokens
             if tokens.expires_at - time.time() < handoff.RENEW_MARGIN:
-                tokens = _renew(service, tokens, handed.username, handed.lineage)
+                tokens = service.auth.renew(tokens, handed.username, handed.lineage, path)
             principal = service.auth.verify(tokens)
             environment = service.default_environment(principal, env)
             return Session(service, principal, environment, tokens=tokens, handed=handed.lineage)

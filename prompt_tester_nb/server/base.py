@@ -110,30 +110,27 @@ class PromptTesterHandler(APIHandler):
         session = self.web_session()
         if session is None:
             raise AuthenticationError("Sign in to the Prompt Tester first")
-        if session.tokens.expires_at - time.time() < 60:
+        if session.tokens.expires_at - time.time() < handoff.RENEW_MARGIN:
             # One renewal per session at a time: a provider that rotates refresh tokens
             # refuses the second use of one (and may revoke the whole grant for it).
             async with session.renewal:
-                if session.tokens.expires_at - time.time() < 60:
+                if self.sessions.get(session.sid) is None:  # ended while this one waited
+                    raise AuthenticationError("The session has ended; sign in again")
+                if session.tokens.expires_at - time.time() < handoff.RENEW_MARGIN:
                     await self._renew(session)
-        if self.sessions.get(session.sid) is None:  # ended while this request waited
-            raise AuthenticationError("The session has ended; sign in again")
         return session.principal
 
     async def _renew(self, session: WebSession) -> None:
         auth = self.service.auth
-
-        def renew() -> Tokens:
-            # The kernels hold this session too (handoff.py): renewals take turns with theirs.
-            return handoff.renew_shared(
-                self.sessions.handoff_path,
-                session.lineage,
-                session.tokens,
-                lambda tokens: auth.refresh(tokens, session.principal.username),
-            )
-
         try:
-            tokens = await self.blocking(renew)
+            # The kernels hold this session too: renewals take turns with theirs.
+            tokens = await self.blocking(
+                auth.renew,
+                session.tokens,
+                session.principal.username,
+                session.lineage,
+                self.sessions.handoff_path,
+            )
             principal = await self.blocking(auth.verify, tokens)
         except AuthenticationError:
             await self.end_session(session)

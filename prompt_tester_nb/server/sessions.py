@@ -96,12 +96,10 @@ class SessionStore:
             return self._sessions.get(sid)
 
     def update(self, session: WebSession, principal: Principal, tokens: Tokens) -> None:
+        # The hand-off file already holds them when it is this session's (handoff.renew_shared
+        # wrote it); another browser's renewal leaves the last sign-in's file alone.
         with self._lock:
             session.principal, session.tokens = principal, tokens
-        # Only the last sign-in's tokens are the kernels': another browser's renewal leaves
-        # the file alone.
-        if handoff.owned_by(session.lineage, self.handoff_path):
-            handoff.write(tokens, principal, self.handoff_path, session.lineage)
 
     def drop(self, sid: str | None) -> WebSession | None:
         with self._lock:
