@@ -303,17 +303,25 @@ async def test_kernel_status_names_the_handed_over_sign_in(jp_fetch, jp_base_url
 
 
 @pytest.mark.parametrize("provider", ["rotating"], indirect=True)
+@pytest.mark.parametrize("later_sign_in", [False, True], ids=["last-sign-in", "earlier-sign-in"])
 async def test_concurrent_requests_renew_a_rotating_session_once_at_a_time(
-    jp_fetch, jp_base_url, stack, provider, session_file
+    jp_fetch, jp_base_url, stack, provider, session_file, later_sign_in
 ):
     """Each renewal spends the refresh token it used: requests that renew at once must
-    take turns, or all but one present a spent token and end the session."""
+    take turns, or all but one present a spent token and end the session. Also for a
+    session whose tokens are not in the hand-off file (another browser signed in since)."""
     cookie, _ = await sign_in(jp_fetch, jp_base_url, provider, stack)
     first = json.loads(session_file.read_text())["refresh_token"]
+    if later_sign_in:
+        await sign_in(jp_fetch, jp_base_url, provider, stack)  # the file is now that one's
+    handed = session_file.read_text()
     answers = await asyncio.gather(*(me(jp_fetch, cookie) for _ in range(4)))
     assert [code for code, _ in answers] == [200] * 4, answers
-    latest = json.loads(session_file.read_text())["refresh_token"]
-    assert latest != first  # rotated, and handed to the kernels
+    if later_sign_in:
+        assert session_file.read_text() == handed  # the last sign-in's file, untouched
+    else:
+        latest = json.loads(session_file.read_text())["refresh_token"]
+        assert latest != first  # rotated, and handed to the kernels
     spent = provider.refresh(first, CLIENTS["public"]["client_id"])
     assert spent.status_code == 400 and spent.json()["error"] == "invalid_grant"
 
