@@ -16,11 +16,10 @@ import struct
 import threading
 import time
 import zlib
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlparse
 
-from .http_service import ServiceServer, ThreadedHTTPService
+from .http_service import StandInHandler, ThreadedHTTPService
 
 THROTTLE = {
     "dynamodb": (
@@ -31,14 +30,7 @@ THROTTLE = {
 }
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    server: ServiceServer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
+class _Handler(StandInHandler):
     def _any(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from ..errors import AuthenticationError, PromptTesterError
@@ -22,7 +21,7 @@ from ..models import check_json_size
 from ..schema import env_prompt_key
 from ..service import MAX_IDEAL_ANSWER, PromptTesterService
 from ..validation import require
-from .http_service import ServiceServer, ThreadedHTTPService
+from .http_service import StandInHandler, ThreadedHTTPService
 
 logger = logging.getLogger(__name__)
 _MAX_BODY = 2_000_000
@@ -96,14 +95,7 @@ def _owner(service: PromptTesterService, token: str) -> dict[str, Any]:
     return owner
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    server: ServiceServer
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet: no request lines on stderr
-        return
-
+class _Handler(StandInHandler):
     def _send(self, status: int, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode()
         self.send_response(status)

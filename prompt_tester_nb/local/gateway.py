@@ -20,14 +20,13 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from ..aws_lambda import routes as lambda_routes
 from ..errors import AuthenticationError
 from ..service import PromptTesterService
-from .http_service import ServiceServer, ThreadedHTTPService
+from .http_service import StandInHandler, ThreadedHTTPService
 
 logger = logging.getLogger(__name__)
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
@@ -47,14 +46,7 @@ def _compile(resource: str) -> re.Pattern[str]:
     return re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", resource) + "$")
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    server: ServiceServer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
+class _Handler(StandInHandler):
     def do_GET(self) -> None:
         self._invoke("GET")
 

@@ -24,7 +24,6 @@ import json
 import secrets
 import threading
 import time
-from http.server import BaseHTTPRequestHandler
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, unquote_plus, urlencode, urlparse
@@ -33,7 +32,7 @@ import boto3
 import jwt
 from botocore.exceptions import ClientError
 
-from .http_service import ServiceServer, ThreadedHTTPService
+from .http_service import StandInHandler, ThreadedHTTPService
 
 CODE_TTL = 300
 
@@ -49,14 +48,7 @@ def _loopback(uri: str) -> bool:
     return parsed.scheme in ("http", "https") and parsed.hostname in ("127.0.0.1", "localhost")
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    server: ServiceServer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
+class _Handler(StandInHandler):
     # --- plumbing ------------------------------------------------------------------------------
     def _send(
         self,

@@ -32,6 +32,19 @@ class ServiceServer(ThreadingHTTPServer):
         logger.warning("%s: request from %s failed", self.owner.name, client_address[0])
 
 
+class StandInHandler(BaseHTTPRequestHandler):
+    """What every in-process stand-in's handler shares. HTTP/1.1 keep-alive and no Nagle:
+    without both, each call on a reused connection waits for the peer's delayed ACK (~40 ms).
+    No request lines on stderr."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server: ServiceServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
 class ThreadedHTTPService(StartStop):
     """Serves ``handler`` in a daemon thread, so a test process never waits on it at exit."""
 
