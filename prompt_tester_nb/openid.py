@@ -182,8 +182,10 @@ class OpenIDClient:
                 f"The document at {url} is not an OpenID discovery document"
             ) from None
         # Discovery §4.3: the document must be the issuer's own, or tokens could be forged
-        # by whoever serves it.
-        if doc.issuer.rstrip("/") != self._settings.issuer:
+        # by whoever serves it. A setting typed without the issuer's trailing "/" (or with one
+        # it lacks) still names that issuer; from here on the document's spelling is the one
+        # compared, exactly, with every token's and response's ``iss``.
+        if doc.issuer.rstrip("/") != (self._settings.issuer or "").rstrip("/"):
             raise AuthenticationError(
                 f"The discovery document at {url} is for issuer {doc.issuer}, not"
                 f" {self._settings.issuer}; check the issuer setting"
@@ -191,6 +193,14 @@ class OpenIDClient:
         with self._lock:
             self._documents["doc"] = doc
         return doc
+
+    @property
+    def issuer(self) -> str:
+        """The issuer exactly as the provider's discovery document states it (Discovery §4.3):
+        what ID tokens' ``iss`` and RFC 9207's ``iss`` must equal, trailing "/" and all. A
+        Cognito pool's is AWS's documented form, the same the document must state."""
+        doc = self.metadata()
+        return (self._settings.issuer or doc.issuer) if self._settings.is_cognito else doc.issuer
 
     def endpoint(self, name: Endpoint) -> str:
         url = getattr(self.metadata(), name)
@@ -253,14 +263,14 @@ class OpenIDClient:
     def check_response_issuer(self, iss: str | None) -> None:
         """RFC 9207: an authorization response that names an issuer must name ours (a mix-up
         attack hands us another provider's code); one that must name it and does not fails."""
-        expected = self._settings.issuer or ""
+        expected = self.issuer
         if iss is None:
             if self.metadata().authorization_response_iss_parameter_supported:
                 raise AuthenticationError(
                     "The sign-in response does not say which provider sent it; sign in again"
                 )
             return
-        if not hmac.compare_digest(iss.rstrip("/"), expected):
+        if not hmac.compare_digest(iss.encode(), expected.encode()):
             raise AuthenticationError(
                 "The sign-in response came from another provider than the one configured;"
                 " sign in again"
@@ -358,7 +368,7 @@ class OpenIDClient:
                 key.key,
                 algorithms=[header["alg"]],
                 audience=client_id,
-                issuer=self._settings.issuer,
+                issuer=self.issuer,
                 options={"require": ["exp", "iat", "sub", "iss", "aud"]},
                 leeway=5,
             )

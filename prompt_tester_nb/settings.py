@@ -274,9 +274,11 @@ class Settings(BaseSettings):
 
     @property
     def issuer(self) -> str | None:
-        """The OpenID issuer that signs the ID tokens this package accepts."""
+        """The OpenID issuer that signs the ID tokens this package accepts, as configured: a
+        trailing "/" is part of some issuers (Auth0's, Entra ID v1's), so it is kept; the
+        issuer compared with tokens is the discovery document's (``OpenIDClient.issuer``)."""
         if self.oidc_issuer:
-            return self.oidc_issuer.rstrip("/")
+            return self.oidc_issuer
         if not self.cognito_user_pool_id:
             return None
         # Cognito (and moto) always issue the AWS-style issuer, even from a local endpoint.
@@ -296,7 +298,8 @@ class Settings(BaseSettings):
                     "/.well-known/openid-configuration"
                 )
         issuer = self.issuer
-        return f"{issuer}/.well-known/openid-configuration" if issuer else None
+        # Discovery §4.1: the issuer with any trailing "/" removed, then the well-known path.
+        return f"{issuer.rstrip('/')}/.well-known/openid-configuration" if issuer else None
 
     @property
     def hosted_sign_in(self) -> bool:

@@ -17,7 +17,9 @@ The configuration (a dict, written as JSON for provider.mjs):
     port            0 (default) for an ephemeral port
     issuer          default http://127.0.0.1:{port}; a Cognito-style issuer such as
                     https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Test keeps the
-                    endpoints on http://127.0.0.1:{port} (see provider.mjs)
+                    endpoints on http://127.0.0.1:{port} (see provider.mjs); "{origin}" in it
+                    stands for that origin, so "{origin}/" is an issuer ending in "/" (Auth0's
+                    and Entra ID v1's shape)
     cognito_claims  true: token_use/cognito:username/email in the ID token, Cognito's scopes and a
                     refresh token for every code grant; false (default): a standard provider
     clients         [{client_id, client_secret?, redirect_uris, id_token_signed_response_alg?}]

@@ -83,6 +83,13 @@ def cognito_like(stack, tmp_path_factory) -> Iterator[OidcProvider]:
 
 
 @pytest.fixture(scope="module")
+def slash_issuer(stack, tmp_path_factory) -> Iterator[OidcProvider]:
+    """A standard provider whose issuer ends in "/" (as Auth0's and Entra ID v1's do): tokens'
+    ``iss`` and the callback's RFC 9207 ``iss`` carry the "/", and must match it exactly."""
+    yield from _started(stack, tmp_path_factory, "slash-issuer", issuer="{origin}/")
+
+
+@pytest.fixture(scope="module")
 def rotating(stack, tmp_path_factory) -> Iterator[OidcProvider]:
     """A standard provider that rotates refresh tokens: each one works once."""
     yield from _started(stack, tmp_path_factory, "rotating", rotate_refresh_tokens=True)
@@ -100,7 +107,9 @@ def client(request) -> dict[str, Any]:
 
 @pytest.fixture(params=["standard"])
 def provider(request) -> OidcProvider:
-    name = {"cognito-like": "cognito_like"}.get(request.param, request.param)
+    name = {"cognito-like": "cognito_like", "slash-issuer": "slash_issuer"}.get(
+        request.param, request.param
+    )
     return request.getfixturevalue(name)
 
 
@@ -196,7 +205,7 @@ async def me(jp_fetch, cookie: str) -> tuple[int, Any]:
 
 
 @pytest.mark.parametrize("client", list(CLIENTS), indirect=True)
-@pytest.mark.parametrize("provider", ["standard", "cognito-like"], indirect=True)
+@pytest.mark.parametrize("provider", ["standard", "cognito-like", "slash-issuer"], indirect=True)
 async def test_sign_in_renewal_and_logout(
     jp_fetch, jp_base_url, stack, provider, client, session_file, caplog
 ):
@@ -266,7 +275,7 @@ def _tampered(location: str, field: str) -> str:
     return with_query(location, **{field: ("A" if value[0] != "A" else "B") + value[1:]})
 
 
-@pytest.mark.parametrize("provider", ["standard", "cognito-like"], indirect=True)
+@pytest.mark.parametrize("provider", ["standard", "cognito-like", "slash-issuer"], indirect=True)
 @pytest.mark.parametrize(
     "attack",
     ["tampered-nonce", "tampered-code-challenge", "wrong-iss", "missing-iss", "replayed-callback"],

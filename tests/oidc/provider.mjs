@@ -345,7 +345,9 @@ const server = http.createServer();
 server.listen(config.port ?? 0, '127.0.0.1', () => {
   const { port } = server.address();
   const origin = `http://127.0.0.1:${port}`;
-  const issuer = config.issuer ?? origin;
+  // "{origin}" in the configured issuer stands for this process's origin (its port is
+  // ephemeral): "{origin}/" gives an issuer ending in "/", as Auth0's and Entra ID v1's do.
+  const issuer = (config.issuer ?? origin).replaceAll('{origin}', origin);
   const provider = new Provider(issuer, providerConfiguration());
   const issuerPath = new URL(issuer).pathname.replace(/\/$/, '');
 
