@@ -45,6 +45,7 @@ notebooks: install
 
 bench: install
 	$(BIN)/python -m benchmarks.bench_core
+	$(BIN)/python -m benchmarks.bench_client
 	-$(BIN)/python -m benchmarks.bench_replay
 	$(BIN)/python -m benchmarks.bench_local
 	$(BIN)/python -m benchmarks.bench_engine
