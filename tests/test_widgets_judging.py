@@ -13,6 +13,7 @@ import ipywidgets
 import pytest
 
 import prompt_tester_nb as pt
+from prompt_tester_nb.judging.compare import Comparison, PairVerdict
 from prompt_tester_nb.widgets.compare_view import ORDER, PRODUCTION
 
 sc = pt.scorers
@@ -159,7 +160,7 @@ def test_compare_view_judges_a_run_against_production_and_another_run(app, model
     assert "A: candidate" in compare.table.value and "B: baseline" in compare.table.value
     keys = [k for _, k in compare.pairs_view.options]
     ranks = [ORDER[compare._pairs[k].verdict] for k in keys]
-    assert ranks == sorted(ranks)  # losses first, then errors, ties, wins
+    assert ranks == sorted(ranks)  # losses, then ties, then wins, then errors
     compare.pairs_view.value = keys[0]
     pair = compare.selected_pair
     detail = compare.pair_detail.value
@@ -182,3 +183,77 @@ def test_compare_view_judges_a_run_against_production_and_another_run(app, model
     compare.choose(candidate=second, baseline=second)
     click(compare.run_button)
     assert "other than the candidate" in compare.messages.text
+
+
+def test_compare_view_orders_losses_ties_wins_and_pages_the_table_under_the_picker(app):
+    """Mixed verdicts shown without a judge: strictly losses, then ties, then wins, then
+    errors in the table and the picker; 10 rows a page; the picker above the table."""
+    compare = app.compare
+    verdicts = ["win"] * 18 + ["tie"] * 13 + ["loss"] * 12 + [None] * 7  # 50 pairs
+    long = "x" * 2000
+    pairs = [
+        # context ids that interleave the verdicts, so only the verdict key groups them
+        PairVerdict(
+            context_id=f"ctx-{(i * 37) % 50:02d}",
+            repeat=i % 2,
+            candidate=long if v == "loss" else f"A{i}",
+            baseline=f"B{i}",
+            verdict=v,
+            error="judge failed" if v is None else None,
+        )
+        for i, v in enumerate(verdicts)
+    ]
+    c = Comparison(judge=sc.pairwise("Which is better?"), baseline="production", pairs=pairs)
+    compare.comparison = c
+    compare._show(c)
+
+    def rows(table: str) -> list[tuple[str, str]]:
+        # (verdict class, context id) of each table row, in order
+        out = []
+        for part in table.split("<tr class='pt-verdict-")[1:]:
+            kind = part.split("'", 1)[0]
+            ctx = part.split("<code>", 1)[1].split("</code>", 1)[0]
+            out.append((kind, ctx))
+        return out
+
+    expected = sorted(
+        pairs,
+        key=lambda p: ({"loss": 0, "tie": 1, "win": 2, None: 3}[p.verdict], p.context_id, p.repeat),
+    )
+    assert [p.verdict for p in expected] == ["loss"] * 12 + ["tie"] * 13 + ["win"] * 18 + [None] * 7
+    # the picker: every pair, in that order
+    keys = [k for _, k in compare.pairs_view.options]
+    assert keys == [(p.context_id, p.repeat) for p in expected]
+    assert [compare._pairs[k].verdict for k in keys] == [p.verdict for p in expected]
+    # the table, page by page, in the same order; at most 10 rows a page
+    assert compare.prev_button.disabled and not compare.next_button.disabled
+    seen = []
+    for page in range(5):
+        shown = rows(compare.table.value)
+        assert len(shown) == 10
+        first, last = page * 10 + 1, page * 10 + 10
+        assert f"rows {first}\u2013{last} of 50" in compare.page_label.value
+        assert "losses, then ties, then wins" in compare.page_label.value
+        seen += shown
+        assert compare.prev_button.disabled == (page == 0)
+        assert compare.next_button.disabled == (page == 4)
+        if page < 4:
+            click(compare.next_button)
+    assert seen == [(p.verdict or "error", p.context_id) for p in expected]
+    assert long not in compare.table.value  # long texts stay cut in the rows
+    click(compare.prev_button)
+    assert "rows 31\u201340 of 50" in compare.page_label.value
+    assert not compare.next_button.disabled and not compare.prev_button.disabled
+    # choosing a pair in the picker shows it and moves the table to its page
+    compare.pairs_view.value = keys[0]
+    assert "rows 1\u201310 of 50" in compare.page_label.value and compare.prev_button.disabled
+    assert compare.selected_pair is expected[0] and html.escape(long) in compare.pair_detail.value
+    # a new comparison starts again on page 1
+    click(compare.next_button)
+    compare._show(c)
+    assert "rows 1\u201310 of 50" in compare.page_label.value and compare.prev_button.disabled
+    # the picker (and the pager) above the table, so they are in view without scrolling
+    children = list(compare.children)
+    assert children.index(compare.pairs_view) < children.index(compare.table)
+    assert children.index(compare.pager) < children.index(compare.table)
+    assert ORDER["loss"] < ORDER["tie"] < ORDER["win"] < ORDER[None]

@@ -1,6 +1,8 @@
 """The Compare view: is the candidate run better than the baseline (production or an earlier
 run), judged pairwise in both orders? Counts, the win rate with its 95 % interval, and the
-pairs side by side (losses first); selecting a pair shows both full texts and both reasons."""
+pairs side by side, losses, then ties, then wins, then errors, a page of ``PAGE`` at a time;
+the pair picker sits above the table and selecting a pair shows both full texts and both
+reasons."""
 
 from __future__ import annotations
 
@@ -17,9 +19,15 @@ from .replay_tool import ReplayTool
 from .scorer_form import JUDGE
 
 PRODUCTION = "production"
-ORDER = {"loss": 0, None: 1, "tie": 2, "win": 3}  # losses first, then errors, ties, wins
+ORDER = {"loss": 0, "tie": 1, "win": 2, None: 3}  # losses, then ties, then wins, then errors
+ORDER_TEXT = "losses, then ties, then wins, then errors"
 VERDICT = {"win": "✓ win", "loss": "✗ loss", "tie": "= tie", None: "⚠ error"}
-SHOWN = 50  # pairs in the side-by-side table (all are in the list and the DataFrame)
+PAGE = 10  # pairs on one page of the side-by-side table (all are in the picker and DataFrame)
+
+
+def pair_order(p: Any) -> tuple[int, str, int]:
+    """The one order of the view's table and picker: the verdict, then context and repeat."""
+    return (ORDER.get(p.verdict, len(ORDER)), p.context_id, p.repeat)
 
 
 def run_label(number: int, run: Any) -> str:
@@ -43,6 +51,8 @@ class CompareView(Tool):
         self.finished = threading.Event()
         self.finished.set()
         self._pairs: dict[tuple[str, int], Any] = {}
+        self._sorted: list[Any] = []  # the pairs in the view's order (``pair_order``)
+        self.page = 0  # the table's page, from 0
         self._runs: list[tuple[int, Any]] = []  # (number, run) of the Replay tab's history
         self._next = 1
 
@@ -75,9 +85,19 @@ class CompareView(Tool):
         self.pairs_view.add_class("pt-compare-pairs")
         self.pair_detail = w.HTML()
         self.pair_detail.add_class("pt-compare-detail")
+        self.prev_button = w.Button(description="Previous", icon="chevron-left", disabled=True)
+        self.prev_button.add_class("pt-compare-prev")
+        self.next_button = w.Button(description="Next", icon="chevron-right", disabled=True)
+        self.next_button.add_class("pt-compare-next")
+        self.page_label = w.HTML()
+        self.page_label.add_class("pt-compare-page")
+        self.pager = w.HBox([self.prev_button, self.next_button, self.page_label])
+        self.pager.add_class("pt-compare-pager")
 
         self.run_button.on_click(self.guarded(lambda _: self.run(wait=False)))
         self.pairs_view.observe(self.guarded(self._on_pair), names="value")
+        self.prev_button.on_click(self.guarded(lambda _: self.show_page(self.page - 1)))
+        self.next_button.on_click(self.guarded(lambda _: self.show_page(self.page + 1)))
         replay.on_finish.append(lambda _run: self.refresh_runs())
 
         self.children = [
@@ -91,9 +111,11 @@ class CompareView(Tool):
             w.HBox([self.concurrency, self.run_button, self.progress, self.progress_label]),
             self.messages,
             self.summary_view,
-            self.table,
+            # the picker first, so it is in view without scrolling; its detail under it
             self.pairs_view,
             self.pair_detail,
+            self.pager,
+            self.table,
             self.output,
         ]
         self.guarded(self.load_behaviours)()
@@ -131,6 +153,8 @@ class CompareView(Tool):
         self.run_button.disabled = True
         self.summary_view.value = self.table.value = self.pair_detail.value = ""
         self.pairs_view.options = []
+        self._pairs, self._sorted = {}, []
+        self.show_page(0)
         self.progress.value, self.progress.max = 0, 1
         self.messages.info("Judging both orders…")
         args = (candidate, baseline, judge, int(self.concurrency.value))
@@ -196,6 +220,28 @@ class CompareView(Tool):
     def selected_pair(self) -> Any:
         return self._pairs.get(self.pairs_view.value) if self.pairs_view.value else None
 
+    @property
+    def pages(self) -> int:
+        return max(1, -(-len(self._sorted) // PAGE))
+
+    def show_page(self, page: int) -> None:
+        """Show page ``page`` (from 0, clamped) of the table, ``PAGE`` pairs in the view's
+        order; Previous and Next are disabled at the ends."""
+        self.page = min(max(page, 0), self.pages - 1)
+        total = len(self._sorted)
+        start = self.page * PAGE
+        shown = self._sorted[start : start + PAGE]
+        if total:  # with none, the table keeps what ``_show`` or ``run`` put there
+            self.table.value = self.table_html(shown)
+        self.page_label.value = (
+            f"<span class='pt-muted'>rows {start + 1}\u2013{start + len(shown)} of {total} ·"
+            f" {ORDER_TEXT}</span>"
+            if total
+            else ""
+        )
+        self.prev_button.disabled = self.page == 0
+        self.next_button.disabled = self.page >= self.pages - 1
+
     # --- internals -------------------------------------------------------------------------
     def _in_thread(self, *args: Any) -> None:
         with self.output:
@@ -247,14 +293,16 @@ class CompareView(Tool):
             f" {c.skipped} skipped · win rate <b>{shown}</b>{esc(interval)} (a tie counts"
             f" half) · {esc(verdict)} · judge cost ${c.cost:.5f}"
         )
-        pairs = sorted(c.pairs, key=lambda p: (ORDER[p.verdict], p.context_id, p.repeat))
+        pairs = sorted(c.pairs, key=pair_order)
+        self._sorted = pairs
         self._pairs = {(p.context_id, p.repeat): p for p in pairs}
-        self.table.value = self.table_html(pairs[:SHOWN], len(pairs))
         self.pairs_view.options = [(self._label(p), (p.context_id, p.repeat)) for p in pairs]
-        self.messages.ok(f"Compared {len(c.pairs)} pair(s): see the table, losses first")
+        self.table.value = self.table_html([]) if not pairs else ""
+        self.show_page(0)  # a new comparison starts on its first page
+        self.messages.ok(f"Compared {len(c.pairs)} pair(s): see the table, {ORDER_TEXT}")
 
     @staticmethod
-    def table_html(pairs: list[Any], total: int) -> str:
+    def table_html(pairs: list[Any]) -> str:
         if not pairs:
             return "<div class='pt-muted'>No pair to judge (no answered row had a baseline).</div>"
 
@@ -269,15 +317,10 @@ class CompareView(Tool):
             f"<td>{cut(p.reason_second, 160)}</td></tr>"
             for p in pairs
         )
-        more = (
-            f"<div class='pt-muted'>First {len(pairs)} of {total}; all are in the list below.</div>"
-            if total > len(pairs)
-            else ""
-        )
         return (
             "<table class='pt-table'><thead><tr><th>verdict</th><th>context</th>"
             "<th>A: candidate</th><th>B: baseline</th><th>reason (A shown first)</th>"
-            "<th>reason (B shown first)</th></tr></thead><tbody>" + rows + "</tbody></table>" + more
+            "<th>reason (B shown first)</th></tr></thead><tbody>" + rows + "</tbody></table>"
         )
 
     @staticmethod
@@ -291,6 +334,10 @@ class CompareView(Tool):
         if p is None:
             self.pair_detail.value = ""
             return
+        # the table follows the picker to the page holding the chosen pair
+        index = next((i for i, q in enumerate(self._sorted) if q is p), None)
+        if index is not None and index // PAGE != self.page:
+            self.show_page(index // PAGE)
         reasons = (
             f"<div><b>A shown first</b>: judge said {esc(p.first or '?')} ·"
             f" {esc(p.reason_first or '')}</div>"
