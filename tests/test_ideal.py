@@ -4,7 +4,9 @@ the local stack over HTTP."""
 
 from __future__ import annotations
 
+import html
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -339,7 +341,9 @@ def test_tester_shows_and_saves_the_ideal_answer(alice, model, service, unique):
     assert tester.save_ideal_button.disabled  # nothing run yet
     result = tester.run()
     assert not tester.save_ideal_button.disabled
-    tester.save_ideal_button.click()
+    tester.save_ideal_button.click()  # asks first; the same context, so Confirm is enabled
+    assert tester.ideal_text.value == result.content and not tester.ideal_confirm.disabled
+    tester.ideal_confirm.click()
     assert "Saved as the ideal answer" in tester.ideal_status.text
     assert alice.log(context_id).ideal_answer == result.content
     assert tester.source_log.ideal_answer == result.content
@@ -351,3 +355,126 @@ def test_tester_shows_and_saves_the_ideal_answer(alice, model, service, unique):
     tester.source_log = None
     tester._show_comparison()
     assert tester.save_ideal_button.disabled and "no log opened" in tester.comparison.value
+
+
+def _text(widget) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", widget.value))
+
+
+def _tester_on_log(alice, service, unique, ts: int) -> tuple[Tester, str]:
+    context_id = _put_log(
+        service, alice.env.env_id, "support-reply", BASE_TS + ts, version="1",
+        context={"customer_name": "Grace Hopper", "question": f"Where is my order {unique}?"},
+        answer="Production answer.",
+    )  # fmt: skip
+    tester = Tester(alice)
+    tester.open_log(context_id)
+    return tester, context_id
+
+
+def test_tester_saves_an_ideal_answer_only_after_confirming_the_edited_text(
+    alice, model, service, unique
+):
+    tester, context_id = _tester_on_log(alice, service, unique, 78)
+    result = tester.run()
+    tester.save_ideal_button.click()
+    assert alice.log(context_id).ideal_answer is None  # one click no longer saves
+    # the box shows the answer, editable, with what an ideal answer means; nothing saved yet
+    assert tester.ideal_box.layout.display != "none"
+    assert tester.ideal_text.value == result.content
+    notice = _text(tester.ideal_notice)
+    assert context_id in notice and "it grades every later replay of this log" in notice
+    assert "differs" not in notice and tester.ideal_anyway.layout.display == "none"
+    assert not tester.ideal_confirm.disabled
+    assert alice.log(context_id).ideal_answer is None
+    # cancel stores nothing and closes the box
+    tester.ideal_cancel.click()
+    assert tester.ideal_box.layout.display == "none"
+    assert alice.log(context_id).ideal_answer is None
+    # empty text: Confirm disabled, with the reason
+    tester.save_ideal_button.click()
+    tester.ideal_text.value = "   "
+    assert tester.ideal_confirm.disabled and "empty" in tester.ideal_reason.text
+    with pytest.raises(pt.ValidationError, match="empty"):
+        tester.confirm_ideal_answer()
+    # the edited text is what is saved, not the run's raw answer
+    tester.ideal_text.value = "Hello Grace, your order ships today."
+    assert not tester.ideal_confirm.disabled and tester.ideal_reason.text == ""
+    tester.ideal_confirm.click()
+    assert "Saved as the ideal answer" in tester.ideal_status.text
+    assert alice.log(context_id).ideal_answer == "Hello Grace, your order ships today."
+    assert tester.source_log.ideal_answer == "Hello Grace, your order ships today."
+    assert tester.ideal_box.layout.display == "none"
+    # the Python handle: with no text it opens the same confirmation; with text it saves
+    assert tester.save_ideal_answer() is None and tester.ideal_box.layout.display != "none"
+    assert alice.log(context_id).ideal_answer == "Hello Grace, your order ships today."
+    assert tester.save_ideal_answer("Typed in Python").ideal_answer == "Typed in Python"
+    assert alice.log(context_id).ideal_answer == "Typed in Python"
+
+
+def test_tester_warns_and_needs_an_explicit_choice_when_the_test_differs_from_the_log(
+    alice, model, service, unique
+):
+    tester, context_id = _tester_on_log(alice, service, unique, 79)
+    tester.context_data = {**tester.context_data, "customer_name": "Ada Lovelace", "vip": True}
+    result = tester.run()
+    tester.save_ideal_button.click()
+    assert alice.log(context_id).ideal_answer is None  # one click no longer saves
+    notice = _text(tester.ideal_notice)
+    assert "The context differs from the log's" in notice
+    assert "customer_name 'Ada Lovelace' (log: 'Grace Hopper')" in notice
+    assert "added vip true" in notice
+    assert "it grades every later replay of this log" in notice
+    assert tester.ideal_text.value == result.content
+    # Confirm stays disabled until the explicit "anyway" is ticked; nothing is stored before
+    assert tester.ideal_anyway.layout.display != "none" and not tester.ideal_anyway.value
+    assert tester.ideal_confirm.disabled and "tick" in tester.ideal_reason.text
+    tester.ideal_confirm.click()  # disabled in the browser; refused here too
+    with pytest.raises(pt.ValidationError, match="differs"):
+        tester.confirm_ideal_answer()
+    with pytest.raises(pt.ValidationError, match="customer_name"):
+        tester.save_ideal_answer("typed")  # the Python handle refuses without anyway=True
+    assert alice.log(context_id).ideal_answer is None
+    tester.ideal_anyway.value = True
+    assert not tester.ideal_confirm.disabled
+    tester.ideal_text.value = ""
+    assert tester.ideal_confirm.disabled and "empty" in tester.ideal_reason.text
+    tester.ideal_text.value = "Ideal for Ada"
+    tester.ideal_confirm.click()
+    assert alice.log(context_id).ideal_answer == "Ideal for Ada"
+    assert tester.save_ideal_answer("again", anyway=True).ideal_answer == "again"
+    # a removed key and a long value are named, cut to a sane length
+    long = "x" * 500
+    tester.context_data = {"question": long}
+    tester.run()
+    tester.save_ideal_button.click()
+    notice = _text(tester.ideal_notice)
+    assert "removed customer_name (log: 'Grace Hopper')" in notice
+    assert long not in notice and "…" in notice
+    assert alice.log(context_id).ideal_answer == "again"
+    # a new run closes a pending confirmation (it was about the previous answer)
+    tester.run()
+    assert tester.ideal_box.layout.display == "none" and tester.ideal_confirm.disabled
+    # edited chats (same version, the log's context) are named too
+    tester.context_data = dict(tester.source_log.context)
+    tester.rows.children[0].content.value += " Be brief."
+    tester.run()
+    tester.save_ideal_button.click()
+    notice = _text(tester.ideal_notice)
+    assert "chats were edited" in notice and "The context differs" not in notice
+    assert tester.ideal_confirm.disabled
+
+
+def test_tester_names_a_different_prompt_version(alice, model, service, unique):
+    tester, context_id = _tester_on_log(alice, service, unique, 80)
+    others = [v for v in tester.version.options if v and v != "1"]
+    if not others:
+        pytest.skip("support-reply has a single version in the seeded stack")
+    tester.version.value = others[0]
+    tester.run()
+    tester.save_ideal_button.click()
+    notice = _text(tester.ideal_notice)
+    assert f"The prompt version differs: {others[0]} (log: 1)" in notice
+    assert "The context differs" not in notice
+    assert tester.ideal_confirm.disabled
+    assert alice.log(context_id).ideal_answer is None

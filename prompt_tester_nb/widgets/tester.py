@@ -11,11 +11,48 @@ import ipywidgets as w
 
 from ..errors import PromptTesterError, ValidationError
 from ..models import LogEntry, PromptData, TestDraft, TestResult
+from ..service import MAX_IDEAL_ANSWER
 from ..session import Session
 from ..validation import parse
 from ._common import Messages, Tool, esc, pre, pretty
 
 ROLES = ["system", "user", "assistant", "tool", "function"]
+
+IDEAL_SCOPE = (
+    "An ideal answer is about the log's context: it grades every later replay of this log."
+)
+ANYWAY_LABEL = "Save it as the log's ideal answer anyway"
+MAX_SHOWN_DIFFERENCES = 6  # context keys named in the confirmation; the rest are counted
+MAX_SHOWN_VALUE = 60  # characters of each value shown there
+
+
+def _short(value: Any) -> str:
+    """A value for the confirmation: a string quoted, anything else as compact JSON; cut."""
+    text = (
+        repr(value)
+        if isinstance(value, str)
+        else json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
+    )
+    return text if len(text) <= MAX_SHOWN_VALUE else text[: MAX_SHOWN_VALUE - 1] + "…"
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as the context box holds it (a JSON round trip), so a log's stored types
+    (numbers read back from DynamoDB, say) compare equal to what the box shows."""
+    return json.loads(json.dumps(value, ensure_ascii=False, default=str))
+
+
+def context_differences(run: dict[str, Any], logged: dict[str, Any]) -> list[str]:
+    """What a run's context changed, added or removed against the log's, one phrase a key."""
+    run, logged = _plain(run), _plain(logged)
+    out: list[str] = []
+    for key in run:
+        if key not in logged:
+            out.append(f"added {key} {_short(run[key])}")
+        elif run[key] != logged[key]:
+            out.append(f"{key} {_short(run[key])} (log: {_short(logged[key])})")
+    out += [f"removed {key} (log: {_short(logged[key])})" for key in logged if key not in run]
+    return out
 
 
 class ChatRow(w.HBox):
@@ -70,6 +107,11 @@ class Tester(Tool):
         self.last_result: TestResult | None = None
         self._meta: dict[str, Any] = {}
         self._loading = False
+        # What the last run sent (so the confirmation compares the answer's own inputs, not
+        # what the boxes hold now), the chats as the log opened, and the pending save.
+        self._last_run: tuple[dict[str, Any], dict[str, Any]] | None = None
+        self._opened_chats: list[dict[str, Any]] | None = None
+        self._ideal_pending: dict[str, Any] | None = None
 
         self.title = w.HTML(
             '<span class="pt-muted">Open a log with "Test prompt", or set a prompt below.</span>'
@@ -108,6 +150,28 @@ class Tester(Tool):
             disabled=True,
         )
         self.ideal_status = Messages()
+        # The confirmation a save goes through: the text to keep (editable), what differs
+        # from the log, an explicit "anyway" when something does, Confirm / Cancel.
+        self.ideal_notice = w.HTML()
+        self.ideal_text = w.Textarea(rows=6, layout=w.Layout(width="100%"))
+        self.ideal_text.add_class("pt-mono")
+        self.ideal_anyway = w.Checkbox(
+            value=False, description=ANYWAY_LABEL, indent=False, layout=w.Layout(width="auto")
+        )
+        self.ideal_reason = Messages()
+        self.ideal_confirm = w.Button(
+            description="Confirm", icon="check", button_style="primary", disabled=True
+        )
+        self.ideal_cancel = w.Button(description="Cancel", icon="times")
+        self.ideal_box = w.VBox(
+            [
+                self.ideal_notice,
+                self.ideal_text,
+                self.ideal_anyway,
+                w.HBox([self.ideal_confirm, self.ideal_cancel, self.ideal_reason]),
+            ],
+            layout=w.Layout(width="100%", display="none"),
+        )
         # Stable hooks for browser tests and user CSS.
         for widget, name in (
             (self.title, "pt-tester-title"),
@@ -116,12 +180,25 @@ class Tester(Tool):
             (self.comparison, "pt-comparison"),
             (self.save_ideal_button, "pt-save-ideal"),
             (self.ideal_status, "pt-ideal-status"),
+            (self.ideal_box, "pt-ideal-confirm-box"),
+            (self.ideal_notice, "pt-ideal-notice"),
+            (self.ideal_text, "pt-ideal-text"),
+            (self.ideal_anyway, "pt-ideal-anyway"),
+            (self.ideal_confirm, "pt-ideal-confirm"),
+            (self.ideal_cancel, "pt-ideal-cancel"),
+            (self.ideal_reason, "pt-ideal-reason"),
         ):
             widget.add_class(name)
 
         self.run_button.on_click(self.guarded(lambda _: self.run()))
         self.add_chat_button.on_click(self.guarded(lambda _: self.add_chat()))
-        self.save_ideal_button.on_click(self.guarded(lambda _: self.save_ideal_answer()))
+        self.save_ideal_button.on_click(self.guarded(lambda _: self.review_ideal_answer()))
+        self.ideal_confirm.on_click(self.guarded(lambda _: self.confirm_ideal_answer()))
+        self.ideal_cancel.on_click(self.guarded(lambda _: self.cancel_ideal_answer()))
+        self.ideal_text.observe(self.guarded(lambda _: self._update_ideal_confirm()), names="value")
+        self.ideal_anyway.observe(
+            self.guarded(lambda _: self._update_ideal_confirm()), names="value"
+        )
         self.version.observe(self.guarded(self._on_version), names="value")
         self.raw.observe(self.guarded(self._on_raw), names="value")
         self.context.observe(self.guarded(self._on_context), names="value")
@@ -139,6 +216,7 @@ class Tester(Tool):
             self.result,
             self.comparison,
             w.HBox([self.save_ideal_button, self.ideal_status]),
+            self.ideal_box,
             self.diff,
             self.output,
         ]
@@ -247,6 +325,7 @@ class Tester(Tool):
             self.version.value = current if current in options else None
         finally:
             self._loading = False
+        self._opened_chats = [row.to_chat() for row in self.rows.children]
         source = {
             "log": " (from the log: that version is no longer in the history)",
             "latest": " (latest)",
@@ -255,6 +334,8 @@ class Tester(Tool):
         self.title.value = f"<b>{esc(draft.prompt_data.get('prompt_id'))}</b> version {esc(draft.prompt_data.get('version'))}{esc(source)}{where}"
         self.result.value = self.diff.value = ""
         self.last_result = None
+        self._last_run = None
+        self._close_ideal_box()
         self.messages.clear()
         self.context_message.clear()
         self.ideal_status.clear()
@@ -278,6 +359,8 @@ class Tester(Tool):
         prompt, context = self.prompt_data, self.context_data
         self.result.value = self.comparison.value = self.diff.value = ""
         self.last_result = None
+        self._last_run = None
+        self._close_ideal_box()  # a pending save was about the previous answer
         self.ideal_status.clear()
         self._update_save_ideal()
         self.busy_indicator.value = '<span class="pt-muted">⏳ running…</span>'
@@ -292,6 +375,7 @@ class Tester(Tool):
             self.busy_indicator.value = ""
             self.run_button.description = "Run"
         self.last_result = result
+        self._last_run = (copy.deepcopy(prompt), copy.deepcopy(context))
         self.messages.ok(f"Answered by {result.model} ({result.attempt}) in {result.latency_ms} ms")
         self._show(result)
         return result
@@ -355,24 +439,140 @@ class Tester(Tool):
             and bool((result.content or "").strip())
         )
 
-    def save_ideal_answer(self) -> LogEntry:
-        """Save the last test's answer as the opened log's ideal answer (the button's action)."""
+    def ideal_differences(self) -> list[str]:
+        """How the last run differs from the opened log: its context (changed, added and
+        removed keys, cut to a sane length), its prompt version, its chats. Empty when the
+        answer is about the log's own inputs."""
+        log = self.source_log
+        if log is None or self._last_run is None:
+            return []
+        prompt, context = self._last_run
+        out: list[str] = []
+        changed = context_differences(context, log.context or {})
+        if changed:
+            shown = changed[:MAX_SHOWN_DIFFERENCES]
+            more = len(changed) - len(shown)
+            out.append(
+                "The context differs from the log's: "
+                + "; ".join(shown)
+                + (f"; and {more} more" if more else "")
+            )
+        version = prompt.get("version")
+        if log.version is not None and str(version or "") != str(log.version):
+            out.append(f"The prompt version differs: {version or 'none'} (log: {log.version})")
+        elif self._opened_chats is not None and prompt.get("chats") != self._opened_chats:
+            out.append("The prompt's chats were edited since the log was opened.")
+        return out
+
+    def review_ideal_answer(self) -> None:
+        """Open the confirmation (the "Save as ideal answer" button's action): the last
+        answer in an editable box, what differs from the log, Confirm / Cancel."""
         if self.source_log is None:
             raise ValidationError("ideal_answer: open a log first", field="ideal_answer")
         if self.last_result is None or not (self.last_result.content or "").strip():
             raise ValidationError("ideal_answer: run the test first", field="ideal_answer")
+        differences = self.ideal_differences()
         context_id = self.source_log.context_id
+        self._ideal_pending = {"context_id": context_id, "differs": bool(differences)}
+        notice = (
+            f"<b>Save as the ideal answer of <code>{esc(context_id)}</code></b>"
+            f"<div>{esc(IDEAL_SCOPE)} Edit the text below before you confirm.</div>"
+        )
+        if differences:
+            items = "".join(f"<li>{esc(d)}</li>" for d in differences)
+            notice += (
+                '<div class="pt-warn">⚠ This answer came from a test that differs from the log:'
+                f"<ul>{items}</ul>Tick “{esc(ANYWAY_LABEL)}” to save it all the same.</div>"
+            )
+        self.ideal_notice.value = notice
+        self.ideal_text.value = self.last_result.content or ""
+        self.ideal_anyway.value = False
+        self.ideal_anyway.layout.display = None if differences else "none"
+        self.ideal_status.clear()
+        self.ideal_box.layout.display = None
+        self._update_ideal_confirm()
+
+    def _update_ideal_confirm(self) -> None:
+        """Confirm is enabled only when there is text to save and, if the test differs from
+        the log, the explicit "anyway" is ticked; otherwise the reason is shown."""
+        pending = self._ideal_pending
+        reason = ""
+        if pending is None:
+            reason = "Nothing to save"
+        elif not self.ideal_text.value.strip():
+            reason = "The ideal answer is empty: type the text to save"
+        elif len(self.ideal_text.value) > MAX_IDEAL_ANSWER:
+            reason = f"The ideal answer is too long (at most {MAX_IDEAL_ANSWER:,} characters)"
+        elif pending["differs"] and not self.ideal_anyway.value:
+            reason = f"The test differs from the log: tick “{ANYWAY_LABEL}” to save it"
+        self.ideal_confirm.disabled = bool(reason)
+        if reason and pending is not None:
+            self.ideal_reason.info(reason)
+        else:
+            self.ideal_reason.clear()
+
+    def confirm_ideal_answer(self) -> LogEntry:
+        """Save the box's (edited) text as the log's ideal answer (the Confirm button)."""
+        pending = self._ideal_pending
+        if pending is None:
+            raise ValidationError(
+                "ideal_answer: click “Save as ideal answer” first", field="ideal_answer"
+            )
+        self._update_ideal_confirm()
+        if self.ideal_confirm.disabled:
+            raise ValidationError(f"ideal_answer: {self.ideal_reason.text}", field="ideal_answer")
+        return self._save_ideal(pending["context_id"], self.ideal_text.value)
+
+    def cancel_ideal_answer(self) -> None:
+        """Close the confirmation; nothing is saved (the Cancel button)."""
+        self._close_ideal_box()
+        self.ideal_status.info("Not saved")
+
+    def save_ideal_answer(
+        self, text: str | None = None, *, anyway: bool = False
+    ) -> LogEntry | None:
+        """The Python side of "Save as ideal answer".
+
+        Without ``text`` this opens the same confirmation as the button (and returns None):
+        confirm there, or call ``confirm_ideal_answer()``. With ``text`` it saves that text as
+        the opened log's ideal answer and returns the log; when the last run's context, prompt
+        version or chats differ from the log's, it refuses unless ``anyway=True``.
+        """
+        if text is None:
+            self.review_ideal_answer()
+            return None
+        if self.source_log is None:
+            raise ValidationError("ideal_answer: open a log first", field="ideal_answer")
+        differences = self.ideal_differences()
+        if differences and not anyway:
+            raise ValidationError(
+                "ideal_answer: " + " ".join(differences) + f" {IDEAL_SCOPE} Pass anyway=True"
+                " to save it as the log's ideal answer all the same.",
+                field="ideal_answer",
+            )
+        return self._save_ideal(self.source_log.context_id, text)
+
+    def _save_ideal(self, context_id: str, text: str) -> LogEntry:
         try:
-            with self.busy(self.save_ideal_button, label="Saving the ideal answer…"):
-                entry = self.session.set_ideal_answer(context_id, self.last_result.content or "")
+            with self.busy(
+                self.save_ideal_button, self.ideal_confirm, label="Saving the ideal answer…"
+            ):
+                entry = self.session.set_ideal_answer(context_id, text)
         except PromptTesterError as exc:
             self.ideal_status.error(exc.message)
             raise
         self.source_log = entry
+        self._close_ideal_box()
         self.messages.clear()
         self.ideal_status.ok(f"Saved as the ideal answer of {context_id}")
         self._show_comparison()
         return entry
+
+    def _close_ideal_box(self) -> None:
+        self._ideal_pending = None
+        self.ideal_box.layout.display = "none"
+        self.ideal_confirm.disabled = True
+        self.ideal_reason.clear()
 
     @staticmethod
     def diff_html(before: str, after: str) -> str:
