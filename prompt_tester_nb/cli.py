@@ -98,12 +98,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _require_local_extra()
     stack = _start_stack(args)
     env = {**os.environ, **stack.environ()}
-    notebook = args.notebook
+    from .local.workspace import demo_workspace
+
+    # The user works in a copy under the state directory: the checkout stays clean.
+    notebook = demo_workspace(args.notebook, stack.state_dir)
     cmd = [
         sys.executable,
         "-m",
         "jupyterlab",
-        notebook,
+        str(notebook),
+        f"--ServerApp.root_dir={notebook.parent}",
         f"--ServerApp.port={args.port}",
         "--ServerApp.ip=127.0.0.1",
         "--no-browser",

@@ -130,3 +130,27 @@ def test_cli_help(flag):
     )
     for word in ("local", "demo", "init"):
         assert word in out.stdout
+
+
+def test_the_demo_works_in_a_copy_of_the_notebooks(tmp_path):
+    """The demo's notebooks and answer records are copied under the state directory, so what
+    the user runs (new answers, edits, deep-link notebooks) never rewrites the checkout."""
+    from prompt_tester_nb.local.workspace import demo_workspace
+
+    source = tmp_path / "checkout" / "notebooks"
+    (source / "prompt-tester").mkdir(parents=True)
+    (source / "prompt_tester.ipynb").write_text("{}")
+    (source / "evaluate_cache.sqlite").write_bytes(b"records")
+    (source / "prompt-tester" / "deep-link.ipynb").write_text("{}")
+    state = tmp_path / "state"
+    opened = demo_workspace(source / "prompt_tester.ipynb", state)
+    assert opened == (state / "notebooks" / "prompt_tester.ipynb").resolve()
+    assert (opened.parent / "evaluate_cache.sqlite").read_bytes() == b"records"
+    assert not (opened.parent / "prompt-tester").exists()  # deep links are not the demo's
+    # the user's work in the copy survives a restart and never reaches the checkout
+    (opened.parent / "evaluate_cache.sqlite").write_bytes(b"records and new answers")
+    assert demo_workspace(source / "prompt_tester.ipynb", state) == opened
+    assert (opened.parent / "evaluate_cache.sqlite").read_bytes() == b"records and new answers"
+    assert (source / "evaluate_cache.sqlite").read_bytes() == b"records"
+    with pytest.raises(FileNotFoundError, match="notebook"):
+        demo_workspace(source / "missing.ipynb", state)
