@@ -128,6 +128,27 @@ class StoreError(PromptTesterError):
     status = 502
 
 
+class QuotaError(StoreError):
+    """AWS refused a write because a quota of the resource is used up (for provider keys:
+    Secrets Manager's versions or staging labels per secret). Nothing was written, and trying
+    again at once fails the same way, so the message says when a retry can work.
+
+    ``quota`` names the quota: ``versions``, ``labels`` or ``other``. A 429: too many changes
+    to one resource in too short a time, not a fault of AWS or of the input.
+    """
+
+    status = 429
+
+    def __init__(self, message: str, quota: str = "other"):
+        super().__init__(message)
+        self.quota = quota
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        data["quota"] = self.quota
+        return data
+
+
 __all__ = [
     "AccessDeniedError",
     "AuthenticationError",
@@ -136,6 +157,7 @@ __all__ = [
     "PromptError",
     "PromptTesterError",
     "ProviderError",
+    "QuotaError",
     "StoreError",
     "ValidationError",
 ]

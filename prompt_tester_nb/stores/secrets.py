@@ -14,6 +14,11 @@ Then the merge is redone on the newer document and tried again, with jittered ba
 pending label is always taken off again (a secret holds at most 20 labels); a version left
 without labels is deprecated, and Secrets Manager deletes it in time. Creating the secret is
 the same race: the loser of two ``CreateSecret`` calls retries as an update.
+
+A ``LimitExceededException`` is not a collision: Secrets Manager refuses a write when the
+secret holds too many versions (about 100; none younger than 24 hours is removed) or too many
+staging labels (20). Retrying only adds to the count, so it is a ``QuotaError`` at once, naming
+the quota and when a retry can work; any pending label of ours is taken off first.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from ..errors import ConflictError, StoreError
+from ..errors import ConflictError, QuotaError, StoreError
 from .dynamo import aws_errors
 
 logger = logging.getLogger(__name__)
@@ -51,6 +56,54 @@ class _Conflict(Exception):
 
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+SAVING = "Saving provider keys"
+NOTHING_SAVED = "Nothing was saved."
+
+
+def _quota_error(exc: ClientError) -> QuotaError:
+    """The words for a ``LimitExceededException``: which quota, from AWS's message (which is
+    read, never quoted: only fixed text reaches the user), and when trying again can work."""
+    said = str(exc.response.get("Error", {}).get("Message", "")).lower()
+    if "label" in said or ("version" not in said and "stag" in said):
+        return QuotaError(
+            f"{SAVING}: AWS Secrets Manager refused the change because this environment's"
+            " provider-keys secret has reached its quota of 20 staging labels per secret."
+            f" {NOTHING_SAVED} Try again in a minute, once other changes to these keys have"
+            " finished; if it keeps failing, labels starting with PENDING- left on the"
+            " secret's versions must be removed.",
+            quota="labels",
+        )
+    if "version" in said:
+        return QuotaError(
+            f"{SAVING}: AWS Secrets Manager refused a new version because this environment's"
+            " provider-keys secret has reached its versions quota (about 100 versions per"
+            " secret; versions younger than 24 hours are not removed). "
+            f"{NOTHING_SAVED} Try again once older versions have aged out, which can take up"
+            " to 24 hours; AWS advises updating a secret no more than once every 10 minutes"
+            " at a sustained rate.",
+            quota="versions",
+        )
+    return QuotaError(
+        f"{SAVING}: AWS Secrets Manager refused the change because one of its quotas is used"
+        f" up (LimitExceededException). {NOTHING_SAVED} Try again later; the Secrets Manager"
+        " quotas in the AWS documentation say which limits apply.",
+        quota="other",
+    )
+
+
+def _refused_for_quota(response: Any = None, **_: Any) -> bool | None:
+    """A ``needs-retry`` hook: no botocore retry of a ``LimitExceededException``.
+
+    Botocore's standard mode counts that code as throttling and tries 4 times, but Secrets
+    Manager sends it only when a quota is used up, so every retry would be refused too.
+    ``False`` stops the retry; ``None`` leaves the decision to botocore's own handler.
+    """
+    parsed = response[1] if isinstance(response, tuple) and len(response) > 1 else None
+    if isinstance(parsed, dict) and parsed.get("Error", {}).get("Code") == "LimitExceededException":
+        return False
+    return None
 
 
 def _now() -> str:
@@ -76,6 +129,13 @@ class SecretStore:
         self._kms_key_id = kms_key_id
         self._attempts = attempts
         self._max_wait = max_wait_seconds
+        events = getattr(getattr(secretsmanager, "meta", None), "events", None)
+        if events is not None:  # once per client: the unique id makes a second call a no-op
+            events.register_first(
+                "needs-retry.secrets-manager",
+                _refused_for_quota,
+                unique_id="prompt-tester-secret-quota",
+            )
 
     def read_values(self, name: str) -> dict[str, Any]:
         """The stored document, or {} when no secret exists yet."""
@@ -110,7 +170,8 @@ class SecretStore:
 
         ``set_values[AZURE]`` merges realm by realm; ``delete`` takes key names or
         ``"AZURE_OPENAI_KEYS.<realm>"`` for one realm. Raises ConflictError when others' changes
-        kept landing first for every one of ``attempts`` tries.
+        kept landing first for every one of ``attempts`` tries, and QuotaError at once (no
+        retry) when Secrets Manager refuses for a quota; nothing is saved then.
         """
         retrying = Retrying(
             stop=stop_after_attempt(self._attempts),
@@ -144,19 +205,21 @@ class SecretStore:
         }
         if self._kms_key_id:
             kwargs["KmsKeyId"] = self._kms_key_id
-        with aws_errors("Saving provider keys"):
+        with aws_errors(SAVING):
             try:
                 self._sm.create_secret(**kwargs)
             except ClientError as exc:
                 if _code(exc) == "ResourceExistsException":  # someone else created it first
                     raise _Conflict from None
+                if _code(exc) == "LimitExceededException":
+                    raise _quota_error(exc) from None
                 raise
 
     def _swap(self, name: str, doc: dict[str, Any], read_version: str) -> None:
         """Make ``doc`` current if the current version is still ``read_version``."""
         token = str(uuid.uuid4())
         pending = f"{PENDING}{token}"
-        with aws_errors("Saving provider keys"):
+        with aws_errors(SAVING):
             try:
                 written = self._sm.put_secret_value(
                     SecretId=name,
@@ -165,10 +228,12 @@ class SecretStore:
                     VersionStages=[pending],
                 )
             except ClientError as exc:
-                # Too many labels at once (20 per secret on AWS): as many writers as that are
-                # racing, so wait and try again like any other collision.
+                # A quota (versions or labels per secret), not a collision: retrying only
+                # adds to the count. The version id is the token; should an earlier try of
+                # this request have landed with its answer lost, its label goes too.
                 if _code(exc) == "LimitExceededException":
-                    raise _Conflict from None
+                    self._drop_label(name, pending, token)
+                    raise _quota_error(exc) from None
                 raise
             new_version = written.get("VersionId") or token
             try:
@@ -181,6 +246,8 @@ class SecretStore:
             except ClientError as exc:
                 if _code(exc) != "InvalidParameterException":
                     self._drop_label(name, pending, new_version)
+                    if _code(exc) == "LimitExceededException":
+                        raise _quota_error(exc) from None
                     raise
                 # AWSCURRENT is not on the version read any more. A retried request whose first
                 # try did move it finds it on ours: that is success, not a collision.
