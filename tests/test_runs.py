@@ -153,6 +153,7 @@ def test_missing_key_says_which_and_how(alice, unique):
         alice.test(draft.prompt_data, draft.context_data, behaviour=name)
     assert "no Azure key for realm 'eastus'" in str(info.value)
     assert "AZURE_OPENAI_KEYS" in str(info.value)
+    assert "Secrets tab" in str(info.value)  # the way in the app, beside the Python one
     alice.behaviours.delete(name)
 
 

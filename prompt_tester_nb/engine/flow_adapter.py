@@ -223,7 +223,8 @@ def build_model(model: Any, keys: ProviderKeys, options: ClientOptions) -> Any:
         if model.realm not in keys.azure:
             realms = ", ".join(sorted(keys.azure)) or "none"
             raise MissingKey(
-                f"no Azure key for realm {model.realm!r} (stored realms: {realms}). Add it with"
+                f"no Azure key for realm {model.realm!r} (stored realms: {realms}). Add it in"
+                " the app's Secrets tab, or in Python with"
                 f" secrets.set(AZURE_OPENAI_KEYS={{{model.realm!r}: {{'url': ..., 'key': ...}}}})"
             )
         return _AzureModel(
@@ -236,8 +237,8 @@ def build_model(model: Any, keys: ProviderKeys, options: ClientOptions) -> Any:
     if isinstance(model, OpenAIModelSpec):
         if not keys.openai_api_key:
             raise MissingKey(
-                "no OPENAI_API_KEY is stored for this environment. Add it with"
-                " secrets.set(OPENAI_API_KEY=...)"
+                "no OPENAI_API_KEY is stored for this environment. Add it in the app's Secrets"
+                " tab, or in Python with secrets.set(OPENAI_API_KEY=...)"
             )
         return _OpenAIModel(
             model=model.model,
@@ -297,8 +298,8 @@ def classify(exc: BaseException | None, options: ClientOptions) -> tuple[str, st
             return "rate_limit", f"the provider is rate-limiting requests (HTTP 429{hint})"
         if status in (401, 403):
             return "auth", (
-                f"the provider rejected the stored key (HTTP {status}); replace it with"
-                " secrets.set(...)"
+                f"the provider rejected the stored key (HTTP {status}); replace it in the"
+                " app's Secrets tab, or in Python with secrets.set(...)"
             )
         if status == 404:
             return "not_found", "the provider has no such model or deployment (HTTP 404)"
