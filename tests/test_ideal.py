@@ -478,3 +478,23 @@ def test_tester_names_a_different_prompt_version(alice, model, service, unique):
     assert "The context differs" not in notice
     assert tester.ideal_confirm.disabled
     assert alice.log(context_id).ideal_answer is None
+
+
+def test_invalid_context_disables_run_and_says_why(alice, model, service, unique):
+    """A context that is not a JSON object disables Run with the reason beside it; fixing it
+    enables Run again and the message clears, so a click never does nothing visible."""
+    tester, _ = _tester_on_log(alice, service, unique, 91)
+    assert not tester.run_button.disabled
+    good = tester.context.value
+    tester.context.value = good.rstrip().rstrip("}") + ', "x": }'
+    assert tester.run_button.disabled
+    assert "not valid JSON" in tester.context_message.text
+    assert "context" in tester.run_button.tooltip and "not valid JSON" in tester.run_button.tooltip
+    tester.context.value = "[1, 2]"
+    assert tester.run_button.disabled and "JSON object" in tester.context_message.text
+    tester.context.value = good
+    assert not tester.run_button.disabled and tester.run_button.tooltip == ""
+    assert "not valid" not in tester.context_message.text
+    assert "variable(s)" in tester.context_message.text
+    assert tester.run().content  # and Run works again
+    assert not tester.run_button.disabled

@@ -624,11 +624,20 @@ class Tester(Tool):
         self.raw_message.ok("Applied to the chats")
 
     def _on_context(self, change: dict[str, Any]) -> None:
+        """Check the context as it is typed: while it is not a JSON object, Run is disabled
+        and says why (a click would only raise the same error); once it is, both clear."""
+        running = self.run_button.description != "Run"  # ``busy`` restores the state itself
         try:
             value = self.context_data
         except ValidationError as exc:
             self.context_message.error(exc.message)
+            if not running:
+                self.run_button.disabled = True
+            self.run_button.tooltip = f"Fix the context first: {exc.message}"
             return
+        if not running:
+            self.run_button.disabled = False
+        self.run_button.tooltip = ""
         self.context_message.info(f"{len(value)} variable(s)")
 
     def _on_version(self, change: dict[str, Any]) -> None:
