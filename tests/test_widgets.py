@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 
 import ipywidgets
@@ -174,6 +175,50 @@ def test_behaviour_editor_crud_validation_conflict_and_delete(alice, bob, unique
     with pytest.raises(pt.NotFoundError):
         alice.behaviours.get(saved.name)
     assert saved.name not in editor.names.options
+
+
+def test_behaviour_editor_names_json_errors_once_guards_delete_and_shows_human_times(alice, unique):
+    editor = BehaviourEditor(alice)
+    # a new, unsaved behaviour cannot be deleted
+    editor.new(f"rough-{unique}")
+    assert editor.current is None and editor.delete_button.disabled
+    # bad JSON: the field named once, with json's own position and reason
+    editor.spec.value = '{\n  "attempts": [\n    {"a": 1 "b": 2}\n  ]\n}'
+    text = editor.validation.text
+    assert text.count("spec") == 1, text
+    assert "not valid JSON" in text and "line 3" in text and "column" in text, text
+    assert "Expecting ',' delimiter" in text, text
+    assert editor.save_button.disabled
+    with pytest.raises(pt.ValidationError) as caught:
+        editor.spec_data  # noqa: B018 - the property raises
+    assert caught.value.message.count("spec") == 1 and caught.value.field == "spec"
+    # saved: Delete is on, and the times read as a person reads them
+    editor.spec_data = {
+        "attempts": [
+            {
+                "ai_model": {"provider": "openai", "model": "gpt-4o-mini", "max_tokens": "C_128K"},
+                "weight": 10,
+            }
+        ]
+    }
+    assert "Valid" in editor.validation.text, editor.validation.text
+    click(editor.save_button)
+    assert editor.current is not None and not editor.delete_button.disabled
+    shown = re.sub(r"<[^>]+>", "", editor.audit.value)
+    times = re.findall(r" at ([^·]+?)(?= ·|$)", shown)
+    assert times, shown
+    for when in times:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", when), shown
+        assert not re.search(r"\d\d:\d\d:\d\d\.\d+", when) and "+00:00" not in when
+    assert 'title="' in editor.audit.value  # the exact time stays in the tooltip
+    # choosing "new" turns Delete off again; picking the stored one turns it back on
+    click(editor.new_button)
+    assert editor.delete_button.disabled
+    editor.select(f"rough-{unique}")
+    assert not editor.delete_button.disabled
+    click(editor.delete_button)
+    click(editor.confirm_yes)
+    assert editor.current is None and editor.delete_button.disabled
 
 
 def _all_widget_state() -> str:

@@ -4,6 +4,7 @@ save with optimistic locking (a stale save offers a reload), delete with confirm
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import ipywidgets as w
@@ -30,7 +31,10 @@ class BehaviourEditor(Tool):
         self.validation = Messages()
         self.audit = w.HTML()
         self.save_button = w.Button(description="Save", icon="save", button_style="primary")
-        self.delete_button = w.Button(description="Delete", icon="trash", button_style="danger")
+        # Only a behaviour that exists in the store can be deleted: off until one is loaded.
+        self.delete_button = w.Button(
+            description="Delete", icon="trash", button_style="danger", disabled=True
+        )
         self.reload_button = w.Button(
             description="Reload", icon="refresh", layout=w.Layout(display="none")
         )
@@ -95,6 +99,7 @@ class BehaviourEditor(Tool):
         self.name.value = name
         self.spec.value = pretty(spec if spec is not None else DEFAULT_BEHAVIOUR)
         self.audit.value = '<span class="pt-muted">new behaviour (not saved)</span>'
+        self.delete_button.disabled = True
         self.reload_button.layout.display = "none"
         self._hide_confirm()
 
@@ -103,8 +108,11 @@ class BehaviourEditor(Tool):
         try:
             return json.loads(self.spec.value)
         except json.JSONDecodeError as exc:
+            # The field is named once, in ``field``; the message alone must not repeat it, as
+            # the validation list shows "<field> <message>".
+            detail = f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
             raise ValidationError(
-                f"spec: is not valid JSON ({exc.msg} at line {exc.lineno})", field="spec"
+                f"spec: {detail}", field="spec", errors=[{"field": "spec", "message": detail}]
             ) from None
 
     @spec_data.setter
@@ -166,9 +174,11 @@ class BehaviourEditor(Tool):
         self.name.disabled = True
         self.spec.value = pretty(behaviour.spec)
         self.audit.value = (
-            f'<span class="pt-muted">version {behaviour.version} · created by {esc(behaviour.created_by)}'
-            f" · updated by {esc(behaviour.updated_by)} at {esc(behaviour.updated_at)}</span>"
+            f'<span class="pt-muted">version {behaviour.version}'
+            f" · created by {esc(behaviour.created_by)}{_at(behaviour.created_at)}"
+            f" · updated by {esc(behaviour.updated_by)}{_at(behaviour.updated_at)}</span>"
         )
+        self.delete_button.disabled = False
         self.reload_button.layout.display = "none"
         self._hide_confirm()
 
@@ -182,7 +192,13 @@ class BehaviourEditor(Tool):
 
     def _on_spec(self, change: dict[str, Any]) -> None:
         try:
-            parse(BehaviourSpec, self.spec_data, "spec")
+            data = self.spec_data
+        except ValidationError as exc:
+            self.validation.error(exc.message)  # one problem: "spec: not valid JSON (line …)"
+            self.save_button.disabled = True
+            return
+        try:
+            parse(BehaviourSpec, data, "spec")
             if self.current is None and self.name.value:
                 validate_behaviour_name(self.name.value.strip())
         except ValidationError as exc:
@@ -191,3 +207,26 @@ class BehaviourEditor(Tool):
             return
         self.validation.ok("Valid behaviour")
         self.save_button.disabled = False
+
+
+def human_time(value: datetime | str | None) -> str:
+    """A stored time as a person reads it, in UTC to the minute: "2026-11-01 12:51 UTC"."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)  # the store keeps UTC
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _at(value: datetime | str | None) -> str:
+    """The audit line's " at <time>", the exact ISO time in a tooltip; empty when unknown."""
+    shown = human_time(value)
+    if not shown:
+        return ""
+    iso = value.isoformat() if isinstance(value, datetime) else str(value)
+    return f' at <span title="{esc(iso)}">{esc(shown)}</span>'
