@@ -110,11 +110,31 @@ def test_tester_edits_runs_and_compares(alice, model):
     tester.raw.value = "{oops"
     assert "Not valid JSON" in tester.raw_message.text
     assert tester.rows.children[-1].content.value == "appended in raw"
-    # another version replaces the chats, keeps the context
+    # another version, while the chats are edited, asks first: keeping the edits changes nothing
     versions = alice.prompt_versions(entry.prompt_id)
+    before = tester.prompt_data
     tester.version.value = versions[-1]
+    assert tester.version_confirm.layout.display is None  # shown
+    assert "drops those edits" in tester.version_notice.value
+    assert tester.prompt_data == before and tester.version.value == before["version"]
+    with pytest.raises(pt.ValidationError, match="discard_edits"):
+        tester.load_version(versions[-1])
+    tester.version.value = versions[-1]
+    tester.version_keep.click()
+    assert tester.version_confirm.layout.display == "none" and tester.prompt_data == before
+    # …and switching drops them, on purpose: the chats, the dropdown and the title follow
+    tester.version.value = versions[-1]
+    tester.version_switch.click()
     assert tester.prompt_data["version"] == versions[-1]
+    assert tester.version.value == versions[-1]
+    assert f"version {versions[-1]}" in tester.title.value
+    assert tester.rows.children[-1].content.value != "appended in raw"
     assert tester.context_data["thing"] == "the order"
+    assert tester.version_confirm.layout.display == "none"
+    # with no edits, the dropdown switches at once
+    tester.version.value = versions[0]
+    assert tester.prompt_data["version"] == versions[0]
+    assert f"version {versions[0]}" in tester.title.value
 
 
 def test_tester_shows_provider_errors_in_words(alice, model):

@@ -112,6 +112,8 @@ class Tester(Tool):
         self._last_run: tuple[dict[str, Any], dict[str, Any]] | None = None
         self._opened_chats: list[dict[str, Any]] | None = None
         self._ideal_pending: dict[str, Any] | None = None
+        self._loaded_chats: list[dict[str, Any]] | None = None  # as the version last loaded
+        self._pending_version: str | None = None  # asked for while the chats are edited
 
         self.title = w.HTML(
             '<span class="pt-muted">Open a log with "Test prompt", or set a prompt below.</span>'
@@ -150,6 +152,15 @@ class Tester(Tool):
             disabled=True,
         )
         self.ideal_status = Messages()
+        # Asked when the version dropdown changes while the chats are edited.
+        self.version_notice = w.HTML()
+        self.version_switch = w.Button(description="Switch and drop my edits", icon="exchange")
+        self.version_keep = w.Button(description="Keep my edits", icon="undo")
+        self.version_confirm = w.HBox(
+            [self.version_notice, self.version_switch, self.version_keep],
+            layout=w.Layout(display="none"),
+        )
+        self.version_confirm.add_class("pt-version-confirm")
         # The confirmation a save goes through: the text to keep (editable), what differs
         # from the log, an explicit "anyway" when something does, Confirm / Cancel.
         self.ideal_notice = w.HTML()
@@ -200,6 +211,15 @@ class Tester(Tool):
             self.guarded(lambda _: self._update_ideal_confirm()), names="value"
         )
         self.version.observe(self.guarded(self._on_version), names="value")
+        self.version_switch.on_click(
+            self.guarded(
+                lambda _: (
+                    self._pending_version
+                    and self.load_version(self._pending_version, discard_edits=True)
+                )
+            )
+        )
+        self.version_keep.on_click(self.guarded(lambda _: self._hide_version_confirm()))
         self.raw.observe(self.guarded(self._on_raw), names="value")
         self.context.observe(self.guarded(self._on_context), names="value")
         self.prompt_tabs.observe(self.guarded(self._on_tab), names="selected_index")
@@ -207,6 +227,7 @@ class Tester(Tool):
         self.children = [
             self.title,
             w.HBox([self.version, self.behaviour_picker, self.run_button, self.busy_indicator]),
+            self.version_confirm,
             self.messages,
             w.HTML("<b>Prompt</b>"),
             self.prompt_tabs,
@@ -326,6 +347,8 @@ class Tester(Tool):
         finally:
             self._loading = False
         self._opened_chats = [row.to_chat() for row in self.rows.children]
+        self._loaded_chats = list(self._opened_chats)
+        self._hide_version_confirm()
         source = {
             "log": " (from the log: that version is no longer in the history)",
             "latest": " (latest)",
@@ -341,13 +364,62 @@ class Tester(Tool):
         self.ideal_status.clear()
         self._show_comparison()
 
-    def load_version(self, version: str) -> None:
-        """Replace the chats with another stored version of the same prompt (context kept)."""
+    def chats_edited(self) -> bool:
+        """Whether the chats differ from the version last loaded (so switching would drop
+        the user's edits)."""
+        return (
+            self._loaded_chats is not None
+            and [row.to_chat() for row in self.rows.children] != self._loaded_chats
+        )
+
+    def load_version(self, version: str, discard_edits: bool = False) -> None:
+        """Replace the chats with another stored version of the same prompt (context kept).
+
+        Edited chats are not dropped silently: without ``discard_edits=True`` an edited
+        draft is refused (the dropdown asks instead)."""
         prompt_id = self._meta.get("prompt_id")
         if not prompt_id:
             raise ValidationError("version: load a prompt first", field="version")
+        if self.chats_edited() and not discard_edits:
+            raise ValidationError(
+                f"version: the chats of version {self._meta.get('version')} are edited; switching"
+                " to another version drops the edits (pass discard_edits=True to do so)",
+                field="version",
+            )
         self.prompt_data = self.session.prompt(prompt_id, version).data
+        self._loaded_chats = [row.to_chat() for row in self.rows.children]
+        self._hide_version_confirm()
+        self._loading = True
+        try:
+            if version in (self.version.options or ()):
+                self.version.value = version
+        finally:
+            self._loading = False
+        where = (
+            f" · from log <code>{esc(self.source_log.context_id)}</code>" if self.source_log else ""
+        )
+        self.title.value = f"<b>{esc(prompt_id)}</b> version {esc(version)}{where}"
         self.messages.info(f"Loaded version {version} of {prompt_id}; the context is unchanged")
+
+    def _ask_version_switch(self, version: str) -> None:
+        """The dropdown asked for ``version`` while the chats are edited: put the dropdown
+        back and ask whether to drop the edits."""
+        self._pending_version = version
+        self._loading = True
+        try:
+            self.version.value = str(self._meta.get("version") or "") or None
+        finally:
+            self._loading = False
+        self.version_notice.value = (
+            f"<span class='pt-warn'>⚠ You edited the chats of version"
+            f" {esc(self._meta.get('version'))}. Switching to version {esc(version)} drops"
+            " those edits.</span>"
+        )
+        self.version_confirm.layout.display = None
+
+    def _hide_version_confirm(self) -> None:
+        self._pending_version = None
+        self.version_confirm.layout.display = "none"
 
     # --- running ---------------------------------------------------------------------------------
     def run(self) -> TestResult:
@@ -642,5 +714,8 @@ class Tester(Tool):
 
     def _on_version(self, change: dict[str, Any]) -> None:
         if self._loading or not change["new"] or change["new"] == self._meta.get("version"):
+            return
+        if self.chats_edited():
+            self._ask_version_switch(change["new"])
             return
         self.load_version(change["new"])
