@@ -300,7 +300,13 @@ def test_replay_tool_runs_the_testers_draft_over_logs(alice, model):
     assert estimate.calls == 6 and model.requests() == []
     assert "6 model call(s)" in replay.estimate_view.value
     app.tester.rows.children[-1].content.value += "\nAnswer briefly."
+    said: list[str] = []  # every line the tab shows while the run goes
+    for view in (replay.messages, replay.estimate_view):
+        view.observe(lambda change: said.append(change["new"]), names="value")
     run = replay.run(wait=True)
+    # live counts, never "Replaying 0 call(s)" or an estimate of nothing
+    assert "Replaying: 6 of 6 call(s) done…" in "".join(said), said
+    assert not [t for t in said if "Replaying 0" in t or "0 model call(s) for 0" in t], said
     assert len(run.rows) == 6 and len(model.requests()) == 6
     assert replay.progress.value == 6 and "answered" in replay.summary_view.value
     assert len(replay.rows_view.options) == 6

@@ -150,7 +150,7 @@ class ReplayTool(Tool):
         self.finished.clear()
         self._show_estimate(run.estimate)
         self.run_button.disabled, self.cancel_button.disabled = True, False
-        self.messages.info(f"Replaying {run.estimate.calls} call(s)…")
+        self.messages.info("Replaying: selecting and planning the logs…")
         if wait:
             run.wait()
             self._finish(run)
@@ -191,9 +191,15 @@ class ReplayTool(Tool):
         }
 
     def _on_progress(self, done: int, total: int) -> None:
+        """Live counts while the run goes: calls done of those planned so far, and the
+        estimate as it grows (the run plans logs as it reads them)."""
         self.progress.max = max(total, 1)
         self.progress.value = done
         self.progress_label.value = f"{done} / {total}"
+        run = self.last_run
+        if run is not None and not run.done:
+            self._show_estimate(run.estimate)
+            self.messages.info(f"Replaying: {done} of {total} call(s) done…")
 
     def _watch(self, run: Any) -> None:
         run.wait()
@@ -360,6 +366,10 @@ class ReplayTool(Tool):
         return head + table + ideal
 
     def _show_estimate(self, estimate: Any) -> None:
+        if not estimate.rows and self.last_run is not None and not self.last_run.done:
+            # the run has not planned a log yet: say so rather than "0 calls · $0"
+            self.estimate_view.value = "<span class='pt-muted'>estimating as logs are read…</span>"
+            return
         self.estimate_view.value = (
             f"<span class='pt-muted'>{estimate.calls} model call(s) for {estimate.rows} log(s)"
             f" ({estimate.cached} from the cache) · estimated cost ${estimate.estimated_cost:.5f}</span>"
