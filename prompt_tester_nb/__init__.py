@@ -15,6 +15,7 @@ from .errors import (
     PromptError,
     PromptTesterError,
     ProviderError,
+    QuotaError,
     StoreError,
     ValidationError,
 )
@@ -106,6 +107,7 @@ __all__ = [
     "PromptTesterError",
     "PromptVersion",
     "ProviderError",
+    "QuotaError",
     "ReplayRun",
     "RetryPolicy",
     "SecretStatus",

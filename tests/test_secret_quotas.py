@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import prompt_tester_nb as pt
-from prompt_tester_nb.errors import QuotaError
+from prompt_tester_nb import QuotaError  # the public name a user catches
 from prompt_tester_nb.http_errors import error_response
 from prompt_tester_nb.local.fault_proxy import FaultProxy, _Handler
 from prompt_tester_nb.service import PromptTesterService

@@ -28,6 +28,7 @@ _ERRORS = {
     "403": "No access to the environment",
     "404": "Not found",
     "409": "Changed by someone else since read",
+    "429": "An AWS quota is used up (nothing was saved; the message says which and when to retry)",
     "502": "The model provider or AWS failed",
     "503": "The server is stopping",
 }
