@@ -353,8 +353,9 @@ class Tester(Tool):
             "log": " (from the log: that version is no longer in the history)",
             "latest": " (latest)",
         }.get(draft.prompt_source, "")
-        where = f" · from log <code>{esc(draft.log.context_id)}</code>" if draft.log else ""
-        self.title.value = f"<b>{esc(draft.prompt_data.get('prompt_id'))}</b> version {esc(draft.prompt_data.get('version'))}{esc(source)}{where}"
+        self._set_title(
+            draft.prompt_data.get("prompt_id"), draft.prompt_data.get("version"), source
+        )
         self.result.value = self.diff.value = ""
         self.last_result = None
         self._last_run = None
@@ -395,11 +396,14 @@ class Tester(Tool):
                 self.version.value = version
         finally:
             self._loading = False
-        where = (
-            f" · from log <code>{esc(self.source_log.context_id)}</code>" if self.source_log else ""
-        )
-        self.title.value = f"<b>{esc(prompt_id)}</b> version {esc(version)}{where}"
+        self._set_title(prompt_id, version)
         self.messages.info(f"Loaded version {version} of {prompt_id}; the context is unchanged")
+
+    def _set_title(self, prompt_id: Any, version: Any, note: str = "") -> None:
+        """The title: the prompt and the version the chats hold, and the log they came from."""
+        log = self.source_log
+        where = f" · from log <code>{esc(log.context_id)}</code>" if log else ""
+        self.title.value = f"<b>{esc(prompt_id)}</b> version {esc(version)}{esc(note)}{where}"
 
     def _ask_version_switch(self, version: str) -> None:
         """The dropdown asked for ``version`` while the chats are edited: put the dropdown
