@@ -19,14 +19,17 @@ def demo_workspace(notebook: str | Path, state_dir: str | Path) -> Path:
     if not source.is_file():
         raise FileNotFoundError(f"notebook: {notebook} does not exist")
     copy = Path(state_dir).resolve() / "notebooks"
-    for path in sorted(source.parent.rglob("*")):
-        relative = path.relative_to(source.parent)
-        if any(part in (".ipynb_checkpoints", "prompt-tester") for part in relative.parts):
-            continue  # Jupyter's checkpoints and deep-link notebooks are not the demo's
-        target = copy / relative
-        if path.is_dir():
-            target.mkdir(parents=True, exist_ok=True)
-        elif not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, target)
+
+    def copy_if_missing(src: str, dst: str) -> None:
+        if not Path(dst).exists():
+            shutil.copy2(src, dst)
+
+    # Jupyter's checkpoints and the deep-link notebooks are not the demo's
+    shutil.copytree(
+        source.parent,
+        copy,
+        ignore=shutil.ignore_patterns(".ipynb_checkpoints", "prompt-tester"),
+        copy_function=copy_if_missing,
+        dirs_exist_ok=True,
+    )
     return copy / source.name
