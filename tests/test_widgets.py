@@ -113,28 +113,29 @@ def test_tester_edits_runs_and_compares(alice, model):
     # another version, while the chats are edited, asks first: keeping the edits changes nothing
     versions = alice.prompt_versions(entry.prompt_id)
     before = tester.prompt_data
-    tester.version.value = versions[-1]
+    other = next(v for v in versions if v != tester.version.value)  # a real switch
+    tester.version.value = other
     assert tester.version_confirm.layout.display is None  # shown
     assert "drops those edits" in tester.version_notice.value
     assert tester.prompt_data == before and tester.version.value == before["version"]
     with pytest.raises(pt.ValidationError, match="discard_edits"):
-        tester.load_version(versions[-1])
-    tester.version.value = versions[-1]
+        tester.load_version(other)
+    tester.version.value = other
     tester.version_keep.click()
     assert tester.version_confirm.layout.display == "none" and tester.prompt_data == before
     # …and switching drops them, on purpose: the chats, the dropdown and the title follow
-    tester.version.value = versions[-1]
+    tester.version.value = other
     tester.version_switch.click()
-    assert tester.prompt_data["version"] == versions[-1]
-    assert tester.version.value == versions[-1]
-    assert f"version {versions[-1]}" in tester.title.value
+    assert tester.prompt_data["version"] == other
+    assert tester.version.value == other
+    assert f"version {other}" in tester.title.value
     assert tester.rows.children[-1].content.value != "appended in raw"
     assert tester.context_data["thing"] == "the order"
     assert tester.version_confirm.layout.display == "none"
     # with no edits, the dropdown switches at once
-    tester.version.value = versions[0]
-    assert tester.prompt_data["version"] == versions[0]
-    assert f"version {versions[0]}" in tester.title.value
+    tester.version.value = before["version"]
+    assert tester.prompt_data["version"] == before["version"]
+    assert f"version {before['version']}" in tester.title.value
 
 
 def test_tester_shows_provider_errors_in_words(alice, model):
