@@ -48,8 +48,12 @@ bench: install
 	$(BIN)/python -m benchmarks.bench_client
 	-$(BIN)/python -m benchmarks.bench_replay
 	$(BIN)/python -m benchmarks.bench_local
-	$(BIN)/python -m benchmarks.bench_engine
+# bench_engine prints issue #21's figures first ([21.N]; --profile: py-spy, if installed)
+	$(BIN)/python -m benchmarks.bench_engine --profile
 	-$(BIN)/python -m benchmarks.bench_lambda
+	$(BIN)/python -m benchmarks.bench_grids
+	$(BIN)/python -m benchmarks.bench_key_writers
+	$(BIN)/python -m benchmarks.bench_gc
 
 # The long suites, outside `make test` (about 6 minutes on 2 cores): the whole pytest suite with
 # 100 schemathesis examples per operation and 3,000 hypothesis examples per property (the

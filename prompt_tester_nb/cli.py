@@ -102,14 +102,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     # The user works in a copy under the state directory: the checkout stays clean.
     notebook = demo_workspace(args.notebook, stack.state_dir)
+    import secrets
+
+    from .local.jupyter import open_url
+
+    # Our own token, so the URL printed below is complete: it opens the tester notebook and
+    # runs it (the app shows at once), where Jupyter's own banner lands on the Launcher.
+    token = secrets.token_hex(24)
+    url = open_url(f"http://127.0.0.1:{args.port}", notebook.name, token, run=True)
     cmd = [
         sys.executable,
         "-m",
         "jupyterlab",
-        str(notebook),
         f"--ServerApp.root_dir={notebook.parent}",
         f"--ServerApp.port={args.port}",
+        "--ServerApp.port_retries=0",  # the printed URL names this port
         "--ServerApp.ip=127.0.0.1",
+        f"--LabApp.default_url=/lab/tree/{notebook.name}",
+        f"--IdentityProvider.token={token}",
         "--no-browser",
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
@@ -120,7 +130,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     # SIGTERM (a service manager, or a background job whose SIGINT is ignored) stops it too.
     signal.signal(signal.SIGTERM, _interrupt)
-    print(f"\nStarting JupyterLab on {notebook} …", flush=True)
+    print(
+        f"\nStarting JupyterLab on {notebook} …\n\n    Open the Prompt Tester: {url}\n\n"
+        "Stop the demo with Ctrl-C (or stop its process); `prompt-tester demo --reset`"
+        " starts afresh.\n",
+        flush=True,
+    )
     proc = subprocess.Popen(cmd, env=env)  # noqa: S603 (our own interpreter, fixed args)
     try:
         return proc.wait()

@@ -46,8 +46,19 @@ class Environment(BaseModel):
     role: str | None = None
 
 
+# Where a log came from: a production call, or a call the Tester sent through flow-prompt's
+# ``lib/logs``. Decided by the service from its own TesterRuns records (``stores/tester_runs``),
+# never from the Logs item, which the platform's service writes and may strip.
+LogSource = Literal["production", "prompt-tester"]
+# What a listing or a replay selects by: one source, or ``"all"`` of them.
+SOURCE_CHOICES: tuple[str, ...] = ("production", "prompt-tester", "all")
+
+
 class LogEntry(BaseModel):
-    """One logged model call. Items written by other systems may lack any optional part."""
+    """One logged model call. Items written by other systems may lack any optional part.
+
+    ``source`` is the service's verdict from its own records (a store alone cannot know it,
+    so an entry straight from the store says ``"production"`` until the service marks it)."""
 
     context_id: str
     prompt_id: str
@@ -59,7 +70,7 @@ class LogEntry(BaseModel):
     response: dict[str, Any] = Field(default_factory=dict)
     request: dict[str, Any] = Field(default_factory=dict)
     metrics: dict[str, Any] = Field(default_factory=dict)
-    source: str | None = None
+    source: LogSource = "production"
     # The answer a person marked as right for this call (flow-prompt's ``add_ideal_answer``,
     # kept on the Logs item's ``ideal_answer`` attribute); None when nobody set one.
     ideal_answer: str | None = None
@@ -127,6 +138,27 @@ def _num(value: Any) -> float | None:
 _EMPTY_LOG = LogEntry(context_id="", prompt_id="", timestamp=0, env_id="")
 LOG_COLUMNS = list(_EMPTY_LOG.to_row().keys())
 LOG_FRAME_COLUMNS = list(_EMPTY_LOG.to_frame_row().keys())
+
+
+class TesterRun(BaseModel):
+    """A call the Tester sent through flow-prompt's ``lib/logs``, as the product recorded it in
+    its own TesterRuns table: the key of the Logs item the call created (``log_id`` is
+    flow-prompt's ``"{prompt_id}#{timestamp}"``), who, when, the behaviour and a digest of the
+    draft (never the draft, the context or any key)."""
+
+    model_config = ConfigDict(frozen=True)
+    __test__ = False  # not a pytest class
+
+    log_id: str
+    env_id: str
+    prompt_id: str
+    timestamp: int
+    user_id: str
+    email: str | None = None
+    behaviour: str
+    draft_sha256: str  # SHA-256 of the draft's canonical JSON (service_dump shape)
+    version: str | None = None  # the draft's prompt version, if it names one
+    recorded_at: str  # ISO time the record was written
 
 
 class LogPage(BaseModel):
@@ -239,6 +271,7 @@ REPLAY_COLUMNS = (
     "tries",
     "repeat",
     "ideal",
+    "source",  # the log's source: "prompt-tester" only when the selection named such a log
 )
 
 

@@ -69,6 +69,12 @@ TABLES: tuple[Table, ...] = (
     Table("Behaviours", ("env_id", S), ("name", S)),
     # New: who changed which behaviour or provider key, when (never a value).
     Table("AuditLog", ("env_id", S), ("event_id", S)),
+    # New: every call the Tester sent through flow-prompt's lib/logs, keyed like the Logs item
+    # it created, so the product knows its own logs whatever the platform's service stores.
+    Table("TesterRuns", ("env_id_prompt_id", S), ("timestamp", N)),
+    # Short leases that serialise writers of one environment's provider keys (stores/lease.py);
+    # a crashed holder's item is removed by TTL, but the expiry is checked in the condition.
+    Table("Leases", ("lease_id", S), ttl_attribute="expires_at"),
 )
 
 TABLE_NAMES: frozenset[str] = frozenset(t.name for t in TABLES)

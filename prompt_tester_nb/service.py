@@ -8,7 +8,9 @@ and checks UserRoles → Environments before reading or writing: nothing trusts 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import secrets
 import threading
 import time
@@ -23,9 +25,10 @@ from .aws import AwsClients
 from .behaviour_spec import BehaviourSpec, validate_behaviour_name
 from .cursor import CursorCodec
 from .engine.retry import RetryPolicy
-from .errors import AccessDeniedError, NotFoundError, ValidationError
+from .errors import AccessDeniedError, NotFoundError, StoreError, ValidationError
 from .ids import ContextId
 from .models import (
+    SOURCE_CHOICES,
     AuditEvent,
     Behaviour,
     Environment,
@@ -36,6 +39,7 @@ from .models import (
     PromptVersion,
     SecretStatus,
     TestDraft,
+    TesterRun,
     TestResult,
     check_json_size,
     ms_to_datetime,
@@ -45,9 +49,11 @@ from .settings import Settings
 from .stores.access import AccessStore
 from .stores.audit import AuditStore
 from .stores.behaviours import BehaviourStore
+from .stores.lease import LeaseTable
 from .stores.logs import LogStore
 from .stores.prompts import PromptStore
 from .stores.secrets import AZURE, UPDATED, SecretStore
+from .stores.tester_runs import TesterRunStore
 from .stores.tokens import TokenStore
 from .tiktoken_cache import ensure_encodings
 from .validation import parse, require, whole_number
@@ -66,7 +72,14 @@ REALM_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 MAX_IDEAL_ANSWER = 50_000  # characters; the Logs item keeps it beside the call (400 KB limit)
 MAX_LOG_SET = 10_000_000  # logs one logs_frame may read
 # Attributes a log set (logs_frame) reads: everything but the prompt and request messages.
-LOG_FRAME_FIELDS = ("version", "context", "response", "metrics", "source", "ideal_answer")
+# (Not ``source``: where a log came from is the service's verdict, from TesterRuns.)
+LOG_FRAME_FIELDS = ("version", "context", "response", "metrics", "ideal_answer")
+# A page of logs filtered by source reads at most this many logs before it answers (short,
+# with a cursor that continues after the last log read), so a rare source never makes one
+# request scan a whole environment.
+FILTERED_PAGE_READ = 1000
+
+logger = logging.getLogger(__name__)
 
 
 class AzureRealmKey(BaseModel):
@@ -151,6 +164,23 @@ def log_query(prompt_id: Any, since: Any, until: Any) -> tuple[int | None, int |
     return since_ms, until_ms
 
 
+def log_source(value: Any, field: str = "source") -> str:
+    """``source=`` of a listing or a replay: ``"production"``, ``"prompt-tester"`` or ``"all"``."""
+    require(
+        isinstance(value, str) and value in SOURCE_CHOICES,
+        field,
+        "must be 'production', 'prompt-tester' or 'all'",
+    )
+    return value
+
+
+def draft_digest(prompt: PromptData) -> str:
+    """SHA-256 of the draft's canonical JSON (keys sorted): which draft a Tester run sent,
+    without keeping the draft."""
+    text = json.dumps(prompt.to_service_dump(), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def _mask(value: Any) -> str | None:
     if not isinstance(value, str) or len(value) < 12:
         return None
@@ -179,8 +209,15 @@ class PromptTesterService:
         self.prompt_store = PromptStore(db, s.table("LatestPrompts"), s.table("PromptHistory"))
         self.behaviour_store = BehaviourStore(db, s.table("Behaviours"))
         self.token_store = TokenStore(db, s.table("ApiTokens"))
-        self.secret_store = SecretStore(self.aws.secretsmanager, s.kms_key_id)
+        # one writer per environment at a time: one secret version per key change (AWS keeps
+        # about 100 and removes none younger than 24 h), the CAS underneath as the safety net
+        self.secret_store = SecretStore(
+            self.aws.secretsmanager,
+            s.kms_key_id,
+            lease=LeaseTable(db, s.table("Leases"), wait_seconds=s.secret_lease_wait_seconds),
+        )
         self.audit_store = AuditStore(db, s.table("AuditLog"))
+        self.tester_run_store = TesterRunStore(db, s.table("TesterRuns"))
         self.cursors = CursorCodec(s.cursor_key)
         self._env_cache: TTLCache = TTLCache(maxsize=4096, ttl=max(s.access_cache_seconds, 0.001))
         self._tokens: dict[tuple[str, str], tuple[str, int]] = {}
@@ -299,28 +336,98 @@ class PromptTesterService:
         until: Any = None,
         limit: int = 50,
         cursor: str | None = None,
+        source: str = "all",
     ) -> LogPage:
+        """A page of logs, newest first; every entry's ``source`` comes from TesterRuns.
+
+        ``source="production"`` or ``"prompt-tester"`` filters here, while paging the
+        DynamoDB query: a page holds at most ``limit`` logs of that source, read from at most
+        ``FILTERED_PAGE_READ`` logs, so it may come back short (even empty) with a cursor that
+        continues right after the last log read.
+        """
         env = self.environment(principal, env_id)
         whole_number(limit, "limit", 1, 1000)
+        source = log_source(source)
         since_ms, until_ms = log_query(prompt_id, since, until)
-        query = [prompt_id, since_ms, until_ms]
+        query = [prompt_id, since_ms, until_ms, source]
         start_key = (
             self.cursors.decode(cursor, principal.user_id, env.env_id, query) if cursor else None
         )
-        entries, last_key = self.log_store.page(
-            env.env_id,
-            prompt_id=prompt_id,
-            since_ms=since_ms,
-            until_ms=until_ms,
-            limit=limit,
-            start_key=start_key,
-        )
+
+        def read(size: int, key: dict[str, Any] | None) -> tuple[list[LogEntry], Any]:
+            entries, last = self.log_store.page(
+                env.env_id,
+                prompt_id=prompt_id,
+                since_ms=since_ms,
+                until_ms=until_ms,
+                limit=size,
+                start_key=key,
+            )
+            return self.mark_sources(env.env_id, entries), last
+
+        if source == "all":
+            entries, last_key = read(limit, start_key)
+        else:
+            entries, last_key = self._filtered_page(
+                read, source, limit, start_key, by_prompt=prompt_id is not None
+            )
         next_cursor = (
             self.cursors.encode(principal.user_id, env.env_id, query, last_key)
             if last_key
             else None
         )
         return LogPage(items=entries, next_cursor=next_cursor)
+
+    def _filtered_page(
+        self,
+        read: Any,
+        source: str,
+        limit: int,
+        start_key: dict[str, Any] | None,
+        *,
+        by_prompt: bool,
+    ) -> tuple[list[LogEntry], dict[str, Any] | None]:
+        """Up to ``limit`` logs of ``source`` and the key to continue from. A query's page is
+        cut after the log that filled this one (the cursor continues from that log, not from
+        the end of DynamoDB's page, so no log is skipped); reading stops after
+        ``FILTERED_PAGE_READ`` logs."""
+        kept: list[LogEntry] = []
+        key = start_key
+        read_count = 0
+        size = limit
+        while True:
+            chunk, last = read(size, key)
+            read_count += len(chunk)
+            for i, entry in enumerate(chunk):
+                if entry.source != source:
+                    continue
+                kept.append(entry)
+                if len(kept) == limit:
+                    more = i + 1 < len(chunk) or last
+                    return kept, (
+                        self.log_store.start_key_after(entry, by_prompt=by_prompt) if more else None
+                    )
+            key = last
+            if not key or read_count >= FILTERED_PAGE_READ:
+                return kept, key
+            size = min(FILTERED_PAGE_READ, max(limit, 200))
+
+    def mark_sources(self, env_id: str, entries: list[LogEntry]) -> list[LogEntry]:
+        """The entries with ``source`` decided from TesterRuns: ``"prompt-tester"`` for a log
+        the Tester's call created, else ``"production"``, whatever the Logs item says. One
+        BatchGetItem per 100 entries."""
+        if not entries:
+            return entries
+        mine = self.tester_run_store.marked(env_id, [(e.prompt_id, e.timestamp) for e in entries])
+        marked: list[LogEntry] = []
+        for entry in entries:
+            verdict = (
+                "prompt-tester" if (entry.prompt_id, entry.timestamp) in mine else "production"
+            )
+            marked.append(
+                entry if entry.source == verdict else entry.model_copy(update={"source": verdict})
+            )
+        return marked
 
     def log(self, principal: Principal, env_id: str, context_id: str) -> LogEntry:
         env = self.environment(principal, env_id)
@@ -331,7 +438,7 @@ class PromptTesterService:
         entry = self.log_store.get(env.env_id, cid.prompt_id, cid.timestamp)
         if entry is None:
             raise NotFoundError(f"No log {context_id!r} in environment {env.env_name!r}")
-        return entry
+        return self.mark_sources(env.env_id, [entry])[0]
 
     # --- ideal answers and log sets --------------------------------------------------------
     def set_ideal_answer(
@@ -380,8 +487,10 @@ class PromptTesterService:
         until: Any = None,
         limit: int | None = None,
         fields: tuple[str, ...] | None = LOG_FRAME_FIELDS,
+        source: str = "all",
     ) -> Iterator[list[LogEntry]]:
-        """Every log matching (newest first), page by page, up to ``limit`` (None: all).
+        """Every log matching (newest first), page by page, up to ``limit`` (None: all) logs
+        of ``source``.
 
         The access check and the input checks run now, not at the first page; the pages are
         read as the iterator is consumed (``logs_frame`` builds a DataFrame from them).
@@ -396,6 +505,7 @@ class PromptTesterService:
             until_ms=until_ms,
             limit=MAX_LOG_SET if limit is None else limit,
             fields=fields,
+            source=log_source(source),
         )
 
     # --- prompts ------------------------------------------------------------------------
@@ -520,7 +630,42 @@ class PromptTesterService:
         scope = self.scope(principal, env_id)
         prompt, context = self.validate_test_input(prompt_data, context_data)
         draft = scope.prepare(prompt, behaviour, log_calls=True)
-        return draft.call(draft.prepare(context))
+        result = draft.call(draft.prepare(context))
+        if result.context_id:  # flow-prompt posted the call to lib/logs under this id
+            self._record_tester_run(scope, prompt, behaviour, result.context_id)
+        return result
+
+    def _record_tester_run(
+        self, scope: EnvironmentScope, prompt: PromptData, behaviour: str, log_id: str
+    ) -> None:
+        """Write the TesterRuns record of a call posted to ``lib/logs``: the log's key, who,
+        when, the behaviour and the draft's digest. It is what marks the log as the Tester's.
+
+        The answer is the user's either way, so a failure to record is logged, not raised
+        (the log will then list as production); the write uses botocore's retries first.
+        """
+        try:
+            cid = ContextId.parse(log_id)
+            self.tester_run_store.put(
+                TesterRun(
+                    log_id=str(cid),
+                    env_id=scope.env.env_id,
+                    prompt_id=cid.prompt_id,
+                    timestamp=cid.timestamp,
+                    user_id=scope.principal.user_id,
+                    email=scope.principal.email,
+                    behaviour=behaviour,
+                    draft_sha256=draft_digest(prompt),
+                    version=prompt.version,
+                    recorded_at=_now_iso(),
+                )
+            )
+        except (StoreError, ValueError) as exc:
+            logger.warning(
+                "Could not record the Tester run %r; its log will list as production: %s",
+                log_id,
+                getattr(exc, "message", None) or type(exc).__name__,
+            )
 
     def retry_policy(self) -> RetryPolicy:
         """The retry policy of every model call unless the caller gives one."""
@@ -854,26 +999,40 @@ class EnvironmentScope:
         first_page: int = 100,
         page_size: int = 1000,
         fields: tuple[str, ...] | None = REPLAY_LOG_FIELDS,
+        source: str = "production",
     ) -> Iterator[list[LogEntry]]:
-        """Logs newest first, page by page, up to ``limit``, reading only ``fields`` (a small
-        first page, so that work on it starts at once)."""
-        store = self._service.log_store
+        """Logs of ``source`` (``"all"``: every log) newest first, page by page, up to
+        ``limit`` of them, reading only ``fields`` (a small first page, so that work on it
+        starts at once). Each entry's ``source`` is decided from TesterRuns; a filtered page
+        is read whole (``limit`` counts the logs kept, not the logs read)."""
+        service = self._service
+        store = service.log_store
         start_key = None
         left = limit
         size = first_page
         while left > 0:
-            entries, start_key = store.page(
-                self.env.env_id,
-                prompt_id=prompt_id,
-                since_ms=since_ms,
-                until_ms=until_ms,
-                limit=min(size, left),
-                start_key=start_key,
-                projection=fields,
-            )
-            left -= len(entries)
-            if entries:
-                yield entries
+            want = min(size, left)
+            kept: list[LogEntry] = []
+            while True:  # a filtered page is read on until it holds what an unfiltered one would
+                entries, start_key = store.page(
+                    self.env.env_id,
+                    prompt_id=prompt_id,
+                    since_ms=since_ms,
+                    until_ms=until_ms,
+                    limit=want if source == "all" else size,
+                    start_key=start_key,
+                    projection=fields,
+                )
+                entries = service.mark_sources(self.env.env_id, entries)
+                if source != "all":
+                    entries = [e for e in entries if e.source == source]
+                kept += entries
+                if source == "all" or len(kept) >= want or not start_key:
+                    break
+            kept = kept[:left]
+            left -= len(kept)
+            if kept:
+                yield kept
             if not start_key:
                 return
             size = page_size
@@ -889,4 +1048,4 @@ class EnvironmentScope:
         if missing:
             more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
             raise NotFoundError(f"No log {missing[0]!r} in environment {self.env.env_name!r}{more}")
-        return [found[key] for key in keys]
+        return self._service.mark_sources(self.env.env_id, [found[key] for key in keys])

@@ -102,9 +102,14 @@ class Session:
         until: Any = None,
         limit: int = 50,
         cursor: str | None = None,
+        source: str = "all",
     ) -> LogPage:
+        """A page of logs, newest first. Each says its ``source`` (``"production"`` or
+        ``"prompt-tester"``: a call the Tester made), known from the product's own TesterRuns
+        records; ``source=`` lists one of them (``"all"``: both). A filtered page may be short
+        and still have a ``next_cursor``."""
         return self._service.logs(
-            self._who(), self._env.env_id, prompt_id, since, until, limit, cursor
+            self._who(), self._env.env_id, prompt_id, since, until, limit, cursor, source
         )
 
     def log(self, context_id: str) -> LogEntry:
@@ -122,6 +127,7 @@ class Session:
         prompt_id: str | None = None,
         limit: int | None = None,
         progress: Any = True,
+        source: str = "all",
     ):
         """Every log matching, one row each, in one pandas DataFrame (newest first).
 
@@ -130,13 +136,15 @@ class Session:
         sample_tokens, price, model, source). ``limit=None`` reads every log matching, page by
         page; ``progress=True`` draws a tqdm bar, ``False`` none, a callable gets
         ``(done, total)`` (total None without a limit). ``pt.sample`` draws from the result.
+        ``source="production"`` or ``"prompt-tester"`` keeps the logs of that source only
+        (``limit`` counts those).
         """
         import pandas as pd
 
         from .models import LOG_FRAME_COLUMNS
 
         pages = self._service.log_pages(
-            self._who(), self._env.env_id, prompt_id, since, until, limit
+            self._who(), self._env.env_id, prompt_id, since, until, limit, source=source
         )
         bar = None
         if progress is True:
@@ -223,8 +231,14 @@ class Session:
         on_phase: Any = None,
         scorers: Any = None,
         repeats: int = 1,
+        source: str = "production",
     ):
         """Replay the draft on the last ``limit`` logs (or ``context_ids``) and compare.
+
+        ``source`` selects the logs: production calls only by default; ``"all"`` (or
+        ``"prompt-tester"``) must be asked for to include the Tester's own. ``context_ids``
+        are run whatever their source, and each row says it; a row whose log is outside
+        ``source`` has no production answer (``production``, ``similarity`` empty).
 
         ``progress=True`` draws a tqdm bar (a widget in Jupyter, text elsewhere), ``False``
         none; a callable gets ``(done, total)``. ``wait=False`` returns the running
@@ -261,6 +275,7 @@ class Session:
             wait=wait,
             dry_run=dry_run,
             scorers=scorers,
+            source=source,
         )
 
     def compare(
@@ -273,10 +288,12 @@ class Session:
         cache: Any = None,
         progress: Any = True,
         retry: Any = None,
+        source: str = "production",
     ):
         """Pairwise A/B of a replay run against production (``baseline=None``) or another run:
         the judge is asked twice per context with the order swapped, and only agreement counts
-        as a win or a loss. Returns a ``judging.compare.Comparison``."""
+        as a win or a loss. Returns a ``judging.compare.Comparison``. Against production, only
+        rows of production logs are judged unless ``source="all"`` says otherwise."""
         from .engine.retry import policy_from
         from .judging.compare import compare
         from .replay import TqdmProgress
@@ -295,6 +312,7 @@ class Session:
             concurrency=concurrency,
             cache=cache,
             progress=progress,
+            source=source,
         )
 
 

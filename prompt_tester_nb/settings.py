@@ -195,6 +195,14 @@ class Settings(BaseSettings):
         validation_alias=_env("PROMPT_TESTER_ACCESS_CACHE_SECONDS", "access_cache_seconds"),
         description="How long a user's environment list is cached before re-reading UserRoles.",
     )
+    secret_lease_wait_seconds: float = Field(
+        10,
+        gt=0,
+        validation_alias=_env("PROMPT_TESTER_SECRET_LEASE_WAIT", "secret_lease_wait_seconds"),
+        description="How long a provider-key change waits for its environment's lease (the"
+        " writers of one environment take turns, stores/lease.py) before a 409; nothing is"
+        " written while it waits.",
+    )
     cursor_key: str | None = Field(
         None,
         repr=False,

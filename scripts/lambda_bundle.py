@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LAMBDA_EXCLUDED = {
     "pandas",
     "ipywidgets",
+    "itables",
     "jupyter-server",
     "tqdm",
     "tornado",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import json
 import re
+from html import escape as html_escape
 
 import pandas as pd
 import pytest
@@ -277,8 +278,7 @@ def test_rich_display_escapes_every_text():
         version=script,
         context={"name": script, script: 1},
         response={"content": script},
-        ideal_answer=script,
-        source=script,
+        ideal_answer=script,  # (``source`` is "production" or "prompt-tester", never free text)
         metrics={"ai_model_details": {"model": script}},
     )
     result = TestResult(
@@ -301,7 +301,8 @@ def test_rich_display_of_real_results(alice, model, service):
     draft = alice.open_test(page.items[0].context_id)
     result = alice.test(draft.prompt_data, draft.context_data, "default")
     html = result._repr_html_()
-    assert "azure/westus/gpt-4-turbo" in html and "[demo model" in html
+    assert "azure/westus/gpt-4-turbo" in html
+    assert html_escape(result.content.splitlines()[0]) in html
     token = service.api_token(alice.user, alice.env)
     assert token not in html + shown
 

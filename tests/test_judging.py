@@ -47,9 +47,9 @@ def test_checks_score_every_row(alice, draft, ids, model):
         raise RuntimeError("boom")
 
     scorers = [
-        sc.contains("demo model", name="is_demo"),
+        sc.contains("Acme Support", name="is_demo"),
         sc.contains("zebra", "giraffe", name="animals", all=False),
-        sc.regex(r"^\[demo model", name="starts_demo"),
+        sc.regex(r"^Hi \w+,", name="starts_demo"),
         sc.json_valid(name="is_json"),
         sc.similarity(name="close"),
         sc.max_latency(60_000, name="fast"),
@@ -63,7 +63,7 @@ def test_checks_score_every_row(alice, draft, ids, model):
     assert [*names, "mentions_order", "broken"] == list(df.columns[-9:])
     assert (df.is_demo == 1.0).all() and (df.animals == 0.0).all() and (df.starts_demo == 1.0).all()
     assert (df.is_json == 0.0).all() and (df.fast == 1.0).all() and (df.cheap == 1.0).all()
-    assert ((df.close > 0) & (df.close < 1)).all()
+    assert ((df.close > 0) & (df.close <= 1)).all()
     assert df.broken.isna().all()  # a scorer that raises leaves the row unscored …
     assert all(r.reasons["broken"] == "RuntimeError: boom" for r in run.rows)  # … and says why
     assert run.summary()["succeeded"] == len(ids)  # … and never ends the run
@@ -102,7 +102,7 @@ def test_repeats_run_each_log_n_times_and_cache_each(alice, draft, ids, model, t
     assert len(run.rows) == 9 and [r.repeat for r in run.rows] == [0, 1, 2] * 3
     assert run.estimate.calls == 9 and len(model.requests()) == 9
     df = run.to_dataframe()
-    assert list(df.repeat) == [0, 1, 2] * 3
+    assert list(df.repeat) == [1, 2, 3] * 3  # 1-based, as the app counts
     summary = run.summary()["scores"]["similarity"]
     assert summary["n"] == 9 and summary["repeat_means"] is not None
     assert summary["repeat_sd"] is not None  # the spread a single run carries
@@ -338,3 +338,32 @@ def test_no_provider_key_in_any_judge_prompt_log_record_or_html(
     for channel, text in channels.items():
         attacks.record("python", f"judging: {channel}", "secret-search", sentinel in text)
         assert sentinel not in text, channel
+
+
+def test_the_estimate_of_a_judged_run_is_within_a_tenth_of_its_cost(alice, draft, model):
+    """The estimate counts answers and verdicts as flow-prompt charges them (the answer
+    message's JSON dump), with production's answer standing in for the new one."""
+    items = alice.logs(prompt_id=PROMPT, limit=200).items
+    many = [i.context_id for i in items if i.source != "prompt-tester" and i.context][:20]
+    rubric = sc.judge("Greets the customer by name and gives the order id.", behaviour="judge")
+    run = _replay(alice, draft, many, scorers=[rubric])
+    s = run.summary()
+    assert s["succeeded"] == len(many) and s["judge_calls"] == len(many)
+    assert abs(s["estimate_error"]) <= 0.10, (s["estimated_cost"], s["total_cost"])
+    assert s["estimate_error"] == pytest.approx(
+        (s["total_cost"] - s["estimated_cost"]) / s["estimated_cost"], abs=1e-4
+    )
+    assert "from it)" in run._repr_html_()
+
+
+def test_a_rerun_from_the_cache_estimates_no_call_for_its_cached_verdicts(
+    alice, draft, ids, model, tmp_path
+):
+    cache = tmp_path / "answers.sqlite"
+    judged = [sc.judge("Gives the order id.", behaviour="judge", name="order")]
+    first = _replay(alice, draft, ids[:4], scorers=judged, cache=cache)
+    assert first.estimate.calls == 8 and first.estimate.estimated_cost > 0
+    again = _replay(alice, draft, ids[:4], scorers=judged, cache=cache)
+    assert (again.estimate.calls, again.estimate.estimated_cost) == (0, 0)
+    assert again.summary()["total_cost"] == 0 and again.summary()["judge_calls"] == 0
+    assert [r.scores for r in again.rows] == [r.scores for r in first.rows]

@@ -436,3 +436,85 @@ def test_authentication_callback_without_its_login_is_401(invoke):
     e["queryStringParameters"] = {"error": "access_denied"}
     status, data, _ = invoke("authentication_handler", e)
     assert status == 401 and "access_denied" in data["message"]
+
+
+# --------------------------------------------------------------- a log's ideal answer (PUT)
+IDEAL = "/envs/{env}/logs/{context_id}/ideal-answer"
+
+
+def _ideal_event(context_id: str, who, **kw) -> dict[str, Any]:
+    params = {"env": ACME_STAGING, "context_id": context_id}
+    return event("PUT", IDEAL, params, claims=None if who is None else claims_of(who), **kw)
+
+
+@pytest.fixture
+def own_log(service, alice, unique) -> str:
+    from tests.test_ideal import BASE_TS, _put_log
+
+    return _put_log(service, alice.env.env_id, f"lambda-ideal-{unique}", BASE_TS + 7)
+
+
+def test_ideal_answer_saves_the_stated_text_and_answers_the_log(invoke, alice, bob, own_log):
+    text = "Refunds take <b>5</b> days; the order id is [A-1]."
+    status, data, headers = invoke(
+        "logs_retrieval_handler", _ideal_event(own_log, alice, body={"ideal_answer": text})
+    )
+    assert status == 200, data
+    assert headers["Content-Type"] == "application/json"
+    # It answers the log as it now reads: the same as the Python API's (and REST's) log.
+    assert data == alice.log(own_log).model_dump(mode="json")
+    assert data["context_id"] == own_log and data["ideal_answer"] == text
+    assert bob.log(own_log).ideal_answer == text  # stored, for the whole environment
+    e = event(
+        "GET",
+        "/envs/{env}/logs/{context_id}",
+        {"env": ACME_STAGING, "context_id": own_log},
+        claims=claims_of(alice),
+    )
+    assert invoke("logs_retrieval_handler", e)[1]["ideal_answer"] == text
+    # Audited like the REST route's and the Python API's: who, the length, never the text.
+    events = [e for e in bob.audit(limit=20) if e.action == "log.ideal_answer"]
+    assert events[0].target == own_log and events[0].by == "alice@acme.example"
+    assert events[0].details == {"length": len(text)}
+
+
+def test_ideal_answer_bad_input_is_400_naming_the_field_and_writes_nothing(
+    invoke, alice, own_log, model
+):
+    from prompt_tester_nb.service import MAX_IDEAL_ANSWER
+
+    # A Tester run of this log first: nothing of it is taken when the body states no text.
+    alice.service.test_with_context(alice.user, alice.env.env_id, own_log, "default")
+    cases = [
+        (None, None, "ideal_answer"),  # no body at all: the text is required
+        ({}, None, "ideal_answer"),  # nothing inferred from the last run
+        ({"ideal_answer": ""}, None, "ideal_answer"),
+        ({"ideal_answer": "  \n"}, None, "ideal_answer"),
+        ({"ideal_answer": 3}, None, "ideal_answer"),
+        ({"ideal_answer": ["text"]}, None, "ideal_answer"),
+        ({"ideal_answer": "x" * (MAX_IDEAL_ANSWER + 1)}, None, "ideal_answer"),
+        (None, "{not json", "body"),
+    ]
+    for body, raw, field in cases:
+        e = _ideal_event(own_log, alice, body=body, raw_body=raw)
+        status, data, _ = invoke("logs_retrieval_handler", e)
+        assert status == 400 and data["field"] == field, (body, raw, data)
+    assert alice.log(own_log).ideal_answer is None
+    assert not [e for e in alice.audit(limit=50) if e.target == own_log]
+
+
+def test_ideal_answer_refusals_401_403_404_write_nothing(invoke, alice, mallory, own_log):
+    body = {"ideal_answer": "mine now"}
+    status, data, _ = invoke("logs_retrieval_handler", _ideal_event(own_log, None, body=body))
+    assert status == 401 and data["error"] == "AuthenticationError"
+    status, data, _ = invoke("logs_retrieval_handler", _ideal_event(own_log, mallory, body=body))
+    assert status == 403 and data["error"] == "AccessDeniedError", data
+    assert ACME_STAGING in data["message"] and "mine now" not in json.dumps(data)
+    missing = own_log.replace("#", "#9")
+    status, data, _ = invoke("logs_retrieval_handler", _ideal_event(missing, alice, body=body))
+    assert status == 404 and data["error"] == "NotFoundError"
+    status, data, _ = invoke(
+        "logs_retrieval_handler", _ideal_event("no-timestamp", alice, body=body)
+    )
+    assert status == 400 and data["field"] == "context_id"
+    assert alice.log(own_log).ideal_answer is None

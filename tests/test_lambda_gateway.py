@@ -13,6 +13,10 @@ import requests
 
 from tests import attacks
 from tests.conftest import password_of
+from tests.test_server import call as rest_call
+from tests.test_server import jp_server_config, session_file, sign_in  # noqa: F401 (fixtures)
+
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 ACME_STAGING = "env-acme-staging"
 SPEC = {
@@ -188,3 +192,65 @@ def test_hosted_ui_sign_in_through_the_authentication_function(gateway, stack):
         "rest", "POST /auth/refresh (Lambda)", "revoked-refresh-token", r.status_code != 401
     )
     assert r.status_code == 401 and "could not be renewed" in r.json()["message"]
+
+
+async def test_ideal_answer_through_the_gateway_answers_as_the_rest_route_does(
+    gateway, alice_token, mallory_token, jp_fetch, stack, service, alice, unique
+):
+    """PUT …/logs/{context_id}/ideal-answer through the gateway and through the REST route:
+    the same status and the same JSON, case by case (success, 400 naming the field, 404, 403)."""
+    from tests.test_ideal import BASE_TS, _put_log
+
+    # Two logs alike but for their timestamps: one saved through each side.
+    lam_log, rest_log = (
+        _put_log(
+            service, ACME_STAGING, f"gw-ideal-{unique}", BASE_TS + n, context={"q": "?"}, answer="a"
+        )
+        for n in (8, 9)
+    )
+    alice_cookie = await sign_in(jp_fetch, stack, "alice@acme.example")
+    mallory_cookie = await sign_in(jp_fetch, stack, "mallory@globex.example")
+
+    def lam(context_id: str, body, token: str):
+        path = f"/envs/{ACME_STAGING}/logs/{quote(context_id, safe='')}/ideal-answer"
+        r = call(gateway, "PUT", path, token, json=body)
+        return r.status_code, r.json()
+
+    async def rest(context_id: str, body, cookie: str):
+        code, data, _ = await rest_call(
+            jp_fetch, "prompt-tester", "api", "envs", ACME_STAGING, "logs", context_id,
+            "ideal-answer", method="PUT", cookie=cookie, body=body,
+        )  # fmt: skip
+        return code, data
+
+    def same_log(data: dict, context_id: str) -> dict:
+        # The two logs differ only by their ids and times; everything else must match.
+        assert data["context_id"] == context_id
+        return {**data, "context_id": None, "timestamp": None}
+
+    text = "The order A-1 ships Monday."
+    got_lam, got_rest = (
+        lam(lam_log, {"ideal_answer": text}, alice_token),
+        await rest(rest_log, {"ideal_answer": text}, alice_cookie),
+    )
+    assert got_lam[0] == got_rest[0] == 200, (got_lam, got_rest)
+    assert got_lam[1]["ideal_answer"] == got_rest[1]["ideal_answer"] == text
+    assert got_lam[1] == alice.log(lam_log).model_dump(mode="json")
+    assert set(got_lam[1]) == set(got_rest[1])
+    assert same_log(got_lam[1], lam_log) == same_log(got_rest[1], rest_log)
+    for body in ({}, {"ideal_answer": "  "}, {"ideal_answer": 3}, {"other": "x"}):
+        got_lam, got_rest = (
+            lam(lam_log, body, alice_token),
+            await rest(rest_log, body, alice_cookie),
+        )
+        assert got_lam == got_rest and got_lam[0] == 400, (body, got_lam, got_rest)
+        assert got_lam[1]["field"] == "ideal_answer"
+    for context_id in ("none#1", "no-timestamp"):
+        got_lam = lam(context_id, {"ideal_answer": "x"}, alice_token)
+        got_rest = await rest(context_id, {"ideal_answer": "x"}, alice_cookie)
+        assert got_lam == got_rest and got_lam[0] in (400, 404), (got_lam, got_rest)
+    got_lam = lam(lam_log, {"ideal_answer": "mine"}, mallory_token)
+    got_rest = await rest(rest_log, {"ideal_answer": "mine"}, mallory_cookie)
+    attacks.record("rest", "PUT ideal-answer (Lambda)", "other-org", got_lam[0] != 403)
+    assert got_lam == got_rest and got_lam[0] == 403, (got_lam, got_rest)
+    assert alice.log(lam_log).ideal_answer == alice.log(rest_log).ideal_answer == text

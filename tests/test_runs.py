@@ -37,7 +37,7 @@ def test_a_test_runs_the_draft_through_flow_prompt(alice, model, settings):
     draft = _draft(alice)
     model.clear_requests()
     result = alice.test(draft.prompt_data, draft.context_data, behaviour="default")
-    assert result.content.startswith("[demo model gpt-4-turbo]")
+    assert result.content.startswith("Hi ") and "[demo model" not in result.content
     assert (result.attempt, result.model) == ("attempts[0]", "azure/westus/gpt-4-turbo")
     assert result.finish_reason == "stop"
     assert result.prompt_tokens and result.prompt_tokens > 0

@@ -161,3 +161,29 @@ def test_a_quota_refusal_when_creating_the_secret(service, proxied, proxy, uniqu
     assert proxy.seen.count(CREATE) == 1, proxy.seen
     proxy.clear()
     assert service.secret_store.read_values(name) == {}  # no secret was made
+
+
+def test_a_quota_refusal_under_the_lease_releases_it(service, proxied, proxy, unique):
+    """With writers taking turns (stores/lease.py), a quota refusal still ends the change at
+    once, and the lease is released: the next writer is not held up until the lease expires."""
+    from prompt_tester_nb.stores.lease import LeaseTable
+
+    name = f"prompt-tester/quota-lease-{unique}/provider-keys"
+    leases = LeaseTable(proxied.aws.dynamodb, proxied.settings.table("Leases"), wait_seconds=1)
+    store = SecretStore(proxied.aws.secretsmanager, None, lease=leases)
+    proxy.clear()
+    store.merge(name, {"OPENAI_ORG": f"org-{unique}"}, [], {})
+    proxy.refuse(PUT, "LimitExceededException", VERSIONS)
+    with pytest.raises(QuotaError):
+        store.merge(name, {"OPENAI_API_KEY": f"sk-{unique}-x"}, [], {})
+    assert proxy.seen.count(PUT) == 1, proxy.seen
+    proxy.clear()
+    lease = service.aws.dynamodb.get_item(
+        TableName=service.settings.table("Leases"),
+        Key={"lease_id": {"S": f"secret:{name}"}},
+        ConsistentRead=True,
+    )
+    assert "Item" not in lease
+    store.merge(name, {"OPENAI_API_KEY": f"sk-{unique}-y"}, [], {})  # not held up
+    assert store.read_values(name)["OPENAI_API_KEY"] == f"sk-{unique}-y"
+    service.aws.secretsmanager.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)

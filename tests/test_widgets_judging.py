@@ -14,7 +14,7 @@ import pytest
 
 import prompt_tester_nb as pt
 from prompt_tester_nb.judging.compare import Comparison, PairVerdict
-from prompt_tester_nb.widgets.compare_view import ORDER, PRODUCTION
+from prompt_tester_nb.widgets.compare_view import ORDER, PAGE, PRODUCTION, VERDICT
 
 sc = pt.scorers
 PROMPT = "support-reply"
@@ -85,9 +85,10 @@ def test_scorer_form_builds_the_list_and_set_scorers_replaces_it(app):
 
 def test_replay_tab_runs_with_scorers_and_repeats_and_shows_their_columns(app, model):
     replay, form = app.replay, app.replay.form
-    form.contains.value = "demo model"
+    # every demo support reply signs off as Acme Support and opens with a greeting
+    form.contains.value = "Acme Support"
     form.json_valid.value = True
-    form.regex.value = r"^\[demo model"
+    form.regex.value = r"^(Hi|Hello)\b"
     form.judge_rubric.value = "Is the answer polite?"
     form.judge_name.value = "polite"
     form.repeats.value = 2
@@ -109,14 +110,17 @@ def test_replay_tab_runs_with_scorers_and_repeats_and_shows_their_columns(app, m
     lo, hi = scores["contains"]["ci95"]
     assert f"[{lo:.2f}, {hi:.2f}]" in table and "100%" in table
     assert "2 repeats" in replay.summary_view.value
-    # the rows: one per log and repeat, every scorer a column
-    header = html.unescape(replay.rows_header.value)
-    assert all(n in header for n in ("contains", "json_valid", "regex", "polite", "rep"))
-    assert len(replay.rows_view.options) == ROWS * 2
-    label, key = replay.rows_view.options[0]
-    assert " 1.00 " in label and " 0.00 " in label  # contains / regex pass, json_valid fails
-    # a selected row: its scores, pass or fail, and the judge's reason (or score)
-    replay.rows_view.value = key
+    # the rows: one per log and repeat, every scorer a column of the grid
+    grid = replay.grid
+    assert len(grid.row_keys) == ROWS * 2 and not grid.trimmed
+    cells = grid.page_rows[0]
+    assert all(n in cells for n in ("contains", "json_valid", "regex", "polite", "repeat"))
+    assert (cells["contains"], cells["regex"], cells["json_valid"]) == ("1.00", "1.00", "0.00")
+    assert sorted(r["repeat"] for r in grid.page_rows) == sorted(["1", "2"] * ROWS)
+    # a selected row (the ITable's selected_rows trait): its scores, pass or fail, and the
+    # judge's reason (or score)
+    key = grid.row_keys[0]
+    replay.table.selected_rows = [0]
     row = replay.selected_row
     assert (row.context_id, row.repeat) == key
     detail = replay.row_scores.value
@@ -129,7 +133,7 @@ def test_replay_tab_runs_with_scorers_and_repeats_and_shows_their_columns(app, m
     df = replay.to_dataframe()
     assert {"contains", "json_valid", "regex", "polite", "polite_reason"} <= set(df.columns)
     assert (df["contains"] == 1.0).all() and (df["json_valid"] == 0.0).all()
-    assert sorted(df["repeat"]) == sorted([0, 1] * ROWS)
+    assert sorted(df["repeat"]) == sorted([1, 2] * ROWS)  # 1-based, as the app counts
     assert all(
         (not math.isnan(v)) or r for v, r in zip(df["polite"], df["polite_reason"], strict=True)
     )
@@ -156,13 +160,17 @@ def test_compare_view_judges_a_run_against_production_and_another_run(app, model
     assert f"<b>{c.ties}</b> ties" in summary and f"{c.errors} errors" in summary
     if c.ci95 is not None:
         assert f"{c.ci95[0]:.2f} to {c.ci95[1]:.2f}" in summary
-    assert compare.table.value.count("<tr class='pt-verdict-") == ROWS
-    assert "A: candidate" in compare.table.value and "B: baseline" in compare.table.value
-    keys = [k for _, k in compare.pairs_view.options]
+    grid = compare.grid
+    assert len(grid.row_keys) == ROWS and not grid.trimmed
+    assert {"verdict", "A: candidate", "B: baseline", "reason (A shown first)"} <= set(
+        grid.page_rows[0]
+    )
+    keys = grid.row_keys
     ranks = [ORDER[compare._pairs[k].verdict] for k in keys]
     assert ranks == sorted(ranks)  # losses, then ties, then wins, then errors
-    compare.pairs_view.value = keys[0]
+    compare.table.selected_rows = [0]  # as a click in the browser
     pair = compare.selected_pair
+    assert (pair.context_id, pair.repeat) == keys[0]
     detail = compare.pair_detail.value
     assert html.escape(pair.candidate) in detail and html.escape(pair.baseline) in detail
     assert "A shown first" in detail and "B shown first" in detail
@@ -185,9 +193,9 @@ def test_compare_view_judges_a_run_against_production_and_another_run(app, model
     assert "other than the candidate" in compare.messages.text
 
 
-def test_compare_view_orders_losses_ties_wins_and_pages_the_table_under_the_picker(app):
+def test_compare_view_orders_losses_ties_wins_and_pages_the_grid(app):
     """Mixed verdicts shown without a judge: strictly losses, then ties, then wins, then
-    errors in the table and the picker; 10 rows a page; the picker above the table."""
+    errors in the grid; 25 rows a page; the grid right under the summary."""
     compare = app.compare
     verdicts = ["win"] * 18 + ["tie"] * 13 + ["loss"] * 12 + [None] * 7  # 50 pairs
     long = "x" * 2000
@@ -207,53 +215,54 @@ def test_compare_view_orders_losses_ties_wins_and_pages_the_table_under_the_pick
     compare.comparison = c
     compare._show(c)
 
-    def rows(table: str) -> list[tuple[str, str]]:
-        # (verdict class, context id) of each table row, in order
-        out = []
-        for part in table.split("<tr class='pt-verdict-")[1:]:
-            kind = part.split("'", 1)[0]
-            ctx = part.split("<code>", 1)[1].split("</code>", 1)[0]
-            out.append((kind, ctx))
-        return out
-
     expected = sorted(
         pairs,
         key=lambda p: ({"loss": 0, "tie": 1, "win": 2, None: 3}[p.verdict], p.context_id, p.repeat),
     )
     assert [p.verdict for p in expected] == ["loss"] * 12 + ["tie"] * 13 + ["win"] * 18 + [None] * 7
-    # the picker: every pair, in that order
-    keys = [k for _, k in compare.pairs_view.options]
+    grid = compare.grid
+    # every pair, in that order
+    keys = grid.row_keys
     assert keys == [(p.context_id, p.repeat) for p in expected]
-    assert [compare._pairs[k].verdict for k in keys] == [p.verdict for p in expected]
-    # the table, page by page, in the same order; at most 10 rows a page
+    # the grid, page by page, in the same order; PAGE (25) rows a page
+    assert PAGE == 25 and compare.pages == 2
     assert compare.prev_button.disabled and not compare.next_button.disabled
     seen = []
-    for page in range(5):
-        shown = rows(compare.table.value)
-        assert len(shown) == 10
-        first, last = page * 10 + 1, page * 10 + 10
+    for page in range(2):
+        shown = grid.page_rows
+        assert len(shown) == 25 and len(grid.page_keys) == 25
+        first, last = page * 25 + 1, page * 25 + 25
         assert f"rows {first}\u2013{last} of 50" in compare.page_label.value
         assert "losses, then ties, then wins" in compare.page_label.value
-        seen += shown
+        seen += [(r["verdict"], r["context"]) for r in shown]
         assert compare.prev_button.disabled == (page == 0)
-        assert compare.next_button.disabled == (page == 4)
-        if page < 4:
+        assert compare.next_button.disabled == (page == 1)
+        if page < 1:
             click(compare.next_button)
-    assert seen == [(p.verdict or "error", p.context_id) for p in expected]
-    assert long not in compare.table.value  # long texts stay cut in the rows
-    click(compare.prev_button)
-    assert "rows 31\u201340 of 50" in compare.page_label.value
-    assert not compare.next_button.disabled and not compare.prev_button.disabled
-    # choosing a pair in the picker shows it and moves the table to its page
-    compare.pairs_view.value = keys[0]
-    assert "rows 1\u201310 of 50" in compare.page_label.value and compare.prev_button.disabled
+    assert seen == [(VERDICT[p.verdict], p.context_id) for p in expected]
+    assert not any(long in str(r) for r in grid.page_rows)  # long texts stay cut in the rows
+    assert max(len(r["A: candidate"]) for r in grid.page_rows) <= 120
+    # a click on page 2 selects the pair of that page
+    compare.table.selected_rows = [2]
+    assert compare.selected_pair is expected[27]
+    assert f"<b>{expected[27].context_id}</b>" in compare.pair_detail.value
+    click(compare.prev_button)  # the selection was on page 2: none is shown on page 1
+    assert "rows 1\u201325 of 50" in compare.page_label.value
+    assert compare.selected_pair is None and compare.pair_detail.value == ""
+    # choosing a pair from Python turns the grid to its page and shows both full texts
+    compare.select_pair(expected[30].context_id, expected[30].repeat)
+    assert "rows 26\u201350 of 50" in compare.page_label.value and compare.next_button.disabled
+    assert compare.table.selected_rows == [5]
+    compare.select_pair(expected[0].context_id, expected[0].repeat)
+    assert "rows 1\u201325 of 50" in compare.page_label.value and compare.prev_button.disabled
     assert compare.selected_pair is expected[0] and html.escape(long) in compare.pair_detail.value
     # a new comparison starts again on page 1
     click(compare.next_button)
     compare._show(c)
-    assert "rows 1\u201310 of 50" in compare.page_label.value and compare.prev_button.disabled
-    # the picker (and the pager) above the table, so they are in view without scrolling
+    assert "rows 1\u201325 of 50" in compare.page_label.value and compare.prev_button.disabled
+    # the grid (and its pager) right under the summary, so they are in view without scrolling
     children = list(compare.children)
-    assert children.index(compare.pairs_view) < children.index(compare.table)
-    assert children.index(compare.pager) < children.index(compare.table)
+    assert children.index(compare.grid) == children.index(compare.summary_view) + 1
+    assert compare.pager in compare.grid.children
+    assert children.index(compare.grid) < children.index(compare.pair_detail)
     assert ORDER["loss"] < ORDER["tie"] < ORDER["win"] < ORDER[None]

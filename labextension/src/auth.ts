@@ -3,8 +3,8 @@ import { Token } from '@lumino/coreutils';
 import { ISignal, Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
-import { PromptTesterAPIError, loginUrl, requestAPI } from './handler';
-import type { AuthState, KernelSignIn, Me } from './types';
+import { loginUrl, requestAPI } from './handler';
+import type { AuthState, KernelSignIn, Me, SignInState } from './types';
 
 /** The sign-in state shared by the commands, the deep link and the status item. */
 export interface IPromptTesterAuth {
@@ -12,7 +12,7 @@ export interface IPromptTesterAuth {
   readonly state: AuthState;
   /** Emitted whenever `state` changes. */
   readonly changed: ISignal<IPromptTesterAuth, AuthState>;
-  /** Ask the server who is signed in; never throws for 401. */
+  /** Ask the server who is signed in (a 200 either way: no 401 noise). */
   refresh(): Promise<AuthState>;
   /** Leave the page for the sign-in, coming back to `next` (default: this page). */
   signIn(next?: string): void;
@@ -55,22 +55,22 @@ export class AuthModel implements IPromptTesterAuth {
   }
 
   async refresh(): Promise<AuthState> {
+    // `optional=1`: signed out is a normal state, answered 200 with whom the kernels
+    // use instead, so polling it leaves no 401 in the server log or the console.
+    const answer = await requestAPI<SignInState>('auth/me?optional=1');
     let next: AuthState;
-    try {
-      const me = await requestAPI<Me>('auth/me');
+    if (answer.signed_in && answer.email && answer.sub) {
+      const me: Me = {
+        email: answer.email,
+        sub: answer.sub,
+        expires_at: answer.expires_at ?? 0
+      };
       next = { status: 'signed-in', me };
-    } catch (error) {
-      if (error instanceof PromptTesterAPIError && error.isUnauthorized) {
-        // The browser has no session, but the kernels may still sign in as someone.
-        const kernel = await requestAPI<KernelSignIn>('auth/kernel').catch(
-          () => undefined
-        );
-        next = kernel
-          ? { status: 'signed-out', kernel }
-          : { status: 'signed-out' };
-      } else {
-        throw error;
-      }
+    } else {
+      const kernel: KernelSignIn | undefined = answer.kernel ?? undefined;
+      next = kernel
+        ? { status: 'signed-out', kernel }
+        : { status: 'signed-out' };
     }
     this._set(next);
     return next;

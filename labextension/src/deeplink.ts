@@ -26,6 +26,32 @@ export function parseDeepLink(search: string): TesterNotebookRequest | null {
   };
 }
 
+/** What a deep link asks for, as one string: two URLs asking the same are one link. */
+export function deepLinkKey(request: TesterNotebookRequest): string {
+  return JSON.stringify([
+    request.context_id,
+    request.prompt_id,
+    request.version
+  ]);
+}
+
+/**
+ * The URL without the given query parameters (other parameters and the hash kept),
+ * for `router.navigate`.
+ */
+export function withoutParams(
+  path: string,
+  search: string,
+  hash: string,
+  names: readonly string[]
+): string {
+  const query = URLExt.queryStringToObject(search);
+  for (const name of names) {
+    delete query[name];
+  }
+  return path + URLExt.objectToQueryString(query) + hash;
+}
+
 /**
  * The URL without the deep link's parameters (other parameters and the hash kept),
  * for `router.navigate`.
@@ -35,9 +61,32 @@ export function withoutDeepLink(
   search: string,
   hash: string
 ): string {
+  return withoutParams(path, search, hash, DEEP_LINK_PARAMS);
+}
+
+/** The query parameter that asks to run the opened notebook's cells. */
+export const RUN_PARAM = 'prompt-tester-run';
+
+/** `/lab/tree/<path>.ipynb?…prompt-tester-run=1…` (also under `/lab/workspaces/<w>`). */
+export const RUN_ON_OPEN_PATTERN =
+  /^\/lab(?:\/workspaces\/[^/?#]+)?\/tree\/[^?#]+\.ipynb\?(?:[^#]*&)?prompt-tester-run=1(?:[&#]|$)/;
+
+/**
+ * The notebook (a path relative to the server root) that `/lab/tree/<path>` asks to
+ * open and run, or `null` when the URL does not ask for it.
+ */
+export function runOnOpenPath(path: string, search: string): string | null {
   const query = URLExt.queryStringToObject(search);
-  for (const name of DEEP_LINK_PARAMS) {
-    delete query[name];
+  if (query[RUN_PARAM] !== '1') {
+    return null;
   }
-  return path + URLExt.objectToQueryString(query) + hash;
+  const match = path.match(/\/tree\/(.+\.ipynb)$/);
+  if (!match) {
+    return null;
+  }
+  try {
+    return decodeURIComponent(match[1]);
+  } catch {
+    return null;
+  }
 }

@@ -14,10 +14,19 @@ import { IDocumentManager } from '@jupyterlab/docmanager';
 import { IStatusBar } from '@jupyterlab/statusbar';
 
 import { AuthModel, IPromptTesterAuth } from './auth';
-import { DEEP_LINK_PATTERN, parseDeepLink, withoutDeepLink } from './deeplink';
+import {
+  DEEP_LINK_PATTERN,
+  RUN_ON_OPEN_PATTERN,
+  RUN_PARAM,
+  deepLinkKey,
+  parseDeepLink,
+  runOnOpenPath,
+  withoutDeepLink,
+  withoutParams
+} from './deeplink';
 import { errorMessage } from './handler';
 import { PromptTesterStatus } from './status';
-import { ERROR_TITLE, openTesterNotebook } from './tester';
+import { ERROR_TITLE, openTesterNotebook, runNotebookOnOpen } from './tester';
 
 /** Command ids. */
 export namespace CommandIDs {
@@ -26,6 +35,8 @@ export namespace CommandIDs {
   export const signOut = 'prompt-tester:sign-out';
   /** Run by the router for a deep link; not in the palette. */
   export const openDeepLink = 'prompt-tester:open-deep-link';
+  /** Run by the router for `/lab/tree/<notebook>?prompt-tester-run=1`. */
+  export const runOnOpen = 'prompt-tester:run-on-open';
 }
 
 const CATEGORY = 'Prompt Tester';
@@ -119,9 +130,10 @@ const openPlugin: JupyterFrontEndPlugin<void> = {
       palette.addItem({ command: CommandIDs.open, category: CATEGORY });
     }
 
-    // Deep links handled (or being handled) in this page: the router routes the
-    // same URL again on popstate (Back after the query was stripped), which must not
-    // create a second notebook.
+    // Deep links handled (or being handled) in this page, by what they ask for: the
+    // router routes the same link again on popstate (Back after the query was
+    // stripped) and after `?reset` is taken off the URL (a different query, the same
+    // link), which must send no second request nor create a second notebook.
     const handled = new Set<string>();
 
     const handleDeepLink = async (
@@ -129,10 +141,11 @@ const openPlugin: JupyterFrontEndPlugin<void> = {
     ): Promise<void> => {
       const search = location.search ?? '';
       const request = parseDeepLink(search);
-      if (!request || handled.has(search)) {
+      const key = request ? deepLinkKey(request) : '';
+      if (!request || handled.has(key)) {
         return;
       }
-      handled.add(search);
+      handled.add(key);
       // Where the sign-in comes back to: this very deep link.
       const next = window.location.pathname + window.location.search;
       const outcome = await openTesterNotebook(opener, request, next);
@@ -163,6 +176,41 @@ const openPlugin: JupyterFrontEndPlugin<void> = {
       command: CommandIDs.openDeepLink,
       pattern: DEEP_LINK_PATTERN,
       rank: 60
+    });
+
+    // `/lab/tree/<notebook>?prompt-tester-run=1` (the URL `prompt-tester demo` prints):
+    // open that notebook and run its cells, so the app shows without Run All.
+    const ran = new Set<string>();
+    commands.addCommand(CommandIDs.runOnOpen, {
+      label: 'Open and run a Prompt Tester notebook',
+      execute: args => {
+        const location = args as unknown as IRouter.ILocation;
+        const path = runOnOpenPath(location.path, location.search ?? '');
+        if (!path || ran.has(path)) {
+          return;
+        }
+        ran.add(path);
+        void runNotebookOnOpen(opener, path).then(() => {
+          const current = router.current;
+          const search = current.search ?? '';
+          if (
+            runOnOpenPath(current.path, search) !== null ||
+            search.includes(RUN_PARAM)
+          ) {
+            router.navigate(
+              withoutParams(current.path, search, current.hash ?? '', [
+                RUN_PARAM
+              ]),
+              { skipRouting: true }
+            );
+          }
+        });
+      }
+    });
+    router.register({
+      command: CommandIDs.runOnOpen,
+      pattern: RUN_ON_OPEN_PATTERN,
+      rank: 61
     });
   }
 };

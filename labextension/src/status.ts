@@ -14,9 +14,12 @@ export function statusText(state: AuthState, unavailable = false): string {
     case 'signed-in':
       return `Prompt Tester: ${state.me.email}`;
     case 'signed-out':
+      // One identity, shown the way the app's banner shows it ("signed in as …"): the
+      // one the notebooks use. That this browser has no session of its own (deep links
+      // ask to sign in) is said by the hover text and `data-state`, not a second name.
       return state.kernel?.email
-        ? `Prompt Tester: signed out · kernels: ${state.kernel.email}`
-        : 'Prompt Tester: signed out';
+        ? `Prompt Tester: ${state.kernel.email}`
+        : 'Prompt Tester: sign in';
     default:
       return 'Prompt Tester: …';
   }
@@ -33,13 +36,14 @@ export function signedOutTitle(state: AuthState): string {
       ? "from PROMPT_TESTER_EMAIL and PROMPT_TESTER_PASSWORD in the server's environment"
       : 'with the last sign-in in JupyterLab';
   return (
-    `This browser is not signed in; notebooks' pt.connect() signs in as ${kernel.email}` +
-    ` ${from}. Click to sign in here.`
+    `Notebooks (pt.connect()) sign in as ${kernel.email} ${from}.` +
+    ' This browser has no sign-in of its own (deep links ask for one). Click to sign in here.'
   );
 }
 
 /**
- * The status bar item: `Prompt Tester: <email>` or `Prompt Tester: signed out`.
+ * The status bar item: `Prompt Tester: <email>` (whoever the app runs as) or
+ * `Prompt Tester: sign in` when nobody is.
  *
  * `data-state` carries `unknown`, `signed-in`, `signed-out` or `unavailable`.
  */

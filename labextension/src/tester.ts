@@ -94,3 +94,39 @@ export async function openTesterNotebook(
     return { kind: 'failed', error };
   }
 }
+
+/**
+ * Open the notebook at `path` (if the tree URL has not yet), wait for its kernel and
+ * run every cell: the demo's URL lands on the app itself, not on a notebook to Run All.
+ */
+export async function runNotebookOnOpen(
+  options: ITesterOpenerOptions,
+  path: string
+): Promise<void> {
+  const { app, docManager, sessionDialogs } = options;
+  try {
+    await app.restored;
+    const widget = docManager.findWidget(path) ?? docManager.openOrReveal(path);
+    if (!(widget instanceof NotebookPanel)) {
+      throw new Error(`${path} did not open as a notebook.`);
+    }
+    await widget.context.ready;
+    await widget.sessionContext.ready;
+    app.shell.activateById(widget.id);
+    await NotebookActions.runAll(
+      widget.content,
+      widget.sessionContext,
+      sessionDialogs ?? undefined
+    );
+    // The app is the last cell's output: bring it to the top of the view.
+    const notebook = widget.content;
+    const last = notebook.widgets.length - 1;
+    if (last >= 0) {
+      notebook.activeCellIndex = last;
+      await notebook.scrollToCell(notebook.widgets[last], 'start');
+      notebook.mode = 'command'; // a key pressed now must not type into the cell
+    }
+  } catch (error) {
+    await showErrorMessage(ERROR_TITLE, errorMessage(error));
+  }
+}

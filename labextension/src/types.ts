@@ -14,6 +14,18 @@ export interface Me {
   expires_at: number;
 }
 
+/**
+ * `GET prompt-tester/auth/me?optional=1`, 200 either way: the sign-in state the status
+ * bar polls. Signed in: `Me`'s fields; signed out: whom the kernels use instead.
+ */
+export interface SignInState {
+  signed_in: boolean;
+  email?: string | null;
+  sub?: string | null;
+  expires_at?: number | null;
+  kernel?: KernelSignIn | null;
+}
+
 /** Body of every error response (400, 401, 403, 404, 409, 502). */
 export interface ErrorBody {
   message: string;

@@ -22,6 +22,7 @@ FUNCTIONS: tuple[Function, ...] = (
             ("GET", "/environments"),
             ("GET", "/envs/{env}/logs"),
             ("GET", "/envs/{env}/logs/{context_id}"),
+            ("PUT", "/envs/{env}/logs/{context_id}/ideal-answer"),
         ),
     ),
     Function(

@@ -400,6 +400,22 @@ class AttemptFailed(Exception):
         self.failure = failure
 
 
+def sample_dump(text: str) -> str:
+    """What flow-prompt 0.1.31 counts as an OpenAI answer's sample: ``get_message_str``."""
+    from openai.types.chat import ChatCompletionMessage
+
+    return ChatCompletionMessage(role="assistant", content=text).model_dump_json(indent=2)
+
+
+def sample_tokens(text: str, encoding: str | None = None) -> int:
+    """The sample tokens flow-prompt records for an answer ``text`` with ``encoding`` (its
+    default, cl100k_base, unless a model says otherwise): the tokens of ``sample_dump``."""
+    import tiktoken
+
+    name = encoding or fp_settings.DEFAULT_ENCODING
+    return len(tiktoken.get_encoding(name).encode(sample_dump(text), disallowed_special=()))
+
+
 class FlowModel:
     """One attempt's model, built once per draft: resolution, prices, tokens, and calls."""
 
@@ -415,6 +431,7 @@ class FlowModel:
             int(model.max_tokens),
         )
         self._encoding: Any = None
+        self._prompt: Any = None  # flow-prompt's UserPrompt for this model (``_user_prompt``)
 
     @property
     def encoding(self) -> Any:
@@ -424,12 +441,20 @@ class FlowModel:
             self._encoding = tiktoken.get_encoding(self.shape[0])
         return self._encoding
 
+    def _user_prompt(self) -> Any:
+        """``create_prompt(attempt)``, made once per model: it deep-copies the draft's chats
+        (a few % of a replay row's CPU when done per row), and ``UserPrompt.resolve`` keeps
+        its state in locals, so one instance serves every context and thread."""
+        if self._prompt is None:
+            attempt = AttemptToCall(ai_model=self._template, weight=1)
+            self._prompt = self._draft.create_prompt(attempt)
+        return self._prompt
+
     def resolve(self, context: dict[str, Any]) -> Resolved:
         """flow-prompt's own resolution (``create_prompt(attempt).resolve(context)``); an
         input that cannot be sent is a ``PromptError`` naming what to change."""
-        attempt = AttemptToCall(ai_model=self._template, weight=1)
         try:
-            calling = self._draft.create_prompt(attempt).resolve(context)
+            calling = self._user_prompt().resolve(context)
             messages = tuple(calling.get_messages())
         except NotEnoughBudgetError:
             # The draft and context do not fit the model (e.g. min_sample_tokens above
@@ -467,6 +492,14 @@ class FlowModel:
         if not text:
             return 0
         return len(self.encoding.encode(text, disallowed_special=()))
+
+    def count_sample_tokens(self, text: str | None) -> int:
+        """The sample tokens flow-prompt would charge for an answer ``text``: it counts the
+        answer message's JSON dump (``get_message_str``: role, content and the empty fields,
+        indented), not the text alone, so a text-only count falls short by about 40%."""
+        if not text:
+            return 0
+        return self.count_tokens(sample_dump(text))
 
     def price(self, prompt_tokens: int, sample_tokens: int) -> float:
         """flow-prompt's price of a call (USD): ``get_prompt_price + get_sample_price``."""

@@ -203,6 +203,10 @@ class PreparedDraft:
     def count_tokens(self, where: str, text: str | None) -> int:
         return self.models[where].count_tokens(text)
 
+    def count_sample_tokens(self, where: str, text: str | None) -> int:
+        """The sample tokens flow-prompt charges for the answer ``text`` (see FlowModel)."""
+        return self.models[where].count_sample_tokens(text)
+
     def price(self, where: str, prompt_tokens: int, sample_tokens: int) -> float:
         return self.models[where].price(prompt_tokens, sample_tokens)
 

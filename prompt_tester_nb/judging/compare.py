@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ..engine.cache import AnswerCache
 from ..engine.gate import Limiter
 from ..errors import PromptTesterError, ValidationError
+from ..service import log_source
 from ..validation import cache_path, require, whole_number
 from . import prompts, stats
 from .panel import JudgePanel
@@ -133,9 +134,12 @@ class Comparison:
             "reason_second",
             "error",
         ]
-        return pd.DataFrame(
+        frame = pd.DataFrame(
             [{c: getattr(p, c) for c in columns} for p in self.pairs], columns=columns
         )
+        # 1-based, as a person counts and as the app shows it (``PairVerdict.repeat`` is 0-based)
+        frame["repeat"] = frame["repeat"] + 1
+        return frame
 
     def __repr__(self) -> str:
         ci = self.ci95
@@ -189,9 +193,15 @@ def compare(
     concurrency: int = 16,
     cache: Any = None,
     progress: Callable[[int, int], Any] | None = None,
+    source: Any = "production",
 ) -> Comparison:
     """Judge ``candidate`` (a replay run) against ``baseline`` (None: production's answers;
-    or another run of the same logs) with the pairwise ``judge``, both orders."""
+    or another run of the same logs) with the pairwise ``judge``, both orders.
+
+    Against production, ``source`` says whose logged answers are the baseline: production
+    calls only by default, so a row of a log the Tester made is skipped unless ``"all"`` (or
+    ``"prompt-tester"``) is asked for."""
+    source = log_source(source)
     require(
         isinstance(judge, Pairwise), "judge", "must be pt.scorers.pairwise(rubric, behaviour=…)"
     )
@@ -218,7 +228,8 @@ def compare(
             comparison.skipped += 1
             continue
         if baseline is None:
-            other = row.production
+            row_source = getattr(row, "source", "production")
+            other = row.production if source in ("all", row_source) else None
         else:
             other = answers.get((row.context_id, row.repeat), answers.get((row.context_id, -1)))
         if other is None:

@@ -19,8 +19,12 @@ if TYPE_CHECKING:
     from ..engine.retry import RetryPolicy
     from ..service import EnvironmentScope
 
-# What a verdict's answer is expected to take, for the estimate (a short JSON object).
-VERDICT_SAMPLE_TOKENS = 60
+# A verdict as judges write it, for the estimate: a JSON object with a one-sentence reason.
+# Its sample tokens are counted as flow-prompt charges them (the message's JSON dump).
+TYPICAL_VERDICT = (
+    '{"score": 0.67, "reason": "Not met: \'offers one concrete next step\' (2 of 3 criteria'
+    ' met); the answer greets the customer by name and cites the order id."}'
+)
 
 
 class JudgePanel:
@@ -78,7 +82,19 @@ class JudgePanel:
             fixed = self._fixed_tokens[key] = (empty.first, empty.prompt_tokens)
         where, tokens = fixed
         tokens += draft.count_tokens(where, context.get("judged", ""))
-        return draft.price(where, tokens, VERDICT_SAMPLE_TOKENS)
+        return draft.price(where, tokens, draft.count_sample_tokens(where, TYPICAL_VERDICT))
+
+    def has_verdict(
+        self, behaviour: str, prompt_data: dict, context: dict, *, repeat: int = 0
+    ) -> bool:
+        """Whether the answer cache holds this verdict already (then asking costs nothing)."""
+        if self.cache is None:
+            return False
+        try:
+            draft = self._draft(behaviour, prompt_data)
+            return self.cache.find(draft, draft.prepare(context), repeat) is not None
+        except Exception:  # best effort for the estimate: the call will tell
+            return False
 
     def ask(
         self, behaviour: str, prompt_data: dict, context: dict, repeat: int = 0

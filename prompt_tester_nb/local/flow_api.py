@@ -2,10 +2,11 @@
 
 flow-prompt posts every call made with an API token to ``{FLOW_PROMPT_API_URI}lib/logs``.
 This server checks the token (digest and expiry, through the service's token store) and
-records the call in Logs marked ``"source": "prompt-tester"``, so tests show up in the log
-browser; a ``PUT`` to ``lib/logs`` (``FlowPrompt.add_ideal_answer``) writes the log's
-``ideal_answer``. Recording calls is the flow-prompt API service's job, not the Prompt Tester's: in
-production the real service writes these items.
+records the call in Logs from what flow-prompt posted, so tests show up in the log browser; a
+``PUT`` to ``lib/logs`` (``FlowPrompt.add_ideal_answer``) writes the log's ``ideal_answer``.
+Recording calls is the flow-prompt API service's job, not the Prompt Tester's: in production the
+real service writes these items. Like the platform's service may, it writes no mark of who
+made the call: the product knows its Tester's logs from its own TesterRuns records.
 """
 
 from __future__ import annotations
@@ -61,7 +62,6 @@ def ingest_call_log(service: PromptTesterService, token: str, payload: Any) -> s
             "response": part("response"),
             "request": part("request"),
             "metrics": part("metrics"),
-            "source": "prompt-tester",
             "user_id": owner.get("user_id"),
         }
     )

@@ -175,10 +175,10 @@ class JupyterServer(StartStop):
         self.process = None
 
     # --- talking to it --------------------------------------------------------------------------
-    def lab_url(self, relpath: str = "", *, reset: bool = True) -> str:
-        path = urllib.parse.quote(relpath.lstrip("/"))
-        query = ("reset&" if reset else "") + urllib.parse.urlencode({"token": self.token})
-        return f"{self.url}/lab/tree/{path}?{query}"
+    def lab_url(self, relpath: str = "", *, reset: bool = True, run: bool = False) -> str:
+        """``/lab/tree/<relpath>`` with the token; ``run=True`` adds the labextension's
+        ``prompt-tester-run=1``: the notebook's cells run as it opens (``open_url``)."""
+        return open_url(self.url, relpath, self.token, reset=reset, run=run)
 
     def _request(
         self, path: str, method: str, body: Any, headers: Mapping[str, str] | None
@@ -228,6 +228,23 @@ class JupyterServer(StartStop):
         except OSError:
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:])
+
+
+RUN_PARAM = "prompt-tester-run"  # labextension/src/deeplink.ts RUN_PARAM
+
+
+def open_url(base: str, relpath: str, token: str, *, reset: bool = True, run: bool = False) -> str:
+    """The JupyterLab URL that opens ``relpath`` (relative to the server's root).
+
+    ``reset`` drops the saved workspace (no Launcher or old tabs over the notebook);
+    ``run`` asks the labextension to run the notebook's cells once it is open, so the
+    Prompt Tester app shows at once (the URL ``prompt-tester demo`` prints).
+    """
+    path = urllib.parse.quote(relpath.lstrip("/"))
+    query = ("reset&" if reset else "") + urllib.parse.urlencode(
+        {**({RUN_PARAM: "1"} if run else {}), "token": token}
+    )
+    return f"{base.rstrip('/')}/lab/tree/{path}?{query}"
 
 
 def _descendants(pid: int) -> list[int]:

@@ -28,6 +28,7 @@ import hashlib
 import json
 import random
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -58,7 +59,6 @@ GLOBEX_PROD = "env-globex-prod"
 DEMO_ENV_IDS: tuple[str, ...] = (ACME_STAGING, ACME_PROD)
 OTHER_ENV_IDS: tuple[str, ...] = (GLOBEX_PROD,)
 
-LOG_SOURCE = "production"
 WINDOW_DAYS = 30
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -356,7 +356,19 @@ def _versions(rng: random.Random, now_ms: int) -> dict[tuple[str, str], list[_Ve
     return streams
 
 
-def build_demo_dataset(now_ms: int, seed: int = 7, n_logs: int = 2400) -> DemoDataset:
+def approximate_sample_tokens(content: str) -> int:
+    """About what flow-prompt records for an answer: the tokens of the answer message's JSON
+    dump (roughly a token per 4 characters of text, plus the dump's ~45). The stack passes the
+    exact count (``engine.flow_adapter.sample_tokens``); this keeps the module standard-only."""
+    return len(content) // 4 + 45
+
+
+def build_demo_dataset(
+    now_ms: int,
+    seed: int = 7,
+    n_logs: int = 2400,
+    sample_tokens: Callable[[str], int] = approximate_sample_tokens,
+) -> DemoDataset:
     """The whole demo dataset; the same ``(now_ms, seed, n_logs)`` gives the same items."""
     if n_logs < 0:
         raise ValueError("n_logs must be zero or more")
@@ -400,7 +412,7 @@ def build_demo_dataset(now_ms: int, seed: int = 7, n_logs: int = 2400) -> DemoDa
             }
         )
 
-    logs = _logs(rng, now_ms, n_logs, streams)
+    logs = _logs(rng, now_ms, n_logs, streams, sample_tokens)
     return DemoDataset(
         organizations=organizations,
         environments=environments,
@@ -417,6 +429,7 @@ def _logs(
     now_ms: int,
     n_logs: int,
     streams: dict[tuple[str, str], list[_Version]],
+    sample_tokens: Callable[[str], int],
 ) -> list[dict[str, Any]]:
     start = now_ms - WINDOW_DAYS * DAY_MS
     sampler = _TimeSampler(start, now_ms)
@@ -469,7 +482,7 @@ def _logs(
     odd = {i: _ODD_KINDS[j % len(_ODD_KINDS)] for j, i in enumerate(rng.sample(candidates, n_odd))}
 
     return [
-        _log_item(rng, stream, ts, version, odd.get(i))
+        _log_item(rng, stream, ts, version, odd.get(i), sample_tokens)
         for i, (stream, ts, version) in enumerate(picked)
     ]
 
@@ -480,6 +493,7 @@ def _log_item(
     ts: int,
     version: _Version,
     odd: str | None,
+    sample_tokens: Callable[[str], int],
 ) -> dict[str, Any]:
     env_id, key = stream
     family = FAMILIES[key]
@@ -497,7 +511,9 @@ def _log_item(
     )[0]
     details, price_in, price_out, base_ms, per_token_ms = _MODELS[model]
     prompt_tokens = sum(len(m["content"]) for m in messages) // 4 + 4 * len(messages) + 3
-    sample_tokens = max(1, len(content) // 4 + rng.randint(0, 4))
+    rng.randint(0, 4)  # a draw kept so that the data seeded after it stays the same
+    # flow-prompt records the sample tokens of the answer message's JSON dump: seed the same
+    sample_tokens = max(1, sample_tokens(content))
     latency = base_ms + sample_tokens * per_token_ms + rng.randint(0, 900)
     if rng.random() < 0.04:
         latency += rng.randint(2000, 6000)  # a slow provider moment
@@ -527,7 +543,6 @@ def _log_item(
             "price_of_call": price,
             "ai_model_details": dict(details),
         },
-        "source": LOG_SOURCE,
     }
     if odd == "no_metrics":
         del item["metrics"]

@@ -109,7 +109,7 @@ TICKETS: tuple[tuple[str, str, str, str], ...] = (
         " the discount?",
         "Code {code} should have worked for order {order_id}, so"
         " I've applied the 15% discount manually and refunded {discount} to your original"
-        " payment method.",
+        " payment method. You'll see it on your statement within 5 business days.",
     ),
     (
         "address",

@@ -190,10 +190,12 @@ class LocalStack(StartStop):
 
     # --- first start ------------------------------------------------------------------------
     def _provision(self, clients: AwsClients) -> StackInfo:
+        from ..engine.flow_adapter import sample_tokens
         from .seed_data import build_demo_dataset, user_role_items
 
         now_ms = self.seed_time_ms or int(time.time() * 1000)
-        data = build_demo_dataset(now_ms, n_logs=self.n_logs)
+        # the logs' sample tokens as flow-prompt records them, so estimates match the demo's
+        data = build_demo_dataset(now_ms, n_logs=self.n_logs, sample_tokens=sample_tokens)
         kms_key_id = clients.client("kms").create_key(
             Description="prompt-tester demo provider keys"
         )["KeyMetadata"]["KeyId"]

@@ -26,6 +26,8 @@ from ..engine.cache import AnswerCache
 from ..engine.retry import RetryPolicy, policy_from
 from ..judging.panel import JudgePanel
 from ..judging.scorers import ScorerSet
+from ..models import LogEntry
+from ..service import log_source
 from ..validation import require
 from .engine import PHASES, ReplayEngine, RunOptions
 from .progress import TqdmProgress
@@ -60,6 +62,7 @@ def replay(
     wait: bool = True,
     dry_run: bool = False,
     scorers: Any = None,
+    source: Any = "production",
 ) -> ReplayRun:
     """Run ``request`` with the draft; returns the ``ReplayRun`` (still running with
     ``wait=False``). Ctrl-C while waiting cancels the run and returns what finished.
@@ -67,7 +70,13 @@ def replay(
     ``on_phase(phase, run)`` is called once as the run reaches each of ``PHASES``.
     ``scorers`` (``pt.scorers.…`` or callables) score every answer; judges among them run
     through their behaviours with the run's concurrency, retries, cache and cost cap.
+
+    ``source`` is which logs a query selects and which logged answers are the rows' baseline
+    (``production``, ``similarity``, Compare): production calls by default, ``"all"`` only when
+    asked. Logs named by ``context_ids`` run whatever their source (each row says it); one
+    outside ``source`` has no baseline answer.
     """
+    source = log_source(source)
     require(progress is None or callable(progress), "progress", "must be a callable or None")
     require(on_row is None or callable(on_row), "on_row", "must be a callable or None")
     require(on_phase is None or callable(on_phase), "on_phase", "must be a callable or None")
@@ -90,7 +99,7 @@ def replay(
         behaviour=request.behaviour,
         behaviour_spec=prepared.behaviour.to_document(),
         draft=prepared.prompt.to_service_dump(),
-        selection=request.selection(prepared.prompt.prompt_id),
+        selection={**request.selection(prepared.prompt.prompt_id), "source": source},
         rows=[],
         estimate=EMPTY_ESTIMATE,
         concurrency=request.concurrency,
@@ -99,9 +108,16 @@ def replay(
     run.scorers = [s.meta() for s in scorer_set]
     run.repeats = request.repeats
 
+    def baseline_only(entry: LogEntry) -> LogEntry:
+        """A named log outside ``source`` keeps its source but lends no answer as a baseline
+        (its metrics still size the estimate)."""
+        if source == "all" or entry.source == source:
+            return entry
+        return entry.model_copy(update={"response": {}})
+
     def pages() -> Iterator[list]:
         if request.context_ids is not None:
-            yield scope.logs_by_id(list(request.context_ids))
+            yield [baseline_only(e) for e in scope.logs_by_id(list(request.context_ids))]
             return
         yield from scope.log_pages(
             prompt_id=request.prompt_id or prepared.prompt.prompt_id,
@@ -112,6 +128,7 @@ def replay(
             # page's calls (the run's tail after the reading ends) stay short
             first_page=min(request.limit, max(2 * request.concurrency, 50)),
             page_size=min(1000, max(50, 2 * request.concurrency)),
+            source=source,
         )
 
     options = RunOptions(

@@ -38,6 +38,13 @@ def _diff(old: str, new: str) -> str:
     return "\n".join(list(lines)[2:]) or "(no line changed)"
 
 
+def _cost_line(s: dict) -> str:
+    """Actual cost beside the estimate and how far the estimate was off (estimate vs actual)."""
+    line = f"${s['total_cost']:.5f} (estimate ${s['estimated_cost']:.5f}"
+    off = s.get("estimate_error")
+    return line + (f"; actual {off:+.1%} from it)" if off is not None else ")")
+
+
 def run_html(run: ReplayRun) -> str:
     s = run.summary()
     state = (s["stopped_reason"] or "done") if run.done else "running"
@@ -47,7 +54,7 @@ def run_html(run: ReplayRun) -> str:
         ("failed", s["failed"]),
         ("not run", s["not_run"]),
         ("changed", f"{s['changed']} ({_num(s['share_changed'])})"),
-        ("cost (USD)", f"{s['total_cost']:.5f} (estimated {s['estimated_cost']:.5f})"),
+        ("cost", _cost_line(s)),
         (
             "latency p50 / p95 (ms)",
             f"{_num(s['latency_p50_ms'], 0)} / {_num(s['latency_p95_ms'], 0)}",
@@ -74,14 +81,15 @@ def run_html(run: ReplayRun) -> str:
             for name, v in scores.items()
         )
         parts.append(f"<p><b>Scores</b></p><table>{head}{body}</table>")
-    names = [m["name"] for m in run.scorers]
+    # a scorer named like the run's own column (``similarity``) is that column, shown once
+    names = [m["name"] for m in run.scorers if m["name"] != "similarity"]
     ordered = sorted(run.rows, key=lambda r: (r.changed is not True, r.error is None, r.index))
     rows = []
     for r in ordered[:MAX_ROWS_SHOWN]:
         scored = "".join(f"<td>{_num((r.scores or {}).get(n))}</td>" for n in names)
         detail = _diff(r.production or "", r.new) if r.ok else (r.error or "")
         rows.append(
-            f"<tr><td>{_e(r.context_id)}</td><td>{_e(r.repeat)}</td><td>{_e(r.changed)}</td>"
+            f"<tr><td>{_e(r.context_id)}</td><td>{_e(r.repeat + 1)}</td><td>{_e(r.changed)}</td>"
             f"<td>{_num(r.similarity)}</td>{scored}<td><pre style='white-space:pre-wrap;margin:0'>"
             f"{_e(detail[:2000])}</pre></td></tr>"
         )

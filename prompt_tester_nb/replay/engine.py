@@ -10,8 +10,14 @@ phase: selecting, planning, estimating or calling.
 * **Concurrency** is adaptive (AIMD, ``Limiter``): a 429 halves the calls allowed in flight
   (once per round, min 1); every ``RetryPolicy.grow_every`` successes add one back.
 * **max_cost** caps what is spent: a row is not started when the real prices so far plus the
-  projected cost of the calls in flight plus its own estimate would pass the cap. Until one
-  answer is in, one call at a time (its prompt tokens are exact, its answer is not).
+  projected cost of the calls in flight (and of the verdicts its answered rows still owe)
+  plus its own estimate would pass the cap. Until one answer is in, one call at a time (its
+  prompt tokens are exact, its answer is not).
+* **Judge verdicts run in slots of their own**: a row's answer job frees its slot when the
+  answer lands, and the row's verdicts (one job per judge) are queued then, in the same
+  slots (``Limiter``). Answers go first while fewer than two rounds of verdicts wait (an
+  answer has a verdict after it, so starting it early shortens the run's tail); past that,
+  verdicts go first, so rows keep settling while the logs stream in.
 * **cancel()** stops scheduling; calls in flight end (each bounded by the model timeout);
   every finished row is kept; rows read but not run are marked ``not_run``.
 """
@@ -37,7 +43,7 @@ from ..engine.failures import Cancelled
 from ..engine.gate import Limiter
 from ..errors import PromptTesterError, ProviderError
 from ..judging.panel import JudgePanel
-from ..judging.scorers import ScorerSet, safe_score
+from ..judging.scorers import Score, Scorer, ScorerSet, safe_score
 from ..models import LogEntry
 from .plan import Basis, judge_basis, new_row, plan_row
 from .records import NOT_RUN, ReplayEstimate, ReplayRow, ReplayRun
@@ -84,6 +90,17 @@ class _Estimate:
         )
 
 
+@dataclass(slots=True)
+class _Judging:
+    """An answered row of a judged run, waiting for its verdicts."""
+
+    result: Any
+    scores: dict[str, float | None]  # its checks' (computed with the answer)
+    reasons: dict[str, str | None]
+    left: int  # verdicts still to come
+    verdicts: dict[str, Score] = field(default_factory=dict)
+
+
 class ReplayEngine:
     """Runs one replay on a background thread; ``start()`` returns the running run."""
 
@@ -106,8 +123,14 @@ class ReplayEngine:
         self.events: queue.SimpleQueue = queue.SimpleQueue()
         self.unplanned: deque[ReplayRow] = deque()
         self.planned: deque[tuple[int, PreparedCall, Basis]] = deque()
-        self.outstanding: dict[int, float] = {}  # row index -> projected cost, in flight
+        # row index -> projected cost of what the row still owes (its answer and verdicts)
+        self.outstanding: dict[int, float] = {}
         self.basis: dict[int, Basis] = {}
+        self.in_flight = 0  # jobs on the pool: answers and verdicts, each in one slot
+        # Judged runs: verdict jobs not started yet, and each answered row's partial verdicts.
+        self.judges: list[Scorer] = options.scorers.judges if options.panel is not None else []
+        self.verdicts: deque[tuple[int, Scorer]] = deque()
+        self.judging: dict[int, _Judging] = {}
         self.estimate = _Estimate()
         self.spent = 0.0
         self.max_sample = 0  # the longest new answer so far (answers may outgrow production's)
@@ -164,6 +187,8 @@ class ReplayEngine:
 
     # --- the pool's side --------------------------------------------------------------
     def _call(self, index: int, call: PreparedCall | None) -> None:
+        """A row's answer job; in a judged run its checks too (verdicts are jobs of their
+        own, queued by the scheduler when this one reports)."""
         row = self.run.rows[index]
         result = error = key = None
         scored = None
@@ -177,7 +202,9 @@ class ReplayEngine:
                 if self.cache is not None:
                     with contextlib.suppress(Exception):
                         key = AnswerCache.key(self.prepared, call, result.attempt, row.repeat)
-            if len(self.options.scorers):
+            if self.judges:
+                scored = self._score(row, result, checks_only=True)
+            elif len(self.options.scorers):
                 scored = self._score(row, result)
         except Cancelled:
             pass  # never reached the provider: not run
@@ -190,10 +217,27 @@ class ReplayEngine:
                 attempts=[{"attempt": "-", "model": "-", "kind": "error", "error": "-"}],
                 kind="error",
             )
-        self.events.put(("done", index, result, error, key, scored))
+        self.events.put(("answered" if self.judges else "done", index, result, error, key, scored))
 
-    def _score(self, row: ReplayRow, result: Any) -> tuple[dict, dict, float]:
-        """Every scorer on the row's answer; a judge's call goes through the same gate."""
+    def _verdict(self, index: int, scorer: Scorer, result: Any) -> None:
+        """One judge's verdict on one answered row, in a slot of its own."""
+        row = self.run.rows[index]
+        try:
+            if self.cancel.is_set():
+                verdict = Score(None, "the replay was cancelled")
+            else:
+                view = dataclasses.replace(row, result=result)  # the row with its answer
+                assert self.options.panel is not None
+                verdict = safe_score(scorer, view, self.options.panel.for_repeat(row.repeat))
+        except BaseException as exc:  # never lose the event: the row would never settle
+            verdict = Score(None, type(exc).__name__)
+        self.events.put(("verdict", index, scorer, verdict))
+
+    def _score(
+        self, row: ReplayRow, result: Any, checks_only: bool = False
+    ) -> tuple[dict, dict, float]:
+        """Every scorer on the row's answer (or its checks only, in a judged run); a judge's
+        call goes through the same gate."""
         view = dataclasses.replace(row, result=result)  # the row as it is with its answer
         panel = self.options.panel
         judge = panel.for_repeat(row.repeat) if panel is not None else None
@@ -201,6 +245,8 @@ class ReplayEngine:
         reasons: dict[str, str | None] = {}
         cost = 0.0
         for scorer in self.options.scorers:
+            if checks_only and scorer.is_judge:
+                continue
             if self.cancel.is_set() and scorer.is_judge:
                 scores[scorer.name], reasons[scorer.name] = None, "the replay was cancelled"
                 continue
@@ -255,7 +301,7 @@ class ReplayEngine:
 
     def _projected(self, index: int) -> float:
         basis = self.basis[index]
-        if basis.where is None:  # scoring only
+        if basis.where is None or basis.answered:  # scoring only, or only verdicts owed
             return basis.judge_cost
         if self.max_sample <= basis.sample_tokens:
             return self.run.rows[index].estimated_cost + basis.judge_cost
@@ -264,7 +310,7 @@ class ReplayEngine:
 
     def _admit(self) -> str:
         """'go', 'wait' (for calls in flight) or 'max_cost' for the next planned row."""
-        if len(self.outstanding) >= self.limiter.allowed:
+        if self.in_flight >= self.limiter.allowed:
             return "wait"
         cap = self.run.max_cost
         if cap is None:
@@ -283,17 +329,17 @@ class ReplayEngine:
     def _finish(
         self, index: int, result, error: ProviderError | None, key: Any, scored: Any = None
     ) -> None:
+        self._land(index, result, error, key)
+        self._settle(index, result, error, scored)
+
+    def _land(self, index: int, result, error: ProviderError | None, key: Any) -> None:
+        """Account for a row's answer (or failure) as soon as it lands: requests, what it
+        cost, the longest answer so far (which re-projects the calls in flight), the cache."""
         row = self.run.rows[index]
-        self.outstanding.pop(index, None)
-        self.basis.pop(index, None)
-        if scored is not None:
-            row.scores, row.reasons, row.judge_cost = scored
-            self.spent += row.judge_cost
+        self.in_flight -= 1
         if row.cached:
-            pass  # answered from the cache at planning, only scored: nothing spent on it
-        elif result is not None:
-            row.result = result
-            row.tries = result.tries
+            return  # answered from the cache at planning, only scored: nothing spent on it
+        if result is not None:
             self.requests += result.requests
             self.retried += result.tries > 1
             if result.price is not None:
@@ -310,17 +356,87 @@ class ReplayEngine:
                 except sqlite3.Error as exc:
                     logger.warning("Could not write the replay cache: %s", exc)
         elif error is not None:
+            self.requests += error.requests
+            self.retried += error.tries > 1
+
+    def _settle(self, index: int, result, error: ProviderError | None, scored: Any) -> None:
+        """The row's final fields (answer or failure, scores), then it is reported."""
+        row = self.run.rows[index]
+        self.outstanding.pop(index, None)
+        self.basis.pop(index, None)
+        if scored is not None:
+            row.scores, row.reasons, row.judge_cost = scored
+            self.spent += row.judge_cost
+        if row.cached:
+            pass
+        elif result is not None:
+            row.result = result
+            row.tries = result.tries
+        elif error is not None:
             row.fail(error.kind or "error", error.message)
             last = error.attempts[-1] if error.attempts else {}
             row.failed_attempt = last.get("attempt")
             row.failed_model = last.get("model")
             row.tries = error.tries
-            self.requests += error.requests
-            self.retried += row.tries > 1
         else:
             row.tries = 0
             row.fail(NOT_RUN, "the replay was cancelled before this row's call")
         self._emit(row)
+
+    # --- judged runs: verdicts in slots of their own -------------------------------------
+    def _answered(
+        self, index: int, result, error: ProviderError | None, key: Any, checks: Any
+    ) -> None:
+        """A judged row's answer landed: its slot is free; queue one verdict job per judge
+        (a failed or cancelled row settles now, unscored, as in an unjudged run)."""
+        self._land(index, result, error, key)
+        if result is None:
+            self._settle(index, result, error, None)
+            return
+        scores, reasons, _ = checks or ({}, {}, 0.0)
+        self.judging[index] = _Judging(result, scores, reasons, len(self.judges))
+        basis = self.basis.get(index)
+        if basis is not None:  # it owes only its verdicts now
+            basis.answered = True
+            if index in self.outstanding:
+                self.outstanding[index] = basis.judge_cost
+        for scorer in self.judges:
+            if self.cancel.is_set():  # not started: say so, as an unjudged cancel would
+                self._verdict_done(index, scorer, Score(None, "the replay was cancelled"))
+            else:
+                self.verdicts.append((index, scorer))
+
+    def _verdict_done(self, index: int, scorer: Scorer, verdict: Score) -> None:
+        state = self.judging[index]
+        state.verdicts[scorer.name] = verdict
+        state.left -= 1
+        if state.left:
+            return
+        del self.judging[index]
+        scores: dict[str, float | None] = {}
+        reasons: dict[str, str | None] = {}
+        cost = 0.0
+        for one in self.options.scorers:  # the scorers' own order, as an unjudged run has it
+            if one.name in state.scores:
+                scores[one.name] = state.scores[one.name]
+                if one.name in state.reasons:
+                    reasons[one.name] = state.reasons[one.name]
+                continue
+            got = state.verdicts[one.name]
+            scores[one.name], reasons[one.name] = got.value, got.reason
+            cost += got.cost
+        self._settle(index, state.result, None, (scores, reasons, cost))
+
+    def _start_verdict(self, pool: ThreadPoolExecutor) -> None:
+        index, scorer = self.verdicts.popleft()
+        self.in_flight += 1
+        pool.submit(self._verdict, index, scorer, self.judging[index].result)
+
+    def _verdict_first(self) -> bool:
+        """Whether the next free slot goes to a waiting verdict rather than a new answer."""
+        if not self.verdicts:
+            return False
+        return not self.planned or len(self.verdicts) >= 2 * self.limiter.allowed
 
     def _handle(self, event: tuple) -> None:
         kind = event[0]
@@ -328,6 +444,11 @@ class ReplayEngine:
             self._take_page(event[1])
         elif kind == "done":
             self._finish(*event[1:])
+        elif kind == "answered":
+            self._answered(*event[1:])
+        elif kind == "verdict":
+            self.in_flight -= 1
+            self._verdict_done(*event[1:])
         else:  # "end" of the logs
             self.source_done = True
             if event[1] is not None:
@@ -352,16 +473,24 @@ class ReplayEngine:
             self._drain(block=False)
             if self.cancel.is_set():
                 return "cancelled"
+            free = self.in_flight < self.limiter.allowed
+            if free and self._verdict_first():
+                self._start_verdict(pool)
+                continue
             if self.planned and not dry:
                 verdict = self._admit()
                 if verdict == "go":
                     index, call, _ = self.planned.popleft()
                     self._phase("calling")
                     self.outstanding[index] = self._projected(index) if self.run.max_cost else 0.0
+                    self.in_flight += 1
                     pool.submit(self._call, index, call)
                     continue
                 if verdict == "max_cost":
                     return "max_cost"
+                if free and self.verdicts:  # the cap waits on calls in flight: judge meanwhile
+                    self._start_verdict(pool)
+                    continue
             # plan ahead while calls run: enough to fill the pool, all of it in a dry run
             if self.unplanned and (dry or len(self.planned) < self.run.concurrency):
                 self._plan_next()
@@ -385,8 +514,13 @@ class ReplayEngine:
                 try:
                     stopped = self._loop(pool)
                 finally:
-                    while self.outstanding:  # the calls in flight end; their rows are kept
-                        self._drain(block=True)
+                    # The calls in flight end and their rows are kept; verdicts owed to rows
+                    # already answered still run (the cap counted them; on cancel they say so).
+                    while self.outstanding:
+                        while self.verdicts and self.in_flight < self.limiter.allowed:
+                            self._start_verdict(pool)
+                        if self.outstanding:
+                            self._drain(block=True)
             if self.cancel.is_set() and stopped is None:
                 stopped = "cancelled"
         except PromptTesterError as exc:  # reading the logs failed (a missing log, AWS)

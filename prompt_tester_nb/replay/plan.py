@@ -30,6 +30,7 @@ class Basis:
     sample_tokens: int
     judge_cost: float = 0.0  # the estimate of the row's judge calls
     judge_calls: int = 0
+    answered: bool = False  # a judged row whose answer landed: only its verdicts are owed
 
 
 def new_row(index: int, entry: LogEntry, repeat: int = 0) -> ReplayRow:
@@ -46,6 +47,7 @@ def new_row(index: int, entry: LogEntry, repeat: int = 0) -> ReplayRow:
         ),
         repeat=repeat,
         ideal=getattr(entry, "ideal_answer", None),
+        source=entry.source,
     )
 
 
@@ -66,7 +68,7 @@ def plan_row(
     sample = (
         row.production_sample_tokens
         if row.production_sample_tokens is not None
-        else prepared.count_tokens(call.first, row.production)
+        else prepared.count_sample_tokens(call.first, row.production)
     )
     row.estimated_cost = prepared.price(call.first, call.prompt_tokens, sample)
     return call, Basis(call.first, call.prompt_tokens, sample)
@@ -74,14 +76,18 @@ def plan_row(
 
 def judge_basis(row: ReplayRow, scorers, panel) -> tuple[int, float]:
     """(judge calls, their estimated cost) for a row, the production answer standing in for
-    the new one (which is not known yet)."""
+    the new one (which is not known yet). A row answered from the cache has its answer, so a
+    verdict the cache also holds is no call (a rerun of a recorded run costs nothing)."""
     if panel is None:
         return 0, 0.0
     calls, cost = 0, 0.0
-    stand_in = row.production or ""
+    known = row.cached and row.new is not None
+    stand_in = (row.new if known else row.production) or ""
     for scorer in scorers.judges:
         built = scorer.request(row, stand_in or " ")
         if not isinstance(built, tuple):  # e.g. no ideal answer: no call
+            continue
+        if known and panel.has_verdict(scorer.behaviour, *built, repeat=row.repeat):
             continue
         calls += 1
         try:

@@ -7,7 +7,6 @@ result type (``TestResult``) or the failure that ended it. Plain values only: a 
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import os
@@ -79,6 +78,7 @@ SAVED_FIELDS = (
     "scores",
     "reasons",
     "judge_cost",
+    "source",
 )
 # The result's fields, as a saved row names them (``new`` is the result's ``content``).
 _RESULT_FIELDS = {
@@ -120,6 +120,9 @@ class ReplayRow:
     scores: dict[str, float | None] | None = None  # scorer name -> 0..1 (None: unscored)
     reasons: dict[str, str | None] | None = None  # scorer name -> why (judges, failures)
     judge_cost: float = 0.0  # what the row's judge calls cost (USD)
+    # The log's source (from the product's TesterRuns records): "prompt-tester" when the
+    # selection named a log the Tester's own call created.
+    source: str = "production"
     _similarity: float | None = None
 
     # --- the result's fields, as columns ------------------------------------------------
@@ -170,12 +173,16 @@ class ReplayRow:
 
     @property
     def similarity(self) -> float | None:
-        """difflib's ratio between the production answer and the new one (0..1)."""
-        if not self.ok:
+        """How close the new answer is to production's (0..1), the one measure
+        ``sc.similarity`` gives too (``judging.scorers.text_similarity``), so the run's
+        ``similarity`` column and that scorer never disagree; None when the row has no
+        production answer to compare with."""
+        if not self.ok or self.production is None:
             return None
         if self._similarity is None:
-            a, b = self.production or "", self.new or ""
-            self._similarity = 1.0 if a == b else difflib.SequenceMatcher(None, a, b).ratio()
+            from ..judging.scorers import text_similarity
+
+            self._similarity = text_similarity(self.production or "", self.new or "")
         return self._similarity
 
     def fail(self, kind: str, message: str | None) -> None:
@@ -206,6 +213,7 @@ class ReplayRow:
             scores=data.get("scores"),
             reasons=data.get("reasons"),
             judge_cost=float(data.get("judge_cost") or 0.0),
+            source=str(data.get("source") or "production"),
         )
         if data.get("new") is not None and row.error_kind is None:
             fields = {name: data.get(saved) for saved, name in _RESULT_FIELDS.items()}
@@ -354,6 +362,8 @@ class ReplayRun:
         frame = pd.DataFrame(rows, columns=columns)
         for name in ("latency_ms", "prompt_tokens", "sample_tokens", "tries", "repeat"):
             frame[name] = frame[name].astype("Int64")
+        # 1-based, as a person counts and as the app shows it (``ReplayRow.repeat`` is 0-based)
+        frame["repeat"] = frame["repeat"] + 1
         for name in ("price", "similarity", *names):
             frame[name] = frame[name].astype("float64")
         frame["changed"] = frame["changed"].astype("boolean")
@@ -415,6 +425,12 @@ class ReplayRun:
             "latency_p50_ms": _percentile(latencies, 0.50),
             "latency_p95_ms": _percentile(latencies, 0.95),
             "estimated_cost": self.estimate.estimated_cost,
+            # how far the estimate was off: (actual - estimated) / estimated, e.g. -0.021
+            "estimate_error": (
+                round((spent - self.estimate.estimated_cost) / self.estimate.estimated_cost, 4)
+                if self.estimate.estimated_cost > 0
+                else None
+            ),
             "stopped_reason": self.stopped_reason,
             "cache_hits": sum(1 for r in rows if r.cached),
             "model_requests": self.model_requests,

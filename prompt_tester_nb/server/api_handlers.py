@@ -26,6 +26,7 @@ from ..api_models import (
 )
 from ..http_errors import time_argument
 from ..models import (
+    SOURCE_CHOICES,
     AuditEvent,
     Behaviour,
     Environment,
@@ -51,6 +52,13 @@ PATH_PARAMETERS: dict[str, dict[str, Any]] = {
 }
 _LIMIT = {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}
 _TIME = {"type": "string", "description": "ISO date/time or epoch milliseconds"}
+_SOURCE = {
+    "type": "string",
+    "enum": list(SOURCE_CHOICES),
+    "default": "all",
+    "description": "Which logs: production calls, the Tester's own (known from the product's"
+    " TesterRuns records), or all; a filtered page may be short and still carry next_cursor",
+}
 
 
 class TesterNotebookBody(BaseModel):
@@ -80,6 +88,7 @@ class LogsHandler(PromptTesterHandler):
             "until": _TIME,
             "limit": _LIMIT,
             "cursor": {"type": "string", "description": "next_cursor of the previous page"},
+            "source": _SOURCE,
         }
     }
 
@@ -95,6 +104,7 @@ class LogsHandler(PromptTesterHandler):
             self._time_argument("until"),
             self.int_argument("limit", 50),
             self.get_argument("cursor", None),
+            self.get_argument("source", "all"),
         )
         self.send(page)
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from tornado import web
 
 from ..errors import AuthenticationError
-from ..session import kernel_sign_in
+from ..session import KernelSignIn, kernel_sign_in
 from .base import COOKIE, PromptTesterHandler
 
 LOGIN_COOKIE = "prompt-tester-login"
@@ -163,10 +163,43 @@ class PasswordHandler(LoginHandler):
         PromptTesterHandler.write_error(self, status_code, **kwargs)
 
 
+class SignInState(BaseModel):
+    """``GET auth/me?optional=1``: the sign-in state as a 200 either way, for a page that
+    polls it. Signed out is a normal state, not an error: it must leave no 401 in the server
+    log or the browser console every minute. Signed in carries ``Me``'s fields; signed out,
+    whom the kernels would sign in as instead (``auth/kernel``), so one call says it all."""
+
+    signed_in: bool
+    email: str | None = None
+    sub: str | None = None
+    expires_at: int | None = None
+    kernel: KernelSignIn | None = None
+
+
 class MeHandler(PromptTesterHandler):
+    """Who is signed in in this browser: 401 when nobody (the REST contract), unless the
+    caller asks with ``optional=1``: then 200 ``{"signed_in": false, "kernel": …}``."""
+
     @web.authenticated
     async def get(self) -> None:
-        principal = await self.principal()
+        optional = self.get_argument("optional", "") in ("1", "true")
+        try:
+            principal = await self.principal()
+        except AuthenticationError:
+            if not optional:
+                raise
+            self.send(SignInState(signed_in=False, kernel=kernel_sign_in(self.service.settings)))
+            return
+        if optional:
+            self.send(
+                SignInState(
+                    signed_in=True,
+                    email=principal.email,
+                    sub=principal.user_id,
+                    expires_at=principal.expires_at,
+                )
+            )
+            return
         self.send(Me(email=principal.email, sub=principal.user_id, expires_at=principal.expires_at))
 
 

@@ -81,8 +81,8 @@ def freeze_heap() -> int:
     A full (generation-2) collection walks every tracked object while holding the GIL, so it
     stalls the loop whichever thread triggers it. Under load, short-lived request data that
     happens to be alive at a young collection is promoted and soon triggers a full one:
-    measured with ``benchmarks/bench_load.py`` (100 clients), 120-170 ms every 10-15 s on the
-    ~390k objects of a warmed server, the whole of the loop's worst lag. What is alive after
+    measured with ``benchmarks/bench_gc.py`` (8 threads of service calls for 40 s), pauses of
+    144-443 ms every 11-20 s on the ~382k objects of a warmed server, the loop's worst lag. What is alive after
     start-up (Jupyter, modules, boto3 models) lives as long as the process; frozen, a full
     collection only walks what requests left behind. A young generation of 10,000 objects
     (CPython's default is 700) lets in-flight request data die before a young collection can

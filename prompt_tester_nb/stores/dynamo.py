@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import random
+import time
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -97,3 +99,34 @@ def query_all(db: Any, **kwargs: Any) -> list[dict[str, Any]]:
         if "LastEvaluatedKey" not in page:
             return items
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+BATCH_SIZE = 100  # BatchGetItem's limit per call
+BATCH_ATTEMPTS = 8  # rounds for UnprocessedKeys before giving up
+
+
+def batch_get_items(
+    db: Any, table: str, keys: Sequence[dict[str, Any]], what: str, **request: Any
+) -> Iterator[dict[str, Any]]:
+    """The items at ``keys`` (DynamoDB-typed keys), deserialised, read 100 per BatchGetItem
+    with ``request``'s extra parameters (a projection, ``ConsistentRead``). Keys DynamoDB
+    leaves unprocessed (throttling) are asked again with full-jitter backoff, as AWS's SDKs
+    do (up to 50 ms, doubling, at most 2 s); after ``BATCH_ATTEMPTS`` rounds a StoreError
+    says so. An item that does not exist is simply not yielded. ``what`` names the read in
+    errors ("Reading logs")."""
+    for start in range(0, len(keys), BATCH_SIZE):
+        pending: dict[str, Any] = {
+            table: {"Keys": list(keys[start : start + BATCH_SIZE]), **request}
+        }
+        for attempt in range(BATCH_ATTEMPTS):
+            with aws_errors(what):
+                result = db.batch_get_item(RequestItems=pending)
+            for raw in result.get("Responses", {}).get(table, []):
+                yield deserialize(raw)
+            pending = result.get("UnprocessedKeys") or {}
+            if not pending.get(table, {}).get("Keys"):
+                break
+            if attempt + 1 < BATCH_ATTEMPTS:
+                time.sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))
+        else:
+            raise StoreError(f"{what}: DynamoDB kept throttling the batch read; try again later")

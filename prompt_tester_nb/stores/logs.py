@@ -8,23 +8,19 @@ and metrics but not its prompt and request messages.
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..errors import ConflictError, NotFoundError, StoreError
+from ..errors import ConflictError, NotFoundError
 from ..ids import SEP as CONTEXT_SEP
 from ..ids import ContextId
 from ..models import LogEntry
 from ..schema import env_prompt_key, split_env_prompt_key
-from .dynamo import aws_errors, deserialize, serialize
+from .dynamo import aws_errors, batch_get_items, deserialize, serialize
 
 KEY_ATTRIBUTES = ("env_id_prompt_id", "timestamp")
 # Attributes that make the LogEntry's identity; read whatever the projection asks for.
 IDENTITY_ATTRIBUTES = (*KEY_ATTRIBUTES, "env_id", "prompt_id")
-BATCH_SIZE = 100  # BatchGetItem's limit per call
-BATCH_ATTEMPTS = 8  # rounds for UnprocessedKeys before giving up
 
 
 def log_entry(item: dict[str, Any] | LogEntry) -> LogEntry:
@@ -56,7 +52,8 @@ def log_entry(item: dict[str, Any] | LogEntry) -> LogEntry:
         response=as_dict("response"),
         request=as_dict("request"),
         metrics=as_dict("metrics"),
-        source=item.get("source"),
+        # ``source`` is not read from the item: the platform's service writes Logs items and
+        # may keep or drop any field, so the service decides it from its TesterRuns records.
         ideal_answer=ideal if isinstance(ideal := item.get("ideal_answer"), str) else None,
     )
 
@@ -132,6 +129,16 @@ class LogStore:
         entries = [log_entry(deserialize(i)) for i in page.get("Items", [])]
         return entries, page.get("LastEvaluatedKey")
 
+    def start_key_after(self, entry: LogEntry, *, by_prompt: bool) -> dict[str, Any]:
+        """The ``ExclusiveStartKey`` that continues a ``page`` query right after ``entry``
+        (what DynamoDB's LastEvaluatedKey would be had the page ended there): the table's keys,
+        plus the index's for a query over the environment index. A page cut short by a filter
+        in the service continues from here, so no log is skipped or listed twice."""
+        key = self._key(entry.env_id, entry.prompt_id, entry.timestamp)
+        if not by_prompt:
+            key["env_id"] = {"S": entry.env_id}
+        return key
+
     def get(self, env_id: str, prompt_id: str, timestamp: int) -> LogEntry | None:
         with aws_errors("Reading a log"):
             result = self._db.get_item(
@@ -154,33 +161,17 @@ class LogStore:
         wanted = list(dict.fromkeys((str(p), int(t)) for p, t in keys))
         found: dict[tuple[str, int], LogEntry] = {}
         by_key = {(env_prompt_key(env_id, p), t): (p, t) for p, t in wanted}
-        request_extra = _projection(projection)
-        for start in range(0, len(wanted), BATCH_SIZE):
-            chunk = wanted[start : start + BATCH_SIZE]
-            pending: dict[str, Any] = {
-                self._table: {
-                    "Keys": [self._key(env_id, p, t) for p, t in chunk],
-                    **request_extra,
-                }
-            }
-            for attempt in range(BATCH_ATTEMPTS):
-                with aws_errors("Reading logs"):
-                    result = self._db.batch_get_item(RequestItems=pending)
-                for raw in result.get("Responses", {}).get(self._table, []):
-                    item = deserialize(raw)
-                    asked = by_key.get((item.get("env_id_prompt_id"), item.get("timestamp")))
-                    if asked is not None:
-                        found[asked] = log_entry(item)
-                pending = result.get("UnprocessedKeys") or {}
-                if not pending.get(self._table, {}).get("Keys"):
-                    break
-                if attempt + 1 < BATCH_ATTEMPTS:
-                    # Full jitter, as AWS's SDKs back off: up to 50 ms, doubling, at most 2 s.
-                    time.sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))
-            else:
-                raise StoreError(
-                    "Reading logs: DynamoDB kept throttling the batch read; try again later"
-                )
+        items = batch_get_items(
+            self._db,
+            self._table,
+            [self._key(env_id, p, t) for p, t in wanted],
+            "Reading logs",
+            **_projection(projection),
+        )
+        for item in items:
+            asked = by_key.get((item.get("env_id_prompt_id"), item.get("timestamp")))
+            if asked is not None:
+                found[asked] = log_entry(item)
         return found
 
     def put(self, item: dict[str, Any]) -> None:

@@ -15,6 +15,17 @@ pending label is always taken off again (a secret holds at most 20 labels); a ve
 without labels is deprecated, and Secrets Manager deletes it in time. Creating the secret is
 the same race: the loser of two ``CreateSecret`` calls retries as an update.
 
+Every try is a ``PutSecretValue``, i.e. a new version, and Secrets Manager keeps only about 100
+versions (none younger than 24 hours is removed). So with a ``LeaseTable`` the writers of one
+environment first take turns (``lease.py``: a short lease per secret, taken without writing
+while waiting), and each change is then one read, merge, ``PutSecretValue``; the compare-and-swap
+stays underneath as the safety net (a holder slower than its lease can still overlap the next).
+
+The 20-label rule is kept here, not left to AWS (moto does not enforce it): a change adds one
+pending label and takes it off again, and the holder of the lease first removes any pending
+label a writer that died between its ``PutSecretValue`` and its clean-up left behind. So no
+change leaves more than one pending label on the secret.
+
 A ``LimitExceededException`` is not a collision: Secrets Manager refuses a write when the
 secret holds too many versions (about 100; none younger than 24 hours is removed) or too many
 staging labels (20). Retrying only adds to the count, so it is a ``QuotaError`` at once, naming
@@ -26,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import threading
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -41,6 +53,7 @@ from tenacity import (
 
 from ..errors import ConflictError, QuotaError, StoreError
 from .dynamo import aws_errors
+from .lease import LeaseTable
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +128,10 @@ class SecretStore:
 
     ``attempts`` bounds how often one change is redone when others keep landing first; the
     waits between tries are random (full jitter), so writers that collided spread out.
+    ``lease`` (the ``Leases`` table) serialises the writers of one secret before they write;
+    without it the compare-and-swap alone keeps changes (but spends a version per lost try).
+    ``tries`` counts compare-and-swap tries (each one a ``PutSecretValue`` or ``CreateSecret``),
+    a figure for the tests and the README.
     """
 
     def __init__(
@@ -124,11 +141,15 @@ class SecretStore:
         *,
         attempts: int = 30,
         max_wait_seconds: float = 1.0,
+        lease: LeaseTable | None = None,
     ):
         self._sm = secretsmanager
         self._kms_key_id = kms_key_id
         self._attempts = attempts
         self._max_wait = max_wait_seconds
+        self._lease = lease
+        self._count_lock = threading.Lock()
+        self.tries = 0
         events = getattr(getattr(secretsmanager, "meta", None), "events", None)
         if events is not None:  # once per client: the unique id makes a second call a no-op
             events.register_first(
@@ -171,8 +192,23 @@ class SecretStore:
         ``set_values[AZURE]`` merges realm by realm; ``delete`` takes key names or
         ``"AZURE_OPENAI_KEYS.<realm>"`` for one realm. Raises ConflictError when others' changes
         kept landing first for every one of ``attempts`` tries, and QuotaError at once (no
-        retry) when Secrets Manager refuses for a quota; nothing is saved then.
+        retry) when Secrets Manager refuses for a quota; nothing is saved then. With a lease,
+        ConflictError also when the lease could not be had in time (nothing written then).
         """
+        if self._lease is None:
+            return self._merge(name, set_values, delete, tags)
+        with self._lease.hold(f"secret:{name}", SAVING):
+            self.clear_pending(name)
+            return self._merge(name, set_values, delete, tags)
+
+    def _merge(
+        self,
+        name: str,
+        set_values: dict[str, Any],
+        delete: list[str],
+        tags: dict[str, str],
+    ) -> dict[str, Any]:
+        """The compare-and-swap loop: read, merge, swap; redone when another change landed."""
         retrying = Retrying(
             stop=stop_after_attempt(self._attempts),
             wait=wait_random_exponential(multiplier=0.01, max=self._max_wait),
@@ -183,6 +219,8 @@ class SecretStore:
                 with attempt:
                     doc, version = self._read(name)
                     merged = apply_change(doc, set_values, delete)
+                    with self._count_lock:
+                        self.tries += 1
                     if version is None:
                         self._create(name, merged, tags)
                     else:
@@ -258,6 +296,28 @@ class SecretStore:
                         raise _Conflict from None
                     raise
             self._drop_label(name, pending, new_version)
+
+    def clear_pending(self, name: str) -> int:
+        """Remove every pending label on the secret; returns how many were removed.
+
+        Called by the lease's holder before it writes, when no other writer is between its
+        steps: a pending label still there belongs to a writer that died (or lost its
+        connection) after its ``PutSecretValue``. Best effort, like ``_drop_label``: a label
+        that stays only counts towards the 20, and the next holder tries again.
+        """
+        try:
+            stages = self._sm.describe_secret(SecretId=name).get("VersionIdsToStages") or {}
+        except (ClientError, BotoCoreError):
+            return 0  # no secret yet (ResourceNotFoundException), or AWS failed: nothing to do
+        removed = 0
+        for version, labels in stages.items():
+            for label in labels:
+                if label.startswith(PENDING):
+                    self._drop_label(name, label, version)
+                    removed += 1
+        if removed:
+            logger.info("Removed %d pending label(s) left by an unfinished change", removed)
+        return removed
 
     def _drop_label(self, name: str, label: str, version: str) -> None:
         """Take the pending label off again. Best effort: the change itself is decided by then,

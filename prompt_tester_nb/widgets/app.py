@@ -33,6 +33,7 @@ class PromptTesterApp(Tool):
         self.behaviours = BehaviourEditor(session)
         self.secrets = SecretsForm(session)
         self.replay = ReplayTool(session, self.tester)
+        self.replay.on_open = lambda _row: self._show_tab("Tester")
         self.compare = CompareView(session, self.replay)
         self.tabs = w.Tab(
             children=[
@@ -66,6 +67,9 @@ class PromptTesterApp(Tool):
         draft = self.tester.open_log(context_id, prompt_id, version)
         self.tabs.selected_index = TABS.index("Tester")
         return draft
+
+    def _show_tab(self, title: str) -> None:
+        self.tabs.selected_index = TABS.index(title)
 
     def _on_tab(self, change: dict[str, Any]) -> None:
         if change["new"] == TABS.index("Tester"):

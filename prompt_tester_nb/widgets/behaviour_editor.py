@@ -1,5 +1,6 @@
-"""The behaviour editor: list, create from the seed's default, edit with live validation,
-save with optimistic locking (a stale save offers a reload), delete with confirmation."""
+"""The behaviour editor: a table of the behaviours, create from the seed's default, edit in a
+form or as JSON (kept in sync) with live validation, save with optimistic locking (a stale
+save offers a reload), delete with confirmation."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from ..models import Behaviour
 from ..session import Session
 from ..validation import parse
 from ._common import Messages, Tool, esc, pretty
+from .behaviour_form import AttemptsForm, behaviours_table_html
 
 
 class BehaviourEditor(Tool):
@@ -23,11 +25,22 @@ class BehaviourEditor(Tool):
         self.session = session
         self.current: Behaviour | None = None  # what was read; None while creating a new one
 
-        self.names = w.Select(options=[], rows=10, layout=w.Layout(width="240px"))
+        self._listed: list[Behaviour] = []  # what the table shows
+        self.table = w.HTML()
+        self.table.add_class("pt-behaviours-table")
+        self.names = w.Dropdown(
+            options=[], value=None, description="Edit", layout=w.Layout(width="320px")
+        )
         self.new_button = w.Button(description="New", icon="plus")
         self.name = w.Text(description="Name", placeholder="my-behaviour")
         self.spec = w.Textarea(rows=18, layout=w.Layout(width="100%"))
         self.spec.add_class("pt-mono")
+        self.spec.add_class("pt-behaviour-json")
+        # The same document as fields: a field changed rewrites the JSON, valid JSON typed
+        # there rebuilds the fields.
+        self.form = AttemptsForm(self.guarded(self._on_form))
+        self.form.add_class("pt-behaviour-form")
+        self._from_form = False
         self.validation = Messages()
         self.audit = w.HTML()
         self.save_button = w.Button(description="Save", icon="save", button_style="primary")
@@ -57,7 +70,16 @@ class BehaviourEditor(Tool):
         editor = w.VBox(
             [
                 self.name,
-                self.spec,
+                w.HBox(
+                    [
+                        w.VBox([self.form], layout=w.Layout(flex="1 1 0", min_width="0")),
+                        w.VBox(
+                            [w.HTML("<b>JSON</b>"), self.spec],
+                            layout=w.Layout(flex="1 1 0", min_width="0"),
+                        ),
+                    ],
+                    layout=w.Layout(width="100%", grid_gap="12px"),
+                ),
                 self.validation,
                 self.audit,
                 w.HBox([self.save_button, self.delete_button, self.reload_button]),
@@ -67,21 +89,32 @@ class BehaviourEditor(Tool):
         )
         self.children = [
             self.messages,
-            w.HBox([w.VBox([self.names, self.new_button]), editor]),
+            self.table,
+            w.HBox([self.names, self.new_button]),
+            editor,
             self.output,
         ]
         self.guarded(self.refresh)()
+        if self.current is None and self.names.options:  # open on one, not on an empty form
+            names = list(self.names.options)
+            self.guarded(self.select)("default" if "default" in names else names[0])
 
     def __repr__(self) -> str:
         return f"<BehaviourEditor env={self.session.env.env_name!r} {len(self.names.options)} behaviours>"
 
     # --- Python equivalents ----------------------------------------------------------------
     def refresh(self) -> list[str]:
-        names = [b.name for b in self.session.behaviours.list()]
+        self._listed = list(self.session.behaviours.list())
+        names = [b.name for b in self._listed]
         keep = self.names.value if self.names.value in names else None
         self.names.options = names
         self.names.value = keep
+        self._show_table()
         return names
+
+    def _show_table(self) -> None:
+        current = self.current.name if self.current else None
+        self.table.value = behaviours_table_html(self._listed, current, human_time)
 
     def select(self, name: str) -> Behaviour:
         if name not in self.names.options:
@@ -102,6 +135,7 @@ class BehaviourEditor(Tool):
         self.delete_button.disabled = True
         self.reload_button.layout.display = "none"
         self._hide_confirm()
+        self._show_table()
 
     @property
     def spec_data(self) -> Any:
@@ -181,6 +215,7 @@ class BehaviourEditor(Tool):
         self.delete_button.disabled = False
         self.reload_button.layout.display = "none"
         self._hide_confirm()
+        self._show_table()
 
     def _hide_confirm(self) -> None:
         self.confirm_box.layout.display = "none"
@@ -190,6 +225,14 @@ class BehaviourEditor(Tool):
             self._load(self.session.behaviours.get(change["new"]))
             self.messages.clear()
 
+    def _on_form(self, spec: dict[str, Any]) -> None:
+        """A field of the form changed: the JSON follows (and is validated as typed JSON is)."""
+        self._from_form = True
+        try:
+            self.spec.value = pretty(spec)
+        finally:
+            self._from_form = False
+
     def _on_spec(self, change: dict[str, Any]) -> None:
         try:
             data = self.spec_data
@@ -197,6 +240,8 @@ class BehaviourEditor(Tool):
             self.validation.error(exc.message)  # one problem: "spec: not valid JSON (line …)"
             self.save_button.disabled = True
             return
+        if not self._from_form:
+            self.form.load(data)  # the JSON typed (or loaded) rebuilds the fields
         try:
             parse(BehaviourSpec, data, "spec")
             if self.current is None and self.name.value:

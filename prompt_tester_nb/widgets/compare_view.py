@@ -1,8 +1,8 @@
 """The Compare view: is the candidate run better than the baseline (production or an earlier
 run), judged pairwise in both orders? Counts, the win rate with its 95 % interval, and the
-pairs side by side, losses, then ties, then wins, then errors, a page of ``PAGE`` at a time;
-the pair picker sits above the table and selecting a pair shows both full texts and both
-reasons."""
+pairs in a grid, losses, then ties, then wins, then errors, a page of ``PAGE`` at a time;
+the grid sits right under the summary and selecting a pair shows both full texts and both
+reasons under it."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from ..errors import PromptTesterError, ValidationError
 from ..judging import scorers as sc
 from ..session import Session
 from ._common import Tool, esc
+from .grid import Column, Grid, cut
 from .replay_tool import ReplayTool
 from .scorer_form import JUDGE
 
@@ -22,12 +23,42 @@ PRODUCTION = "production"
 ORDER = {"loss": 0, "tie": 1, "win": 2, None: 3}  # losses, then ties, then wins, then errors
 ORDER_TEXT = "losses, then ties, then wins, then errors"
 VERDICT = {"win": "✓ win", "loss": "✗ loss", "tie": "= tie", None: "⚠ error"}
-PAGE = 10  # pairs on one page of the side-by-side table (all are in the picker and DataFrame)
+PAGE = 25  # pairs on one page of the grid (all of them are in the DataFrame)
+COLUMNS = (
+    Column("verdict", width="70px"),
+    Column("context", width="180px"),
+    Column("repeat", width="60px", numeric=True),
+    Column("A: candidate"),
+    Column("B: baseline"),
+    Column("reason (A shown first)", width="150px"),
+    Column("reason (B shown first)", width="150px"),
+)
+
+
+def pair_cells(p: Any) -> list[str]:
+    """A pair's summary cells, in ``COLUMNS``' order (the full texts are in the detail)."""
+    return [
+        VERDICT[p.verdict],
+        p.context_id,
+        str(p.repeat + 1),
+        cut(p.candidate, 120),
+        cut(p.baseline, 120),
+        cut(p.error or p.reason_first, 100),
+        cut(p.reason_second, 100),
+    ]
 
 
 def pair_order(p: Any) -> tuple[int, str, int]:
     """The one order of the view's table and picker: the verdict, then context and repeat."""
     return (ORDER.get(p.verdict, len(ORDER)), p.context_id, p.repeat)
+
+
+def _text(value: Any) -> str:
+    """A full answer, wrapped at word boundaries (not a monospaced block)."""
+    return (
+        "<div class='pt-pre' style='font-family:inherit;white-space:pre-wrap;line-height:1.45;"
+        f"overflow-wrap:break-word;word-break:normal'>{esc(value)}</div>"
+    )
 
 
 def run_label(number: int, run: Any) -> str:
@@ -52,7 +83,6 @@ class CompareView(Tool):
         self.finished.set()
         self._pairs: dict[tuple[str, int], Any] = {}
         self._sorted: list[Any] = []  # the pairs in the view's order (``pair_order``)
-        self.page = 0  # the table's page, from 0
         self._runs: list[tuple[int, Any]] = []  # (number, run) of the Replay tab's history
         self._next = 1
 
@@ -69,7 +99,13 @@ class CompareView(Tool):
             **wide,
         )
         self.judge_behaviour = w.Dropdown(description="Judged by", options=[], **wide)
-        self.concurrency = w.IntSlider(description="Concurrency", value=8, min=1, max=64)
+        self.concurrency = w.IntSlider(
+            description="Concurrency",
+            value=8,
+            min=1,
+            max=64,
+            style={"description_width": "initial"},
+        )
         self.run_button = w.Button(
             description="Compare", icon="balance-scale", button_style="success"
         )
@@ -78,26 +114,22 @@ class CompareView(Tool):
         self.progress_label = w.HTML()
         self.summary_view = w.HTML()
         self.summary_view.add_class("pt-compare-summary")
-        self.table = w.HTML()
-        self.table.add_class("pt-compare-table")
-        self.pairs_view = w.Select(options=[], rows=10, layout=w.Layout(width="100%"))
-        self.pairs_view.add_class("pt-mono")
-        self.pairs_view.add_class("pt-compare-pairs")
+        self.grid = Grid(
+            COLUMNS,
+            css_class="pt-compare-grid",
+            page_size=PAGE,
+            empty="No pairs yet: press Compare",
+            note=ORDER_TEXT,
+            min_width="880px",  # its columns fit a notebook beside JupyterLab's side bar
+        )
+        self.table = self.grid.table  # the ITable
+        self.prev_button, self.next_button = self.grid.prev_button, self.grid.next_button
+        self.page_label, self.pager = self.grid.page_label, self.grid.pager
         self.pair_detail = w.HTML()
         self.pair_detail.add_class("pt-compare-detail")
-        self.prev_button = w.Button(description="Previous", icon="chevron-left", disabled=True)
-        self.prev_button.add_class("pt-compare-prev")
-        self.next_button = w.Button(description="Next", icon="chevron-right", disabled=True)
-        self.next_button.add_class("pt-compare-next")
-        self.page_label = w.HTML()
-        self.page_label.add_class("pt-compare-page")
-        self.pager = w.HBox([self.prev_button, self.next_button, self.page_label])
-        self.pager.add_class("pt-compare-pager")
 
         self.run_button.on_click(self.guarded(lambda _: self.run(wait=False)))
-        self.pairs_view.observe(self.guarded(self._on_pair), names="value")
-        self.prev_button.on_click(self.guarded(lambda _: self.show_page(self.page - 1)))
-        self.next_button.on_click(self.guarded(lambda _: self.show_page(self.page + 1)))
+        self.grid.on_select(self.guarded(self._on_pair))
         replay.on_finish.append(lambda _run: self.refresh_runs())
 
         self.children = [
@@ -111,11 +143,10 @@ class CompareView(Tool):
             w.HBox([self.concurrency, self.run_button, self.progress, self.progress_label]),
             self.messages,
             self.summary_view,
-            # the picker first, so it is in view without scrolling; its detail under it
-            self.pairs_view,
+            # the grid (with its pager) right under the summary, in view without scrolling;
+            # the chosen pair's full texts and reasons under it
+            self.grid,
             self.pair_detail,
-            self.pager,
-            self.table,
             self.output,
         ]
         self.guarded(self.load_behaviours)()
@@ -151,10 +182,10 @@ class CompareView(Tool):
         judge = self.judge
         self.finished.clear()
         self.run_button.disabled = True
-        self.summary_view.value = self.table.value = self.pair_detail.value = ""
-        self.pairs_view.options = []
+        self.summary_view.value = self.pair_detail.value = ""
         self._pairs, self._sorted = {}, []
-        self.show_page(0)
+        self.grid.select(None)
+        self.grid.set_rows([])
         self.progress.value, self.progress.max = 0, 1
         self.messages.info("Judging both orders…")
         args = (candidate, baseline, judge, int(self.concurrency.value))
@@ -218,29 +249,30 @@ class CompareView(Tool):
 
     @property
     def selected_pair(self) -> Any:
-        return self._pairs.get(self.pairs_view.value) if self.pairs_view.value else None
+        key = self.grid.selected_key
+        return self._pairs.get(key) if key else None
+
+    def select_pair(self, context_id: str, repeat: int = 0) -> Any:
+        """Select a pair (``repeat`` 0-based), turning the grid to its page."""
+        key = (context_id, repeat)
+        if key not in self._pairs:
+            raise ValidationError(f"pair: no pair {context_id!r} here", field="pair")
+        self.grid.select(key)
+        return self._pairs[key]
+
+    @property
+    def page(self) -> int:
+        """The grid's page, from 0."""
+        return self.grid.page
 
     @property
     def pages(self) -> int:
-        return max(1, -(-len(self._sorted) // PAGE))
+        return self.grid.pages
 
     def show_page(self, page: int) -> None:
-        """Show page ``page`` (from 0, clamped) of the table, ``PAGE`` pairs in the view's
+        """Show page ``page`` (from 0, clamped) of the grid, ``PAGE`` pairs in the view's
         order; Previous and Next are disabled at the ends."""
-        self.page = min(max(page, 0), self.pages - 1)
-        total = len(self._sorted)
-        start = self.page * PAGE
-        shown = self._sorted[start : start + PAGE]
-        if total:  # with none, the table keeps what ``_show`` or ``run`` put there
-            self.table.value = self.table_html(shown)
-        self.page_label.value = (
-            f"<span class='pt-muted'>rows {start + 1}\u2013{start + len(shown)} of {total} ·"
-            f" {ORDER_TEXT}</span>"
-            if total
-            else ""
-        )
-        self.prev_button.disabled = self.page == 0
-        self.next_button.disabled = self.page >= self.pages - 1
+        self.grid.show_page(page)
 
     # --- internals -------------------------------------------------------------------------
     def _in_thread(self, *args: Any) -> None:
@@ -296,48 +328,15 @@ class CompareView(Tool):
         pairs = sorted(c.pairs, key=pair_order)
         self._sorted = pairs
         self._pairs = {(p.context_id, p.repeat): p for p in pairs}
-        self.pairs_view.options = [(self._label(p), (p.context_id, p.repeat)) for p in pairs]
-        self.table.value = self.table_html([]) if not pairs else ""
-        self.show_page(0)  # a new comparison starts on its first page
-        self.messages.ok(f"Compared {len(c.pairs)} pair(s): see the table, {ORDER_TEXT}")
+        self.grid.empty = "No pair to judge (no answered row had a baseline)"
+        self.grid.set_rows([((p.context_id, p.repeat), pair_cells(p)) for p in pairs])
+        self.messages.ok(f"Compared {len(c.pairs)} pair(s): see the grid, {ORDER_TEXT}")
 
-    @staticmethod
-    def table_html(pairs: list[Any]) -> str:
-        if not pairs:
-            return "<div class='pt-muted'>No pair to judge (no answered row had a baseline).</div>"
-
-        def cut(text: Any, n: int = 240) -> str:
-            text = "" if text is None else str(text)
-            return esc(text if len(text) <= n else text[: n - 1] + "…")
-
-        rows = "".join(
-            f"<tr class='pt-verdict-{p.verdict or 'error'}'><td>{esc(VERDICT[p.verdict])}</td>"
-            f"<td><code>{esc(p.context_id)}</code></td><td>{cut(p.candidate)}</td>"
-            f"<td>{cut(p.baseline)}</td><td>{cut(p.error or p.reason_first, 160)}</td>"
-            f"<td>{cut(p.reason_second, 160)}</td></tr>"
-            for p in pairs
-        )
-        return (
-            "<table class='pt-table'><thead><tr><th>verdict</th><th>context</th>"
-            "<th>A: candidate</th><th>B: baseline</th><th>reason (A shown first)</th>"
-            "<th>reason (B shown first)</th></tr></thead><tbody>" + rows + "</tbody></table>"
-        )
-
-    @staticmethod
-    def _label(p: Any) -> str:
-        a = (p.candidate or "").replace("\n", " ")[:40]
-        b = (p.baseline or "").replace("\n", " ")[:40]
-        return f"{VERDICT[p.verdict]:<8} {p.context_id:<34} A: {a:<40} | B: {b}"
-
-    def _on_pair(self, change: dict[str, Any]) -> None:
-        p = self._pairs.get(change["new"]) if change["new"] else None
+    def _on_pair(self, key: Any) -> None:
+        p = self._pairs.get(key) if key else None
         if p is None:
             self.pair_detail.value = ""
             return
-        # the table follows the picker to the page holding the chosen pair
-        index = next((i for i, q in enumerate(self._sorted) if q is p), None)
-        if index is not None and index // PAGE != self.page:
-            self.show_page(index // PAGE)
         reasons = (
             f"<div><b>A shown first</b>: judge said {esc(p.first or '?')} ·"
             f" {esc(p.reason_first or '')}</div>"
@@ -349,7 +348,7 @@ class CompareView(Tool):
             f"<div><b>{esc(p.context_id)}</b> · repeat {p.repeat + 1} ·"
             f" <b>{esc(VERDICT[p.verdict])}</b></div>{error}{reasons}"
             "<table style='width:100%;table-layout:fixed'><tr>"
-            f"<td style='vertical-align:top'><b>A: candidate</b><pre class='pt-pre'>{esc(p.candidate)}</pre></td>"
-            f"<td style='vertical-align:top'><b>B: baseline</b><pre class='pt-pre'>{esc(p.baseline)}</pre></td>"
+            f"<td style='vertical-align:top'><b>A: candidate</b>{_text(p.candidate)}</td>"
+            f"<td style='vertical-align:top'><b>B: baseline</b>{_text(p.baseline)}</td>"
             "</tr></table>"
         )

@@ -1,4 +1,5 @@
-"""The log browser: logged calls newest first, filters, pages, a detail pane, "Test prompt"."""
+"""The log browser: logged calls newest first in a grid, filters, pages, a detail pane,
+"Test prompt"."""
 
 from __future__ import annotations
 
@@ -8,29 +9,76 @@ from typing import Any
 
 import ipywidgets as w
 
-from ..models import LogEntry, LogPage
+from ..models import SOURCE_CHOICES, LogEntry, LogPage
 from ..session import Session
-from ._common import Tool, esc, pre
+from ._common import Tool, esc
+from .grid import Column, Grid, cut, num
+from .tester_views import (
+    TESTER_CSS,
+    answer_box,
+    context_html,
+    metrics_html,
+    raw_json_html,
+    transcript_html,
+)
 
 ALL = "(all prompts)"
+# the service's ``source=`` choices, "all" first (the default)
+SOURCES = ("all", *(c for c in SOURCE_CHOICES if c != "all"))
+# What a person reads first on the left (when, which prompt, what it answered), the metrics
+# to sort by on the right: under the grid's minimum width it scrolls sideways to them.
+COLUMNS = (
+    Column("time (UTC)", width="90px"),  # the date above the time: a row is two lines anyway
+    Column("prompt", width="96px"),
+    Column("version", width="60px", numeric=True),
+    Column("answer preview"),
+    Column("source", width="84px"),  # "prompt-tester" / "production" on one line
+    Column("model", width="86px"),
+    Column("latency (s)", width="64px", numeric=True),
+    Column("prompt tokens", width="62px", numeric=True),
+    Column("sample tokens", width="62px", numeric=True),
+    Column("cost (USD)", width="70px", numeric=True),
+    Column("error", width="64px"),
+)
+# Every column fits a notebook beside JupyterLab's open file browser (about 970 px at a
+# 1440 px window); narrower than this, the grid scrolls sideways. ``!important``: the Replay
+# and Compare grids repeat the shared grid style later in the page, and its 1,100 px minimum
+# would otherwise win over this one (same selector weight, later in the document).
+MIN_WIDTH = "880px"
 
 
-def _row(entry: LogEntry) -> str:
-    m = entry.metrics or {}
-    latency = f"{float(m['latency']) / 1000:5.1f}s" if m.get("latency") is not None else "    -"
-    price = f"${float(m['price_of_call']):.4f}" if m.get("price_of_call") is not None else "      -"
-    preview = " ".join(entry.response_content.split())[:60]
-    return (
-        f"{entry.time:%Y-%m-%d %H:%M:%S}  {entry.prompt_id[:22]:<22} v{(entry.version or '?'):<4}"
-        f" {latency} {price}  {preview}"
-    )
+def _error(entry: LogEntry) -> str:
+    """What the log says went wrong, if it says anything (writers put it in either part)."""
+    for part in (entry.response, entry.metrics):
+        if isinstance(part, dict) and part.get("error"):
+            return str(part["error"])
+    return ""
 
 
-HEADER = f"{'time (UTC)':<19}  {'prompt':<22} {'ver':<5} {'lat':>5} {'cost':>7}  response"
+def log_cells(entry: LogEntry) -> list[str]:
+    """The log's summary cells, in ``COLUMNS``' order (numbers in the headers' units)."""
+    row = entry.to_row()
+    latency = row["latency_ms"]
+    return [
+        f"{entry.time:%Y-%m-%d %H:%M:%S}",
+        entry.prompt_id,
+        entry.version or "",
+        cut(entry.response_content),
+        entry.source or "",
+        row["model"] or "",
+        num(None if latency is None else latency / 1000, 2),
+        num(row["prompt_tokens"], 0),
+        num(row["sample_tokens"], 0),
+        num(row["price"], 5),
+        cut(_error(entry), 80),
+    ]
 
 
 class LogBrowser(Tool):
-    """Browse the environment's logs. ``on_test(context_id)`` is called by "Test prompt"."""
+    """Browse the environment's logs. ``on_test(context_id)`` is called by "Test prompt".
+
+    The filters (prompt, time range, source, page size) run on the server and apply as soon
+    as they change; the grid sorts and searches the page in the browser."""
 
     def __init__(self, session: Session, on_test: Callable[[str], Any] | None = None):
         super().__init__(layout=w.Layout(width="100%"))
@@ -39,19 +87,26 @@ class LogBrowser(Tool):
         self.page: LogPage | None = None
         self._cursors: list[str | None] = [None]
         self._by_id: dict[str, LogEntry] = {}
+        self._loading = False
 
         self.prompt_filter = w.Dropdown(description="Prompt", options=[ALL], value=ALL)
         self.since = w.DatetimePicker(description="Since")
         self.until = w.DatetimePicker(description="Until")
+        self.source_filter = w.Dropdown(description="Source", options=SOURCES, value="all")
+        self.source_filter.add_class("pt-log-source")
         self.page_size = w.Dropdown(description="Per page", options=[25, 50, 100], value=50)
         self.refresh_button = w.Button(description="Refresh", icon="refresh")
         self.prev_button = w.Button(description="Newer", icon="chevron-left", disabled=True)
         self.next_button = w.Button(description="Older", icon="chevron-right", disabled=True)
         self.page_label = w.HTML()
-        self.table = w.Select(options=[], rows=14, layout=w.Layout(width="100%"))
-        self.table.add_class("pt-mono")
-        self.table.add_class("pt-log-table")
-        self.header = w.HTML(f'<pre class="pt-mono pt-muted" style="margin:0">{esc(HEADER)}</pre>')
+        self.page_label.add_class("pt-log-page")
+        self.grid = Grid(
+            COLUMNS,
+            css_class="pt-log-grid",
+            empty="No logs match these filters",
+            min_width=MIN_WIDTH,
+        )
+        self.table = self.grid.table  # the ITable: ``table.selected_rows`` is the browser's
         self.detail = w.HTML()
         self.test_button = w.Button(
             description="Test prompt", icon="flask", button_style="primary", disabled=True
@@ -63,16 +118,17 @@ class LogBrowser(Tool):
         self.next_button.on_click(self.guarded(lambda _: self.next_page()))
         self.prev_button.on_click(self.guarded(lambda _: self.previous_page()))
         self.test_button.on_click(self.guarded(lambda _: self.test_selected()))
-        self.table.observe(self.guarded(self._on_select), names="value")
+        self.grid.on_select(self.guarded(self._on_select))
+        filters = [self.prompt_filter, self.since, self.until, self.source_filter, self.page_size]
+        for control in filters:
+            control.observe(self.guarded(self._on_filter), names="value")
 
-        filters = w.HBox([self.prompt_filter, self.since, self.until, self.page_size])
         nav = w.HBox([self.refresh_button, self.prev_button, self.next_button, self.page_label])
         self.children = [
-            filters,
+            w.HBox(filters, layout=w.Layout(flex_flow="row wrap")),
             nav,
             self.messages,
-            self.header,
-            self.table,
+            self.grid,
             w.HBox([self.test_button]),
             self.detail,
             self.output,
@@ -105,14 +161,15 @@ class LogBrowser(Tool):
         """Select a log (fetching it if it is not on this page) and show its detail."""
         if context_id not in self._by_id:
             entry = self.session.log(context_id)
-            self._by_id[context_id] = entry
-            self.table.options = [(_row(entry), entry.context_id), *self.table.options]
-        self.table.value = context_id
+            self._by_id = {context_id: entry, **self._by_id}
+            self.grid.set_rows([(e.context_id, log_cells(e)) for e in self._by_id.values()])
+        self.grid.select(context_id)
         return self._by_id[context_id]
 
     @property
     def selected(self) -> LogEntry | None:
-        return self._by_id.get(self.table.value) if self.table.value else None
+        key = self.grid.selected_key
+        return self._by_id.get(key) if key else None
 
     def test_selected(self) -> Any:
         entry = self.selected
@@ -131,46 +188,90 @@ class LogBrowser(Tool):
             "prompt_id": None if prompt == ALL else prompt,
             "since": self.since.value if isinstance(self.since.value, datetime) else None,
             "until": self.until.value if isinstance(self.until.value, datetime) else None,
+            "source": self.source_filter.value,  # production, the Tester's own calls, or all
             "limit": int(self.page_size.value),
         }
 
+    def _on_filter(self, _change: dict[str, Any]) -> None:
+        if not self._loading:  # a filter set while a page loads applies with that load
+            self.refresh()
+
     def _load(self) -> LogPage:
-        with self.busy(
-            self.refresh_button, self.prev_button, self.next_button, label="Loading logs…"
-        ):
-            page = self.session.logs(cursor=self._cursors[-1], **self._filters())
+        self._loading = True
+        try:
+            with self.busy(
+                self.refresh_button, self.prev_button, self.next_button, label="Loading logs…"
+            ):
+                page = self.session.logs(cursor=self._cursors[-1], **self._filters())
+        finally:
+            self._loading = False
         self.page = page
         self._by_id = {e.context_id: e for e in page.items}
-        self.table.options = [(_row(e), e.context_id) for e in page.items]
-        self.table.value = None
+        self.grid.select(None)
+        self.grid.set_rows([(e.context_id, log_cells(e)) for e in page.items])
         self.detail.value = ""
         self.test_button.disabled = True
         self.prev_button.disabled = len(self._cursors) <= 1
         self.next_button.disabled = not page.next_cursor
         number = len(self._cursors)
-        more = "" if page.next_cursor else " (last page)"
-        self.page_label.value = f"Page {number} · {len(page.items)} logs{more}"
+        more = " · more: Older" if page.next_cursor else " · last page"
+        self.page_label.value = (
+            f"<span class='pt-muted'>Page {number} · {len(page.items)} logs{more}</span>"
+        )
         if page.items:
             self.messages.clear()
         else:
             self.messages.info("No logs match these filters")
         return page
 
-    def _on_select(self, change: dict[str, Any]) -> None:
-        entry = self._by_id.get(change["new"]) if change["new"] else None
+    def _on_select(self, key: Any) -> None:
+        entry = self._by_id.get(key) if key else None
         self.test_button.disabled = entry is None
         self.detail.value = self._detail_html(entry) if entry else ""
 
     @staticmethod
     def _detail_html(entry: LogEntry) -> str:
+        """The selected log as the Tester shows a logged call (the same views): the request
+        as a chat transcript and the answer on the left; the metrics with their units and
+        the context as key/value rows on the right; each part's raw JSON one click away."""
         messages = (entry.request or {}).get("messages")
-        parts = [
-            f"<b>{esc(entry.context_id)}</b> · prompt <b>{esc(entry.prompt_id)}</b>"
-            f" version {esc(entry.version or '?')} · {entry.time:%Y-%m-%d %H:%M:%S} UTC"
-            + (f" · source {esc(entry.source)}" if entry.source else ""),
-            "<b>Context</b>" + pre(entry.context),
-            "<b>Request messages</b>" + (pre(messages) if messages else " <i>not logged</i>"),
-            "<b>Response</b>" + pre(entry.response_content or "(empty)"),
-            "<b>Metrics</b>" + (pre(entry.metrics) if entry.metrics else " <i>not logged</i>"),
-        ]
-        return "<br>".join(parts)
+        error = _error(entry)
+        head = (
+            f'<div class="pt-log-head"><b>{esc(entry.prompt_id)}</b>'
+            f" · version {esc(entry.version or '?')} · {entry.time:%Y-%m-%d %H:%M:%S} UTC"
+            + (f" · {esc(entry.source)}" if entry.source else "")
+            + f' <span class="pt-muted">· {esc(entry.context_id)}</span></div>'
+        )
+        count = len(messages) if isinstance(messages, list) else 0
+        main = (
+            f"<h4>Request · {count} message(s) sent to the model</h4>"
+            + transcript_html(messages)
+            + "<h4>Response</h4>"
+            + answer_box(entry.response_content, "The log holds no answer.")
+            + (f'<div class="pt-error">Error: {esc(error)}</div>' if error else "")
+            + (
+                "<h4>Ideal answer</h4>" + answer_box(entry.ideal_answer, "")
+                if entry.ideal_answer
+                else ""
+            )
+        )
+        side = (
+            "<h4>Metrics</h4>"
+            + metrics_html(entry, None, with_test=False)
+            + "<h4>Context</h4>"
+            + context_html(entry.context)
+        )
+        raw = raw_json_html(
+            {
+                "context_id": entry.context_id,
+                "context": entry.context,
+                "request": entry.request,
+                "response": entry.response,
+                "metrics": entry.metrics,
+            },
+            "Raw JSON (context, request, response, metrics)",
+        )
+        return (
+            TESTER_CSS + head + f'<div class="pt-log-view"><div class="pt-log-main">{main}</div>'
+            f'<div class="pt-log-side">{side}</div></div>' + raw
+        )

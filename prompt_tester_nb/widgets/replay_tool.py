@@ -2,29 +2,104 @@
 
 from __future__ import annotations
 
+import base64
 import threading
+from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as w
 
 from ..errors import ValidationError
+from ..judging.scorers import ScorerSet
 from ..session import Session
 from ._common import Tool, esc
+from .grid import Column, Grid, cut, num
 from .scorer_form import ScorerForm
 from .tester import Tester
 
 SAME = "(the draft's prompt)"
 HISTORY = 10  # finished runs kept for the Compare view
+ROWS_PAGE = 200  # rows of a run in the grid at a time (the whole run is in to_dataframe())
+CSV_LINK_MAX = 5 * 1024 * 1024  # a bigger run's CSV is offered as save_csv(path) only (the link
+# is widget state, saved with a notebook that saves widget state)
+
+
+def _columns(metas: list[dict[str, Any]]) -> list[Column]:
+    """The replay grid's columns: the row, its verdicts, one per scorer, the new answer,
+    then its metrics (on the right, where the grid scrolls sideways when narrow)."""
+    return [
+        Column("context", width="150px"),
+        Column("repeat", width="56px", numeric=True),
+        Column("changed", width="66px"),
+        Column("similarity", width="84px", numeric=True),
+        *(Column(_scorer_title(m["name"]), width="84px", numeric=True) for m in metas),
+        Column("error", width="100px"),
+        Column("new answer"),
+        Column("latency (s)", width="64px", numeric=True),
+        Column("sample tokens", width="62px", numeric=True),
+        Column("cost (USD)", width="70px", numeric=True),
+    ]
+
+
+BASE_TITLES = {
+    "context",
+    "repeat",
+    "changed",
+    "similarity",
+    "latency (s)",
+    "sample tokens",
+    "cost (USD)",
+    "error",
+    "new answer",
+}
+
+
+def _scorer_title(name: str) -> str:
+    """A scorer's column header: its name, unless a base column has that name."""
+    return f"{name} (scorer)" if name in BASE_TITLES else name
+
+
+def row_cells(row: Any, metas: list[dict[str, Any]]) -> list[str]:
+    """A replay row's summary cells, in ``_columns``' order."""
+    scores = row.scores or {}
+    changed = "" if row.changed is None else ("changed" if row.changed else "same")
+    latency = row.latency_ms
+    return [
+        row.context_id,
+        str(row.repeat + 1),  # 1-based, as the app and the DataFrame count
+        changed,
+        num(row.similarity, 2),
+        *(num(scores.get(m["name"]), 2) for m in metas),
+        cut(row.error, 120),
+        cut(row.new),
+        num(None if latency is None else latency / 1000, 2),
+        num(row.sample_tokens, 0),
+        num(row.price, 5),
+    ]
+
+
+def view_order(row: Any) -> tuple[Any, ...]:
+    """The grid's order once a run ends: changed rows first, then errors, least similar first."""
+    return (
+        row.changed is not True,
+        row.error is None,
+        row.similarity or 0,
+        row.context_id,
+        row.repeat,
+    )
 
 
 class ReplayTool(Tool):
     """Choose logs and scorers, run the Tester's draft on each with progress, list the rows
-    (changed first) with their scores, show a row's diff, scores and reasons, and the summary
-    with each scorer's mean, pass rate and 95 % interval.
+    in a grid as they finish (changed first once the run ends; sortable by score, similarity,
+    cost, latency, error), show a row's diff, scores and reasons, open it in the Tester, and
+    the summary with each scorer's mean, pass rate and 95 % interval.
 
-    From Python: ``run()``, ``estimate()``, ``to_dataframe()``, ``scorers`` (the list the form
-    describes), ``set_scorers([...])``, ``history`` (finished runs, newest last)."""
+    From Python: ``run()``, ``estimate()``, ``to_dataframe()``, ``save_csv(path)``,
+    ``open_selected()``, ``scorers`` (the list the form describes), ``set_scorers([...])``,
+    ``history`` (finished runs, newest last)."""
 
     def __init__(self, session: Session, tester: Tester):
         super().__init__(layout=w.Layout(width="100%"))
@@ -37,12 +112,22 @@ class ReplayTool(Tool):
         self.finished.set()
         self._rows: dict[Any, Any] = {}
         self._scorer_meta: list[dict[str, Any]] = []
+        self._draft: dict[str, Any] | None = None  # the Tester's draft the last run replayed
+        self._landed: list[Any] = []  # rows finished but not yet sent to the grid
+        self._rows_lock = threading.Lock()
+        self.on_open: Callable[[Any], Any] | None = None  # the app: show the Tester tab
 
         self.prompt_filter = w.Dropdown(description="Logs of", options=[SAME], value=SAME)
         self.since = w.DatetimePicker(description="Since")
         self.until = w.DatetimePicker(description="Until")
         self.limit = w.BoundedIntText(description="Last", value=50, min=1, max=10_000)
-        self.concurrency = w.IntSlider(description="Concurrency", value=16, min=1, max=64)
+        self.concurrency = w.IntSlider(
+            description="Concurrency",
+            value=16,
+            min=1,
+            max=64,
+            style={"description_width": "initial"},
+        )
         self.max_cost = w.BoundedFloatText(
             description="Max cost $", value=0.0, min=0.0, max=10_000.0, step=0.01
         )
@@ -55,9 +140,26 @@ class ReplayTool(Tool):
         self.progress_label = w.HTML()
         self.estimate_view = w.HTML()
         self.summary_view = w.HTML()
-        self.rows_view = w.Select(options=[], rows=12, layout=w.Layout(width="100%"))
-        self.rows_view.add_class("pt-mono")
-        self.rows_view.add_class("pt-replay-rows")
+        self.grid = Grid(
+            _columns([]),
+            css_class="pt-replay-grid",
+            page_size=ROWS_PAGE,
+            empty="No rows yet: press Replay",
+            min_width="880px",  # beside JupyterLab's side bar every column shows
+        )
+        self.table = self.grid.table  # the ITable: ``table.selected_rows`` is the browser's
+        self.open_button = w.Button(
+            description="Open in Tester", icon="flask", button_style="primary", disabled=True
+        )
+        self.open_button.add_class("pt-replay-open")
+        self.frame_button = w.Button(description="DataFrame", icon="table", disabled=True)
+        self.frame_button.add_class("pt-replay-frame")
+        self.csv_button = w.Button(description="CSV", icon="download", disabled=True)
+        self.csv_button.add_class("pt-replay-csv")
+        self.csv_link = w.HTML()
+        self.csv_link.add_class("pt-replay-csv-link")
+        self.frame_view = w.Output()
+        self.frame_view.add_class("pt-replay-frame-view")
         self.limit.add_class("pt-replay-limit")
         self.run_button.add_class("pt-replay-run")
         self.diff = w.HTML()
@@ -65,9 +167,6 @@ class ReplayTool(Tool):
         self.form = ScorerForm()
         self.scores_view = w.HTML()
         self.scores_view.add_class("pt-replay-scores")
-        self.rows_header = w.HTML()
-        self.rows_header.add_class("pt-replay-header")
-        self.rows_header.add_class("pt-mono")
         self.summary_view.add_class("pt-replay-summary")
         self.row_scores = w.HTML()
         self.row_scores.add_class("pt-row-scores")
@@ -75,7 +174,10 @@ class ReplayTool(Tool):
         self.estimate_button.on_click(self.guarded(lambda _: self.estimate()))
         self.run_button.on_click(self.guarded(lambda _: self.run(wait=False)))
         self.cancel_button.on_click(self.guarded(lambda _: self.cancel()))
-        self.rows_view.observe(self.guarded(self._on_row), names="value")
+        self.grid.on_select(self.guarded(self._on_row))
+        self.open_button.on_click(self.guarded(lambda _: self.open_selected()))
+        self.frame_button.on_click(self.guarded(lambda _: self.show_dataframe()))
+        self.csv_button.on_click(self.guarded(lambda _: self.offer_csv()))
 
         self.children = [
             w.HTML(
@@ -98,8 +200,9 @@ class ReplayTool(Tool):
             self.estimate_view,
             self.summary_view,
             self.scores_view,
-            self.rows_header,
-            self.rows_view,
+            w.HBox([self.open_button, self.frame_button, self.csv_button, self.csv_link]),
+            self.frame_view,  # the run as a DataFrame, once asked for
+            self.grid,
             self.row_scores,
             self.diff,
             self.output,
@@ -140,12 +243,27 @@ class ReplayTool(Tool):
             )
         options = self._options()
         self.progress.value, self.progress.max = 0, 1
+        draft = self.tester.prompt_data
         self.summary_view.value = self.diff.value = self.scores_view.value = ""
-        self.rows_header.value = self.row_scores.value = ""
-        self.rows_view.options = []
+        self.row_scores.value = self.csv_link.value = ""
+        self.frame_view.clear_output()
+        self.open_button.disabled = self.frame_button.disabled = self.csv_button.disabled = True
+        with self._rows_lock:
+            self._landed = []
+            self._rows = {}
+        # the scorer columns are known before any row lands
+        self._scorer_meta = [s.meta() for s in ScorerSet.build(options["scorers"])]
+        self.grid.select(None)
+        self.grid.columns = _columns(self._scorer_meta)
+        self.grid.set_rows([])
         run = self.session.replay(
-            self.tester.prompt_data, **options, progress=self._on_progress, wait=False
+            draft,
+            **options,
+            progress=self._on_progress,
+            on_row=self._on_landed,
+            wait=False,
         )
+        self._draft = draft
         self.last_run = run
         self.finished.clear()
         self._show_estimate(run.estimate)
@@ -169,6 +287,62 @@ class ReplayTool(Tool):
         if self.last_run is None:
             raise ValidationError("replay: run a replay first", field="replay")
         return self.last_run.to_dataframe()
+
+    def save_csv(self, path: str | Path) -> Path:
+        """Write the last run (``to_dataframe()``) to ``path`` as CSV; returns the path."""
+        target = Path(path)
+        self.to_dataframe().to_csv(target, index=False)
+        return target
+
+    def show_dataframe(self) -> Any:
+        """Show the last run as a DataFrame under the buttons (and return it)."""
+        frame = self.to_dataframe()
+        self.frame_view.clear_output()
+        # append_* rather than ``with output: display(...)``: that needs a kernel's display hook
+        self.frame_view.append_stdout(
+            "The run as a DataFrame (in Python: app.replay.to_dataframe()):\n"
+        )
+        self.frame_view.append_display_data(frame)
+        return frame
+
+    def offer_csv(self) -> str:
+        """A download link for the last run as CSV (no file is written); returns the CSV."""
+        text = self.to_dataframe().to_csv(index=False)
+        data = text.encode()
+        if len(data) > CSV_LINK_MAX:
+            self.csv_link.value = (
+                "<span class='pt-muted'>Too big for a download link: in Python,"
+                " <code>app.replay.save_csv('replay.csv')</code></span>"
+            )
+            return text
+        name = f"replay-{(self.last_run.finished_at or 'run')[:19].replace(':', '')}.csv"
+        href = "data:text/csv;base64," + base64.b64encode(data).decode()
+        self.csv_link.value = (
+            f"<a download='{esc(name)}' href='{href}'>⬇ {esc(name)}</a>"
+            f" <span class='pt-muted'>({len(data) / 1024:.0f} KB)</span>"
+        )
+        return text
+
+    def open_selected(self) -> Any:
+        """Open the selected row in the Tester: its log's context, the draft that was
+        replayed, and the logged answer to compare with."""
+        row = self.selected_row
+        if row is None:
+            raise ValidationError("replay: select a row first", field="row")
+        draft = self.session.open_test(row.context_id)
+        draft = draft.model_copy(
+            update={
+                "prompt_data": dict(self._draft or draft.prompt_data),
+                "context_data": dict(row.context or draft.context_data),
+            }
+        )
+        self.tester.load_draft(draft)
+        self.tester.messages.info(
+            f"Opened replay row {row.context_id} (repeat {row.repeat + 1}) with the replayed draft"
+        )
+        if self.on_open is not None:
+            self.on_open(row)
+        return draft
 
     # --- internals -------------------------------------------------------------------------------
     def _load_prompts(self) -> None:
@@ -200,6 +374,21 @@ class ReplayTool(Tool):
         if run is not None and not run.done:
             self._show_estimate(run.estimate)
             self.messages.info(f"Replaying: {done} of {total} call(s) done…")
+
+    def _on_landed(self, row: Any) -> None:
+        """A row finished (the engine's thread): the grid gets the rows in batches that grow
+        with the grid, so a long run sends each row a bounded number of times."""
+        with self._rows_lock:
+            self._landed.append(row)
+            if len(self._landed) < max(1, len(self._rows) // 10):
+                return
+            batch, self._landed = self._landed, []
+            for r in batch:
+                self._rows[(r.context_id, r.repeat)] = r
+        with self.output:
+            self.grid.extend(
+                [((r.context_id, r.repeat), row_cells(r, self._scorer_meta)) for r in batch]
+            )
 
     def _watch(self, run: Any) -> None:
         run.wait()
@@ -242,19 +431,14 @@ class ReplayTool(Tool):
         self._show_estimate(run.estimate)  # complete now that every log was read
         self._scorer_meta = list(run.scorers or [])
         self.scores_view.value = self.scores_html(run.scorers or [], s.get("scores") or {})
-        ordered = sorted(
-            run.rows,
-            key=lambda r: (
-                r.changed is not True,
-                r.error is None,
-                r.similarity or 0,
-                r.context_id,
-                r.repeat,
-            ),
-        )
-        self._rows = {(r.context_id, r.repeat): r for r in ordered}
-        self.rows_header.value = f"<pre class='pt-muted pt-rows-header' style='margin:0;font:inherit'>{esc(self._header())}</pre>"
-        self.rows_view.options = [(self._label(r), (r.context_id, r.repeat)) for r in ordered]
+        ordered = sorted(run.rows, key=view_order)
+        with self._rows_lock:
+            self._landed = []
+            self._rows = {(r.context_id, r.repeat): r for r in ordered}
+        self.grid.columns = _columns(self._scorer_meta)
+        self.grid.set_rows([(k, row_cells(r, self._scorer_meta)) for k, r in self._rows.items()])
+        self.open_button.disabled = self.grid.selected_key is None
+        self.frame_button.disabled = self.csv_button.disabled = False
         self.messages.ok(f"Replay {stopped}: {s['succeeded']} of {len(run.rows)} answered")
 
     @staticmethod
@@ -295,32 +479,9 @@ class ReplayTool(Tool):
             "<th>more rows for ±5 pts</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
         )
 
-    def _widths(self) -> list[int]:
-        return [max(len(m["name"]), 4) for m in self._scorer_meta]
-
-    def _header(self) -> str:
-        cells = " ".join(
-            f"{m['name']:>{n}}" for m, n in zip(self._scorer_meta, self._widths(), strict=True)
-        )
-        return f"  {'context':<34} {'rep':>3} {'sim':>4} {cells}  answer"
-
-    def _label(self, row: Any) -> str:
-        rep = f"{row.repeat + 1:>3}"
-        if row.error:
-            return f"✗ {row.context_id:<34} {rep} {row.error[:60]}"
-        mark = "≠" if row.changed else "="
-        scores = row.scores or {}
-        cells = " ".join(
-            f"{_cell(scores.get(m['name'])):>{n}}"
-            for m, n in zip(self._scorer_meta, self._widths(), strict=True)
-        )
-        return (
-            f"{mark} {row.context_id:<34} {rep} {row.similarity or 0:4.2f} {cells}"
-            f"  {(row.new or '')[:50]}"
-        )
-
-    def _on_row(self, change: dict[str, Any]) -> None:
-        row = self._rows.get(change["new"]) if change["new"] else None
+    def _on_row(self, key: Any) -> None:
+        row = self._rows.get(key) if key else None
+        self.open_button.disabled = row is None
         self.row_scores.value = "" if row is None else self.row_scores_html(row)
         if row is None:
             self.diff.value = ""
@@ -331,8 +492,17 @@ class ReplayTool(Tool):
 
     @property
     def selected_row(self) -> Any:
-        """The replay row chosen in the list (None when none is)."""
-        return self._rows.get(self.rows_view.value) if self.rows_view.value else None
+        """The replay row chosen in the grid (None when none is)."""
+        key = self.grid.selected_key
+        return self._rows.get(key) if key else None
+
+    def select_row(self, context_id: str, repeat: int = 0) -> Any:
+        """Select a row of the last run (``repeat`` 0-based, as ``ReplayRow.repeat``)."""
+        key = (context_id, repeat)
+        if key not in self._rows:
+            raise ValidationError(f"row: no row {context_id!r} in the last run", field="row")
+        self.grid.select(key)
+        return self._rows[key]
 
     def row_scores_html(self, row: Any) -> str:
         """A row's scores, whether each passes, and why (a judge's reason, a check's error)."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import difflib
 import json
 from typing import Any
 
@@ -14,7 +13,10 @@ from ..models import LogEntry, PromptData, TestDraft, TestResult
 from ..service import MAX_IDEAL_ANSWER
 from ..session import Session
 from ..validation import parse
-from ._common import Messages, Tool, esc, pre, pretty
+from ._common import Messages, Tool, esc, pretty
+from .context_form import ContextForm
+from .diff_view import word_diff_html
+from .tester_views import TESTER_CSS, answer_box, metrics_html, request_html
 
 ROLES = ["system", "user", "assistant", "tool", "function"]
 
@@ -60,6 +62,7 @@ class ChatRow(w.HBox):
 
     def __init__(self, chat: dict[str, Any], owner: Tester):
         super().__init__(layout=w.Layout(width="100%", align_items="flex-start"))
+        self.add_class("pt-chat")
         self.extra = {k: v for k, v in chat.items() if k not in ("role", "content")}
         role = chat.get("role") or "user"
         self.role = w.Dropdown(
@@ -67,8 +70,11 @@ class ChatRow(w.HBox):
             value=role,
             layout=w.Layout(width="110px"),
         )
+        text = chat.get("content") or ""
+        # tall enough to read the whole chat (about 100 characters a line), up to 12 lines
+        lines = sum(max(1, -(-len(line) // 100)) for line in text.splitlines() or [""])
         self.content = w.Textarea(
-            value=chat.get("content") or "", rows=3, layout=w.Layout(width="100%")
+            value=text, rows=min(12, max(3, lines)), layout=w.Layout(width="100%")
         )
         self.content.add_class("pt-mono")
         self.up = w.Button(icon="arrow-up", tooltip="Move up", layout=w.Layout(width="34px"))
@@ -141,6 +147,11 @@ class Tester(Tool):
         self.context.add_class("pt-mono")
         self.context.add_class("pt-context")
         self.context_message = Messages()
+        # The context as key/value fields; the raw JSON (``self.context``) one click away.
+        self.context_form = ContextForm(self.context, self.guarded(self._check_context))
+        self.context_form.add_class("pt-context-form")
+        self.request_view = w.HTML()  # the logged request as a chat transcript
+        self.request_view.add_class("pt-request-view")
         self.result = w.HTML()
         self.comparison = w.HTML()
         self.diff = w.HTML()
@@ -150,6 +161,7 @@ class Tester(Tool):
             icon="star",
             tooltip="Keep this test's answer as the log's ideal answer (through flow-prompt)",
             disabled=True,
+            layout=w.Layout(width="auto", min_width="190px"),  # the whole label, never cut
         )
         self.ideal_status = Messages()
         # Asked when the version dropdown changes while the chats are edited.
@@ -198,6 +210,9 @@ class Tester(Tool):
             (self.ideal_confirm, "pt-ideal-confirm"),
             (self.ideal_cancel, "pt-ideal-cancel"),
             (self.ideal_reason, "pt-ideal-reason"),
+            (self.version, "pt-version"),
+            (self.version_switch, "pt-version-switch"),
+            (self.version_keep, "pt-version-keep"),
         ):
             widget.add_class(name)
 
@@ -221,19 +236,21 @@ class Tester(Tool):
         )
         self.version_keep.on_click(self.guarded(lambda _: self._hide_version_confirm()))
         self.raw.observe(self.guarded(self._on_raw), names="value")
-        self.context.observe(self.guarded(self._on_context), names="value")
+        self.context.observe(self.guarded(lambda _: self._check_context()), names="value")
         self.prompt_tabs.observe(self.guarded(self._on_tab), names="selected_index")
 
         self.children = [
+            w.HTML(TESTER_CSS),
             self.title,
             w.HBox([self.version, self.behaviour_picker, self.run_button, self.busy_indicator]),
             self.version_confirm,
             self.messages,
             w.HTML("<b>Prompt</b>"),
             self.prompt_tabs,
-            w.HTML("<b>Context</b> (JSON object of variable → value)"),
-            self.context,
+            w.HTML("<b>Context</b> (variable → value; lists and objects as JSON)"),
+            self.context_form,
             self.context_message,
+            self.request_view,
             self.result,
             self.comparison,
             w.HBox([self.save_ideal_button, self.ideal_status]),
@@ -268,6 +285,10 @@ class Tester(Tool):
 
     @property
     def context_data(self) -> dict[str, Any]:
+        if self.context_form.problem:
+            raise ValidationError(
+                f"context_data: {self.context_form.problem}", field="context_data"
+            )
         try:
             value = json.loads(self.context.value or "{}")
         except json.JSONDecodeError as exc:
@@ -356,9 +377,11 @@ class Tester(Tool):
         self._set_title(
             draft.prompt_data.get("prompt_id"), draft.prompt_data.get("version"), source
         )
-        self.result.value = self.diff.value = ""
+        self.diff.value = ""
         self.last_result = None
         self._last_run = None
+        self.result.value = metrics_html(self.source_log, None)
+        self.request_view.value = request_html(self.source_log)
         self._close_ideal_box()
         self.messages.clear()
         self.context_message.clear()
@@ -433,7 +456,8 @@ class Tester(Tool):
                 "behaviour: choose a behaviour (create one in Behaviours)", field="behaviour"
             )
         prompt, context = self.prompt_data, self.context_data
-        self.result.value = self.comparison.value = self.diff.value = ""
+        self.comparison.value = self.diff.value = ""
+        self.result.value = metrics_html(self.source_log, None) if self.source_log else ""
         self.last_result = None
         self._last_run = None
         self._close_ideal_box()  # a pending save was about the previous answer
@@ -452,7 +476,9 @@ class Tester(Tool):
             self.run_button.description = "Run"
         self.last_result = result
         self._last_run = (copy.deepcopy(prompt), copy.deepcopy(context))
-        self.messages.ok(f"Answered by {result.model} ({result.attempt}) in {result.latency_ms} ms")
+        self.messages.ok(
+            f"Answered by {result.model} ({result.attempt}) in {result.latency_ms / 1000:.2f} s"
+        )
         self._show(result)
         return result
 
@@ -471,14 +497,7 @@ class Tester(Tool):
         if result.unresolved_variables:
             names = ", ".join(f"{{{n}}}" for n in result.unresolved_variables)
             warn = f'<div class="pt-warn">⚠ Not in the context, sent to the model as written: {esc(names)}</div>'
-        price = f"${result.price:.5f}" if result.price is not None else "-"
-        self.result.value = (
-            warn + '<table class="pt-table"><tr><th>model</th><th>attempt</th><th>latency</th>'
-            "<th>prompt tokens</th><th>sample tokens</th><th>cost</th><th>finish</th></tr>"
-            f"<tr><td>{esc(result.model)}</td><td>{esc(result.attempt)}</td><td>{result.latency_ms} ms</td>"
-            f"<td>{esc(result.prompt_tokens)}</td><td>{esc(result.sample_tokens)}</td><td>{price}</td>"
-            f"<td>{esc(result.finish_reason)}</td></tr></table>"
-        )
+        self.result.value = warn + metrics_html(self.source_log, result)
         self._show_comparison()
         if self.source_log:
             logged = self.source_log.response_content
@@ -488,23 +507,17 @@ class Tester(Tool):
         """This test's answer, the logged (production) answer and the log's ideal answer,
         side by side; the Save button follows what can be saved."""
         result = self.last_result
-        left = "<b>This test</b>" + (
-            pre(result.content or "")
-            if result is not None
-            else '<div class="pt-muted">not run yet</div>'
-        )
-        columns = [left]
-        if self.source_log:
-            columns.append("<b>Logged answer</b>" + pre(self.source_log.response_content))
-            ideal = self.source_log.ideal_answer
-            columns.append(
-                "<b>Ideal answer</b>"
-                + (pre(ideal) if ideal is not None else '<div class="pt-muted">none set</div>')
-            )
-        else:
-            columns.append('<b>Logged answer</b><div class="pt-muted">no log opened</div>')
-        cells = "".join(f'<div style="flex:1;min-width:0">{c}</div>' for c in columns)
-        self.comparison.value = f'<div style="display:flex;gap:12px">{cells}</div>'
+        log = self.source_log
+        columns = [
+            "<b>Logged answer (production)</b>"
+            + answer_box(log.response_content if log else None, "no log opened"),
+            "<b>This test</b>"
+            + answer_box((result.content or "") if result is not None else None, "not run yet"),
+        ]
+        if log is not None:
+            columns.append("<b>Ideal answer</b>" + answer_box(log.ideal_answer, "none set"))
+        cells = "".join(f"<div>{c}</div>" for c in columns)
+        self.comparison.value = f'<div class="pt-answers">{cells}</div>'
         self._update_save_ideal()
 
     def _update_save_ideal(self) -> None:
@@ -652,17 +665,10 @@ class Tester(Tool):
 
     @staticmethod
     def diff_html(before: str, after: str) -> str:
+        """The logged answer against this test's, word by word, inline (``diff_view``)."""
         if before == after:
             return '<div class="pt-ok">Same answer as the logged call.</div>'
-        table = difflib.HtmlDiff(wrapcolumn=70).make_table(
-            before.splitlines() or [""],
-            after.splitlines() or [""],
-            "logged",
-            "this test",
-            context=True,
-            numlines=2,
-        )
-        return "<b>Differences</b>" + table
+        return "<b>Differences</b> (logged → this test)" + word_diff_html(before, after)
 
     # --- observers ---------------------------------------------------------------------------------
     def _sync_raw(self) -> None:
@@ -699,9 +705,10 @@ class Tester(Tool):
             self._loading = False
         self.raw_message.ok("Applied to the chats")
 
-    def _on_context(self, change: dict[str, Any]) -> None:
-        """Check the context as it is typed: while it is not a JSON object, Run is disabled
-        and says why (a click would only raise the same error); once it is, both clear."""
+    def _check_context(self) -> None:
+        """Check the context as it is typed (fields or raw JSON): while a field holds invalid
+        JSON or the raw box is not a JSON object, Run is disabled and says why (a click would
+        only raise the same error); once it is valid, both clear."""
         running = self.run_button.description != "Run"  # ``busy`` restores the state itself
         try:
             value = self.context_data

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from .conftest import output_dir
+from .grids import click_row, column, search, wait_for_rows
 from .lab import open_notebook, run_all_cells
 
 pytestmark = pytest.mark.browser
@@ -20,12 +21,9 @@ def widget_tab(page, title: str):
 def test_replay_with_a_check_scorer_shows_its_column(page, lab_server, request):
     open_notebook(page, lab_server, NOTEBOOK)
     run_all_cells(page)
-    table = page.locator(".pt-log-table select").first
-    table.wait_for(state="visible")
-    page.wait_for_function(
-        "() => document.querySelector('.pt-log-table select').options.length >= 10"
-    )
-    table.select_option(index=3)
+    wait_for_rows(page, "log", 10)  # the Logs grid (tests/browser/grids.py)
+    search(page, "log", "support-reply")  # a support reply: it signs off as Acme Support
+    click_row(page, "log", 0)
     page.locator(".pt-log-detail").first.get_by_text("Context").first.wait_for()
     page.locator(".pt-test-prompt button, button.pt-test-prompt").first.click()
     page.locator(".pt-tester-title").first.get_by_text("from log").wait_for()
@@ -35,7 +33,7 @@ def test_replay_with_a_check_scorer_shows_its_column(page, lab_server, request):
     limit.fill("2")
     limit.press("Tab")  # number inputs sync on change
     contains = page.locator(".pt-scorer-contains input").first
-    contains.fill("demo model")
+    contains.fill("Acme Support")  # every support reply signs off so
     contains.press("Tab")
     page.locator(".pt-scorers-chosen").first.get_by_text("contains").wait_for()
     page.locator("button.pt-replay-run, .pt-replay-run button").first.click()
@@ -43,11 +41,7 @@ def test_replay_with_a_check_scorer_shows_its_column(page, lab_server, request):
     summary = page.locator(".pt-replay-scores").first
     summary.get_by_text("pass rate").wait_for(timeout=120_000)
     assert "contains" in summary.inner_text() and "100%" in summary.inner_text()
-    header = page.locator(".pt-replay-header").first.inner_text()
-    assert "contains" in header
-    page.wait_for_function(
-        "() => document.querySelector('.pt-replay-rows select').options.length === 2"
-    )
-    rows = page.locator(".pt-replay-rows select option").all_inner_texts()
-    assert all("1.00" in r for r in rows), rows
+    assert wait_for_rows(page, "replay", 2) == 2
+    scores = column(page, "replay", "contains")  # the scorer's column in the grid
+    assert scores == ["1.00", "1.00"], scores
     page.screenshot(path=str(output_dir(request.config) / "replay_scorers.png"), full_page=True)

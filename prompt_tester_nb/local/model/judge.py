@@ -13,12 +13,37 @@ is dropped when 4 letters remain), so "refunds" and "refunded" match "refund". A
 identifier is a token of letters and digits joined by ``-`` or ``_`` that holds both a
 letter and a digit (``A-123456``, ``SPRING12``), compared case-insensitively.
 
-**score** (a rubric). The rubric's terms, plus, when the rubric says ``id``, ``ids``,
-``number``, ``code`` or ``reference``, the identifiers of the context (so "mentions the
-order id" rewards the answer that repeats the context's ``A-123456``). The score is the
-share of those terms found among the answer's terms, rounded to 2 decimals; a rubric with no
-terms gives 1 to any non-empty answer, and an empty answer always scores 0. The reason
-names up to three missing terms.
+**score** (a rubric). The rubric is read as criteria: its clauses, split at ``.``, ``;``,
+``,`` and ``and``. Each criterion is checked the way a careful reader checks it, by what it
+asks for (``CHECKS``, first match wins):
+
+- an apology ("apologis(z)es", "sorry"): the answer says "sorry" or apologises;
+- an id ("id", "number", "reference", "code"): the answer repeats the context field the
+  criterion points at ("the order id" → ``order_id``), else one of the context's identifiers
+  (``A-123456``), or any identifier when the context has none;
+- the name ("name", "greets"): the answer opens with Hi/Hello/Dear/Hey and its first line
+  holds the first name of the context
+  field the criterion points at ("the customer" → ``customer_name``; an ``agent_name`` is
+  never the one greeted), or just opens so when the context names nobody;
+- a next step ("next step", "what happens next"): a sentence says what will happen or what to
+  do (will, we'll, I'll, you'll, within, reply, go to, print, click, contact, call);
+- a sign-off ("signs off", "signature", "signed"): a last paragraph of at most six words,
+  after the body;
+- JSON ("JSON"): the answer is a JSON object; a label ("label"): the answer's label (its
+  JSON ``label``, else its last line) is one of the context's ``labels``;
+- a length ("at most N words", "at most N sentences", "one sentence", "concise"/"brief"/
+  "short"): at most N words / N sentences with content words / one sentence / 120 words;
+- politeness ("polite", "friendly", "courteous"): thanks, please, an apology or a greeting;
+- accuracy ("accurate", "correct", "factual"): the answer repeats the context's identifiers
+  and invents none (an id the context does not hold);
+- resolving the request ("resolves", "addresses", "helpful", "answers the …"): a next step
+  or action as above, or the JSON the request asked for;
+- anything else: at least half of the criterion's terms are among the answer's terms.
+
+An answer that restates the request (ten or more words in a row copied from the context) or
+is empty scores 0 whatever else it holds. The score is the share of criteria met, rounded to 2
+decimals (a rubric without criteria gives 1 to any answer that is not empty or restating); the
+reason names the first criteria not met.
 
 **ideal**. The ideal answer is split into statements (at ``.``, ``!`` or ``?`` followed by
 white space, and at line breaks); statements without terms are left out. A statement is
@@ -53,6 +78,7 @@ __all__ = [
     "GARBAGE_REPLY",
     "JUDGE_MODES",
     "STOPWORDS",
+    "criteria",
     "judge_kind",
     "judge_reply",
     "read_blocks",
@@ -75,7 +101,6 @@ _STOPWORD_TEXT: Final = """
     explain explains give gives provide provides state states tell tells
 """
 STOPWORDS: Final = frozenset(_STOPWORD_TEXT.split())
-_ID_CUES: Final = frozenset({"id", "ids", "number", "code", "reference"})
 _WORD: Final = re.compile(r"[a-z]+")
 _TOKEN: Final = re.compile(r"[A-Za-z0-9]+(?:[-_][A-Za-z0-9]+)*")
 _STATEMENT_END: Final = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -152,33 +177,164 @@ def terms(text: str) -> list[str]:
 
 
 # --- the three judgements --------------------------------------------------------------------
+_CLAUSES: Final = re.compile(r"[.;,\n]+\s*|\s+and\s+", re.I)
+_RESTATED_RUN: Final = 10
+_NEXT_STEP: Final = re.compile(
+    r"\b(?:will|we'll|i'll|you'll|within|reply|go to|print|click|contact|call us|email you)\b", re.I
+)
+_MAX_SENTENCES: Final = re.compile(
+    r"(?:at most|no more than|under|within)\s+(\d+|two|three|four|five)\s+sentences", re.I
+)
+_POLITE: Final = re.compile(
+    r"\b(?:thank|thanks|please|sorry|apologi[sz]e|regards|hi|hello|dear)\b", re.I
+)
+_GREETING: Final = re.compile(r"^\s*(?:hi|hello|dear|hey)\b", re.I)
+_MAX_WORDS: Final = re.compile(
+    r"(?:at most|no more than|under|fewer than|within)\s+(\d+)\s+words", re.I
+)
+
+
+def criteria(rubric: str) -> list[str]:
+    """The rubric's criteria: its clauses with at least one word (see the module notes)."""
+    return [c.strip() for c in _CLAUSES.split(rubric) if _WORD.search(c.lower())]
+
+
+def _context_fields(context: str) -> dict[str, Any]:
+    try:
+        value = json.loads(context)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _field_for(wants: str, fields: dict[str, Any], part: str, skip: tuple[str, ...]) -> str:
+    """The context value the criterion points at: a field named ``*part*`` that shares a word
+    with the criterion ("the order id" → ``order_id``), else the first such field not in
+    ``skip`` (a ticket's ``agent_name`` is not the customer's)."""
+    named = [
+        (key, value)
+        for key, value in fields.items()
+        if part in key.lower() and isinstance(value, str) and value.strip()
+    ]
+    words = set(_WORD.findall(wants))
+    for key, value in named:
+        if words & (set(key.lower().replace("-", "_").split("_")) - {part}):
+            return value
+    return next((v for k, v in named if not any(s in k.lower() for s in skip)), "")
+
+
+def _is_json(answer: str) -> bool:
+    try:
+        return isinstance(json.loads(answer), dict)
+    except ValueError:
+        return False
+
+
+def _label_of(answer: str) -> str:
+    try:
+        value = json.loads(answer)
+    except ValueError:
+        lines = [line.strip() for line in answer.strip().splitlines() if line.strip()]
+        return lines[-1].strip(" .\"'`") if lines else ""
+    return str(value.get("label", "")) if isinstance(value, dict) else ""
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
+def _restates(answer: str, context: str) -> bool:
+    """Whether ``answer`` copies ten or more words in a row from the context."""
+    source = _words(context)
+    runs = {tuple(source[i : i + _RESTATED_RUN]) for i in range(len(source) - _RESTATED_RUN + 1)}
+    said = _words(answer)
+    return any(
+        tuple(said[i : i + _RESTATED_RUN]) in runs for i in range(len(said) - _RESTATED_RUN + 1)
+    )
+
+
+def _meets(criterion: str, context: str, answer: str) -> bool:
+    """Whether ``answer`` meets one criterion of a rubric (the checks of the module notes)."""
+    wants = criterion.lower()
+    fields = _context_fields(context)
+    if re.search(r"apologi[sz]|sorry", wants):
+        return bool(re.search(r"\bsorry\b|apologi[sz]e|apologies", answer, re.I))
+    if re.search(r"\b(?:id|ids|number|reference|code)\b", wants):
+        have = set(_identifiers(answer))
+        pointed = _field_for(wants, fields, "id", ())
+        if pointed:
+            return pointed.lower() in have or pointed.lower() in answer.lower()
+        ids = set(_identifiers(context))
+        return bool(have & ids) if ids else bool(have)
+    if re.search(r"\bname\b|\bgreet", wants):
+        first_line = answer.strip().split("\n", 1)[0]
+        name = _field_for(wants, fields, "name", ("agent", "author", "assistant"))
+        greets = bool(_GREETING.match(first_line))
+        if name:
+            return greets and bool(
+                re.search(rf"\b{re.escape(name.split()[0])}\b", first_line, re.I)
+            )
+        return greets
+    if re.search(r"next step|what happens next", wants):
+        return bool(_NEXT_STEP.search(answer))
+    if re.search(r"sign(?:s|ed)?[- ]?off|signature|\bsigned\b", wants):
+        paragraphs = [p for p in re.split(r"\n\s*\n", answer.strip()) if p.strip()]
+        return len(paragraphs) > 1 and len(paragraphs[-1].split()) <= 6
+    if "json" in wants:
+        return _is_json(answer)
+    if re.search(r"\blabel\b", wants):
+        labels = [x.strip() for x in str(fields.get("labels", "")).split(",") if x.strip()]
+        label = _label_of(answer)
+        return label in labels if labels else bool(label)
+    if m := _MAX_WORDS.search(wants):
+        return len(answer.split()) <= int(m.group(1))
+    if m := _MAX_SENTENCES.search(wants):
+        count = m.group(1).lower()
+        said = [x for x in _STATEMENT_END.split(answer.strip()) if terms(x)]
+        return len(said) <= int({"two": 2, "three": 3, "four": 4, "five": 5}.get(count, count))
+    if re.search(r"\b(?:one|a single)\s+sentence\b", wants):
+        return len([x for x in _STATEMENT_END.split(answer.strip()) if x.strip()]) == 1
+    if re.search(r"\b(?:concise|brief|short)\b", wants):
+        return len(answer.split()) <= 120
+    if re.search(r"\bpolite|courteous|friendly|\bwarm|\bkind\b", wants):
+        return bool(_POLITE.search(answer))
+    if re.search(r"\baccura|\bcorrect|\bfactual|\btrue to\b", wants):
+        said, known = set(_identifiers(answer)), set(_identifiers(context))
+        return said <= known and bool(said or not known)  # the context's ids, none invented
+    if re.search(r"\bresolv|\baddress|\bhelpful|\bsolves?\b|\banswers? the", wants):
+        return bool(_NEXT_STEP.search(answer)) or _is_json(answer)
+    wanted = terms(criterion)
+    if not wanted:
+        return True
+    have = set(terms(answer))
+    return 2 * sum(1 for t in wanted if t in have) >= len(wanted)
+
+
 def _coverage(rubric: str, context: str, answer: str) -> tuple[Fraction, list[str], int]:
-    """(score, missing terms, number of terms) of ``answer`` against the rubric."""
-    wanted = terms(rubric)
-    if _ID_CUES & set(_WORD.findall(rubric.lower())):
-        wanted = list(dict.fromkeys(wanted + _identifiers(context)))
-    if not answer.strip():
+    """(score, criteria not met, number of criteria) of ``answer`` against the rubric."""
+    wanted = criteria(rubric)
+    if not answer.strip() or _restates(answer, context):
         return Fraction(0), wanted, len(wanted)
     if not wanted:
         return Fraction(1), [], 0
-    have = set(terms(answer))
-    missing = [t for t in wanted if t not in have]
+    missing = [c for c in wanted if not _meets(c, context, answer)]
     return Fraction(len(wanted) - len(missing), len(wanted)), missing, len(wanted)
 
 
 def _rubric(blocks: dict[str, str]) -> dict[str, Any]:
-    answer = blocks.get("answer", "")
-    score, missing, total = _coverage(blocks.get("rubric", ""), blocks.get("context", ""), answer)
+    answer, context = blocks.get("answer", ""), blocks.get("context", "")
+    score, missing, total = _coverage(blocks.get("rubric", ""), context, answer)
     if not answer.strip():
         reason = "The answer is empty."
+    elif _restates(answer, context):
+        reason = "The answer restates the request instead of answering it."
     elif not missing:
-        reason = f"The answer covers the rubric ({total} of {_terms(total)})."
+        reason = f"The answer meets the rubric ({total} of {_terms(total, 'criterion')})."
     else:
-        shown = ", ".join(f"'{t}'" for t in missing[:3])
-        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        shown = "; ".join(f"'{c}'" for c in missing[:2])
+        more = f" and {len(missing) - 2} more" if len(missing) > 2 else ""
         reason = (
-            f"Missing from the answer: {shown}{more} "
-            f"({total - len(missing)} of {_terms(total, 'rubric term')} found)."
+            f"Not met: {shown}{more} ({total - len(missing)} of {_terms(total, 'criterion')} met)."
         )
     return {"score": _round(score), "reason": reason}
 
@@ -216,13 +372,16 @@ def _pairwise(blocks: dict[str, str]) -> dict[str, Any]:
     a, _, total = _coverage(rubric, context, blocks.get("answer_a", ""))
     b, _, _ = _coverage(rubric, context, blocks.get("answer_b", ""))
     winner = "tie" if abs(a - b) <= _TIE_MARGIN else ("A" if a > b else "B")
-    reason = f"A scores {_round(a):.2f} and B {_round(b):.2f} on the rubric's {_terms(total)}" + (
-        "; too close to call." if winner == "tie" else f"; {winner} covers more of it."
-    )
+    reason = (
+        f"A scores {_round(a):.2f} and B {_round(b):.2f} on the rubric's "
+        f"{_terms(total, 'criterion')}"
+    ) + ("; too close to call." if winner == "tie" else f"; {winner} meets more of it.")
     return {"winner": winner, "reason": reason}
 
 
 def _terms(count: int, noun: str = "term") -> str:
+    if noun == "criterion":
+        return f"{count} criteri" + ("on" if count == 1 else "a")
     return f"{count} {noun}" + ("" if count == 1 else "s")
 
 

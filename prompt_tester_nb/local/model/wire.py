@@ -15,6 +15,7 @@ import time
 from typing import Any, Final, TypedDict
 
 from .judge import DEFAULT_JUDGE_MODE, judge_kind, judge_reply
+from .writer import write_answer
 
 __all__ = [
     "CONTENT_FILTER_MESSAGE",
@@ -156,7 +157,8 @@ def completion_for(
 
     Public so callers (and the demo) can predict what the server will say without a call.
     A judge prompt gets the verdict of ``judge.judge_reply`` (in ``judge_mode``) as its whole
-    content; any other prompt the labelled demo answer, unchanged by ``judge_mode``.
+    content; a prompt of a family ``writer.write_answer`` knows gets its answer, shaped like
+    production's; any other prompt the labelled placeholder ``[demo model …] …``.
     """
     canonical = json.dumps([model, messages], sort_keys=True, ensure_ascii=False, default=str)
     digest = hashlib.sha256(canonical.encode()).digest()
@@ -170,8 +172,11 @@ def completion_for(
     )
     kind = judge_kind(messages, _text_of)
     snippet = _snippet(last_user)
+    written = write_answer(model, messages) if kind is None else None
     if kind is not None:
         reply = judge_reply(kind, last_user, judge_mode)
+    elif written is not None:
+        reply = written
     elif snippet:
         reply = (
             f'{_OPENERS[digest[0] % len(_OPENERS)]} "{snippet}". '
@@ -187,7 +192,8 @@ def completion_for(
     ):
         reply = reply[: max(0, max_tokens) * 4]
         finish_reason = "length"
-    content = reply if kind is not None else f"[demo model {model}] {reply}"
+    labelled = kind is None and written is None  # a placeholder says whose it is
+    content = f"[demo model {model}] {reply}" if labelled else reply
     prompt_tokens = sum(
         _estimate_tokens(_text_of(m.get("content"))) + 3 for m in messages if isinstance(m, dict)
     )
