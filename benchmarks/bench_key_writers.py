@@ -34,17 +34,6 @@ from prompt_tester_nb.stores.secrets import SecretStore
 ENV = "staging"
 
 
-def _versions(sm: Any, name: str) -> set[str]:
-    ids: set[str] = set()
-    kwargs: dict[str, Any] = {"SecretId": name, "IncludeDeprecated": True, "MaxResults": 100}
-    while True:
-        page = sm.list_secret_version_ids(**kwargs)
-        ids |= {v["VersionId"] for v in page.get("Versions", [])}
-        if not page.get("NextToken"):
-            return ids
-        kwargs["NextToken"] = page["NextToken"]
-
-
 _writer = threading.local()  # which writer the current thread is writing for
 
 
@@ -73,7 +62,7 @@ def run(s: pt.Session, n: int, concurrent: bool, label: str) -> dict[str, Any]:
     sm = service.aws.secretsmanager
     tag = uuid.uuid4().hex[:6]
     realms = [f"b{w}-{tag}" for w in range(n)]
-    before = _versions(sm, name) if sm_has(sm, name) else set()
+    before = service.secret_store.version_ids(name)
     errors: list[BaseException] = []
     counter = TryCounter(sm)
     barrier = threading.Barrier(n) if concurrent else None
@@ -108,7 +97,7 @@ def run(s: pt.Session, n: int, concurrent: bool, label: str) -> dict[str, Any]:
         kept = sum(stored.get(r, {}).get("key") == f"k{w}" for w, r in enumerate(realms))
         targets = {f"AZURE_OPENAI_KEYS.{r}" for r in realms}
         events = [e for e in service.audit(s.user, env_id, limit=1000) if e.target in targets]
-        created = len(_versions(sm, name) - before)
+        created = len(service.secret_store.version_ids(name) - before)
         tries = list(counter.by_writer.values())
         figure = {
             "label": label,
@@ -124,14 +113,6 @@ def run(s: pt.Session, n: int, concurrent: bool, label: str) -> dict[str, Any]:
     finally:
         service.delete_secrets(s.user, env_id, [f"AZURE_OPENAI_KEYS.{r}" for r in realms])
     return figure
-
-
-def sm_has(sm: Any, name: str) -> bool:
-    try:
-        sm.describe_secret(SecretId=name)
-    except sm.exceptions.ResourceNotFoundException:
-        return False
-    return True
 
 
 def show(f: dict[str, Any], n: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import prompt_tester_nb as pt
 from tests import attacks
+from tests.key_writers import set_keys_at_once
 
 
 def test_changes_are_recorded_and_visible_without_values(alice, bob, mallory, unique):
@@ -40,39 +41,13 @@ def test_concurrent_key_writers_lose_nothing(alice, service, stack, unique):
     """50 writers change one environment's provider keys at once, each its own Azure realm,
     through the service over the local endpoint: every realm is stored at the end, each change
     has its audit event, and no pending label is left on the secret."""
-    import threading
-    import time
-
     n = 50
     env_id = alice.env.env_id
     realms = [f"r{w}-{unique}" for w in range(n)]
-    barrier = threading.Barrier(n)
-    errors: list[BaseException] = []
-
-    def write(w: int) -> None:
-        barrier.wait()
-        try:
-            service.set_secrets(
-                alice.user,
-                env_id,
-                {
-                    "AZURE_OPENAI_KEYS": {
-                        realms[w]: {"url": stack.model.url, "key": f"k-{w}-{unique}"}
-                    }
-                },
-            )
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=write, args=(w,)) for w in range(n)]
-    started = time.monotonic()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    seconds = time.monotonic() - started
+    seconds, errors = set_keys_at_once(
+        service, alice.user, env_id, realms, lambda w: f"k-{w}-{unique}", url=stack.model.url
+    )
     try:
-        assert not any(t.is_alive() for t in threads)
         assert not errors, errors[:3]
         stored = service.secret_store.read_values(service.settings.secret_name(env_id))
         present = [r for r in realms if r in stored["AZURE_OPENAI_KEYS"]]

@@ -9,8 +9,6 @@ through the ``Leases`` table (``stores/lease.py``), as a deployment with the lea
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +20,7 @@ from prompt_tester_nb.local.stack import LocalStack
 from prompt_tester_nb.service import PromptTesterService
 from prompt_tester_nb.stores.lease import LeaseTable
 from prompt_tester_nb.stores.secrets import SecretStore
+from tests.key_writers import set_keys_at_once
 from tests.ministack_support import MiniStackLocalStack
 from tests.test_security import _every_operation
 
@@ -239,17 +238,6 @@ def test_the_cross_organisation_refusals(backend, alice):
     assert [x.model_dump() for x in alice.secrets.status()] == secrets_before
 
 
-def _versions(sm: Any, name: str) -> set[str]:
-    ids: set[str] = set()
-    kwargs: dict[str, Any] = {"SecretId": name, "IncludeDeprecated": True, "MaxResults": 100}
-    while True:
-        page = sm.list_secret_version_ids(**kwargs)
-        ids |= {v["VersionId"] for v in page.get("Versions", [])}
-        if not page.get("NextToken"):
-            return ids
-        kwargs["NextToken"] = page["NextToken"]
-
-
 def test_the_key_writer_figure(backend, alice, unique):
     """50 concurrent writers of distinct keys (each its own Azure realm) to one environment,
     through the service: all 50 keys kept, every change in the audit log, at most 60 secret
@@ -260,31 +248,10 @@ def test_the_key_writer_figure(backend, alice, unique):
     name = service.settings.secret_name(env_id)
     sm = service.aws.secretsmanager
     realms = [f"w{w}-{unique}" for w in range(n)]
-    versions_before = _versions(sm, name)
+    versions_before = store.version_ids(name)
     tries_before = store.tries
-    barrier = threading.Barrier(n)
-    errors: list[BaseException] = []
-
-    def write(w: int) -> None:
-        barrier.wait()
-        try:
-            service.set_secrets(
-                alice.user,
-                env_id,
-                {"AZURE_OPENAI_KEYS": {realms[w]: {"url": "https://x.example", "key": f"k{w}"}}},
-            )
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=write, args=(w,)) for w in range(n)]
-    started = time.monotonic()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    seconds = time.monotonic() - started
+    seconds, errors = set_keys_at_once(service, alice.user, env_id, realms, lambda w: f"k{w}")
     try:
-        assert not any(t.is_alive() for t in threads)
         assert not errors, errors[:3]
         stored = store.read_values(name)["AZURE_OPENAI_KEYS"]
         assert {r: stored[r]["key"] for r in realms if r in stored} == {
@@ -293,7 +260,7 @@ def test_the_key_writer_figure(backend, alice, unique):
         targets = {f"AZURE_OPENAI_KEYS.{r}" for r in realms}
         events = [e for e in service.audit(alice.user, env_id, limit=1000) if e.target in targets]
         assert sorted(e.target for e in events) == sorted(targets)
-        created = len(_versions(sm, name) - versions_before)
+        created = len(store.version_ids(name) - versions_before)
         tries = store.tries - tries_before
         labels = sm.describe_secret(SecretId=name)["VersionIdsToStages"]
         pending = [x for v in labels.values() for x in v if x.startswith("PENDING-")]

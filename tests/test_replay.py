@@ -44,10 +44,15 @@ def draft(alice) -> dict:
 
 
 def _production(session, n: int) -> list[str]:
-    """Context ids of the newest *production* logs: other tests log their own calls (marked
-    source='prompt-tester'), whose answers are the demo model's and would read as unchanged."""
-    items = session.logs(prompt_id=PROMPT, limit=200).items
-    return [i.context_id for i in items if i.source != "prompt-tester" and i.context][:n]
+    """Context ids of the newest *production* logs with their metrics: other tests log their
+    own calls (source 'prompt-tester'), whose answers are the demo model's, and write foreign
+    items without metrics (test_log_source), which list as production but size no estimate."""
+    items = session.logs(prompt_id=PROMPT, limit=200, source="production").items
+    return [
+        i.context_id
+        for i in items
+        if i.context and (i.metrics or {}).get("sample_tokens_used") is not None
+    ][:n]
 
 
 def _replay(session, draft, **kwargs):

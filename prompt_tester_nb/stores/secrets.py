@@ -162,6 +162,24 @@ class SecretStore:
         """The stored document, or {} when no secret exists yet."""
         return self._read(name)[0]
 
+    def version_ids(self, name: str) -> set[str]:
+        """Every version the secret keeps, deprecated ones included (AWS keeps about 100 and
+        removes none younger than 24 h: what the lease keeps small); empty when no secret."""
+        ids: set[str] = set()
+        kwargs: dict[str, Any] = {"SecretId": name, "IncludeDeprecated": True, "MaxResults": 100}
+        with aws_errors("Listing the provider keys' versions"):
+            while True:
+                try:
+                    page = self._sm.list_secret_version_ids(**kwargs)
+                except ClientError as exc:
+                    if _code(exc) == "ResourceNotFoundException":
+                        return set()
+                    raise
+                ids |= {v["VersionId"] for v in page.get("Versions", [])}
+                if not page.get("NextToken"):
+                    return ids
+                kwargs["NextToken"] = page["NextToken"]
+
     def _read(self, name: str) -> tuple[dict[str, Any], str | None]:
         """The current document and the id of its version; ({}, None) when there is no secret."""
         with aws_errors("Reading provider keys"):
