@@ -45,7 +45,7 @@ export async function openTesterNotebook(
   request: TesterNotebookRequest,
   next?: string
 ): Promise<OpenOutcome> {
-  const { app, auth, docManager, sessionDialogs } = options;
+  const { app, auth, docManager } = options;
   const signIn = async (): Promise<OpenOutcome> =>
     (await auth.promptSignIn(next))
       ? { kind: 'signing-in' }
@@ -77,22 +77,37 @@ export async function openTesterNotebook(
     if (!widget) {
       throw new Error(`Could not open ${created.path}.`);
     }
-    if (!(widget instanceof NotebookPanel)) {
-      throw new Error(`${created.path} did not open as a notebook.`);
-    }
-    await widget.context.ready;
-    await widget.sessionContext.ready;
-    app.shell.activateById(widget.id);
-    await NotebookActions.runAll(
-      widget.content,
-      widget.sessionContext,
-      sessionDialogs ?? undefined
-    );
-    return { kind: 'opened', panel: widget };
+    return {
+      kind: 'opened',
+      panel: await showAndRunAll(options, widget, created.path)
+    };
   } catch (error) {
     await showErrorMessage(ERROR_TITLE, errorMessage(error));
     return { kind: 'failed', error };
   }
+}
+
+/**
+ * Show a notebook that was opened, once its kernel is ready, and run every cell: what a
+ * deep link and the demo's URL both do, so the app is showing without Run All.
+ */
+async function showAndRunAll(
+  options: ITesterOpenerOptions,
+  widget: unknown,
+  path: string
+): Promise<NotebookPanel> {
+  if (!(widget instanceof NotebookPanel)) {
+    throw new Error(`${path} did not open as a notebook.`);
+  }
+  await widget.context.ready;
+  await widget.sessionContext.ready;
+  options.app.shell.activateById(widget.id);
+  await NotebookActions.runAll(
+    widget.content,
+    widget.sessionContext,
+    options.sessionDialogs ?? undefined
+  );
+  return widget;
 }
 
 /**
@@ -103,23 +118,13 @@ export async function runNotebookOnOpen(
   options: ITesterOpenerOptions,
   path: string
 ): Promise<void> {
-  const { app, docManager, sessionDialogs } = options;
+  const { app, docManager } = options;
   try {
     await app.restored;
     const widget = docManager.findWidget(path) ?? docManager.openOrReveal(path);
-    if (!(widget instanceof NotebookPanel)) {
-      throw new Error(`${path} did not open as a notebook.`);
-    }
-    await widget.context.ready;
-    await widget.sessionContext.ready;
-    app.shell.activateById(widget.id);
-    await NotebookActions.runAll(
-      widget.content,
-      widget.sessionContext,
-      sessionDialogs ?? undefined
-    );
+    const panel = await showAndRunAll(options, widget, path);
     // The app is the last cell's output: bring it to the top of the view.
-    const notebook = widget.content;
+    const notebook = panel.content;
     const last = notebook.widgets.length - 1;
     if (last >= 0) {
       notebook.activeCellIndex = last;
