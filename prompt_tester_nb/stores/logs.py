@@ -67,18 +67,20 @@ def _projection(attributes: Iterable[str] | None) -> dict[str, Any]:
     return {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
 
 
+def log_key(env_id: str, prompt_id: str, timestamp: int) -> dict[str, Any]:
+    """A Logs item's key, DynamoDB-typed (TesterRuns items are keyed the same way)."""
+    return {
+        "env_id_prompt_id": {"S": env_prompt_key(env_id, prompt_id)},
+        "timestamp": {"N": str(int(timestamp))},
+    }
+
+
 class LogStore:
     GSI = "env_id"
 
     def __init__(self, dynamodb: Any, table: str):
         self._db = dynamodb
         self._table = table
-
-    def _key(self, env_id: str, prompt_id: str, timestamp: int) -> dict[str, Any]:
-        return {
-            "env_id_prompt_id": {"S": env_prompt_key(env_id, prompt_id)},
-            "timestamp": {"N": str(timestamp)},
-        }
 
     def page(
         self,
@@ -134,7 +136,7 @@ class LogStore:
         (what DynamoDB's LastEvaluatedKey would be had the page ended there): the table's keys,
         plus the index's for a query over the environment index. A page cut short by a filter
         in the service continues from here, so no log is skipped or listed twice."""
-        key = self._key(entry.env_id, entry.prompt_id, entry.timestamp)
+        key = log_key(entry.env_id, entry.prompt_id, entry.timestamp)
         if not by_prompt:
             key["env_id"] = {"S": entry.env_id}
         return key
@@ -142,7 +144,7 @@ class LogStore:
     def get(self, env_id: str, prompt_id: str, timestamp: int) -> LogEntry | None:
         with aws_errors("Reading a log"):
             result = self._db.get_item(
-                TableName=self._table, Key=self._key(env_id, prompt_id, timestamp)
+                TableName=self._table, Key=log_key(env_id, prompt_id, timestamp)
             )
         item = deserialize(result.get("Item"))
         return None if item is None else log_entry(item)
@@ -164,7 +166,7 @@ class LogStore:
         items = batch_get_items(
             self._db,
             self._table,
-            [self._key(env_id, p, t) for p, t in wanted],
+            [log_key(env_id, p, t) for p, t in wanted],
             "Reading logs",
             **_projection(projection),
         )
@@ -186,7 +188,7 @@ class LogStore:
             with aws_errors("Writing an ideal answer"):
                 self._db.update_item(
                     TableName=self._table,
-                    Key=self._key(env_id, prompt_id, timestamp),
+                    Key=log_key(env_id, prompt_id, timestamp),
                     UpdateExpression="SET #ideal = :ideal",
                     ConditionExpression="attribute_exists(#pk)",
                     ExpressionAttributeNames={"#ideal": "ideal_answer", "#pk": "env_id_prompt_id"},

@@ -18,6 +18,7 @@ from ..ids import ContextId
 from ..models import TesterRun
 from ..schema import env_prompt_key, split_env_prompt_key
 from .dynamo import aws_errors, batch_get_items, deserialize, serialize
+from .logs import log_key
 
 _KEY_NAMES = {"#pk": "env_id_prompt_id", "#ts": "timestamp"}
 
@@ -44,12 +45,6 @@ class TesterRunStore:
         self._db = dynamodb
         self._table = table
 
-    def _key(self, env_id: str, prompt_id: str, timestamp: int) -> dict[str, Any]:
-        return {
-            "env_id_prompt_id": {"S": env_prompt_key(env_id, prompt_id)},
-            "timestamp": {"N": str(int(timestamp))},
-        }
-
     def put(self, run: TesterRun) -> None:
         """Record one Tester call (a rerun of the same key overwrites: one call, one mark)."""
         item = {
@@ -64,7 +59,7 @@ class TesterRunStore:
         with aws_errors("Reading a Tester run"):
             result = self._db.get_item(
                 TableName=self._table,
-                Key=self._key(env_id, prompt_id, timestamp),
+                Key=log_key(env_id, prompt_id, timestamp),
                 ConsistentRead=True,
             )
         item = deserialize(result.get("Item"))
@@ -82,7 +77,7 @@ class TesterRunStore:
         items = batch_get_items(
             self._db,
             self._table,
-            [self._key(env_id, p, t) for p, t in wanted],
+            [log_key(env_id, p, t) for p, t in wanted],
             "Reading the Tester's runs",
             ConsistentRead=True,
             ProjectionExpression="#pk, #ts",
