@@ -71,9 +71,14 @@ reliability: install
 	$(BIN)/python scripts/reliability_report.py
 
 # The web backend's code artifact (deploy/template.yaml's CodeUri): the core, the Lambda
-# functions and their runtime dependencies only. Then: sam deploy --guided (README).
+# functions and their runtime dependencies only. Then: sam deploy --guided (docs/lambda-deploy.md).
 lambda-bundle: install
 	$(BIN)/python scripts/lambda_bundle.py --out build/lambda
+
+# The manual (docs/, MyST Markdown and the committed notebooks' outputs) into build/docs.
+.PHONY: docs
+docs: install
+	$(BIN)/python -m sphinx -W --keep-going -b html docs build/docs
 
 clean-state:
 	rm -rf .prompt-tester/local

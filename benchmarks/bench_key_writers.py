@@ -8,7 +8,7 @@ of one environment's ``AZURE_OPENAI_KEYS`` through ``service.set_secrets``. For 
 writing it prints the wall time, the secret versions created, and the compare-and-swap tries
 (each a ``PutSecretValue`` or ``CreateSecret``, counted per writer through botocore's
 ``before-call`` event, not by patching anything), and checks every key and audit event is
-there. Printed, not asserted: the README's reliability table quotes it.
+there. Printed, not asserted: docs/reliability.md's table quotes it.
 
 1. one after the other (the baseline): one try per change;
 2. concurrent, through the service as built (the ``Leases`` table makes writers take turns);

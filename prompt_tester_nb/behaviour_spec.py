@@ -1,6 +1,6 @@
 """The behaviour document: what a stored behaviour may say, validated before it is stored.
 
-This is flow-prompt's ``AIModelsBehaviour`` written as JSON (PRODUCT.md §2). It is validated
+This is flow-prompt's ``AIModelsBehaviour`` written as JSON (docs/design/tables.md). It is validated
 here, in the core, so the Python API, widgets and REST handlers all refuse the same things
 with the same field names. Building the flow-prompt objects happens only in ``runner``.
 """

@@ -1,7 +1,7 @@
 """The shared tables, defined once.
 
 Local creation (``prompt-tester init`` / the local stack) and the checks read this; the
-stores take table names from ``Settings.table``. Shapes of items are in PRODUCT.md §2.
+stores take table names from ``Settings.table``. Shapes of items are in docs/design/tables.md.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ TABLES: tuple[Table, ...] = (
 TABLE_NAMES: frozenset[str] = frozenset(t.name for t in TABLES)
 TABLES_BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
 
-# Composite keys join their parts with '#', as the web system writes them (PRODUCT.md §2).
+# Composite keys join their parts with '#', as the web system writes them (docs/design/tables.md).
 # These functions are the only writers and readers of the key formats.
 KEY_SEP = "#"
 

@@ -1,7 +1,7 @@
 """Prints the reliability figures that the last runs left in test-output/reliability/.
 
-`make reliability` runs the long suites and then this; the README's "Reliability and security"
-section quotes what it prints. Each block names the file it read and when that was written,
+`make reliability` runs the long suites and then this; docs/reliability.md
+quotes what it prints. Each block names the file it read and when that was written,
 so a stale figure is visible as such.
 """
 

@@ -19,7 +19,7 @@ from tests.test_server import call, sign_in
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+CONFIGURATION = (Path(__file__).resolve().parent.parent / "docs" / "configuration.md").read_text()
 
 # A value of each field's type that is no field's default.
 _SAMPLES = {str: "from-config-x", float: 7.5, int: 7}
@@ -86,8 +86,8 @@ def test_configuration_wins_over_the_environment_and_defaults_stay_settings_defa
     assert settings.model_timeout_seconds == 60
 
 
-def test_the_readme_lists_every_traitlet():
-    section = README.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+def test_the_configuration_page_lists_every_traitlet():
+    section = CONFIGURATION
     for name, field in Settings.model_fields.items():
         assert re.search(rf"`{name}`", section), name
         assert environment_variables(field)[0] in section, name

@@ -1,6 +1,6 @@
 """The one module that imports flow-prompt, and the workarounds for its process-global state.
 
-flow-prompt 0.1.31 has traps a multi-user tester must avoid (PRODUCT.md §4):
+flow-prompt 0.1.31 has traps a multi-user tester must avoid (docs/design/flow-prompt.md):
 
 * ``FlowPrompt.clients`` is a class attribute: keys set by one instance reach every other.
   Each call here gets an instance whose ``clients`` mapping belongs to one environment, and

@@ -2,7 +2,7 @@
 
 A judge is an ordinary flow-prompt call through a named behaviour (so Azure deployments,
 weights and fallback work as for any test), with one of these drafts. The reply contract
-(PRODUCT.md §9): ``{"score": <number 0-1>, "reason": "<text>"}`` for a rubric or an ideal
+(docs/design/judging.md): ``{"score": <number 0-1>, "reason": "<text>"}`` for a rubric or an ideal
 answer, ``{"winner": "A" | "B" | "tie", "reason": "<text>"}`` for a pairwise comparison,
 where A is the answer shown first.
 

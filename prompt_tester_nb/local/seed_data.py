@@ -5,7 +5,7 @@ arguments always give the same items (tests compare JSON dumps). Nothing here ta
 the caller writes the items (and makes UserRoles items once Cognito has given each user a
 ``sub``, see :func:`user_role_items`).
 
-Shapes follow PRODUCT.md §2. Prompt data is flow-prompt's ``PipePrompt.service_dump()`` shape
+Shapes follow docs/design/tables.md. Prompt data is flow-prompt's ``PipePrompt.service_dump()`` shape
 and loads with ``PipePrompt.service_load``; a log's ``request.messages`` are what flow-prompt
 0.1.31 resolves from that prompt and the log's context (every demo prompt fits its budget).
 Numbers are ``int`` or ``decimal.Decimal`` (boto3's DynamoDB serializer rejects ``float``).

@@ -131,7 +131,7 @@ class SecretStore:
     ``lease`` (the ``Leases`` table) serialises the writers of one secret before they write;
     without it the compare-and-swap alone keeps changes (but spends a version per lost try).
     ``tries`` counts compare-and-swap tries (each one a ``PutSecretValue`` or ``CreateSecret``),
-    a figure for the tests and the README.
+    a figure for the tests and docs/reliability.md.
     """
 
     def __init__(
