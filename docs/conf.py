@@ -37,6 +37,7 @@ html_title = "prompt-tester-nb"
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
+    "header_links_before_dropdown": 6,
     "secondary_sidebar_items": ["page-toc"],
 }
 html_static_path: list[str] = []
