@@ -68,8 +68,9 @@ def test_the_manual_builds_without_a_warning(tmp_path: Path):
         text=True,
         timeout=300,
     )
+    # -W: any Sphinx warning (a broken reference, a page outside every toctree, a notebook
+    # output it cannot show) fails the build; --keep-going lists them all first.
     assert build.returncode == 0, build.stderr[-5000:]
-    assert build.stderr.strip() == "", build.stderr[-5000:]
     for page in ("index", "python-api", "design/tables", "notebooks/prompt_tester"):
         assert (out / f"{page}.html").is_file(), page
     # Without saved widget state, the app's cell shows its plain-text form.
