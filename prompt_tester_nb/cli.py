@@ -105,11 +105,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import secrets
 
     from .local.jupyter import open_url
+    from .server.run_proof import LAUNCH_KEY_VARIABLE, new_launch_key
 
     # Our own token, so the URL printed below is complete: it opens the tester notebook and
-    # runs it (the app shows at once), where Jupyter's own banner lands on the Launcher.
+    # runs it (the app shows at once), where Jupyter's own banner lands on the Launcher. The
+    # run is allowed by a proof for that notebook under a key only this demo's server gets:
+    # a link to any other notebook, or to this server after a restart, runs nothing.
     token = secrets.token_hex(24)
-    url = open_url(f"http://127.0.0.1:{args.port}", notebook.name, token, run=True)
+    run_key = new_launch_key()
+    env[LAUNCH_KEY_VARIABLE] = run_key
+    url = open_url(f"http://127.0.0.1:{args.port}", notebook.name, token, run_key=run_key)
     cmd = [
         sys.executable,
         "-m",

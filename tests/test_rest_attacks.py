@@ -22,6 +22,7 @@ import requests
 import prompt_tester_nb as pt
 from prompt_tester_nb import redaction
 from prompt_tester_nb.server.api_handlers import ROUTES
+from prompt_tester_nb.server.tester_notebook import SETTINGS_KEY as RUN_PROOFS
 from tests import attacks
 from tests.conftest import password_of
 from tests.test_ideal import BASE_TS, _put_log
@@ -273,6 +274,27 @@ async def test_state_changing_routes_refuse_cross_site_requests(
         if org_is_set():
             alice.secrets.delete("OPENAI_ORG")
     assert tried == set(STATE_CHANGING)  # every POST/PUT/DELETE in ROUTES
+
+    # --- the run-proof check (outside ROUTES: it needs the Jupyter login only) -------------
+    r = await b.fetch(
+        "prompt-tester/api/tester-notebook",
+        "POST",
+        body={"context_id": entry.context_id},
+        headers=good,
+    )
+    made = json.loads(r.body)
+    proofs = jp_serverapp.web_app.settings[RUN_PROOFS]
+    written = json.loads((jp_root_dir / made["path"]).read_text())
+    code = ["".join(c["source"]) for c in written["cells"] if c["cell_type"] == "code"]
+    run_body = {"path": made["path"], "proof": made["run_proof"], "code": code}
+
+    async def proof_unused() -> bool:  # a refused request must not use the proof up
+        return proofs.is_pending(made["run_proof"])
+
+    await attack("POST api/run-proof", "POST", "prompt-tester/api/run-proof", proof_unused,
+                 body=run_body)  # fmt: skip
+    r = await b.fetch("prompt-tester/api/run-proof", "POST", body=run_body, headers=good)
+    assert r.code == 204 and not await proof_unused()  # the positive control
 
     # --- signing out last ---------------------------------------------------------------
     async def still_signed_in() -> bool:

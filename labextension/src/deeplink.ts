@@ -67,15 +67,29 @@ export function withoutDeepLink(
 /** The query parameter that asks to run the opened notebook's cells. */
 export const RUN_PARAM = 'prompt-tester-run';
 
+/**
+ * The query parameter with the proof that the server allows the run (the launcher's proof
+ * for that notebook, see prompt_tester_nb/server/run_proof.py). Without it nothing runs.
+ */
+export const PROOF_PARAM = 'prompt-tester-proof';
+
 /** `/lab/tree/<path>.ipynb?…prompt-tester-run=1…` (also under `/lab/workspaces/<w>`). */
 export const RUN_ON_OPEN_PATTERN =
   /^\/lab(?:\/workspaces\/[^/?#]+)?\/tree\/[^?#]+\.ipynb\?(?:[^#]*&)?prompt-tester-run=1(?:[&#]|$)/;
 
+/** What a `/lab/tree/<path>?prompt-tester-run=1` URL asks to run, and with what proof. */
+export interface IRunOnOpen {
+  /** The notebook, relative to the server root. */
+  path: string;
+  /** The URL's proof, or `null`: then the notebook opens and nothing runs. */
+  proof: string | null;
+}
+
 /**
  * The notebook (a path relative to the server root) that `/lab/tree/<path>` asks to
- * open and run, or `null` when the URL does not ask for it.
+ * open and run, with the URL's proof, or `null` when the URL does not ask for it.
  */
-export function runOnOpenPath(path: string, search: string): string | null {
+export function runOnOpenPath(path: string, search: string): IRunOnOpen | null {
   const query = URLExt.queryStringToObject(search);
   if (query[RUN_PARAM] !== '1') {
     return null;
@@ -85,7 +99,10 @@ export function runOnOpenPath(path: string, search: string): string | null {
     return null;
   }
   try {
-    return decodeURIComponent(match[1]);
+    return {
+      path: decodeURIComponent(match[1]),
+      proof: query[PROOF_PARAM] || null
+    };
   } catch {
     return null;
   }

@@ -16,6 +16,7 @@ import { IStatusBar } from '@jupyterlab/statusbar';
 import { AuthModel, IPromptTesterAuth } from './auth';
 import {
   DEEP_LINK_PATTERN,
+  PROOF_PARAM,
   RUN_ON_OPEN_PATTERN,
   RUN_PARAM,
   deepLinkKey,
@@ -35,7 +36,7 @@ export namespace CommandIDs {
   export const signOut = 'prompt-tester:sign-out';
   /** Run by the router for a deep link; not in the palette. */
   export const openDeepLink = 'prompt-tester:open-deep-link';
-  /** Run by the router for `/lab/tree/<notebook>?prompt-tester-run=1`. */
+  /** Run by the router for `/lab/tree/<notebook>?prompt-tester-run=1` (runs only with a proof). */
   export const runOnOpen = 'prompt-tester:run-on-open';
 }
 
@@ -178,28 +179,32 @@ const openPlugin: JupyterFrontEndPlugin<void> = {
       rank: 60
     });
 
-    // `/lab/tree/<notebook>?prompt-tester-run=1` (the URL `prompt-tester demo` prints):
-    // open that notebook and run its cells, so the app shows without Run All.
+    // `/lab/tree/<notebook>?prompt-tester-run=1&prompt-tester-proof=…` (the URL
+    // `prompt-tester demo` prints): open that notebook and, if the server accepts the
+    // proof, run its cells, so the app shows without Run All. Without a proof the
+    // notebook only opens, as any JupyterLab link does.
     const ran = new Set<string>();
     commands.addCommand(CommandIDs.runOnOpen, {
       label: 'Open and run a Prompt Tester notebook',
       execute: args => {
         const location = args as unknown as IRouter.ILocation;
-        const path = runOnOpenPath(location.path, location.search ?? '');
-        if (!path || ran.has(path)) {
+        const asked = runOnOpenPath(location.path, location.search ?? '');
+        if (!asked || ran.has(asked.path)) {
           return;
         }
-        ran.add(path);
-        void runNotebookOnOpen(opener, path).then(() => {
+        ran.add(asked.path);
+        void runNotebookOnOpen(opener, asked.path, asked.proof).then(() => {
           const current = router.current;
           const search = current.search ?? '';
           if (
             runOnOpenPath(current.path, search) !== null ||
-            search.includes(RUN_PARAM)
+            search.includes(RUN_PARAM) ||
+            search.includes(PROOF_PARAM)
           ) {
             router.navigate(
               withoutParams(current.path, search, current.hash ?? '', [
-                RUN_PARAM
+                RUN_PARAM,
+                PROOF_PARAM
               ]),
               { skipRouting: true }
             );

@@ -1,5 +1,9 @@
 import { JupyterFrontEnd } from '@jupyterlab/application';
-import { ISessionContextDialogs, showErrorMessage } from '@jupyterlab/apputils';
+import {
+  ISessionContextDialogs,
+  Notification,
+  showErrorMessage
+} from '@jupyterlab/apputils';
 import { IDocumentManager } from '@jupyterlab/docmanager';
 import { NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
 
@@ -10,7 +14,11 @@ import {
   jsonBody,
   requestAPI
 } from './handler';
-import type { TesterNotebookRequest, TesterNotebookResponse } from './types';
+import type {
+  RunProofRequest,
+  TesterNotebookRequest,
+  TesterNotebookResponse
+} from './types';
 
 /** What opening a tester notebook needs. */
 export interface ITesterOpenerOptions {
@@ -35,7 +43,8 @@ export const ERROR_TITLE = 'Prompt Tester';
 
 /**
  * Ask the server for a new tester notebook, open it, wait for its kernel and run
- * every cell.
+ * every cell, if the server confirms the notebook's code is what it wrote for this user
+ * (the one-time proof it answered with).
  *
  * @param request - which logged call (and prompt version) the notebook tests.
  * @param next - where the sign-in should come back to if the user is signed out.
@@ -79,22 +88,93 @@ export async function openTesterNotebook(
     }
     return {
       kind: 'opened',
-      panel: await showAndRunAll(options, widget, created.path)
+      panel: await showAndRunAll(
+        options,
+        widget,
+        created.path,
+        created.run_proof
+      )
     };
   } catch (error) {
-    await showErrorMessage(ERROR_TITLE, errorMessage(error));
+    if (error instanceof RunRefusedError) {
+      notRun(error.path, error.message);
+    } else {
+      await showErrorMessage(ERROR_TITLE, errorMessage(error));
+    }
     return { kind: 'failed', error };
   }
 }
 
+/** The server refused to let this notebook run: nothing ran. */
+class RunRefusedError extends Error {
+  constructor(
+    readonly path: string,
+    message: string
+  ) {
+    super(message);
+    this.name = 'RunRefusedError';
+  }
+}
+
 /**
- * Show a notebook that was opened, once its kernel is ready, and run every cell: what a
- * deep link and the demo's URL both do, so the app is showing without Run All.
+ * Say, without a dialog to click through, that a notebook opened from a link was not run
+ * and why. The text is set as text (never HTML): a file name may hold markup.
+ */
+function notRun(path: string, why: string): void {
+  const name = path.split('/').pop() ?? path;
+  const reason = why.replace(/^Not run: /, '');
+  Notification.warning(`Opened ${name} without running it: ${reason}.`, {
+    autoClose: false
+  });
+}
+
+/** The notebook's code cells as they are about to run, in order. */
+function codeSources(panel: NotebookPanel): string[] {
+  const code: string[] = [];
+  const cells = panel.content.model?.cells;
+  if (!cells) {
+    return code;
+  }
+  for (const cell of cells) {
+    if (cell.type === 'code') {
+      code.push(cell.sharedModel.getSource());
+    }
+  }
+  return code;
+}
+
+/**
+ * Ask the server whether `proof` lets this page run the notebook at `path` as it is now.
+ * A one-time proof is used up by asking, whatever the answer.
+ *
+ * @throws RunRefusedError when the server says no (403), with its reason.
+ */
+async function checkRunProof(
+  panel: NotebookPanel,
+  path: string,
+  proof: string
+): Promise<void> {
+  const body: RunProofRequest = { path, proof, code: codeSources(panel) };
+  try {
+    await requestAPI<void>('api/run-proof', jsonBody('POST', body));
+  } catch (error) {
+    if (error instanceof PromptTesterAPIError && error.status === 403) {
+      throw new RunRefusedError(path, error.message);
+    }
+    throw error;
+  }
+}
+
+/**
+ * Show a notebook that was opened and, once its kernel is ready and the server has
+ * accepted `proof` for its code, run every cell: what a deep link and the demo's URL both
+ * do, so the app is showing without Run All. Without the server's yes nothing runs.
  */
 async function showAndRunAll(
   options: ITesterOpenerOptions,
   widget: unknown,
-  path: string
+  path: string,
+  proof: string
 ): Promise<NotebookPanel> {
   if (!(widget instanceof NotebookPanel)) {
     throw new Error(`${path} did not open as a notebook.`);
@@ -102,6 +182,7 @@ async function showAndRunAll(
   await widget.context.ready;
   await widget.sessionContext.ready;
   options.app.shell.activateById(widget.id);
+  await checkRunProof(widget, path, proof);
   await NotebookActions.runAll(
     widget.content,
     widget.sessionContext,
@@ -111,18 +192,25 @@ async function showAndRunAll(
 }
 
 /**
- * Open the notebook at `path` (if the tree URL has not yet), wait for its kernel and
- * run every cell: the demo's URL lands on the app itself, not on a notebook to Run All.
+ * Open the notebook at `path` (if the tree URL has not yet) and, if the URL carries a
+ * proof the server accepts for it, wait for its kernel and run every cell: the demo's URL
+ * lands on the app itself, not on a notebook to Run All. Any other link only opens the
+ * notebook, as JupyterLab does, and says it did not run it.
  */
 export async function runNotebookOnOpen(
   options: ITesterOpenerOptions,
-  path: string
+  path: string,
+  proof: string | null
 ): Promise<void> {
   const { app, docManager } = options;
   try {
     await app.restored;
     const widget = docManager.findWidget(path) ?? docManager.openOrReveal(path);
-    const panel = await showAndRunAll(options, widget, path);
+    if (proof === null) {
+      notRun(path, 'the link carries no proof that the Prompt Tester made it');
+      return;
+    }
+    const panel = await showAndRunAll(options, widget, path, proof);
     // The app is the last cell's output: bring it to the top of the view.
     const notebook = panel.content;
     const last = notebook.widgets.length - 1;
@@ -132,6 +220,10 @@ export async function runNotebookOnOpen(
       notebook.mode = 'command'; // a key pressed now must not type into the cell
     }
   } catch (error) {
-    await showErrorMessage(ERROR_TITLE, errorMessage(error));
+    if (error instanceof RunRefusedError) {
+      notRun(path, error.message);
+    } else {
+      await showErrorMessage(ERROR_TITLE, errorMessage(error));
+    }
   }
 }

@@ -45,6 +45,20 @@ export interface TesterNotebookRequest {
 export interface TesterNotebookResponse {
   /** Path of the new notebook relative to the Jupyter root, `prompt-tester/<name>.ipynb`. */
   path: string;
+  /** The environment the notebook opens. */
+  env_id: string;
+  /** Single-use proof that this Jupyter user may run the notebook's code as written. */
+  run_proof: string;
+}
+
+/** `POST prompt-tester/api/run-proof` request body: 204 lets the page run it, 403 not. */
+export interface RunProofRequest {
+  /** The notebook, relative to the Jupyter root. */
+  path: string;
+  /** A one-time proof (from tester-notebook) or a launch proof (from the URL). */
+  proof: string;
+  /** The code cells about to run, in order. */
+  code: string[];
 }
 
 /**

@@ -2,8 +2,9 @@
 the REST fuzzing and the load benchmark, which all need the extension on a real socket.
 
 It gets private Jupyter folders (the developer's own settings, workspaces and config never
-interfere), a random token, a free loopback port, and is stopped together with every kernel
-it started.
+interfere), a random token, a random key for the links that run a notebook as it opens
+(server/run_proof.py), a free loopback port, and is stopped together with every kernel it
+started.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 
+from ..server.run_proof import LAUNCH_KEY_VARIABLE, launch_proof, new_launch_key
 from .lifecycle import StartStop, end_process
 
 
@@ -54,6 +56,7 @@ class JupyterServer(StartStop):
         self.app = app
         self.extra_args = list(extra_args or [])
         self.token = secrets.token_hex(24)
+        self.run_key = new_launch_key()  # given to the server only: lab_url(run=True) signs
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self.env = self._environment(environ, lab_settings or {})
@@ -81,6 +84,7 @@ class JupyterServer(StartStop):
             **os.environ,
             **environ,
             **{name: str(path) for name, path in dirs.items()},
+            LAUNCH_KEY_VARIABLE: self.run_key,
             "JUPYTER_PLATFORM_DIRS": "1",
             "PYDEVD_DISABLE_FILE_VALIDATION": "1",
             "PYTHONUNBUFFERED": "1",
@@ -177,8 +181,11 @@ class JupyterServer(StartStop):
     # --- talking to it --------------------------------------------------------------------------
     def lab_url(self, relpath: str = "", *, reset: bool = True, run: bool = False) -> str:
         """``/lab/tree/<relpath>`` with the token; ``run=True`` adds the labextension's
-        ``prompt-tester-run=1``: the notebook's cells run as it opens (``open_url``)."""
-        return open_url(self.url, relpath, self.token, reset=reset, run=run)
+        ``prompt-tester-run=1`` and this server's proof for ``relpath``: the notebook's cells
+        run as it opens (``open_url``)."""
+        return open_url(
+            self.url, relpath, self.token, reset=reset, run_key=self.run_key if run else None
+        )
 
     def _request(
         self, path: str, method: str, body: Any, headers: Mapping[str, str] | None
@@ -231,20 +238,24 @@ class JupyterServer(StartStop):
 
 
 RUN_PARAM = "prompt-tester-run"  # labextension/src/deeplink.ts RUN_PARAM
+PROOF_PARAM = "prompt-tester-proof"  # labextension/src/deeplink.ts PROOF_PARAM
 
 
-def open_url(base: str, relpath: str, token: str, *, reset: bool = True, run: bool = False) -> str:
+def open_url(
+    base: str, relpath: str, token: str, *, reset: bool = True, run_key: str | None = None
+) -> str:
     """The JupyterLab URL that opens ``relpath`` (relative to the server's root).
 
     ``reset`` drops the saved workspace (no Launcher or old tabs over the notebook);
-    ``run`` asks the labextension to run the notebook's cells once it is open, so the
-    Prompt Tester app shows at once (the URL ``prompt-tester demo`` prints).
+    ``run_key`` (the launch key given to that server) asks the labextension to run the
+    notebook's cells once it is open, so the Prompt Tester app shows at once (the URL
+    ``prompt-tester demo`` prints): the URL carries the key's proof for ``relpath``, which
+    the server checks before anything runs.
     """
-    path = urllib.parse.quote(relpath.lstrip("/"))
-    query = ("reset&" if reset else "") + urllib.parse.urlencode(
-        {**({RUN_PARAM: "1"} if run else {}), "token": token}
-    )
-    return f"{base.rstrip('/')}/lab/tree/{path}?{query}"
+    relpath = relpath.lstrip("/")
+    run = {RUN_PARAM: "1", PROOF_PARAM: launch_proof(run_key, relpath)} if run_key else {}
+    query = ("reset&" if reset else "") + urllib.parse.urlencode({**run, "token": token})
+    return f"{base.rstrip('/')}/lab/tree/{urllib.parse.quote(relpath)}?{query}"
 
 
 def _descendants(pid: int) -> list[int]:

@@ -38,7 +38,7 @@ from ..models import (
     TestResult,
 )
 from .base import PromptTesterHandler
-from .tester_notebook import write_tester_notebook
+from .tester_notebook import TesterNotebook, write_tester_notebook
 
 __all__ = ["DOCUMENTED_AS", "DOCUMENTED_MODELS", "PATH_PARAMETERS", "ROUTES"]
 
@@ -66,11 +66,6 @@ class TesterNotebookBody(BaseModel):
     prompt_id: str | None = Field(default=None, max_length=256)
     version: str | None = Field(default=None, max_length=64)
     env: str | None = Field(default=None, max_length=256)
-
-
-class TesterNotebook(BaseModel):
-    path: str
-    env_id: str
 
 
 class EnvironmentsHandler(PromptTesterHandler):
@@ -294,10 +289,10 @@ class TesterNotebookHandler(PromptTesterHandler):
             )
         else:
             env = await self.blocking(self.service.default_environment_or_first, who, body.env)
-        path = await write_tester_notebook(
-            self.contents_manager, env.env_id, body.context_id, body.prompt_id, body.version
+        written = await write_tester_notebook(
+            self, env.env_id, body.context_id, body.prompt_id, body.version
         )
-        self.send(TesterNotebook(path=path, env_id=env.env_id))
+        self.send(written)
 
 
 # (pattern, handler, {method: (summary, request model, response model)}) — also the OpenAPI source.

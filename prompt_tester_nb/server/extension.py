@@ -29,7 +29,10 @@ from .auth_handlers import (
 )
 from .health import HealthHandler, LoopLagMonitor, freeze_heap, warm_up
 from .openapi import OpenAPIHandler
+from .run_proof import RunProofs
 from .sessions import SessionStore, WebSession
+from .tester_notebook import SETTINGS_KEY as RUN_PROOFS_KEY
+from .tester_notebook import RunProofHandler
 
 _TRAIT_TYPES: dict[type, type[TraitType]] = {str: Unicode, float: Float, int: Int, bool: Bool}
 
@@ -128,6 +131,9 @@ class PromptTester(ExtensionApp, SettingsTraits):
                     max_workers=max(1, self.max_workers), thread_name_prefix="prompt-tester"
                 ),
                 "prompt_tester_loop_lag": LoopLagMonitor(),
+                # Which links may run a notebook (run_proof.py); the launch key leaves the
+                # environment here, before any kernel is started.
+                RUN_PROOFS_KEY: RunProofs.from_environment(),
             }
         )
 
@@ -175,6 +181,7 @@ class PromptTester(ExtensionApp, SettingsTraits):
                 (prefix + "auth/me", MeHandler),
                 (prefix + "auth/kernel", KernelSignInHandler),
                 (prefix + "auth/logout", LogoutHandler),
+                (prefix + "api/run-proof", RunProofHandler),
                 *[(prefix + pattern, handler) for pattern, handler, _ in ROUTES],
             ]
         )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from prompt_tester_nb.local.jupyter import RUN_PARAM, open_url
+from prompt_tester_nb.local.jupyter import PROOF_PARAM, RUN_PARAM
 
 from .conftest import output_dir
 from .lab import notebook_panel, wait_for_kernel_idle
@@ -43,9 +43,9 @@ def shoot(page, locator, path) -> None:
 
 
 def _open_on_the_app(page, lab_server, relpath: str) -> None:
-    """What `prompt-tester demo` prints: the notebook opens and its cells run by themselves."""
-    url = open_url(lab_server.url, relpath, lab_server.token, run=True)
-    page.goto(url, wait_until="domcontentloaded")
+    """What `prompt-tester demo` prints: the notebook opens and its cells run by themselves
+    (the URL carries the server's launch proof for that notebook)."""
+    page.goto(lab_server.lab_url(relpath, run=True), wait_until="domcontentloaded")
     # the app's tabs appear without anybody pressing Run All
     widget_tab(page, "Tester").wait_for(timeout=180_000)
     wait_for_kernel_idle(page)
@@ -68,8 +68,12 @@ def test_the_demo_url_opens_the_app_with_every_tab_shown(page, lab_server, reque
     assert notebook_panel(page).locator(".jp-InputPrompt", has_text="[1]").count() == 1
     banner = page.locator(".jp-OutputArea-output", has_text="signed in as").first.inner_text()
     assert "signed in as alice@acme.example" in banner
-    # the run-once parameter is gone from the URL: a reload does not run the cells again
-    page.wait_for_function(f"() => !window.location.search.includes({RUN_PARAM!r})")
+    # the run-once parameters are gone from the URL: a reload does not run the cells again
+    page.wait_for_function(
+        "([run, proof]) => !window.location.search.includes(run)"
+        " && !window.location.search.includes(proof)",
+        arg=[RUN_PARAM, PROOF_PARAM],
+    )
     folder = output_dir(request.config)
     for title in TABS:
         widget_tab(page, title).click()

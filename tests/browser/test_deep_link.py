@@ -1,5 +1,6 @@
 """A deep link opened while signed out: sign in through the hosted UI, land in the tester with
-that log and prompt version, run it, sign out — in a real JupyterLab and Chromium."""
+that log and prompt version (the notebook the server wrote runs once the server accepts the
+one-time proof it handed out), run it, sign out — in a real JupyterLab and Chromium."""
 
 from __future__ import annotations
 
@@ -34,6 +35,11 @@ def test_deep_link_sign_in_test_and_sign_out(page, lab_server, stack, bob, reque
             "version": older,
         }
     )
+    checks: list[int] = []  # the page asks the server before running what it wrote
+    page.on(
+        "response",
+        lambda r: checks.append(r.status) if "/prompt-tester/api/run-proof" in r.url else None,
+    )
     page.goto(f"{lab_server.url}/lab?reset&{query}", wait_until="domcontentloaded")
 
     # Signed out: the extension asks first, then the hosted UI takes the credentials.
@@ -56,6 +62,7 @@ def test_deep_link_sign_in_test_and_sign_out(page, lab_server, stack, bob, reque
     status = page.locator("#prompt-tester-status")
     status.get_by_text("bob@acme.example").wait_for()
     page.wait_for_function("() => !window.location.search.includes('context_id')")
+    assert checks == [204], checks  # its one-time proof, used once
 
     page.locator("button.pt-run, .pt-run button").first.click()
     page.wait_for_function(  # the test's column of the metrics is filled
