@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..engine.cache import AnswerCache
-from ..engine.gate import Limiter
+from ..engine.limiter import Limiter
 from ..errors import PromptTesterError, ValidationError
 from ..service import log_source
 from ..validation import cache_path, require, whole_number
@@ -245,7 +245,7 @@ def compare(
         answer_cache = AnswerCache(cache_path(cache))
     panel = JudgePanel(scope, retry, answer_cache)
     panel.prepare(judge.behaviour, prompts.MARKER_PAIRWISE)
-    panel.gate = Limiter(concurrency, retry.grow_every, 0.0)
+    panel.limiter = Limiter(concurrency, retry.grow_every, 0.0)
     done = 0
 
     def run(job: tuple[PairVerdict, Any]) -> None:

@@ -14,7 +14,7 @@ run through the same engine call as the Tester::
 
 The package, by job: ``request`` (what to replay, validated), ``records`` (rows, the run,
 saving and loading), ``plan`` (a log becomes a row and a prepared call), ``cache`` (answers
-by exact request), ``engine`` (the streaming scheduler), ``progress`` (the tqdm bar).
+by exact request), ``scheduler`` (the streaming scheduler), ``progress`` (the tqdm bar).
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from ..judging.scorers import ScorerSet
 from ..models import LogEntry
 from ..service import log_source
 from ..validation import require
-from .engine import PHASES, ReplayEngine, RunOptions
 from .progress import TqdmProgress
 from .records import (
     COLUMNS,
@@ -42,6 +41,7 @@ from .records import (
     load_run,
 )
 from .request import MAX_CONCURRENCY, MAX_ROWS, ReplayRequest
+from .scheduler import PHASES, ReplayScheduler, RunOptions
 
 if TYPE_CHECKING:
     from ..models import Principal
@@ -141,16 +141,16 @@ def replay(
         panel=panel,
         repeats=request.repeats,
     )
-    engine = ReplayEngine(run, prepared, pages, cache, options)
+    scheduler = ReplayScheduler(run, prepared, pages, cache, options)
     try:
-        engine.start()
+        scheduler.start()
         if wait:
             run.wait()
     except KeyboardInterrupt:  # between starting and waiting: the same clean cancel
         if run.cancelled:  # a second Ctrl-C: stop waiting for the calls in flight
             raise
         run.cancel()
-        thread = engine.thread
+        thread = scheduler.thread
         if not run.done and (thread is None or not thread.is_alive()):  # it never began
             run.stopped_reason = "cancelled"
             run._done.set()

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..engine.cache import AnswerCache
 from ..engine.failures import Cancelled
-from ..engine.gate import Limiter
+from ..engine.limiter import Limiter
 from ..errors import PromptTesterError, ProviderError
 from ..judging.panel import JudgePanel
 from ..judging.scorers import Score, Scorer, ScorerSet, safe_score
@@ -101,7 +101,7 @@ class _Judging:
     verdicts: dict[str, Score] = field(default_factory=dict)
 
 
-class ReplayEngine:
+class ReplayScheduler:
     """Runs one replay on a background thread; ``start()`` returns the running run."""
 
     def __init__(
@@ -142,8 +142,8 @@ class ReplayEngine:
         self.stop_reading = threading.Event()
         self._phases_seen: set[str] = set()
         self.thread: threading.Thread | None = None
-        if options.panel is not None:  # judges share the run's gate and its cancel
-            options.panel.gate = self.limiter
+        if options.panel is not None:  # judges share the run's limiter and its cancel
+            options.panel.limiter = self.limiter
             options.panel.cancel = self.cancel
 
     # --- reporting ----------------------------------------------------------------------
@@ -197,7 +197,7 @@ class ReplayEngine:
                 result = row.result
             else:
                 result = self.prepared.call(
-                    call, gate=self.limiter, cancel=self.cancel, retry=self.options.retry
+                    call, limiter=self.limiter, cancel=self.cancel, retry=self.options.retry
                 )
                 if self.cache is not None:
                     with contextlib.suppress(Exception):
@@ -237,7 +237,7 @@ class ReplayEngine:
         self, row: ReplayRow, result: Any, checks_only: bool = False
     ) -> tuple[dict, dict, float]:
         """Every scorer on the row's answer (or its checks only, in a judged run); a judge's
-        call goes through the same gate."""
+        call goes through the same limiter."""
         view = dataclasses.replace(row, result=result)  # the row as it is with its answer
         panel = self.options.panel
         judge = panel.for_repeat(row.repeat) if panel is not None else None
