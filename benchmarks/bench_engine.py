@@ -123,7 +123,8 @@ def reused_client(url: str, messages: list[list[dict]]) -> tuple[float, float]:
 def replay_from_memory(s, draft: dict, entries: list, concurrency: int):
     """The same engine as ``s.replay`` (prepared draft, planning, limiter, pool), fed logs that
     were read beforehand: a source as fast as memory. Returns the finished ``ReplayRun``."""
-    from prompt_tester_nb.replay.records import EMPTY_ESTIMATE, ReplayRun
+    from prompt_tester_nb.replay.job import ReplayRun
+    from prompt_tester_nb.replay.records import EMPTY_ESTIMATE
     from prompt_tester_nb.replay.scheduler import ReplayScheduler, RunOptions
 
     scope = s.service.scope(s.user, s.env.env_id)

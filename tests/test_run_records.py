@@ -1,8 +1,11 @@
-"""A replay's saved form: run files written by earlier versions still load, field for field.
+"""Saved records: a replay's ``RunRecord``, and how it displays.
+
+Run files written by earlier versions still load, field for field:
 
 ``tests/data/replay-run-v1.json`` and ``.jsonl`` were written by the code before the run record
 became a pydantic model (format_version 1): a judged run that stopped at ``max_cost``, with a
-cached repeat, a failed row, an empty answer, a row not run and two unresolved contexts. No stack.
+cached repeat, a failed row, an empty answer, a row not run and two unresolved contexts.
+No stack: these records need no service.
 """
 
 from __future__ import annotations
@@ -10,9 +13,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import grimp
 import pytest
 
 import prompt_tester_nb as pt
+from prompt_tester_nb.replay import ReplayRun, RunRecord
 
 DATA = Path(__file__).parent / "data"
 OLD = [DATA / "replay-run-v1.json", DATA / "replay-run-v1.jsonl"]
@@ -60,3 +65,78 @@ def test_a_run_saved_before_loads_identically(path, tmp_path):
         original = DATA / f"replay-run-v1{again.suffix}"
         assert again.read_text(encoding="utf-8") == original.read_text(encoding="utf-8")
         assert pt.load_run(again) == run
+
+
+@pytest.mark.parametrize("name", ["run.json.gz", "run.jsonl.gz"])
+def test_a_run_saves_gzipped_and_loads_by_content(name, tmp_path):
+    run = pt.load_run(OLD[1])
+    path = run.save(tmp_path / name)
+    assert path.read_bytes()[:2] == b"\x1f\x8b" and path.stat().st_mode & 0o077 == 0
+    assert run.save(tmp_path / f"again-{name}").read_bytes() == path.read_bytes()  # no mtime
+    assert pt.load_run(path) == run
+    renamed = path.rename(tmp_path / "no-suffix")  # known by its bytes, not its name
+    assert pt.load_run(renamed) == run
+
+
+def test_the_record_is_the_saved_form_and_the_run_is_its_handle(tmp_path):
+    run = pt.load_run(OLD[0])
+    record = run.record
+    assert isinstance(record, RunRecord) and record.rows is run.rows
+    assert record.behaviour_spec == run.behaviour_spec and len(record) == len(run) == 7
+    lines = list(record.to_lines())
+    assert len(lines) == 8 and json.loads(lines[0])["rows_follow"] == 7
+    assert RunRecord.from_lines(lines) == record
+    # the handle's fields are the record's, both ways
+    run.stopped_reason = "cancelled"
+    assert record.stopped_reason == "cancelled"
+    assert run.progress == (7, 7) and run.phase == "finished" and run.error is None
+    fresh = ReplayRun(
+        env_id="e", env_name=None, behaviour="b", behaviour_spec={}, draft={}, concurrency=3
+    )
+    assert fresh.done and fresh.concurrency_trace == [(0.0, 3)] and fresh.progress == (0, 0)
+    fresh.begin()
+    assert not fresh.done and not fresh.wait(timeout=0)
+    with pytest.raises(pt.ValidationError, match="still running"):
+        fresh.save(tmp_path / "r.json")
+    fresh.cancel()
+    fresh.finish()
+    assert fresh.cancelled and fresh.wait(timeout=0) and "[done]" in repr(fresh)
+    assert "state" in fresh._repr_html_() and "<table>" in record._repr_html_()
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda d: d["rows"][0].pop("context_id"), r"rows\.0\.context_id"),
+        (lambda d: d["rows"][1].update(tries="many"), r"rows\.1\.tries"),
+        (lambda d: d.update(env_id=None), "env_id"),
+        (lambda d: d.update(estimate={"rows": "x"}), "estimate"),
+    ],
+)
+def test_a_damaged_run_file_is_refused_naming_the_field(change, field, tmp_path):
+    data = json.loads(OLD[0].read_text(encoding="utf-8"))
+    change(data)
+    (tmp_path / "bad.json").write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(pt.ValidationError, match=rf"path: is not a saved replay \(.*{field}"):
+        pt.load_run(tmp_path / "bad.json")
+    (tmp_path / "binary.json").write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(pt.ValidationError, match="not JSON"):
+        pt.load_run(tmp_path / "binary.json")
+    with pytest.raises(pt.NotFoundError):
+        pt.load_run(tmp_path / "missing.json")
+
+
+def test_display_imports_no_model_and_no_record_back():
+    """The two circles (models <-> display.py, replay.records <-> replay/display.py) are gone:
+    the display package reads what it shows and imports neither."""
+    graph = grimp.build_graph("prompt_tester_nb")
+    for module in sorted(graph.find_children("prompt_tester_nb.display")):
+        imported = graph.find_modules_directly_imported_by(module)
+        assert not {m for m in imported if m.startswith("prompt_tester_nb.")} - {
+            "prompt_tester_nb.errors"
+        }, module
+    for low, high in [
+        ("prompt_tester_nb.models", "prompt_tester_nb.display.logs"),
+        ("prompt_tester_nb.replay.records", "prompt_tester_nb.display.runs"),
+    ]:
+        assert graph.chain_exists(low, high) and not graph.chain_exists(high, low)

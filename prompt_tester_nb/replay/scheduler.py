@@ -45,8 +45,9 @@ from ..errors import PromptTesterError, ProviderError
 from ..judging.panel import JudgePanel
 from ..judging.scorers import Score, Scorer, ScorerSet, safe_score
 from ..models import LogEntry
+from .job import ReplayRun
 from .plan import Basis, judge_basis, new_row, plan_row
-from .records import NOT_RUN, ReplayEstimate, ReplayRow, ReplayRun
+from .records import NOT_RUN, ReplayEstimate, ReplayRow
 
 if TYPE_CHECKING:
     from ..engine.prepared import PreparedCall, PreparedDraft
@@ -560,11 +561,11 @@ class ReplayScheduler:
                 with contextlib.suppress(Exception):
                     closer()
             self._phase("finished")
-            run._done.set()
+            run.finish()
 
     def start(self) -> ReplayRun:
         run = self.run
-        run._done.clear()
+        run.begin()
         run.started_at = datetime.now(UTC).isoformat(timespec="milliseconds")
         self.thread = threading.Thread(target=self._main, name="prompt-tester-replay", daemon=True)
         self.thread.start()
