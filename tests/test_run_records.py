@@ -1,4 +1,4 @@
-"""Saved records: a replay's ``RunRecord``, and how it displays.
+"""Saved records: a replay's ``RunRecord`` and a ``Comparison``, and how they display.
 
 Run files written by earlier versions still load, field for field:
 
@@ -17,6 +17,8 @@ import grimp
 import pytest
 
 import prompt_tester_nb as pt
+from prompt_tester_nb import scorers as sc
+from prompt_tester_nb.judging.compare import Comparison, PairVerdict
 from prompt_tester_nb.replay import ReplayRun, RunRecord
 
 DATA = Path(__file__).parent / "data"
@@ -126,6 +128,54 @@ def test_a_damaged_run_file_is_refused_naming_the_field(change, field, tmp_path)
         pt.load_run(tmp_path / "missing.json")
 
 
+def _comparison() -> Comparison:
+    pairs = [
+        PairVerdict(
+            context_id=f"ctx-{i}",
+            repeat=i % 2,
+            candidate=f"new <b>{i}</b>",
+            baseline=f"old {i}",
+            verdict=verdict,
+            first=None if verdict is None else "A",
+            second=None if verdict is None else "B",
+            reason_first="clearer",
+            reason_second="clearer too",
+            error="judge failed: timeout" if verdict is None else None,
+            cost=0.0004,
+        )
+        for i, verdict in enumerate(["win", "loss", "tie", None, "win"])
+    ]
+    judge = sc.pairwise("Which answer helps more?", behaviour="judge", name="helps")
+    return Comparison(judge=judge, baseline="run 'default'", pairs=pairs, skipped=2)
+
+
+@pytest.mark.parametrize("name", ["cmp.json", "cmp.json.gz"])
+def test_a_comparison_saves_and_loads_the_same(name, tmp_path):
+    cmp = _comparison()
+    path = cmp.save(tmp_path / name)
+    assert path.stat().st_mode & 0o077 == 0
+    loaded = pt.load_comparison(path)
+    assert loaded == cmp and loaded.summary() == cmp.summary()
+    assert loaded.judge == cmp.judge and loaded.judge.rubric == "Which answer helps more?"
+    assert loaded.to_dataframe().equals(cmp.to_dataframe())
+    assert loaded._repr_html_() == cmp._repr_html_() and "&lt;b&gt;" in cmp._repr_html_()
+    saved = json.loads(cmp.save(tmp_path / "plain.json").read_text(encoding="utf-8"))
+    assert saved["format"] == "prompt-tester-nb/comparison" and saved["summary"]["wins"] == 2
+    assert len(saved["pairs"]) == 5 and saved["skipped"] == 2
+
+
+def test_a_file_that_is_not_a_comparison_is_refused(tmp_path):
+    with pytest.raises(pt.ValidationError, match="is not a saved comparison"):
+        pt.load_comparison(pt.load_run(OLD[0]).save(tmp_path / "run.json"))
+    data = _comparison().to_dict()
+    data["pairs"][0]["repeat"] = "first"
+    (tmp_path / "bad.json").write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(pt.ValidationError, match=r"pairs\.0\.repeat"):
+        pt.load_comparison(tmp_path / "bad.json")
+    with pytest.raises(pt.NotFoundError):
+        pt.load_comparison(tmp_path / "missing.json")
+
+
 def test_display_imports_no_model_and_no_record_back():
     """The two circles (models <-> display.py, replay.records <-> replay/display.py) are gone:
     the display package reads what it shows and imports neither."""
@@ -138,5 +188,6 @@ def test_display_imports_no_model_and_no_record_back():
     for low, high in [
         ("prompt_tester_nb.models", "prompt_tester_nb.display.logs"),
         ("prompt_tester_nb.replay.records", "prompt_tester_nb.display.runs"),
+        ("prompt_tester_nb.judging.compare", "prompt_tester_nb.display.comparisons"),
     ]:
         assert graph.chain_exists(low, high) and not graph.chain_exists(high, low)
