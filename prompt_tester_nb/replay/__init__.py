@@ -12,10 +12,11 @@ run through the same engine call as the Tester::
     run.summary()           # counts, errors by kind, share changed, cost, latency p50/p95
     run.save("replay.json"); pt.load_run("replay.json")
 
-The package, by job: ``request`` (what to replay, validated), ``records`` (rows and the
-``RunRecord``: the saved form, saving and loading), ``job`` (``ReplayRun``, the live handle:
-wait, cancel, progress), ``plan`` (a log becomes a row and a prepared call), ``cache`` (answers
-by exact request), ``scheduler`` (the streaming scheduler), ``progress`` (the tqdm bar).
+The package, by job: ``request`` (what to replay, validated), ``rows`` (a row and its saved
+form), ``records`` (the ``RunRecord``: the run's saved form, saving and loading), ``job``
+(``ReplayRun``, the live handle: wait, cancel, progress), ``plan`` (a log becomes a row and a
+prepared call), ``scheduler`` (the streaming scheduler), ``progress`` (the tqdm bar). The
+answer cache (answers by exact request) is the engine's: ``engine.cache``.
 """
 
 from __future__ import annotations

@@ -47,7 +47,8 @@ from ..judging.scorers import Score, Scorer, ScorerSet, safe_score
 from ..models import LogEntry
 from .job import ReplayRun
 from .plan import Basis, judge_basis, new_row, plan_row
-from .records import NOT_RUN, ReplayEstimate, ReplayRow
+from .records import ReplayEstimate
+from .rows import NOT_RUN, ReplayRow
 
 if TYPE_CHECKING:
     from ..engine.prepared import PreparedCall, PreparedDraft
