@@ -24,7 +24,7 @@ Issue #21's figures, printed first as ``[21.N]`` (``--quick`` prints only these,
      once from memory (no read at all);
 21.2 = [1]; 21.4 = [6];
 21.3 zero latency, calls/s, with the logs in a fast source (read into memory beforehand and
-     handed to the same ``ReplayEngine`` in pages of 64, as the store would page them), so the
+     handed to the same ``ReplayScheduler`` in pages of 64, as the store would page them), so the
      read is not the limit, against one reused openai client (target >= 0.5x);
 21.5 promptfoo is ``benchmarks.bench_replay``'s (it needs npm's registry or an install).
 """
@@ -121,10 +121,11 @@ def reused_client(url: str, messages: list[list[dict]]) -> tuple[float, float]:
 
 
 def replay_from_memory(s, draft: dict, entries: list, concurrency: int):
-    """The same engine as ``s.replay`` (prepared draft, planning, gate, pool), fed logs that
+    """The same engine as ``s.replay`` (prepared draft, planning, limiter, pool), fed logs that
     were read beforehand: a source as fast as memory. Returns the finished ``ReplayRun``."""
-    from prompt_tester_nb.replay.engine import ReplayEngine, RunOptions
-    from prompt_tester_nb.replay.records import EMPTY_ESTIMATE, ReplayRun
+    from prompt_tester_nb.replay.job import ReplayRun
+    from prompt_tester_nb.replay.records import EMPTY_ESTIMATE
+    from prompt_tester_nb.replay.scheduler import ReplayScheduler, RunOptions
 
     scope = s.service.scope(s.user, s.env.env_id)
     policy = s.service.retry_policy()
@@ -146,7 +147,7 @@ def replay_from_memory(s, draft: dict, entries: list, concurrency: int):
         for i in range(0, len(entries), 64):
             yield entries[i : i + 64]
 
-    ReplayEngine(run, prepared, pages, None, RunOptions(retry=policy)).start()
+    ReplayScheduler(run, prepared, pages, None, RunOptions(retry=policy)).start()
     run.wait()
     return run
 
@@ -154,14 +155,14 @@ def replay_from_memory(s, draft: dict, entries: list, concurrency: int):
 # Where a row's CPU goes, grouped: (label, a frame that marks it), first match wins.
 PROFILE_GROUPS = (
     ("reading logs: boto3 + botocore parsing (reader thread)", "botocore/"),
-    ("reading logs: LogEntry, sources (reader thread)", "ReplayEngine._read"),
+    ("reading logs: LogEntry, sources (reader thread)", "ReplayScheduler._read"),
     ("openai: building the request (transform of the messages)", "openai/_utils/_transform"),
     ("openai/httpx: sending, the connection pool's lock, reading", "SyncAPIClient.request"),
     ("openai: the rest of Completions.create", "Completions.create"),
-    ("flow-prompt's call around it, the engine's attempt loop", "ReplayEngine._call"),
+    ("flow-prompt's call around it, the engine's attempt loop", "ReplayScheduler._call"),
     ("planning: flow-prompt's resolution (token counts)", "FlowModel.resolve"),
-    ("planning: order, estimate, row", "ReplayEngine._plan_next"),
-    ("the scheduler: events, admission, settling rows", "ReplayEngine._main"),
+    ("planning: order, estimate, row", "ReplayScheduler._plan_next"),
+    ("the scheduler: events, admission, settling rows", "ReplayScheduler._main"),
 )
 
 

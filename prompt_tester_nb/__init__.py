@@ -41,6 +41,7 @@ _LAZY = {
     "ReplayRun": ("replay", "ReplayRun"),
     "RetryPolicy": ("engine.retry", "RetryPolicy"),
     "load_run": ("replay", "load_run"),
+    "load_comparison": ("judging.compare", "load_comparison"),
     "scorers": ("judging.scorers", None),
     "sample": ("sampling", "sample"),
 }
@@ -120,6 +121,7 @@ __all__ = [
     "__version__",
     "app",
     "connect",
+    "load_comparison",
     "load_run",
     "sample",
     "scorers",

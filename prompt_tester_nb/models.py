@@ -123,7 +123,7 @@ class LogEntry(BaseModel):
         }
 
     def _repr_html_(self) -> str:
-        from .display import log_entry_html
+        from .display.logs import log_entry_html
 
         return log_entry_html(self)
 
@@ -174,7 +174,7 @@ class LogPage(BaseModel):
         return len(self.items)
 
     def _repr_html_(self) -> str:
-        from .display import log_page_html
+        from .display.logs import log_page_html
 
         return log_page_html(self)
 
@@ -294,7 +294,7 @@ class TestResult(BaseModel):
     cached: bool = False  # answered from a replay's answer cache, with no model call
 
     def _repr_html_(self) -> str:
-        from .display import result_html
+        from .display.logs import result_html
 
         return result_html(self)
 

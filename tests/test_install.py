@@ -97,7 +97,7 @@ def test_every_directly_imported_library_is_declared():
     # run.plot() (``plot``).
     extras = {
         "prompt_tester_nb/aws_lambda/": declared("lambda"),
-        "prompt_tester_nb/replay/display.py": declared("plot"),
+        "prompt_tester_nb/display/runs.py": declared("plot"),
     }
     distributions = importlib.metadata.packages_distributions()
     # Optional on purpose: psutil only sharpens local/jupyter.py's clean-up when present.

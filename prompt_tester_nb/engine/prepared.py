@@ -37,7 +37,7 @@ from .retry import RetryPolicy
 _VARIABLE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.\-]*)\}")
 
 
-class Gate(Protocol):
+class CallLimiter(Protocol):
     """What a caller may put around each model request (a replay's concurrency control)."""
 
     def acquire(self, cancel: threading.Event) -> int: ...
@@ -234,7 +234,7 @@ class PreparedDraft:
     def call_once(
         self,
         call: PreparedCall,
-        gate: Gate | None = None,
+        limiter: CallLimiter | None = None,
         cancel: threading.Event | None = None,
     ) -> TestResult:
         """The behaviour once: each attempt in order until one answers."""
@@ -254,7 +254,7 @@ class PreparedDraft:
                     AttemptFailure(where, model.label, getattr(exc, "kind", "prompt"), str(exc))
                 )
                 continue
-            epoch = gate.acquire(cancel or _NEVER) if gate is not None else 0
+            epoch = limiter.acquire(cancel or _NEVER) if limiter is not None else 0
             try:
                 requests += 1
                 answer = model.call(
@@ -262,14 +262,14 @@ class PreparedDraft:
                 )
             except fa.AttemptFailed as exc:
                 failures.append(exc.failure)
-                if gate is not None and exc.failure.kind == "rate_limit":
-                    gate.rate_limited(epoch)
+                if limiter is not None and exc.failure.kind == "rate_limit":
+                    limiter.rate_limited(epoch)
                 continue
             finally:
-                if gate is not None:
-                    gate.release()
-            if gate is not None:
-                gate.succeeded()
+                if limiter is not None:
+                    limiter.release()
+            if limiter is not None:
+                limiter.succeeded()
             return TestResult(
                 **answer,
                 attempt=where,
@@ -291,7 +291,7 @@ class PreparedDraft:
         self,
         call: PreparedCall,
         *,
-        gate: Gate | None = None,
+        limiter: CallLimiter | None = None,
         cancel: threading.Event | None = None,
         retry: RetryPolicy | None = None,
     ) -> TestResult:
@@ -306,7 +306,7 @@ class PreparedDraft:
                 raise Cancelled
             tries += 1
             try:
-                result = self.call_once(call, gate, cancel)
+                result = self.call_once(call, limiter, cancel)
             except ProviderError as exc:
                 requests += exc.requests
                 exc.requests = requests
@@ -319,7 +319,7 @@ class PreparedDraft:
 
 
 class _Never:
-    """A cancel event that is never set (a gate's acquire for callers without one)."""
+    """A cancel event that is never set (a limiter's acquire for callers without one)."""
 
     def is_set(self) -> bool:
         return False

@@ -9,19 +9,27 @@ not parse makes that context an error (kept, with its reason; the comparison goe
 ``win_rate`` counts a tie as half a win, over the contexts judged (errors left out);
 ``ci95`` is its Wilson interval. A candidate "does not lose beyond its interval" when the
 interval's upper end reaches 0.5.
+
+A ``Comparison`` is a pydantic record: ``cmp.save(path)`` writes it as JSON (gzip when the
+name ends in ``.gz``), ``pt.load_comparison(path)`` reads it back, equal to what was saved.
 """
 
 from __future__ import annotations
 
-import html
+import json
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..engine.cache import AnswerCache
-from ..engine.gate import Limiter
+from ..engine.limiter import Limiter
 from ..errors import PromptTesterError, ValidationError
+from ..saved import read_text, write_text
 from ..service import log_source
 from ..validation import cache_path, require, whole_number
 from . import prompts, stats
@@ -33,9 +41,14 @@ if TYPE_CHECKING:
     from ..service import EnvironmentScope
 
 
-@dataclass(slots=True)
-class PairVerdict:
+FORMAT = "prompt-tester-nb/comparison"
+FORMAT_VERSION = 1
+
+
+class PairVerdict(BaseModel):
     """One context judged twice: the candidate first, then the baseline first."""
+
+    model_config = ConfigDict(extra="ignore")
 
     context_id: str
     repeat: int
@@ -61,13 +74,20 @@ def verdict_of(first: str, second: str) -> str:
     return "tie"
 
 
-@dataclass
-class Comparison:
-    """The outcome of ``s.compare``: counts, the win rate and its interval, every pair."""
+class Comparison(BaseModel):
+    """The outcome of ``s.compare``: counts, the win rate and its interval, every pair.
 
+    Also its saved form: ``save(path)`` and ``load_comparison(path)``; the judge is saved as
+    its rubric, behaviour and name (``Pairwise``), so a loaded comparison names it as before.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    format: Literal["prompt-tester-nb/comparison"] = FORMAT
+    format_version: int = FORMAT_VERSION
     judge: Pairwise
     baseline: str  # "production" or the baseline run's behaviour
-    pairs: list[PairVerdict] = field(default_factory=list)
+    pairs: list[PairVerdict] = Field(default_factory=list)
     skipped: int = 0  # candidate rows with no answer, or no baseline answer to compare with
 
     @property
@@ -151,36 +171,51 @@ class Comparison:
         )
 
     def _repr_html_(self) -> str:
-        s = self.summary()
-        ci = s["ci95"]
-        rate = "n/a" if s["win_rate"] is None else f"{s['win_rate']:.2f}"
-        interval = "" if ci is None else f" (95% {ci[0]:.2f} to {ci[1]:.2f})"
-        head = (
-            f"<p><b>Candidate vs {html.escape(self.baseline)}</b> (judge"
-            f" {html.escape(self.judge.name)}, both orders): {s['wins']} wins, {s['losses']}"
-            f" losses, {s['ties']} ties, {s['errors']} errors; win rate {rate}{interval}</p>"
-        )
-        rows = []
-        for p in sorted(
-            self.pairs, key=lambda p: {"loss": 0, None: 1, "tie": 2, "win": 3}[p.verdict]
-        )[:50]:
-            cells = (
-                p.context_id,
-                p.verdict or "error",
-                p.candidate[:300],
-                p.baseline[:300],
-                p.error or p.reason_first or "",
-                p.reason_second or "",
+        """The counts and win rate, then the pairs, losses first."""
+        from ..display.comparisons import comparison_html
+
+        return comparison_html(self)
+
+    # --- the saved form -------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Everything saved: the judge, the baseline, every pair, and the summary (for a
+        reader of the file; recomputed from the pairs on load)."""
+        return {**self.model_dump(), "summary": self.summary()}
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the comparison as JSON (gzip-compressed when the name ends in ``.gz``).
+        Written atomically, owner-only; ``load_comparison(path)`` reads it back."""
+        return write_text(path, [json.dumps(self.to_dict(), ensure_ascii=False, default=str)])
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Comparison:
+        """A saved comparison (``save``), gzip-compressed or not."""
+        with read_text(path, "a saved comparison") as fh:
+            try:
+                data = json.load(fh)
+            except json.JSONDecodeError:
+                raise ValidationError(
+                    "path: is not a saved comparison (not JSON)", field="path"
+                ) from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ValidationError("path: is not a saved comparison", field="path")
+        if int(data.get("format_version") or 0) > FORMAT_VERSION:
+            raise ValidationError(
+                "path: was saved by a newer prompt-tester-nb; upgrade to read it", field="path"
             )
-            rows.append(
-                "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>"
-            )
-        table = (
-            "<table><thead><tr><th>context</th><th>verdict</th><th>candidate (A first)</th>"
-            "<th>baseline</th><th>reason (candidate first)</th><th>reason (baseline first)</th>"
-            "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
-        )
-        return head + table
+        try:
+            return cls.model_validate(data)
+        except pydantic.ValidationError as exc:
+            problem = exc.errors()[0]
+            where = ".".join(str(p) for p in problem["loc"])
+            raise ValidationError(
+                f"path: is not a saved comparison ({where}: {problem['msg']})", field="path"
+            ) from None
+
+
+def load_comparison(path: str | os.PathLike[str]) -> Comparison:
+    """A comparison saved with ``cmp.save(path)``."""
+    return Comparison.load(path)
 
 
 def compare(
@@ -220,7 +255,7 @@ def compare(
                     (row.context_id, -1), row.new
                 )  # any repeat, for a 1-run baseline
     comparison = Comparison(
-        judge, "production" if baseline is None else f"run {baseline.behaviour!r}"
+        judge=judge, baseline="production" if baseline is None else f"run {baseline.behaviour!r}"
     )
     jobs: list[tuple[PairVerdict, Any]] = []
     for row in candidate.rows:
@@ -235,7 +270,9 @@ def compare(
         if other is None:
             comparison.skipped += 1
             continue
-        pair = PairVerdict(row.context_id, row.repeat, row.new, other)
+        pair = PairVerdict(
+            context_id=row.context_id, repeat=row.repeat, candidate=row.new, baseline=other
+        )
         comparison.pairs.append(pair)
         jobs.append((pair, row.context))
     if not jobs:
@@ -245,7 +282,7 @@ def compare(
         answer_cache = AnswerCache(cache_path(cache))
     panel = JudgePanel(scope, retry, answer_cache)
     panel.prepare(judge.behaviour, prompts.MARKER_PAIRWISE)
-    panel.gate = Limiter(concurrency, retry.grow_every, 0.0)
+    panel.limiter = Limiter(concurrency, retry.grow_every, 0.0)
     done = 0
 
     def run(job: tuple[PairVerdict, Any]) -> None:
@@ -286,4 +323,11 @@ def compare(
     return comparison
 
 
-__all__ = ["Comparison", "PairVerdict", "ValidationError", "compare", "verdict_of"]
+__all__ = [
+    "Comparison",
+    "PairVerdict",
+    "ValidationError",
+    "compare",
+    "load_comparison",
+    "verdict_of",
+]

@@ -1,5 +1,5 @@
 """The judges of one run: each judge behaviour made ready once, then one engine call per
-verdict, through the run's concurrency gate, retry policy, answer cache and cost account.
+verdict, through the run's concurrency limiter, retry policy, answer cache and cost account.
 
 A judge is an ordinary prepared call (``engine.PreparedDraft``) whose draft is one of the
 judge prompts (``judging.prompts``) and whose context is the texts judged; so a judge
@@ -35,14 +35,14 @@ class JudgePanel:
         scope: EnvironmentScope,
         retry: RetryPolicy,
         cache: AnswerCache | None = None,
-        gate: Any = None,
+        limiter: Any = None,
         cancel: threading.Event | None = None,
     ):
         self._scope = scope
         self._retry = retry
         self._drafts: dict[tuple[str, str], PreparedDraft] = {}
         self.cache = cache
-        self.gate = gate
+        self.limiter = limiter
         self.cancel = cancel
         self.requests = 0
         self.calls = 0
@@ -109,7 +109,7 @@ class JudgePanel:
                     self.cache_hits += 1
                 return hit.content or "", 0.0
         try:
-            result = draft.call(call, gate=self.gate, cancel=self.cancel)
+            result = draft.call(call, limiter=self.limiter, cancel=self.cancel)
         except Exception as exc:
             with self._lock:
                 self.calls += 1

@@ -12,9 +12,11 @@ run through the same engine call as the Tester::
     run.summary()           # counts, errors by kind, share changed, cost, latency p50/p95
     run.save("replay.json"); pt.load_run("replay.json")
 
-The package, by job: ``request`` (what to replay, validated), ``records`` (rows, the run,
-saving and loading), ``plan`` (a log becomes a row and a prepared call), ``cache`` (answers
-by exact request), ``engine`` (the streaming scheduler), ``progress`` (the tqdm bar).
+The package, by job: ``request`` (what to replay, validated), ``rows`` (a row and its saved
+form), ``records`` (the ``RunRecord``: the run's saved form, saving and loading), ``job``
+(``ReplayRun``, the live handle: wait, cancel, progress), ``plan`` (a log becomes a row and a
+prepared call), ``scheduler`` (the streaming scheduler), ``progress`` (the tqdm bar). The
+answer cache (answers by exact request) is the engine's: ``engine.cache``.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from ..judging.scorers import ScorerSet
 from ..models import LogEntry
 from ..service import log_source
 from ..validation import require
-from .engine import PHASES, ReplayEngine, RunOptions
+from .job import ReplayRun, load_run
 from .progress import TqdmProgress
 from .records import (
     COLUMNS,
@@ -38,10 +40,11 @@ from .records import (
     SAVED_FIELDS,
     ReplayEstimate,
     ReplayRow,
-    ReplayRun,
-    load_run,
+    RowRecord,
+    RunRecord,
 )
 from .request import MAX_CONCURRENCY, MAX_ROWS, ReplayRequest
+from .scheduler import PHASES, ReplayScheduler, RunOptions
 
 if TYPE_CHECKING:
     from ..models import Principal
@@ -104,9 +107,9 @@ def replay(
         estimate=EMPTY_ESTIMATE,
         concurrency=request.concurrency,
         max_cost=request.max_cost,
+        scorers=[s.meta() for s in scorer_set],
+        repeats=request.repeats,
     )
-    run.scorers = [s.meta() for s in scorer_set]
-    run.repeats = request.repeats
 
     def baseline_only(entry: LogEntry) -> LogEntry:
         """A named log outside ``source`` keeps its source but lends no answer as a baseline
@@ -141,19 +144,19 @@ def replay(
         panel=panel,
         repeats=request.repeats,
     )
-    engine = ReplayEngine(run, prepared, pages, cache, options)
+    scheduler = ReplayScheduler(run, prepared, pages, cache, options)
     try:
-        engine.start()
+        scheduler.start()
         if wait:
             run.wait()
     except KeyboardInterrupt:  # between starting and waiting: the same clean cancel
         if run.cancelled:  # a second Ctrl-C: stop waiting for the calls in flight
             raise
         run.cancel()
-        thread = engine.thread
+        thread = scheduler.thread
         if not run.done and (thread is None or not thread.is_alive()):  # it never began
             run.stopped_reason = "cancelled"
-            run._done.set()
+            run.finish()
         run.wait()
     if wait and run.error is not None and not run.rows:
         raise run.error
@@ -173,6 +176,8 @@ __all__ = [
     "ReplayRow",
     "ReplayRun",
     "RetryPolicy",
+    "RowRecord",
+    "RunRecord",
     "TqdmProgress",
     "load_run",
     "replay",

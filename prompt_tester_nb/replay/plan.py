@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from ..engine.cache import AnswerCache
 from ..errors import PromptError
 from ..models import LogEntry
-from .records import ReplayRow
+from .rows import ReplayRow
 
 if TYPE_CHECKING:
     from ..engine.prepared import PreparedCall, PreparedDraft

@@ -1,8 +1,10 @@
-"""What a replay keeps: its estimate, one ``ReplayRow`` per log, the run, and their saved form.
+"""A replay's record: its estimate and the ``RunRecord``, the run's one saved form.
 
-A row is the log's inputs (context id, context, production's answer) plus the engine's one
-result type (``TestResult``) or the failure that ended it. Plain values only: a replay of
-10,000 rows stays small, and a saved run (JSON or JSON Lines) holds no key and no token.
+``RunRecord`` (pydantic) declares each saved field once; its rows are ``ReplayRow`` (``rows``),
+saved as ``RowRecord``. Written as JSON, or as JSON Lines (a header line, then one line per
+row: the form a store can chunk), gzip-compressed when the name ends in ``.gz``. A saved run
+holds no key and no token. The live side of a run (its threads, cancel and wait) is
+``replay.job.ReplayRun``, which holds a record.
 """
 
 from __future__ import annotations
@@ -10,25 +12,23 @@ from __future__ import annotations
 import json
 import math
 import os
-import threading
-import time
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from ..errors import NotFoundError, ValidationError
-from ..models import REPLAY_COLUMNS, TestResult
-from ..validation import require
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, InstanceOf, model_validator
+
+from ..errors import ValidationError
+from ..saved import plain_name, read_text, write_text
+from .rows import COLUMNS, NOT_RUN, SAVED_FIELDS, ReplayRow, RowRecord, SavedModel
 
 FORMAT = "prompt-tester-nb/replay"
 FORMAT_VERSION = 1
-NOT_RUN = "not_run"
-COLUMNS = list(REPLAY_COLUMNS)
 
 
-@dataclass(frozen=True)
-class ReplayEstimate:
+class ReplayEstimate(BaseModel):
     """The estimate: how many model calls, and what they should cost (USD).
 
     ``estimated_cost`` sums, over the rows to call, flow-prompt's price of the row's first
@@ -46,186 +46,15 @@ class ReplayEstimate:
     sample_tokens: int
     estimated_cost: float
 
+    model_config = ConfigDict(frozen=True)
+
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return self.model_dump()
 
 
-EMPTY_ESTIMATE = ReplayEstimate(0, 0, 0, 0, 0, 0, 0.0)
-
-# What a saved run keeps of each row (``COLUMNS`` are the dataframe's).
-SAVED_FIELDS = (
-    "context_id",
-    "context",
-    "production",
-    "production_sample_tokens",
-    "new",
-    "finish_reason",
-    "changed",
-    "similarity",
-    "latency_ms",
-    "prompt_tokens",
-    "sample_tokens",
-    "price",
-    "attempt",
-    "model",
-    "error_kind",
-    "error_message",
-    "cached",
-    "tries",
-    "estimated_cost",
-    "repeat",
-    "ideal",
-    "scores",
-    "reasons",
-    "judge_cost",
-    "source",
+EMPTY_ESTIMATE = ReplayEstimate(
+    rows=0, calls=0, cached=0, unresolved=0, prompt_tokens=0, sample_tokens=0, estimated_cost=0.0
 )
-# The result's fields, as a saved row names them (``new`` is the result's ``content``).
-_RESULT_FIELDS = {
-    "new": "content",
-    "finish_reason": "finish_reason",
-    "latency_ms": "latency_ms",
-    "prompt_tokens": "prompt_tokens",
-    "sample_tokens": "sample_tokens",
-    "price": "price",
-    "attempt": "attempt",
-    "model": "model",
-    "cached": "cached",
-}
-
-
-def _result_field(name: str) -> property:
-    """A column read from the row's result (None while the row has none)."""
-    return property(lambda row: getattr(row.result, name) if row.result is not None else None)
-
-
-@dataclass(slots=True, eq=False)
-class ReplayRow:
-    """One replayed log: its inputs, and the engine's result or why there is none."""
-
-    index: int
-    context_id: str
-    context: dict[str, Any]
-    production: str | None
-    production_sample_tokens: int | None = None
-    result: TestResult | None = None
-    error_kind: str | None = None
-    error_message: str | None = None
-    failed_attempt: str | None = None  # where the behaviour ended, when it failed
-    failed_model: str | None = None
-    tries: int = 0
-    estimated_cost: float = 0.0
-    repeat: int = 0  # which of a log's ``repeats`` runs this row is (0-based)
-    ideal: str | None = None  # the log's ideal answer, if someone set one
-    scores: dict[str, float | None] | None = None  # scorer name -> 0..1 (None: unscored)
-    reasons: dict[str, str | None] | None = None  # scorer name -> why (judges, failures)
-    judge_cost: float = 0.0  # what the row's judge calls cost (USD)
-    # The log's source (from the product's TesterRuns records): "prompt-tester" when the
-    # selection named a log the Tester's own call created.
-    source: str = "production"
-    _similarity: float | None = None
-
-    # --- the result's fields, as columns ------------------------------------------------
-    @property
-    def new(self) -> str | None:
-        if self.result is None:
-            return None
-        return self.result.content if self.result.content is not None else ""
-
-    finish_reason = _result_field("finish_reason")
-    latency_ms = _result_field("latency_ms")
-    prompt_tokens = _result_field("prompt_tokens")
-    sample_tokens = _result_field("sample_tokens")
-    price = _result_field("price")
-
-    @property
-    def attempt(self) -> str | None:
-        return self.result.attempt if self.result else self.failed_attempt
-
-    @property
-    def model(self) -> str | None:
-        return self.result.model if self.result else self.failed_model
-
-    @property
-    def cached(self) -> bool:
-        return bool(self.result and self.result.cached)
-
-    # --- verdicts ---------------------------------------------------------------------
-    @property
-    def ok(self) -> bool:
-        return self.result is not None and self.error_kind is None
-
-    @property
-    def settled(self) -> bool:
-        return self.result is not None or self.error_kind is not None
-
-    @property
-    def error(self) -> str | None:
-        if self.error_kind is None:
-            return None
-        return f"{self.error_kind}: {self.error_message}" if self.error_message else self.error_kind
-
-    @property
-    def changed(self) -> bool | None:
-        if not self.ok:
-            return None
-        return (self.new or "").strip() != (self.production or "").strip()
-
-    @property
-    def similarity(self) -> float | None:
-        """How close the new answer is to production's (0..1), the one measure
-        ``sc.similarity`` gives too (``judging.scorers.text_similarity``), so the run's
-        ``similarity`` column and that scorer never disagree; None when the row has no
-        production answer to compare with."""
-        if not self.ok or self.production is None:
-            return None
-        if self._similarity is None:
-            from ..judging.scorers import text_similarity
-
-            self._similarity = text_similarity(self.production or "", self.new or "")
-        return self._similarity
-
-    def fail(self, kind: str, message: str | None) -> None:
-        self.error_kind = kind
-        self.error_message = message
-
-    def to_row(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in COLUMNS}
-
-    def to_dict(self) -> dict[str, Any]:
-        """The saved form: the row's inputs, both answers and every metric."""
-        return {name: getattr(self, name) for name in SAVED_FIELDS}
-
-    @classmethod
-    def from_dict(cls, index: int, data: dict[str, Any]) -> ReplayRow:
-        row = cls(
-            index=index,
-            context_id=str(data["context_id"]),
-            context=dict(data.get("context") or {}),
-            production=data.get("production"),
-            production_sample_tokens=data.get("production_sample_tokens"),
-            error_kind=data.get("error_kind"),
-            error_message=data.get("error_message"),
-            tries=int(data.get("tries") or 0),
-            estimated_cost=float(data.get("estimated_cost") or 0.0),
-            repeat=int(data.get("repeat") or 0),
-            ideal=data.get("ideal"),
-            scores=data.get("scores"),
-            reasons=data.get("reasons"),
-            judge_cost=float(data.get("judge_cost") or 0.0),
-            source=str(data.get("source") or "production"),
-        )
-        if data.get("new") is not None and row.error_kind is None:
-            fields = {name: data.get(saved) for saved, name in _RESULT_FIELDS.items()}
-            fields["latency_ms"] = int(fields["latency_ms"] or 0)
-            fields["cached"] = bool(fields["cached"])
-            row.result = TestResult(**fields, tries=row.tries)
-        else:
-            row.failed_attempt = data.get("attempt")
-            row.failed_model = data.get("model")
-        if data.get("similarity") is not None:
-            row._similarity = float(data["similarity"])
-        return row
 
 
 def _percentile(values: list[int], share: float) -> float | None:
@@ -237,105 +66,56 @@ def _percentile(values: list[int], share: float) -> float | None:
     return float(ordered[rank - 1])
 
 
-class ReplayRun:
-    """A replay: its inputs, the estimate, one ``ReplayRow`` per log, and how it ended.
+class RunRecord(SavedModel):
+    """A replay's saved form: its inputs, the estimate, how it ended, and its rows.
 
-    Returned by ``Session.replay`` when the run has ended (or, with ``wait=False``, at once,
-    still running: ``run.wait()``, ``run.done``, ``run.cancel()``). ``load_run`` rebuilds one
-    from a saved file.
+    The live ``ReplayRun`` fills one as it runs; ``RunRecord.load`` rebuilds one from a file.
+    The header's fields, in the file's order, are this model's; ``rows`` follow it.
     """
 
-    def __init__(
-        self,
-        *,
-        env_id: str,
-        env_name: str | None,
-        behaviour: str,
-        behaviour_spec: dict[str, Any],
-        draft: dict[str, Any],
-        selection: dict[str, Any],
-        rows: list[ReplayRow],
-        estimate: ReplayEstimate,
-        concurrency: int,
-        max_cost: float | None,
-    ):
-        self.env_id = env_id
-        self.env_name = env_name
-        self.behaviour = behaviour
-        self.behaviour_spec = behaviour_spec
-        self.draft = draft
-        self.selection = selection
-        self.rows = rows
-        self.estimate = estimate
-        self.concurrency = concurrency
-        self.max_cost = max_cost
-        self.stopped_reason: str | None = None
-        self.started_at: str | None = None
-        self.finished_at: str | None = None
-        self.elapsed_s: float | None = None
-        self.concurrency_trace: list[tuple[float, int]] = [(0.0, concurrency)]
-        self.model_requests = 0
-        self.retries = 0
-        self.failure: str | None = None  # an internal error that ended the run early
-        # An error of the selection (a missing log, AWS failing) that ended the run before any
-        # row: ``replay(wait=True)`` raises it; with ``wait=False`` it is kept here.
-        self.error: Exception | None = None
-        # the scorers' names, kinds and pass thresholds (the scorers themselves are not saved)
-        self.scorers: list[dict[str, Any]] = []
-        self.repeats = 1
-        self.judge_calls = 0  # judge calls made (not answered by the cache)
-        self.phase: str = "finished"  # "selecting", "planning", "calling", "finished"
-        self._cancel = threading.Event()
-        self._done = threading.Event()
-        self._done.set()  # until an engine starts it (loaded runs are finished runs)
+    format: Literal["prompt-tester-nb/replay"] = FORMAT
+    format_version: int = FORMAT_VERSION
+    env_id: str
+    env_name: str | None = None
+    behaviour: str  # the file nests it with its spec: {"name": ..., "spec": ...}
+    behaviour_spec: dict[str, Any]
+    draft: dict[str, Any]
+    selection: dict[str, Any] = Field(default_factory=dict)
+    concurrency: int = 1
+    max_cost: float | None = None
+    estimate: ReplayEstimate = EMPTY_ESTIMATE
+    stopped_reason: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    elapsed_s: float | None = None
+    model_requests: int = 0
+    retries: int = 0
+    failure: str | None = None  # an internal error that ended the run early
+    concurrency_trace: list[tuple[float, int]] = Field(default_factory=list)
+    # the scorers' names, kinds and pass thresholds (the scorers themselves are not saved)
+    scorers: list[dict[str, Any]] = Field(default_factory=list)
+    repeats: int = 1
+    judge_calls: int = 0  # judge calls made (not answered by the cache)
+    rows: list[InstanceOf[ReplayRow]] = Field(default_factory=list, exclude=True)
 
-    # --- control ------------------------------------------------------------------------
-    def cancel(self) -> None:
-        """Stop scheduling calls; calls in flight end, finished rows are kept."""
-        self._cancel.set()
+    @model_validator(mode="before")
+    @classmethod
+    def _behaviour_as_saved(cls, data: Any) -> Any:
+        """The file keeps the behaviour's name and spec together."""
+        if isinstance(data, dict) and isinstance(data.get("behaviour"), dict):
+            saved = data["behaviour"]
+            data = {**data, "behaviour": saved.get("name"), "behaviour_spec": saved.get("spec")}
+        return data
 
-    @property
-    def cancel_event(self) -> threading.Event:
-        """Set once the run was asked to stop (by ``cancel()`` or Ctrl-C)."""
-        return self._cancel
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancel.is_set()
-
-    @property
-    def done(self) -> bool:
-        return self._done.is_set()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Wait for the run to end; Ctrl-C cancels it and still waits for the calls in flight
-        (a second Ctrl-C gives up waiting). Returns whether the run has ended."""
-        # Short waits in a loop: a Ctrl-C that Jupyter delivers as a flag (``interrupt_main``)
-        # does not wake a blocked wait, so the loop gives it a chance five times a second.
-        deadline = None if timeout is None else time.monotonic() + timeout
-        try:
-            while not self._done.wait(0.2):
-                if deadline is not None and time.monotonic() >= deadline:
-                    return False
-        except KeyboardInterrupt:
-            self.cancel()
-            while not self._done.wait(0.2):  # a second Ctrl-C ends this wait
-                pass
-        return True
+    @model_validator(mode="after")
+    def _trace_starts_at_the_concurrency(self) -> RunRecord:
+        if not self.concurrency_trace:
+            self.concurrency_trace = [(0.0, self.concurrency)]
+        return self
 
     # --- views --------------------------------------------------------------------------
     def __len__(self) -> int:
         return len(self.rows)
-
-    def __repr__(self) -> str:
-        s = self._counts()  # no score statistics: a repr must stay cheap while a run goes
-        state = "running" if not self.done else (s["stopped_reason"] or "done")
-        return (
-            f"<ReplayRun {self.draft.get('prompt_id')!r} behaviour={self.behaviour!r}"
-            f" rows={s['calls']} ok={s['succeeded']} failed={s['failed']}"
-            f" not_run={s['not_run']} changed={s['changed']} cost=${s['total_cost']:.5f}"
-            f" [{state}]>"
-        )
 
     def to_dataframe(self):  # -> pandas.DataFrame
         """One row per replayed log (and repeat): ``COLUMNS``, then one float column per
@@ -402,9 +182,10 @@ class ReplayRun:
 
     def summary(self) -> dict[str, Any]:
         """Counts, errors by kind, cost, latency, and per scorer its statistics."""
-        return {**self._counts(), "scores": self.score_summary()}
+        return {**self.counts(), "scores": self.score_summary()}
 
-    def _counts(self) -> dict[str, Any]:
+    def counts(self) -> dict[str, Any]:
+        """The summary without the score statistics (cheap enough for a running run's repr)."""
         rows = self.rows
         ok = [r for r in rows if r.ok]
         kinds = Counter(r.error_kind for r in rows if r.error_kind is not None)
@@ -445,127 +226,107 @@ class ReplayRun:
     # --- rich display -----------------------------------------------------------------
     def _repr_html_(self) -> str:
         """The summary, the scorers' numbers, then the changed rows first with their diff."""
-        from .display import run_html
+        from ..display.runs import run_html
 
-        return run_html(self)
+        return run_html(self, running=False)
 
     def plot(self):  # -> matplotlib.figure.Figure
         """Latency, cost and score distributions (needs the ``plot`` extra: matplotlib)."""
-        from .display import run_plot
+        from ..display.runs import run_plot
 
         return run_plot(self)
 
-    # --- saving -------------------------------------------------------------------------
-    def _header(self) -> dict[str, Any]:
-        return {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "env_id": self.env_id,
-            "env_name": self.env_name,
-            "behaviour": {"name": self.behaviour, "spec": self.behaviour_spec},
-            "draft": self.draft,
-            "selection": self.selection,
-            "concurrency": self.concurrency,
-            "max_cost": self.max_cost,
-            "estimate": self.estimate.to_dict(),
-            "stopped_reason": self.stopped_reason,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "elapsed_s": self.elapsed_s,
-            "model_requests": self.model_requests,
-            "retries": self.retries,
-            "failure": self.failure,
-            "concurrency_trace": [list(p) for p in self.concurrency_trace],
-            "scorers": self.scorers,
-            "repeats": self.repeats,
-            "judge_calls": self.judge_calls,
-            "summary": self.summary(),
-        }
+    # --- the saved form -------------------------------------------------------------------
+    def header(self) -> dict[str, Any]:
+        """Every saved field but the rows, in the file's order, then the summary (for a
+        reader of the file; recomputed from the rows on load)."""
+        data = self.model_dump()
+        data["behaviour"] = {"name": data["behaviour"], "spec": data.pop("behaviour_spec")}
+        data["summary"] = self.summary()
+        return data
 
     def to_dict(self) -> dict[str, Any]:
         """Everything saved: the draft, behaviour name and spec, environment id, selection,
         estimate, summary, and per row the context, both answers and the metrics. It holds
         no provider key and no token: none of those is ever part of a run."""
-        return {**self._header(), "rows": [r.to_dict() for r in self.rows]}
+        return {**self.header(), "rows": [r.to_dict() for r in self.rows]}
+
+    def to_lines(self) -> Iterator[str]:
+        """The JSON Lines form: a header line (with ``rows_follow``), then one line per row."""
+        yield _json({**self.header(), "rows_follow": len(self.rows)}) + "\n"
+        for row in self.rows:
+            yield _json(row.to_dict()) + "\n"
 
     def __eq__(self, other: object) -> bool:
-        if not isinstance(other, ReplayRun):
+        if not isinstance(other, RunRecord):
             return NotImplemented
         return self.to_dict() == other.to_dict()
 
     __hash__ = None  # type: ignore[assignment]
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the run as JSON, or as JSON Lines when the name ends in ``.jsonl``
-        (a header line, then one line per row). Written atomically, owner-only."""
-        require(self.done, "run", "is still running; wait() for it (or cancel()) first")
-        target = Path(path)
-        require(
-            not target.is_dir() and target.parent.is_dir(),
-            "path",
-            "must name a file in an existing folder",
-        )
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            if target.suffix.lower() == ".jsonl":
-                header = self._header()
-                header["rows_follow"] = len(self.rows)
-                fh.write(json.dumps(header, ensure_ascii=False, default=str) + "\n")
-                for row in self.rows:
-                    fh.write(json.dumps(row.to_dict(), ensure_ascii=False, default=str) + "\n")
-            else:
-                json.dump(self.to_dict(), fh, ensure_ascii=False, default=str)
-        os.replace(tmp, target)
-        return target
+        """Write the run as JSON, or as JSON Lines when the name ends in ``.jsonl``; either
+        gzip-compressed when it ends in ``.gz`` too. Written atomically, owner-only."""
+        if plain_name(path).endswith(".jsonl"):
+            return write_text(path, self.to_lines())
+        return write_text(path, [_json(self.to_dict())])
 
-
-def load_run(path: str | os.PathLike[str]) -> ReplayRun:
-    """A saved replay (JSON or JSON Lines), as a finished ``ReplayRun``."""
-    source = Path(path)
-    if not source.is_file():
-        raise NotFoundError(f"No saved replay at {str(source)!r}")
-    with source.open(encoding="utf-8") as fh:
-        first = fh.readline()
+    @classmethod
+    def from_lines(cls, lines: Iterable[str]) -> RunRecord:
+        """A record from its JSON Lines form, or from its JSON form in lines."""
+        it = iter(lines)
+        first = next(it, "")
         try:
             head = json.loads(first)
             if isinstance(head, dict) and "rows_follow" in head:
-                rows_data = [json.loads(line) for line in fh if line.strip()]
+                rows_data = [json.loads(line) for line in it if line.strip()]
             else:
-                head = json.loads(first + fh.read())
-                rows_data = head.get("rows") or []
+                head = json.loads(first + "".join(it))
+                rows_data = head.get("rows") or [] if isinstance(head, dict) else []
         except json.JSONDecodeError:
             raise ValidationError("path: is not a saved replay (not JSON)", field="path") from None
-    if not isinstance(head, dict) or head.get("format") != FORMAT:
-        raise ValidationError("path: is not a saved replay", field="path")
-    if int(head.get("format_version") or 0) > FORMAT_VERSION:
-        raise ValidationError(
-            "path: was saved by a newer prompt-tester-nb; upgrade to read it", field="path"
-        )
-    estimate = ReplayEstimate(**head["estimate"])
-    run = ReplayRun(
-        env_id=head["env_id"],
-        env_name=head.get("env_name"),
-        behaviour=head["behaviour"]["name"],
-        behaviour_spec=head["behaviour"]["spec"],
-        draft=head["draft"],
-        selection=head.get("selection") or {},
-        rows=[ReplayRow.from_dict(i, r) for i, r in enumerate(rows_data)],
-        estimate=estimate,
-        concurrency=int(head.get("concurrency") or 1),
-        max_cost=head.get("max_cost"),
-    )
-    run.stopped_reason = head.get("stopped_reason")
-    run.started_at = head.get("started_at")
-    run.finished_at = head.get("finished_at")
-    run.elapsed_s = head.get("elapsed_s")
-    run.model_requests = int(head.get("model_requests") or 0)
-    run.retries = int(head.get("retries") or 0)
-    run.failure = head.get("failure")
-    run.scorers = list(head.get("scorers") or [])
-    run.repeats = int(head.get("repeats") or 1)
-    run.judge_calls = int(head.get("judge_calls") or 0)
-    run.concurrency_trace = [(float(t), int(n)) for t, n in head.get("concurrency_trace") or []]
-    if not run.concurrency_trace:
-        run.concurrency_trace = [(0.0, run.concurrency)]
-    return run
+        if not isinstance(head, dict) or head.get("format") != FORMAT:
+            raise ValidationError("path: is not a saved replay", field="path")
+        if int(head.get("format_version") or 0) > FORMAT_VERSION:
+            raise ValidationError(
+                "path: was saved by a newer prompt-tester-nb; upgrade to read it", field="path"
+            )
+        where: tuple[Any, ...] = ()
+        try:
+            rows = []
+            for i, data in enumerate(rows_data):
+                where = ("rows", i)
+                rows.append(ReplayRow.from_dict(i, data))
+            where = ()
+            head.pop("rows", None)
+            return cls.model_validate({**head, "rows": rows})
+        except pydantic.ValidationError as exc:
+            problem = exc.errors()[0]
+            field = ".".join(str(p) for p in (*where, *problem["loc"]))
+            raise ValidationError(
+                f"path: is not a saved replay ({field}: {problem['msg']})", field="path"
+            ) from None
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> RunRecord:
+        """A saved replay (JSON or JSON Lines, gzip-compressed or not)."""
+        with read_text(path, "a saved replay") as fh:
+            return cls.from_lines(fh)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+__all__ = [
+    "COLUMNS",
+    "EMPTY_ESTIMATE",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "NOT_RUN",
+    "SAVED_FIELDS",
+    "ReplayEstimate",
+    "ReplayRow",
+    "RowRecord",
+    "RunRecord",
+]

@@ -1,4 +1,4 @@
-"""Rich display in notebooks: the ``_repr_html_`` of a test result, a log and a page of logs.
+"""The ``_repr_html_`` of a test result, a log and a page of logs (``models``).
 
 Compact HTML tables, every text escaped with ``html.escape`` (a logged context may hold
 ``<script>``), long texts cut to a preview. The models hold no secret, and nothing here adds
@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import html
 import json
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from .models import LogEntry, LogPage, TestResult
+from typing import Any
 
 PREVIEW = 160  # characters of a text shown in a table cell
 TABLE = 'class="pt-table" style="border-collapse:collapse;text-align:left"'
@@ -53,7 +50,8 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return f"<table {TABLE}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def result_html(result: TestResult) -> str:
+def result_html(result: Any) -> str:
+    """A ``TestResult``: its metrics, notes and answer."""
     price = "" if result.price is None else esc(f"${result.price:.5f}")
     facts = _table(
         ["model", "attempt", "latency", "prompt tokens", "sample tokens", "cost", "finish"],
@@ -81,7 +79,8 @@ def result_html(result: TestResult) -> str:
     return f"<div>{facts}{''.join(notes)}{content}</div>"
 
 
-def log_entry_html(entry: LogEntry) -> str:
+def log_entry_html(entry: Any) -> str:
+    """A ``LogEntry``: its metrics, context, response and ideal answer."""
     row = entry.to_row()
     facts = _table(
         ["context_id", "time", "prompt", "version", "latency ms", "price", "model", "source"],
@@ -109,7 +108,8 @@ def log_entry_html(entry: LogEntry) -> str:
     return "<div>" + "".join(parts) + "</div>"
 
 
-def log_page_html(page: LogPage) -> str:
+def log_page_html(page: Any) -> str:
+    """A ``LogPage``: one line per log, texts cut to a preview."""
     rows = []
     for entry in page.items:
         row = entry.to_row()

@@ -40,13 +40,15 @@ from typing import TYPE_CHECKING, Any
 
 from ..engine.cache import AnswerCache
 from ..engine.failures import Cancelled
-from ..engine.gate import Limiter
+from ..engine.limiter import Limiter
 from ..errors import PromptTesterError, ProviderError
 from ..judging.panel import JudgePanel
 from ..judging.scorers import Score, Scorer, ScorerSet, safe_score
 from ..models import LogEntry
+from .job import ReplayRun
 from .plan import Basis, judge_basis, new_row, plan_row
-from .records import NOT_RUN, ReplayEstimate, ReplayRow, ReplayRun
+from .records import ReplayEstimate
+from .rows import NOT_RUN, ReplayRow
 
 if TYPE_CHECKING:
     from ..engine.prepared import PreparedCall, PreparedDraft
@@ -101,7 +103,7 @@ class _Judging:
     verdicts: dict[str, Score] = field(default_factory=dict)
 
 
-class ReplayEngine:
+class ReplayScheduler:
     """Runs one replay on a background thread; ``start()`` returns the running run."""
 
     def __init__(
@@ -142,8 +144,8 @@ class ReplayEngine:
         self.stop_reading = threading.Event()
         self._phases_seen: set[str] = set()
         self.thread: threading.Thread | None = None
-        if options.panel is not None:  # judges share the run's gate and its cancel
-            options.panel.gate = self.limiter
+        if options.panel is not None:  # judges share the run's limiter and its cancel
+            options.panel.limiter = self.limiter
             options.panel.cancel = self.cancel
 
     # --- reporting ----------------------------------------------------------------------
@@ -197,7 +199,7 @@ class ReplayEngine:
                 result = row.result
             else:
                 result = self.prepared.call(
-                    call, gate=self.limiter, cancel=self.cancel, retry=self.options.retry
+                    call, limiter=self.limiter, cancel=self.cancel, retry=self.options.retry
                 )
                 if self.cache is not None:
                     with contextlib.suppress(Exception):
@@ -237,7 +239,7 @@ class ReplayEngine:
         self, row: ReplayRow, result: Any, checks_only: bool = False
     ) -> tuple[dict, dict, float]:
         """Every scorer on the row's answer (or its checks only, in a judged run); a judge's
-        call goes through the same gate."""
+        call goes through the same limiter."""
         view = dataclasses.replace(row, result=result)  # the row as it is with its answer
         panel = self.options.panel
         judge = panel.for_repeat(row.repeat) if panel is not None else None
@@ -560,11 +562,11 @@ class ReplayEngine:
                 with contextlib.suppress(Exception):
                     closer()
             self._phase("finished")
-            run._done.set()
+            run.finish()
 
     def start(self) -> ReplayRun:
         run = self.run
-        run._done.clear()
+        run.begin()
         run.started_at = datetime.now(UTC).isoformat(timespec="milliseconds")
         self.thread = threading.Thread(target=self._main, name="prompt-tester-replay", daemon=True)
         self.thread.start()

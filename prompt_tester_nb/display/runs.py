@@ -1,5 +1,8 @@
 """How a replay run shows itself in a notebook: HTML (``_repr_html_``) and ``plot()``.
 
+The functions take a ``RunRecord`` (``replay.records``) and read its fields and rows; they
+never import it (see the package's docstring).
+
 Every text that comes from a log or a model is escaped; nothing here ever sees a key.
 """
 
@@ -7,10 +10,7 @@ from __future__ import annotations
 
 import difflib
 import html
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from .records import ReplayRun
+from typing import Any
 
 MAX_ROWS_SHOWN = 20
 
@@ -45,9 +45,10 @@ def _cost_line(s: dict) -> str:
     return line + (f"; actual {off:+.1%} from it)" if off is not None else ")")
 
 
-def run_html(run: ReplayRun) -> str:
+def run_html(run: Any, running: bool = False) -> str:
+    """A run record: its summary, the scorers' numbers, then the changed rows first."""
     s = run.summary()
-    state = (s["stopped_reason"] or "done") if run.done else "running"
+    state = "running" if running else (s["stopped_reason"] or "done")
     facts = [
         ("rows", s["calls"]),
         ("succeeded", s["succeeded"]),
@@ -102,7 +103,8 @@ def run_html(run: ReplayRun) -> str:
     return "".join(parts)
 
 
-def run_plot(run: ReplayRun):
+def run_plot(run: Any):  # -> matplotlib.figure.Figure
+    """Latency, cost and score distributions of a run record."""
     try:
         import matplotlib.pyplot as plt
     except ImportError:
