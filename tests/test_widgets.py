@@ -24,7 +24,9 @@ def click(button: ipywidgets.Button) -> None:
 
 
 def test_app_opens_on_a_log_with_the_tester_loaded(alice):
-    entry = next(i for i in alice.logs(limit=50).items if i.version and i.context)
+    entry = next(
+        i for i in alice.logs(limit=50, source="production").items if i.version and i.context
+    )
     app = pt.app(alice, context_id=entry.context_id)
     assert app.tabs.selected_index == 1
     assert app.tester.context_data == entry.context
@@ -164,7 +166,9 @@ def test_log_detail_reads_like_the_tester_transcript_units_key_value_raw_json_be
 def test_log_browser_source_filter_runs_on_the_server_when_changed(alice, model):
     """The Tester's own calls are logged as "prompt-tester"; the Source filter asks the
     service for one source or the other as soon as it changes (no Refresh)."""
-    entry = next(i for i in alice.logs(limit=50).items if i.version and i.context)
+    entry = next(
+        i for i in alice.logs(limit=50, source="production").items if i.version and i.context
+    )
     app = pt.app(alice, context_id=entry.context_id)
     app.tester.behaviour = "default"
     result = app.tester.run()
@@ -181,7 +185,9 @@ def test_log_browser_source_filter_runs_on_the_server_when_changed(alice, model)
 
 
 def test_tester_edits_runs_and_compares(alice, model):
-    entry = next(i for i in alice.logs(limit=50).items if i.version and i.context)
+    entry = next(
+        i for i in alice.logs(limit=50, source="production").items if i.version and i.context
+    )
     tester = Tester(alice)
     tester.open_log(entry.context_id)
     rows = tester.rows.children
@@ -259,7 +265,7 @@ def test_tester_shows_production_beside_the_test_with_units_a_word_diff_and_cont
 
     entry = next(
         i
-        for i in alice.logs(limit=50).items
+        for i in alice.logs(limit=50, source="production").items
         if i.version and i.context and i.metrics and i.request.get("messages")
     )
     tester = Tester(alice)
@@ -314,7 +320,9 @@ def test_tester_shows_production_beside_the_test_with_units_a_word_diff_and_cont
 
 
 def test_tester_shows_provider_errors_in_words(alice, model):
-    entry = next(i for i in alice.logs(limit=50).items if i.version and i.context)
+    entry = next(
+        i for i in alice.logs(limit=50, source="production").items if i.version and i.context
+    )
     app = pt.app(alice, context_id=entry.context_id)
     model.add_fault("status", status=500, count=2)
     click(app.tester.run_button)  # the click handler shows, never raises
