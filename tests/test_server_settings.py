@@ -102,6 +102,9 @@ def test_no_module_reads_the_environment_but_settings():
         "cli.py",  # builds the environment of the processes it starts
         "tiktoken_cache.py",  # tiktoken's own TIKTOKEN_CACHE_DIR, and XDG_CACHE_HOME
         "runner.py",  # a comment on flow-prompt reading os.environ
+        # the demo launcher's run-link key, popped so that no kernel inherits it: a secret
+        # handed from process to process, not configuration
+        "run_proof.py",
     }
     readers = sorted(
         str(path.relative_to(root))
