@@ -6,6 +6,7 @@ event loop with the verified principal, and answers JSON. Nothing here reads AWS
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
@@ -128,7 +129,16 @@ class IdealAnswerHandler(PromptTesterHandler):
         body = self.body(IdealAnswerBody)
         self.send(
             await self.blocking(
-                self.service.set_ideal_answer, who, env, context_id, body.ideal_answer
+                partial(
+                    self.service.set_ideal_answer,
+                    from_test=body.from_test,
+                    force=body.force,
+                    reason=body.reason,
+                ),
+                who,
+                env,
+                context_id,
+                body.ideal_answer,
             )
         )
 
