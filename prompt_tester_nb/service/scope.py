@@ -85,7 +85,7 @@ class EnvironmentScope:
         else:
             prompt, _ = parse_test_input(prompt_data, {})
         spec = self.behaviour(behaviour)
-        keys = ProviderKeys.from_document(secrets.read_keys(self))
+        keys = ProviderKeys.from_document(secrets.read_keys(self).values)
         api_uri = service.settings.flow_prompt_api_uri
         token = tokens.api_token(self) if (log_calls and api_uri) else None
         return PreparedDraft(

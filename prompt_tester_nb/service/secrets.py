@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ValidationError
 from ..models import SecretStatus
 from ..redaction import register as register_secret
-from ..stores.secrets import AZURE, UPDATED
+from ..stores.secrets import AZURE, StoredKeys
 from ..validation import parse, require
 from . import audit
 from .inputs import SECRET_NAMES, SecretsInput
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from .scope import EnvironmentScope
 
 
-def read_keys(scope: EnvironmentScope) -> dict[str, Any]:
+def read_keys(scope: EnvironmentScope) -> StoredKeys:
     """The environment's provider keys, for the call engine only (never a response)."""
     service = scope.service
     return service.secret_store.read_values(service.settings.secret_name(scope.env.env_id))
@@ -27,7 +27,7 @@ def secrets_status(scope: EnvironmentScope) -> list[SecretStatus]:
     return _status(read_keys(scope))
 
 
-def _merge(scope: EnvironmentScope, values: dict[str, Any], deletes: list[str]) -> dict[str, Any]:
+def _merge(scope: EnvironmentScope, values: dict[str, Any], deletes: list[str]) -> StoredKeys:
     service, env = scope.service, scope.env
     return service.secret_store.merge(
         service.settings.secret_name(env.env_id),
@@ -81,11 +81,11 @@ def _mask(value: Any) -> str | None:
     return f"…{value[-4:]}"
 
 
-def _status(doc: dict[str, Any]) -> list[SecretStatus]:
-    updated = doc.get(UPDATED) or {}
+def _status(doc: StoredKeys) -> list[SecretStatus]:
+    updated = doc.updated
     result: list[SecretStatus] = []
     for name in SECRET_NAMES:
-        value = doc.get(name)
+        value = doc.values.get(name)
         result.append(
             SecretStatus(
                 name=name,
