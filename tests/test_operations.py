@@ -1,7 +1,8 @@
 """The one operation table (``api/operations.py``) holds the web API's two adapters: the REST
-routes and their OpenAPI document are checked against it here, the Lambda functions' routes
-are built from it (and ``test_lambda_deploy`` holds the SAM template's events to those). No
-stack: the tables are read, nothing is served."""
+routes take their summaries from it and are checked here to be exactly its REST rows (so is
+the OpenAPI document made from them); the Lambda functions' routes are built from it (and
+``test_lambda_deploy`` holds the SAM template's events to those). No stack: the tables are
+read, nothing is served."""
 
 from __future__ import annotations
 

@@ -6,8 +6,8 @@ dispatches on and ``deploy/template.yaml``'s events are tested against) are buil
 the REST ``ROUTES`` (which also make the OpenAPI document) are tested against it. So adding
 an operation is: its function in ``service/<feature>.py``, a one-line door on
 ``PromptTesterService`` and a ``Session`` method, one row here, then its REST handler and
-``ROUTES`` entry and, if Lambda serves it, its handler in the function's module and the
-template's event.
+``ROUTES`` entry (types only) and, if Lambda serves it, its handler in the function's module
+and the template's event.
 """
 
 from __future__ import annotations
@@ -162,3 +162,16 @@ OPERATIONS: tuple[Operation, ...] = (
 def routes_of(function: str) -> tuple[tuple[str, str], ...]:
     """The (METHOD, resource) pairs a Lambda function serves, in the table's order."""
     return tuple((op.method, op.path) for op in OPERATIONS if op.function == function)
+
+
+_BY_ROUTE = {(op.method, op.path): op for op in OPERATIONS}
+
+
+def operation(method: str, path: str) -> Operation:
+    """The operation at ``method path`` (``KeyError`` naming it when the table lacks it)."""
+    try:
+        return _BY_ROUTE[(method, path)]
+    except KeyError:
+        raise KeyError(
+            f"{method} {path} is not in the operation table (api/operations.py)"
+        ) from None
