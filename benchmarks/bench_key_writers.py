@@ -93,7 +93,7 @@ def run(s: pt.Session, n: int, concurrent: bool, label: str) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     counter.close()
     try:
-        stored = service.secret_store.read_values(name)["AZURE_OPENAI_KEYS"]
+        stored = service.secret_store.read_values(name).values["AZURE_OPENAI_KEYS"]
         kept = sum(stored.get(r, {}).get("key") == f"k{w}" for w, r in enumerate(realms))
         targets = {f"AZURE_OPENAI_KEYS.{r}" for r in realms}
         events = [e for e in service.audit(s.user, env_id, limit=1000) if e.target in targets]

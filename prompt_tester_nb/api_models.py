@@ -12,8 +12,9 @@ from typing import Annotated, Any
 from pydantic import AliasChoices, BaseModel, Field, WithJsonSchema
 
 from .behaviour_spec import BehaviourSpec
-from .models import PromptData
+from .models import PromptData, TestOrigin
 from .service import MAX_IDEAL_ANSWER, REALM_PATTERN, SECRET_NAMES, SecretsInput
+from .service.inputs import MAX_REASON
 
 # The largest whole number every client (JavaScript too) and DynamoDB hold exactly.
 MAX_WHOLE = 2**53 - 1
@@ -29,7 +30,7 @@ def documented_as(model: type[BaseModel]) -> WithJsonSchema:
 
 
 # Models referenced by documented_as: the OpenAPI document adds them to its components.
-DOCUMENTED_MODELS: list[type[BaseModel]] = [BehaviourSpec, PromptData, SecretsInput]
+DOCUMENTED_MODELS: list[type[BaseModel]] = [BehaviourSpec, PromptData, SecretsInput, TestOrigin]
 _SECRET_NAME = (
     "^(" + "|".join(SECRET_NAMES) + ")$|^AZURE_OPENAI_KEYS\\." + REALM_PATTERN.lstrip("^")
 )
@@ -104,3 +105,17 @@ class IdealAnswerBody(BaseModel):
             }
         ),
     ]
+    from_test: Annotated[Any, documented_as(TestOrigin)] = Field(
+        default=None,
+        description="What the test that gave this answer ran with (its context, prompt version"
+        " and chats): a differing one is refused (409) unless force is true",
+    )
+    force: Annotated[Any, WithJsonSchema({"type": "boolean"})] = Field(
+        default=False, description="Save an answer from a differing test all the same"
+    )
+    reason: Annotated[
+        Any,
+        WithJsonSchema(
+            {"type": ["string", "null"], "minLength": 1, "maxLength": MAX_REASON, "pattern": "\\S"}
+        ),
+    ] = Field(default=None, description="Why (needed with force; audited)")

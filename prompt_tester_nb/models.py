@@ -10,7 +10,7 @@ import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 MAX_JSON_BYTES = 350_000  # under DynamoDB's 400 KB item limit, with room for the rest
 
@@ -275,6 +275,25 @@ REPLAY_COLUMNS = (
 )
 
 
+class TestOrigin(BaseModel):
+    """What a test ran with: its context, its prompt version and its chats. An ideal answer
+    saved from a test carries this (``from_test``), and the service holds it to the log's."""
+
+    __test__ = False
+    model_config = ConfigDict(extra="forbid")
+
+    context: dict[str, Any]
+    version: str | None = None
+    chats: list[dict[str, Any]] | None = None
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, value: Any) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+        return value
+
+
 class TestResult(BaseModel):
     __test__ = False
 
@@ -292,6 +311,13 @@ class TestResult(BaseModel):
     tries: int = 1  # runs of the behaviour (1 + retries after a 429, 5xx, timeout or reset)
     requests: int = 1  # model requests made (attempts that reached a provider, every try)
     cached: bool = False  # answered from a replay's answer cache, with no model call
+    # What the test ran with (set by the service's ``test``; never serialised): what
+    # ``set_ideal_answer(..., from_test=result)`` compares with the log's.
+    _origin: TestOrigin | None = PrivateAttr(default=None)
+
+    @property
+    def origin(self) -> TestOrigin | None:
+        return self._origin
 
     def _repr_html_(self) -> str:
         from .display.logs import result_html

@@ -115,10 +115,31 @@ class Session:
     def log(self, context_id: str) -> LogEntry:
         return self._service.log(self._who(), self._env.env_id, context_id)
 
-    def set_ideal_answer(self, context_id: str, text: str) -> LogEntry:
+    def set_ideal_answer(
+        self,
+        context_id: str,
+        text: str,
+        *,
+        from_test: Any = None,
+        force: bool = False,
+        reason: str | None = None,
+    ) -> LogEntry:
         """Mark ``text`` as the log's right answer (through flow-prompt's ``lib/logs`` PUT, so
-        ``FLOW_PROMPT_API_URI`` must be set); returns the log, whose ``ideal_answer`` it now is."""
-        return self._service.set_ideal_answer(self._who(), self._env.env_id, context_id, text)
+        ``FLOW_PROMPT_API_URI`` must be set); returns the log, whose ``ideal_answer`` it now is.
+
+        Text you write is saved as it is. For an answer a test gave, pass the test's result
+        (``from_test=result``): when that test's context, prompt version or chats differ from
+        the log's, ``ConflictError`` says what differs and nothing is saved, unless
+        ``force=True`` with a ``reason=`` (both go to the audit log)."""
+        return self._service.set_ideal_answer(
+            self._who(),
+            self._env.env_id,
+            context_id,
+            text,
+            from_test=from_test,
+            force=force,
+            reason=reason,
+        )
 
     def logs_frame(
         self,

@@ -49,7 +49,7 @@ def test_concurrent_key_writers_lose_nothing(alice, service, stack, unique):
     )
     try:
         assert not errors, errors[:3]
-        stored = service.secret_store.read_values(service.settings.secret_name(env_id))
+        stored = service.secret_store.read_values(service.settings.secret_name(env_id)).values
         present = [r for r in realms if r in stored["AZURE_OPENAI_KEYS"]]
         assert {stored["AZURE_OPENAI_KEYS"][r]["key"] for r in present} == {
             f"k-{w}-{unique}" for w in range(n)
@@ -105,7 +105,7 @@ def test_a_stale_swap_is_refused_by_the_endpoint(service, unique):
         raise AssertionError("a stale swap went through")
     except _Conflict:
         pass
-    doc = store.read_values(name)
+    doc = store.read_values(name).values
     assert doc["OPENAI_ORG"] == "org-one" and doc["OPENAI_API_KEY"] == "key-two-123456"
     # A plain read (no stage named) agrees with the stage: one version is current.
     assert sm.get_secret_value(SecretId=name)["VersionId"] == second
@@ -141,7 +141,7 @@ def test_writers_racing_to_create_the_secret_all_land(service, unique):
         t.join(120)
     try:
         assert not errors, errors[:3]
-        assert sorted(store.read_values(name)["AZURE_OPENAI_KEYS"]) == sorted(
+        assert sorted(store.read_values(name).values["AZURE_OPENAI_KEYS"]) == sorted(
             f"c{w}" for w in range(n)
         )
     finally:

@@ -80,6 +80,69 @@ def test_set_ideal_answer_round_trips_through_the_flow_prompt_api(
     assert not attacks.record("python", "set_ideal_answer", "secret-search", token in seen)
 
 
+def test_an_answer_from_a_test_is_saved_only_for_the_logs_own_inputs(
+    alice, bob, model, service, unique
+):
+    """The ideal-answer rule holds in the service: a test's answer carries what the test ran
+    with (``from_test``), a differing test is refused (409) naming what differs, unless
+    ``force=True`` with a ``reason`` (audited); text a person writes is saved as before."""
+    context_id = _put_log(
+        service, alice.env.env_id, "support-reply", BASE_TS + 81, version="1",
+        context={"customer_name": "Grace Hopper", "question": f"Where is my order {unique}?"},
+    )  # fmt: skip
+    draft = alice.open_test(context_id)
+    same = alice.test(draft.prompt_data, draft.context_data)
+    assert same.origin is not None and same.origin.version == "1"
+    assert "origin" not in same.model_dump()  # never part of a response
+    saved = alice.set_ideal_answer(context_id, same.content, from_test=same)
+    assert saved.ideal_answer == same.content
+    other = alice.test(draft.prompt_data, {**draft.context_data, "customer_name": "Ada"})
+    with pytest.raises(pt.ConflictError) as caught:
+        alice.set_ideal_answer(context_id, "for Ada", from_test=other)
+    assert "customer_name 'Ada' (log: 'Grace Hopper')" in caught.value.message
+    assert caught.value.status == 409 and "force=True" in caught.value.message
+    chats = [dict(c) for c in draft.prompt_data["chats"]]
+    chats[-1]["content"] += " Be brief."
+    edited = alice.test({**draft.prompt_data, "chats": chats}, draft.context_data)
+    with pytest.raises(pt.ConflictError, match="chats were edited"):
+        alice.set_ideal_answer(context_id, "brief", from_test=edited)
+    inputs = {"context": draft.context_data, "version": 2, "chats": draft.prompt_data["chats"]}
+    with pytest.raises(pt.ConflictError, match=r"The prompt version differs: 2 \(log: 1\)"):
+        alice.set_ideal_answer(context_id, "v2", from_test=inputs)
+    assert alice.log(context_id).ideal_answer == same.content  # nothing saved
+    for kwargs, field in (
+        ({"from_test": other, "force": True}, "reason"),
+        ({"from_test": other, "force": True, "reason": "  "}, "reason"),
+        ({"from_test": other, "force": "yes", "reason": "r"}, "force"),
+        ({"from_test": {"context": 3}}, "from_test.context"),
+        ({"from_test": {"context": {}, "extra": 1}}, "from_test.extra"),
+        ({"from_test": "a test"}, "from_test"),
+    ):
+        with pytest.raises(pt.ValidationError) as refused:
+            alice.set_ideal_answer(context_id, "x", **kwargs)
+        assert refused.value.field == field, (kwargs, refused.value.message)
+    replayed = pt.TestResult.model_validate(other.model_dump())  # a result without its inputs
+    with pytest.raises(pt.ValidationError, match="from_test"):
+        alice.set_ideal_answer(context_id, "x", from_test=replayed)
+    reason = "The answer does not depend on the name"
+    forced = alice.set_ideal_answer(
+        context_id, "for Ada", from_test=other, force=True, reason=reason
+    )
+    assert forced.ideal_answer == "for Ada"
+    events = [e for e in bob.audit(limit=20) if e.target == context_id]
+    assert events[0].details == {
+        "length": len("for Ada"),
+        "from_test": True,
+        "differs": ["context"],
+        "forced": True,
+        "reason": reason,
+    }
+    assert events[1].details == {"length": len(same.content), "from_test": True}
+    # text a person writes: saved as today, whatever was tested
+    assert alice.set_ideal_answer(context_id, "typed").ideal_answer == "typed"
+    assert bob.audit(limit=1)[0].details == {"length": len("typed")}
+
+
 def test_ideal_answer_input_is_checked_and_changes_nothing(alice, own_log):
     for bad in ("", "   \n", None, 42, ["text"], "x" * (MAX_IDEAL_ANSWER + 1)):
         with pytest.raises(pt.ValidationError) as info:

@@ -154,7 +154,7 @@ def test_waiting_for_the_lease_writes_nothing(stack, service, through_proxy, pro
         assert "nothing was saved" in str(info.value)
         seen = list(proxy.seen)
         assert seen and set(seen) == {GET}, seen  # reads only
-        assert service.secret_store.read_values(name) == {}
+        assert service.secret_store.read_values(name).values == {}
     finally:
         holder.release(held)
         proxy.clear()
@@ -185,7 +185,7 @@ def test_a_writer_that_dies_between_its_steps_leaves_one_pending_label_at_most(
             assert len(_pending(sm, name)) == 1, (w, _pending(sm, name))
         healthy.merge(name, {"OPENAI_API_KEY": f"sk-{unique}-kept"}, [], {})
         assert _pending(sm, name) == []
-        doc = healthy.read_values(name)
+        doc = healthy.read_values(name).values
         assert doc["OPENAI_ORG"] == "org-first" and doc["OPENAI_API_KEY"] == f"sk-{unique}-kept"
     finally:
         proxy.clear()
@@ -210,7 +210,7 @@ def test_a_label_left_by_a_writer_that_died_is_removed_by_the_next_one(service, 
     try:
         store.merge(name, {"OPENAI_API_KEY": "sk-b-123456"}, [], {})
         assert _pending(sm, name) == []
-        assert store.read_values(name)["OPENAI_ORG"] == "org-a"
+        assert store.read_values(name).values["OPENAI_ORG"] == "org-a"
     finally:
         sm.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
 

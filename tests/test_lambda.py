@@ -478,6 +478,27 @@ def test_ideal_answer_saves_the_stated_text_and_answers_the_log(invoke, alice, b
     assert events[0].details == {"length": len(text)}
 
 
+def test_an_ideal_answer_from_a_differing_test_is_409_as_over_rest(invoke, alice, own_log):
+    logged = alice.log(own_log)
+    same = {"context": logged.context, "version": "1", "chats": logged.prompt["chats"]}
+    other = {**same, "chats": [{"role": "user", "content": "{q} Be brief."}]}
+
+    def put(body):
+        return invoke("logs_retrieval_handler", _ideal_event(own_log, alice, body=body))
+
+    status, data, _ = put({"ideal_answer": "same inputs", "from_test": same})
+    assert status == 200 and data["ideal_answer"] == "same inputs"
+    status, data, _ = put({"ideal_answer": "brief", "from_test": other})
+    assert status == 409 and "chats were edited" in data["message"], data
+    status, data, _ = put({"ideal_answer": "brief", "from_test": other, "force": True})
+    assert status == 400 and data["field"] == "reason"
+    assert alice.log(own_log).ideal_answer == "same inputs"
+    body = {"ideal_answer": "brief", "from_test": other, "force": True, "reason": "on purpose"}
+    status, data, _ = put(body)
+    assert status == 200 and data == alice.log(own_log).model_dump(mode="json")
+    assert data["ideal_answer"] == "brief"
+
+
 def test_ideal_answer_bad_input_is_400_naming_the_field_and_writes_nothing(
     invoke, alice, own_log, model
 ):

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 
 import prompt_tester_nb as pt
-from prompt_tester_nb import service as service_module
 from prompt_tester_nb.engine.flow_adapter import log_worker
 from prompt_tester_nb.engine.retry import RetryPolicy
 from prompt_tester_nb.ids import ContextId
@@ -24,6 +23,7 @@ from prompt_tester_nb.models import LogEntry, PromptData, TesterRun
 from prompt_tester_nb.provision import init as provision
 from prompt_tester_nb.schema import TABLES_BY_NAME, env_prompt_key
 from prompt_tester_nb.service import draft_digest
+from prompt_tester_nb.service import scope as scope_module
 from prompt_tester_nb.stores.dynamo import deserialize
 from tests.lambda_support import claims_of, event
 from tests.test_lambda import ACME_STAGING, invoke, lambda_service  # noqa: F401 (fixtures)
@@ -242,7 +242,7 @@ def test_paging_a_source_lists_each_of_its_logs_once_newest_first(alice, paged, 
 
 def test_a_filtered_page_may_come_back_short_and_its_cursor_goes_on(alice, paged, monkeypatch):
     # Read at most 5 logs per request: pages are short (some empty), the cursor continues.
-    monkeypatch.setattr(service_module, "FILTERED_PAGE_READ", 5)
+    monkeypatch.setattr(scope_module, "FILTERED_PAGE_READ", 5)
     query = {"prompt_id": paged["prompt_id"], "since": paged["since"], "until": paged["until"]}
     ids, sizes = _all_pages(alice, 4, source="prompt-tester", **query)
     assert ids == paged["tester"]
@@ -251,6 +251,43 @@ def test_a_filtered_page_may_come_back_short_and_its_cursor_goes_on(alice, paged
         first = alice.logs(limit=2, source="production", **query)
         alice.logs(limit=2, source="prompt-tester", cursor=first.next_cursor, **query)
     assert caught.value.field == "cursor"
+
+
+def test_a_log_set_page_filtered_by_source_reads_at_most_the_bound(
+    alice, service, paged, monkeypatch
+):
+    # The log sets of logs_frame and replay page with the listing's algorithm and its bound:
+    # with at most 5 logs read per filtered page, pages of 4 come back short (every third log
+    # is the Tester's), the set still holds each of its logs once, newest first. Without the
+    # bound a page was read on until it held 4: pages of 4, 4 and 2.
+    monkeypatch.setattr(scope_module, "FILTERED_PAGE_READ", 5)
+    scope = service.scope(alice.user, alice.env.env_id)
+    pages = list(
+        scope.log_pages(
+            prompt_id=paged["prompt_id"],
+            since_ms=paged["since"],
+            until_ms=paged["until"],
+            limit=100,
+            first_page=4,
+            page_size=4,
+            source="prompt-tester",
+            fields=None,
+        )
+    )
+    assert [e.context_id for page in pages for e in page] == paged["tester"]
+    assert all(0 < len(page) <= 4 for page in pages)
+    assert len(pages) > 3 and min(len(page) for page in pages[:-1]) < 4
+    monkeypatch.setattr(scope_module, "FILTERED_PAGE_READ", 1000)
+    unbounded = scope.log_pages(
+        prompt_id=paged["prompt_id"],
+        since_ms=paged["since"],
+        until_ms=paged["until"],
+        limit=100,
+        first_page=4,
+        page_size=4,
+        source="prompt-tester",
+    )
+    assert [len(page) for page in unbounded] == [4, 4, 2]
 
 
 # --------------------------------------------------------------------------- replay, Compare

@@ -253,7 +253,7 @@ def test_the_key_writer_figure(backend, alice, unique):
     seconds, errors = set_keys_at_once(service, alice.user, env_id, realms, lambda w: f"k{w}")
     try:
         assert not errors, errors[:3]
-        stored = store.read_values(name)["AZURE_OPENAI_KEYS"]
+        stored = store.read_values(name).values["AZURE_OPENAI_KEYS"]
         assert {r: stored[r]["key"] for r in realms if r in stored} == {
             realms[w]: f"k{w}" for w in range(n)
         }

@@ -126,7 +126,7 @@ def test_a_quota_refusal_is_named_saves_nothing_and_is_not_retried(
 ):
     name = service.settings.secret_name(faulty.env.env_id)
     faulty.secrets.set(OPENAI_ORG=f"org-{unique}-before")  # the secret exists: a swap
-    before = service.secret_store.read_values(name)
+    before = service.secret_store.read_values(name).values
     proxy.clear()
     # UpdateSecretVersionStage: only the move of AWSCURRENT is refused, not the label's removal
     proxy.refuse(target, "LimitExceededException", message, count=1 if target == STAGE else 1000)
@@ -146,7 +146,7 @@ def test_a_quota_refusal_is_named_saves_nothing_and_is_not_retried(
     if target == STAGE:
         assert proxy.seen.count(STAGE) == 2, proxy.seen  # the refused move, the label's removal
     proxy.clear()
-    assert service.secret_store.read_values(name) == before  # nothing saved
+    assert service.secret_store.read_values(name).values == before  # nothing saved
     assert not _pending(service.aws.secretsmanager, name)  # no pending label left
 
 
@@ -160,7 +160,7 @@ def test_a_quota_refusal_when_creating_the_secret(service, proxied, proxy, uniqu
     assert info.value.quota == "other" and "Nothing was saved" in str(info.value)
     assert proxy.seen.count(CREATE) == 1, proxy.seen
     proxy.clear()
-    assert service.secret_store.read_values(name) == {}  # no secret was made
+    assert service.secret_store.read_values(name).values == {}  # no secret was made
 
 
 def test_a_quota_refusal_under_the_lease_releases_it(service, proxied, proxy, unique):
@@ -185,5 +185,5 @@ def test_a_quota_refusal_under_the_lease_releases_it(service, proxied, proxy, un
     )
     assert "Item" not in lease
     store.merge(name, {"OPENAI_API_KEY": f"sk-{unique}-y"}, [], {})  # not held up
-    assert store.read_values(name)["OPENAI_API_KEY"] == f"sk-{unique}-y"
+    assert store.read_values(name).values["OPENAI_API_KEY"] == f"sk-{unique}-y"
     service.aws.secretsmanager.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)

@@ -694,6 +694,46 @@ async def test_next_never_leaves_this_server(jp_fetch, jp_base_url, jp_serverapp
     assert "evil.example" not in body and f'value="{jp_base_url}lab"' in body
 
 
+async def test_an_ideal_answer_from_a_differing_test_is_409_over_rest(
+    jp_fetch, stack, service, alice, unique
+):
+    """The service's ideal-answer rule over REST: ``from_test`` is held to the log's context,
+    version and chats; a differing one is 409 naming what differs unless forced with a
+    reason; nothing is saved by a refusal."""
+    from tests.test_ideal import BASE_TS, _put_log
+
+    own = _put_log(service, "env-acme-staging", f"rest-guard-{unique}", BASE_TS + 6)
+    logged = alice.log(own)
+    cookie = await sign_in(jp_fetch, stack, "alice@acme.example")
+    path = ("prompt-tester", "api", "envs", "staging", "logs", own, "ideal-answer")
+    same = {"context": logged.context, "version": "1", "chats": logged.prompt["chats"]}
+
+    async def put(body):
+        return await call(jp_fetch, *path, method="PUT", cookie=cookie, body=body)
+
+    code, data, _ = await put({"ideal_answer": "same inputs", "from_test": same})
+    assert code == 200 and data["ideal_answer"] == "same inputs"
+    other = {**same, "context": {"q": "another question"}}
+    code, data, _ = await put({"ideal_answer": "other", "from_test": other})
+    assert code == 409 and "The context differs from the log's" in data["message"], data
+    assert "q 'another question'" in data["message"]
+    code, data, _ = await put({"ideal_answer": "v3", "from_test": {**same, "version": "3"}})
+    assert code == 409 and "The prompt version differs: 3 (log: 1)" in data["message"]
+    for body, field in (
+        ({"ideal_answer": "x", "from_test": other, "force": True}, "reason"),
+        ({"ideal_answer": "x", "from_test": {"context": "q"}}, "from_test.context"),
+        ({"ideal_answer": "x", "force": "true", "reason": "r"}, "force"),
+    ):
+        code, data, _ = await put(body)
+        assert code == 400 and data["field"] == field, (body, code, data)
+    assert alice.log(own).ideal_answer == "same inputs"
+    body = {"ideal_answer": "other", "from_test": other, "force": True, "reason": "checked"}
+    code, data, _ = await put(body)
+    assert code == 200 and data["ideal_answer"] == "other"
+    event = next(e for e in alice.audit(limit=20) if e.target == own)
+    assert event.details["forced"] is True and event.details["differs"] == ["context"]
+
+
 def test_urlencode_sanity():
     assert urlencode({"next": "/lab?x=1"}) == "next=%2Flab%3Fx%3D1"
 

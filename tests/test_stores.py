@@ -9,12 +9,15 @@ import prompt_tester_nb as pt
 from prompt_tester_nb.aws import AwsClients
 from prompt_tester_nb.ids import ContextId
 from prompt_tester_nb.local.fault_proxy import FaultProxy
-from prompt_tester_nb.models import Behaviour, LogEntry
+from prompt_tester_nb.models import AuditEvent, Behaviour, LogEntry
 from prompt_tester_nb.provision import init as provision
 from prompt_tester_nb.schema import TABLES, env_prompt_key
 from prompt_tester_nb.stores.dynamo import serialize
 from prompt_tester_nb.stores.logs import LogStore
+from prompt_tester_nb.stores.prompts import PromptVersionRef, StoredPrompt
 from prompt_tester_nb.stores.provisioning import ProvisioningStore
+from prompt_tester_nb.stores.secrets import StoredKeys
+from prompt_tester_nb.stores.tokens import ApiTokenOwner
 
 BATCH_GET = "DynamoDB_20120810.BatchGetItem"
 T0 = 1_780_000_000_000
@@ -210,6 +213,65 @@ def test_the_behaviour_store_speaks_behaviours(service, unique):
     assert store.get(env_id, "b") == created
     assert store.list(env_id) == [created]
     assert store.get(env_id, "nope") is None
+
+
+def test_the_prompt_audit_token_and_secret_stores_speak_models(service, unique):
+    """No store hands the service a raw item: prompts, audit events, token owners and the
+    stored provider keys come back as models (the keys' values never in a repr)."""
+    env_id, s, db = f"env-stores-{unique}", service.settings, service.aws.dynamodb
+    body = {"prompt_id": "p", "chats": [{"role": "user", "content": "hi"}]}
+    db.put_item(
+        TableName=s.table("LatestPrompts"),
+        Item=serialize(
+            {"env_id": env_id, "prompt_id": "p", "version": "3", "created_tms": T0, "prompt": body}
+        ),
+    )
+    for version, at in (("2", T0 - 1), ("3", T0)):
+        db.put_item(
+            TableName=s.table("PromptHistory"),
+            Item=serialize(
+                {
+                    "env_id_prompt_id": env_prompt_key(env_id, "p"),
+                    "version": version,
+                    "created_tms": at,
+                    "prompt": body,
+                }
+            ),
+        )
+    prompts = service.prompt_store
+    assert prompts.latest(env_id, "p") == StoredPrompt(version="3", created_tms=T0, prompt=body)
+    assert prompts.version(env_id, "p", "2") == StoredPrompt(
+        version="2", created_tms=T0 - 1, prompt=body
+    )
+    assert prompts.latest(env_id, "nope") is None and prompts.version(env_id, "p", "9") is None
+    assert sorted(prompts.history(env_id, "p"), key=lambda ref: ref.version) == [
+        PromptVersionRef(version="2", created_tms=T0 - 1),
+        PromptVersionRef(version="3", created_tms=T0),
+    ]
+    service.audit_store.record(env_id, "me", "secret.set", "OPENAI_ORG")
+    (event,) = service.audit_store.recent(env_id, 5)
+    assert isinstance(event, AuditEvent)
+    assert (event.by, event.action, event.target, event.details) == (
+        "me",
+        "secret.set",
+        "OPENAI_ORG",
+        {},
+    )
+    token = f"{env_id}.{unique}-token"
+    expires_at = service.token_store.put(env_id, token, "u-1", 3600)
+    assert service.token_store.find(token) == ApiTokenOwner(
+        env_id=env_id, user_id="u-1", expires_at=expires_at
+    )
+    assert service.token_store.find(f"{env_id}.another") is None
+    name = s.secret_name(env_id)
+    try:
+        stored = service.secret_store.merge(name, {"OPENAI_API_KEY": f"sk-{unique}-value"}, [], {})
+        assert isinstance(stored, StoredKeys) and stored == service.secret_store.read_values(name)
+        assert stored.values == {"OPENAI_API_KEY": f"sk-{unique}-value"}
+        assert set(stored.updated) == {"OPENAI_API_KEY"}
+        assert f"sk-{unique}" not in repr(stored) + str(stored)
+    finally:
+        service.aws.secretsmanager.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
 
 
 # --------------------------------------------------------------------------- provisioning

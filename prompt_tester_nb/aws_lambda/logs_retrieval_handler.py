@@ -7,7 +7,9 @@ and ``GET /envs/{env}/logs/{context_id}``. Every log says its ``source``.
 ``PUT /envs/{env}/logs/{context_id}/ideal-answer`` (body ``{"ideal_answer": "..."}``, the
 REST API's ``IdealAnswerBody``) saves the text the request states as the log's ideal answer
 and answers the log as it now reads, as the REST route does. Nothing is taken from an earlier
-run: an ideal answer is about the log's own context, so the caller says the text.
+run: an ideal answer is about the log's own context, so the caller says the text. An answer
+taken from a test says what that test ran with (``from_test``: its context, version and
+chats); a test that differs from the log is refused (409) unless ``force`` with a ``reason``.
 """
 
 from __future__ import annotations
@@ -54,7 +56,13 @@ def ideal_answer(env: str, context_id: str) -> Any:
     who = principal(app)  # 401 before the body is read, like every other route
     body = runtime.body(app, IdealAnswerBody)
     entry = runtime.service().set_ideal_answer(
-        who, path_value(env), path_value(context_id), body.ideal_answer
+        who,
+        path_value(env),
+        path_value(context_id),
+        body.ideal_answer,
+        from_test=body.from_test,
+        force=body.force,
+        reason=body.reason,
     )
     return json_response(entry)
 

@@ -1,9 +1,20 @@
 """Which function answers which method and resource: the API that ``deploy/template.yaml``
-declares, read by the local gateway (and checked against the template by the tests)."""
+declares, read by the local gateway (and checked against the template by the tests). Each
+function's routes are the operations the table in ``api/operations.py`` gives it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from ..api.operations import (
+    AI_MODEL,
+    AUTHENTICATION,
+    BEHAVIOURS,
+    LOGS,
+    PROMPT_TESTING,
+    SECRETS,
+    routes_of,
+)
 
 
 @dataclass(frozen=True)
@@ -14,56 +25,12 @@ class Function:
     authorized: bool = True  # behind the Cognito user-pool authorizer
 
 
+# The routes come from the one operation table (api/operations.py), in its order.
 FUNCTIONS: tuple[Function, ...] = (
-    Function(
-        "LogsRetrievalFunction",
-        "logs_retrieval_handler",
-        (
-            ("GET", "/environments"),
-            ("GET", "/envs/{env}/logs"),
-            ("GET", "/envs/{env}/logs/{context_id}"),
-            ("PUT", "/envs/{env}/logs/{context_id}/ideal-answer"),
-        ),
-    ),
-    Function(
-        "PromptTestingFunction",
-        "prompt_testing_handler",
-        (("POST", "/envs/{env}/open-test"), ("POST", "/envs/{env}/test-with-context")),
-    ),
-    Function(
-        "AIModelInteractionFunction",
-        "ai_model_interaction_handler",
-        (("POST", "/envs/{env}/test"),),
-    ),
-    Function(
-        "BehaviorsCRUDFunction",
-        "behaviors_crud_handler",
-        (
-            ("GET", "/envs/{env}/behaviours"),
-            ("POST", "/envs/{env}/behaviours"),
-            ("GET", "/envs/{env}/behaviours/{name}"),
-            ("PUT", "/envs/{env}/behaviours/{name}"),
-            ("DELETE", "/envs/{env}/behaviours/{name}"),
-        ),
-    ),
-    Function(
-        "SecretsManagementFunction",
-        "secrets_management_handler",
-        (
-            ("GET", "/envs/{env}/secrets"),
-            ("PUT", "/envs/{env}/secrets"),
-            ("DELETE", "/envs/{env}/secrets"),
-        ),
-    ),
-    Function(
-        "AuthenticationFunction",
-        "authentication_handler",
-        (
-            ("GET", "/auth/login"),
-            ("GET", "/auth/callback"),
-            ("POST", "/auth/refresh"),
-            ("POST", "/auth/logout"),
-        ),
-        authorized=False,
-    ),
+    Function(LOGS, "logs_retrieval_handler", routes_of(LOGS)),
+    Function(PROMPT_TESTING, "prompt_testing_handler", routes_of(PROMPT_TESTING)),
+    Function(AI_MODEL, "ai_model_interaction_handler", routes_of(AI_MODEL)),
+    Function(BEHAVIOURS, "behaviors_crud_handler", routes_of(BEHAVIOURS)),
+    Function(SECRETS, "secrets_management_handler", routes_of(SECRETS)),
+    Function(AUTHENTICATION, "authentication_handler", routes_of(AUTHENTICATION), authorized=False),
 )

@@ -21,6 +21,7 @@ from ..ids import ContextId
 from ..models import check_json_size
 from ..schema import env_prompt_key
 from ..service import MAX_IDEAL_ANSWER, PromptTesterService
+from ..stores.tokens import ApiTokenOwner
 from ..validation import require
 from .http_service import StandInHandler, ThreadedHTTPService
 
@@ -43,7 +44,7 @@ def ingest_call_log(service: PromptTesterService, token: str, payload: Any) -> s
     require(str(ts_raw).isdigit(), "timestamp", "must be epoch milliseconds")
     check_json_size(payload, "body")
     prompt_id = str(prompt["prompt_id"])
-    env_id = owner["env_id"]
+    env_id = owner.env_id
     ts = int(ts_raw)
 
     def part(name: str) -> dict[str, Any]:
@@ -62,7 +63,7 @@ def ingest_call_log(service: PromptTesterService, token: str, payload: Any) -> s
             "response": part("response"),
             "request": part("request"),
             "metrics": part("metrics"),
-            "user_id": owner.get("user_id"),
+            "user_id": owner.user_id,
         }
     )
     return str(ContextId(prompt_id, ts))
@@ -81,12 +82,12 @@ def store_ideal_answer(service: PromptTesterService, token: str, payload: Any) -
     require(isinstance(text, str) and bool(text.strip()), "ideal_answer", "must be non-empty text")
     require(len(text) <= MAX_IDEAL_ANSWER, "ideal_answer", "is too long")
     cid = ContextId.parse(log_id, field="log_id")
-    service.log_store.set_ideal_answer(owner["env_id"], cid.prompt_id, cid.timestamp, text)
+    service.log_store.set_ideal_answer(owner.env_id, cid.prompt_id, cid.timestamp, text)
     return str(cid)
 
 
-def _owner(service: PromptTesterService, token: str) -> dict[str, Any]:
-    """The token's item (env_id, user_id) if the digest is known and not expired."""
+def _owner(service: PromptTesterService, token: str) -> ApiTokenOwner:
+    """Whose the token is (env_id, user_id) if the digest is known and not expired."""
     if not isinstance(token, str) or not token:
         raise AuthenticationError("An API token is required")
     owner = service.token_store.find(token)

@@ -6,11 +6,14 @@ event loop with the verified principal, and answers JSON. Nothing here reads AWS
 
 from __future__ import annotations
 
+import re
+from functools import partial
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 from tornado import web
 
+from ..api.operations import operation
 from ..api_models import (
     DOCUMENTED_AS,
     DOCUMENTED_MODELS,
@@ -123,7 +126,16 @@ class IdealAnswerHandler(PromptTesterHandler):
         body = self.body(IdealAnswerBody)
         self.send(
             await self.blocking(
-                self.service.set_ideal_answer, who, env, context_id, body.ideal_answer
+                partial(
+                    self.service.set_ideal_answer,
+                    from_test=body.from_test,
+                    force=body.force,
+                    reason=body.reason,
+                ),
+                who,
+                env,
+                context_id,
+                body.ideal_answer,
             )
         )
 
@@ -295,85 +307,101 @@ class TesterNotebookHandler(PromptTesterHandler):
         self.send(written)
 
 
-# (pattern, handler, {method: (summary, request model, response model)}) — also the OpenAPI source.
 ENV = r"(?P<env>[^/]+)"
+
+
+def _route(
+    pattern: str, handler: type, methods: dict[str, tuple[Any, Any]]
+) -> tuple[str, type, dict[str, tuple[str, Any, Any]]]:
+    """A route with each method's summary from the operation table (a route the table lacks
+    fails here, at import)."""
+    path = "/" + re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", pattern).removeprefix("api/")
+    return (
+        pattern,
+        handler,
+        {m: (operation(m.upper(), path).summary, *types) for m, types in methods.items()},
+    )
+
+
+# (pattern, handler, {method: (summary, request model, response model)}) — also the OpenAPI
+# source; the summaries are the operation table's (api/operations.py).
 ROUTES: list[tuple[str, type, dict[str, tuple[str, Any, Any]]]] = [
-    (
+    _route(
         "api/environments",
         EnvironmentsHandler,
-        {"get": ("The user's environments", None, list[Environment])},
+        {"get": (None, list[Environment])},
     ),
-    (f"api/envs/{ENV}/logs", LogsHandler, {"get": ("Logs, newest first, paged", None, LogPage)}),
-    (
+    _route(f"api/envs/{ENV}/logs", LogsHandler, {"get": (None, LogPage)}),
+    _route(
         f"api/envs/{ENV}/logs/(?P<context_id>[^/]+)",
         LogHandler,
-        {"get": ("One log", None, LogEntry)},
+        {"get": (None, LogEntry)},
     ),
-    (
+    _route(
         f"api/envs/{ENV}/logs/(?P<context_id>[^/]+)/ideal-answer",
         IdealAnswerHandler,
-        {"put": ("Set a log's ideal answer (answers the log)", IdealAnswerBody, LogEntry)},
+        {"put": (IdealAnswerBody, LogEntry)},
     ),
-    (f"api/envs/{ENV}/prompts", PromptsHandler, {"get": ("Prompt ids", None, list[str])}),
-    (
+    _route(f"api/envs/{ENV}/prompts", PromptsHandler, {"get": (None, list[str])}),
+    _route(
         f"api/envs/{ENV}/prompts/(?P<prompt_id>[^/]+)/versions",
         VersionsHandler,
-        {"get": ("Versions of a prompt, newest first", None, list[str])},
+        {"get": (None, list[str])},
     ),
-    (
+    _route(
         f"api/envs/{ENV}/prompts/(?P<prompt_id>[^/]+)",
         PromptHandler,
-        {"get": ("A prompt version (latest without ?version=)", None, PromptVersion)},
+        {"get": (None, PromptVersion)},
     ),
-    (
+    _route(
         f"api/envs/{ENV}/open-test",
         OpenTestHandler,
-        {"post": ("Open a log in the tester", OpenTestBody, TestDraft)},
+        {"post": (OpenTestBody, TestDraft)},
     ),
-    (
+    _route(
         f"api/envs/{ENV}/test",
         TestHandler,
-        {"post": ("Run a draft with a behaviour", TestBody, TestResult)},
+        {"post": (TestBody, TestResult)},
     ),
-    (
+    _route(
         f"api/envs/{ENV}/test-with-context",
         TestWithContextHandler,
-        {"post": ("Rerun a logged call, optionally edited", TestWithContextBody, TestResult)},
+        {"post": (TestWithContextBody, TestResult)},
     ),
-    (
+    _route(
         f"api/envs/{ENV}/behaviours",
         BehavioursHandler,
         {
-            "get": ("Behaviours", None, list[Behaviour]),
-            "post": ("Create a behaviour", BehaviourCreateBody, Behaviour),
+            "get": (None, list[Behaviour]),
+            "post": (BehaviourCreateBody, Behaviour),
         },
     ),
-    (
+    _route(
         f"api/envs/{ENV}/behaviours/(?P<name>[^/]+)",
         BehaviourHandler,
         {
-            "get": ("A behaviour", None, Behaviour),
-            "put": ("Update (needs the version read)", BehaviourUpdateBody, Behaviour),
-            "delete": ("Delete (?version= optional)", None, None),
+            "get": (None, Behaviour),
+            "put": (BehaviourUpdateBody, Behaviour),
+            "delete": (None, None),
         },
     ),
-    (
+    _route(
         f"api/envs/{ENV}/secrets",
         SecretsHandler,
         {
-            "get": ("Which provider keys are set (never values)", None, list[SecretStatus]),
-            "put": ("Set provider keys (merge)", SecretsSetBody, list[SecretStatus]),
-            "delete": ("Remove provider keys", SecretsDeleteBody, list[SecretStatus]),
+            "get": (None, list[SecretStatus]),
+            "put": (SecretsSetBody, list[SecretStatus]),
+            "delete": (SecretsDeleteBody, list[SecretStatus]),
         },
     ),
-    (
+    _route(
         f"api/envs/{ENV}/audit",
         AuditHandler,
-        {"get": ("Recent changes to behaviours and provider keys", None, list[AuditEvent])},
+        {"get": (None, list[AuditEvent])},
     ),
-    (
+    _route(
         "api/tester-notebook",
         TesterNotebookHandler,
-        {"post": ("Write a tester notebook", TesterNotebookBody, TesterNotebook)},
+        {"post": (TesterNotebookBody, TesterNotebook)},
     ),
 ]

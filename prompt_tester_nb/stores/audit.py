@@ -10,6 +10,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from ..models import AuditEvent
 from ..schema import audit_event_id
 from .dynamo import aws_errors, deserialize, serialize
 
@@ -43,7 +44,9 @@ class AuditStore:
         with aws_errors("Recording an audit event"):
             self._db.put_item(**put)
 
-    def recent(self, env_id: str, limit: int) -> list[dict[str, Any]]:
+    def recent(self, env_id: str, limit: int) -> list[AuditEvent]:
+        """The newest ``limit`` events, newest first (a field another writer left out reads
+        as ``"?"`` or empty)."""
         with aws_errors("Reading the audit log"):
             page = self._db.query(
                 TableName=self._table,
@@ -53,4 +56,15 @@ class AuditStore:
                 ScanIndexForward=False,
                 Limit=limit,
             )
-        return [deserialize(i) for i in page.get("Items", [])]
+        return [_event(deserialize(i)) for i in page.get("Items", [])]
+
+
+def _event(item: dict[str, Any]) -> AuditEvent:
+    details = item.get("details")
+    return AuditEvent(
+        at=item["at"],
+        by=item.get("by") or "?",
+        action=item.get("action") or "?",
+        target=item.get("target") or "",
+        details=details if isinstance(details, dict) else {},
+    )

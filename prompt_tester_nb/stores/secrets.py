@@ -43,6 +43,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel, ConfigDict, Field
 from tenacity import (
     RetryError,
     Retrying,
@@ -58,6 +59,29 @@ from .lease import LeaseTable
 logger = logging.getLogger(__name__)
 
 UPDATED = "_updated"
+
+
+class StoredKeys(BaseModel):
+    """An environment's stored document: each provider key by name (``AZURE_OPENAI_KEYS``:
+    realm -> ``{url, key, api_version}``) and when each name last changed (ISO times).
+
+    The values go to the call engine only; they never show in a repr.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    values: dict[str, Any] = Field(default_factory=dict, repr=False)
+    updated: dict[str, str] = Field(default_factory=dict)
+
+    @classmethod
+    def of(cls, doc: dict[str, Any]) -> StoredKeys:
+        stamps = doc.get(UPDATED)
+        return cls(
+            values={k: v for k, v in doc.items() if k != UPDATED},
+            updated={str(k): str(v) for k, v in stamps.items()} if isinstance(stamps, dict) else {},
+        )
+
+
 AZURE = "AZURE_OPENAI_KEYS"
 CURRENT = "AWSCURRENT"
 PENDING = "PENDING-"
@@ -158,9 +182,9 @@ class SecretStore:
                 unique_id="prompt-tester-secret-quota",
             )
 
-    def read_values(self, name: str) -> dict[str, Any]:
+    def read_values(self, name: str) -> StoredKeys:
         """The stored document, or {} when no secret exists yet."""
-        return self._read(name)[0]
+        return StoredKeys.of(self._read(name)[0])
 
     def version_ids(self, name: str) -> set[str]:
         """Every version the secret keeps, deprecated ones included (AWS keeps about 100 and
@@ -204,7 +228,7 @@ class SecretStore:
         set_values: dict[str, Any],
         delete: list[str],
         tags: dict[str, str],
-    ) -> dict[str, Any]:
+    ) -> StoredKeys:
         """Apply a change to the stored document and swap it in; returns the new document.
 
         ``set_values[AZURE]`` merges realm by realm; ``delete`` takes key names or
@@ -214,10 +238,10 @@ class SecretStore:
         ConflictError also when the lease could not be had in time (nothing written then).
         """
         if self._lease is None:
-            return self._merge(name, set_values, delete, tags)
+            return StoredKeys.of(self._merge(name, set_values, delete, tags))
         with self._lease.hold(f"secret:{name}", SAVING):
             self.clear_pending(name)
-            return self._merge(name, set_values, delete, tags)
+            return StoredKeys.of(self._merge(name, set_values, delete, tags))
 
     def _merge(
         self,

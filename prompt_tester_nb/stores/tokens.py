@@ -10,7 +10,17 @@ import hashlib
 import time
 from typing import Any
 
+from pydantic import BaseModel
+
 from .dynamo import aws_errors, deserialize, serialize
+
+
+class ApiTokenOwner(BaseModel):
+    """Whose a live token is: its environment and user, and when it expires (epoch s)."""
+
+    env_id: str
+    user_id: str | None = None
+    expires_at: int
 
 
 def token_digest(token: str) -> str:
@@ -41,8 +51,8 @@ class TokenStore:
             )
         return expires_at
 
-    def find(self, token: str) -> dict[str, Any] | None:
-        """The live item for a presented token, or None (unknown, malformed or expired)."""
+    def find(self, token: str) -> ApiTokenOwner | None:
+        """Whose a presented token is, or None (unknown, malformed or expired)."""
         env_id, sep, _ = token.partition(".")
         if not sep or not env_id:
             return None
@@ -55,4 +65,8 @@ class TokenStore:
         item = deserialize(result.get("Item"))
         if not item or int(item.get("expires_at") or 0) <= time.time():
             return None
-        return item
+        return ApiTokenOwner(
+            env_id=str(item.get("env_id") or env_id),
+            user_id=item.get("user_id"),
+            expires_at=int(item["expires_at"]),
+        )

@@ -9,8 +9,9 @@ from typing import Any
 import ipywidgets as w
 
 from ..errors import PromptTesterError, ValidationError
-from ..models import LogEntry, PromptData, TestDraft, TestResult
+from ..models import LogEntry, PromptData, TestDraft, TestOrigin, TestResult
 from ..service import MAX_IDEAL_ANSWER
+from ..service.logs import IDEAL_SCOPE, ideal_differences
 from ..session import Session
 from ..validation import parse
 from ._common import Messages, Tool, esc, pretty
@@ -20,41 +21,7 @@ from .tester_views import TESTER_CSS, answer_box, metrics_html, request_html
 
 ROLES = ["system", "user", "assistant", "tool", "function"]
 
-IDEAL_SCOPE = (
-    "An ideal answer is about the log's context: it grades every later replay of this log."
-)
 ANYWAY_LABEL = "Save it as the log's ideal answer anyway"
-MAX_SHOWN_DIFFERENCES = 6  # context keys named in the confirmation; the rest are counted
-MAX_SHOWN_VALUE = 60  # characters of each value shown there
-
-
-def _short(value: Any) -> str:
-    """A value for the confirmation: a string quoted, anything else as compact JSON; cut."""
-    text = (
-        repr(value)
-        if isinstance(value, str)
-        else json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
-    )
-    return text if len(text) <= MAX_SHOWN_VALUE else text[: MAX_SHOWN_VALUE - 1] + "…"
-
-
-def _plain(value: Any) -> Any:
-    """``value`` as the context box holds it (a JSON round trip), so a log's stored types
-    (numbers read back from DynamoDB, say) compare equal to what the box shows."""
-    return json.loads(json.dumps(value, ensure_ascii=False, default=str))
-
-
-def context_differences(run: dict[str, Any], logged: dict[str, Any]) -> list[str]:
-    """What a run's context changed, added or removed against the log's, one phrase a key."""
-    run, logged = _plain(run), _plain(logged)
-    out: list[str] = []
-    for key in run:
-        if key not in logged:
-            out.append(f"added {key} {_short(run[key])}")
-        elif run[key] != logged[key]:
-            out.append(f"{key} {_short(run[key])} (log: {_short(logged[key])})")
-    out += [f"removed {key} (log: {_short(logged[key])})" for key in logged if key not in run]
-    return out
 
 
 class ChatRow(w.HBox):
@@ -529,29 +496,17 @@ class Tester(Tool):
         )
 
     def ideal_differences(self) -> list[str]:
-        """How the last run differs from the opened log: its context (changed, added and
-        removed keys, cut to a sane length), its prompt version, its chats. Empty when the
-        answer is about the log's own inputs."""
+        """How the last run differs from the opened log (the service's rule, as
+        ``set_ideal_answer(from_test=...)`` applies it): its context, its prompt version, its
+        chats against those opened. Empty when the answer is about the log's own inputs."""
         log = self.source_log
         if log is None or self._last_run is None:
             return []
         prompt, context = self._last_run
-        out: list[str] = []
-        changed = context_differences(context, log.context or {})
-        if changed:
-            shown = changed[:MAX_SHOWN_DIFFERENCES]
-            more = len(changed) - len(shown)
-            out.append(
-                "The context differs from the log's: "
-                + "; ".join(shown)
-                + (f"; and {more} more" if more else "")
-            )
-        version = prompt.get("version")
-        if log.version is not None and str(version or "") != str(log.version):
-            out.append(f"The prompt version differs: {version or 'none'} (log: {log.version})")
-        elif self._opened_chats is not None and prompt.get("chats") != self._opened_chats:
-            out.append("The prompt's chats were edited since the log was opened.")
-        return out
+        test = TestOrigin.model_construct(
+            context=context, version=prompt.get("version"), chats=prompt.get("chats")
+        )
+        return list(ideal_differences(log, test, self._opened_chats).values())
 
     def review_ideal_answer(self) -> None:
         """Open the confirmation (the "Save as ideal answer" button's action): the last
