@@ -169,3 +169,58 @@ def test_local_commands_without_the_local_extra_say_which_extra_to_install(tmp_p
         assert "Traceback" not in out.stderr, out.stderr
         assert "Starting" not in out.stdout  # nothing was started
     assert not (tmp_path / "state").exists()
+
+
+def _make_dry_run(target: str, tmp_path: Path) -> str:
+    """The commands `make TARGET` would run into a fresh venv (`make -n`: nothing runs)."""
+    out = subprocess.run(
+        ["make", "-n", "--no-print-directory", target, f"VENV={tmp_path / 'venv'}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=True,
+    )
+    return out.stdout
+
+
+def test_make_demo_installs_only_what_the_demo_runs(tmp_path):
+    # The demo needs no browser, no root and no test packages: where apt or sudo is missing
+    # (a Mac, a locked-down laptop) it must still start.
+    commands = _make_dry_run("demo", tmp_path)
+    assert '-m pip install -q -e ".[demo]"' in commands, commands
+    for word in ("install-browser", "apt", "sudo", "npm", "[test", "playwright"):
+        assert word not in commands, (word, commands)
+    assert commands.rstrip().endswith("prompt-tester demo"), commands
+
+
+def test_make_install_adds_the_test_tools(tmp_path):
+    commands = _make_dry_run("install", tmp_path)
+    assert '-e ".[test,demo,lambda]"' in commands, commands
+    assert "scripts/install-browser.sh" in commands
+    assert "npm ci --prefix tests/oidc" in commands
+    # The full install stamps the demo's install too, so `make demo` afterwards installs nothing.
+    stamps = [line for line in commands.splitlines() if line.startswith("touch ")]
+    assert any(".installed-" in s and ".demo-" in s for s in stamps), commands
+
+
+def test_the_demo_extra_has_what_the_demo_imports():
+    import importlib.metadata
+
+    from packaging.requirements import Requirement
+
+    def names(extra: str) -> set[str]:
+        return {
+            Requirement(r).name.lower()
+            for r in importlib.metadata.requires("prompt-tester-nb") or []
+            if Requirement(r).marker is not None
+            and Requirement(r).marker.evaluate({"extra": extra})
+        }
+
+    # The local stack (moto's server, the Lambda functions behind the gateway stand-in),
+    # JupyterLab with a Python kernel, and run.plot()'s matplotlib.
+    demo = names("demo")
+    wanted = {"moto", "aws-lambda-powertools", "jupyterlab", "ipykernel", "matplotlib"}
+    assert wanted <= demo, demo
+    assert names("local") <= demo
+    assert names("plot") <= demo
