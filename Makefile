@@ -44,6 +44,7 @@ lint: install
 	$(BIN)/ruff check prompt_tester_nb tests benchmarks scripts
 	$(BIN)/ruff format --check prompt_tester_nb tests benchmarks scripts
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 format: install
 	$(BIN)/ruff check --fix prompt_tester_nb tests benchmarks scripts
