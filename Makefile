@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 DEMO_STAMP := $(VENV)/.demo-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml tests/oidc/package-lock.json | sha1sum | cut -c1-12)
 
-.PHONY: install install-demo demo test lint format bench reliability clean-state notebooks lambda-bundle
+.PHONY: install install-demo demo unit test lint format bench reliability clean-state notebooks lambda-bundle
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,14 +17,14 @@ $(BIN)/python:
 
 # What `prompt-tester demo` runs: the package with its `demo` extra (the local stack's moto
 # server, the Lambda functions' powertools, JupyterLab, ipykernel, matplotlib). No browser, no
-# apt, no root: tests/test_install.py holds this recipe to that.
+# apt, no root: tests/unit/test_install.py holds this recipe to that.
 $(DEMO_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[demo]"
 	@rm -f $(VENV)/.demo-*
 	@touch $(DEMO_STAMP)
 
 # What `make test` runs: the demo's install plus the test tools, Chromium and playwright for
-# tests/browser, and the sign-in tests' OpenID provider (tests/oidc_support.py: oidc-provider,
+# tests/browser, and the sign-in tests' OpenID provider (tests/support/oidc_support.py: oidc-provider,
 # from the lock file). It covers the demo's install, so it stamps that one too.
 $(STAMP): pyproject.toml scripts/install-browser.sh tests/oidc/package-lock.json | $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[test,demo,lambda]"
@@ -54,6 +54,10 @@ format: install
 # to one date, and compares every output with the committed one.
 SEED_TIME := 2026-11-01T12:00:00Z
 NBVAL := --nbval notebooks --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider
+
+# The quick tier alone, while editing: no local stack, under a minute (tests/unit).
+unit: install
+	$(BIN)/python -m pytest -q tests/unit
 
 test: install lint
 	$(BIN)/python -m pytest -q

@@ -282,8 +282,8 @@ def test_no_provider_key_in_any_judge_prompt_log_record_or_html(
     import time
 
     from prompt_tester_nb import redaction
-    from tests import attacks
     from tests.conftest import password_of
+    from tests.support import attacks
 
     sentinel = "SENTINEL-" + hashlib.sha256(str(time.time()).encode()).hexdigest()[:24]
     email = "bob@acme.example"

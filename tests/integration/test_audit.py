@@ -4,8 +4,8 @@ visible to the environment's users, and only to them."""
 from __future__ import annotations
 
 import prompt_tester_nb as pt
-from tests import attacks
-from tests.key_writers import set_keys_at_once
+from tests.support import attacks
+from tests.support.key_writers import set_keys_at_once
 
 
 def test_changes_are_recorded_and_visible_without_values(alice, bob, mallory, unique):

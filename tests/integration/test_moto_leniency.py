@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-STORES = Path(__file__).resolve().parents[1] / "prompt_tester_nb" / "stores"
+STORES = Path(__file__).resolve().parents[2] / "prompt_tester_nb" / "stores"
 
 
 @pytest.fixture
@@ -95,9 +95,9 @@ def test_moto_allows_27_labels_on_one_version(service, secret):
 
     Our code keeps the rule itself: a change adds one ``PENDING-`` label and removes it, and the
     holder of the lease removes any label a writer that died left behind
-    (``SecretStore.clear_pending``; tests/test_key_writers.py crashes 22 writers in turn and
+    (``SecretStore.clear_pending``; tests/integration/test_key_writers.py crashes 22 writers in turn and
     never sees more than one pending label). AWS's refusal is a ``QuotaError`` naming the quota
-    (tests/test_secret_quotas.py).
+    (tests/integration/test_secret_quotas.py).
     """
     sm = service.aws.secretsmanager
     name, _ = secret

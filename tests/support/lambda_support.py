@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import prompt_tester_nb as pt
 
-EVENTS = Path(__file__).parent / "events"
+EVENTS = Path(__file__).resolve().parents[1] / "events"
 
 
 def sample(name: str) -> dict[str, Any]:

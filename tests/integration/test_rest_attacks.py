@@ -2,7 +2,7 @@
 browser that holds cookies, tampered cursors over HTTP, a sentinel provider key searched for
 in every response and every DEBUG log line, crafted tokens in the session file handed to
 kernels, and crafted API tokens at the flow-prompt log API. Each attempt is counted in the
-attack matrix (tests/attacks.py)."""
+attack matrix (tests/support/attacks.py)."""
 
 from __future__ import annotations
 
@@ -22,16 +22,16 @@ import requests
 import prompt_tester_nb as pt
 from prompt_tester_nb import redaction
 from prompt_tester_nb.server.api_handlers import ROUTES
-from tests import attacks
 from tests.conftest import password_of
-from tests.test_ideal import BASE_TS, _put_log
-from tests.test_server import (  # noqa: F401 (fixtures)
+from tests.integration.test_ideal import BASE_TS, _put_log
+from tests.integration.test_server import (  # noqa: F401 (fixtures)
     call,
     cookie_of,
     jp_server_config,
     session_file,
     sign_in,
 )
+from tests.support import attacks
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 

@@ -1,7 +1,7 @@
 """Sign-in through the Jupyter server against a certified OpenID provider (oidc-provider).
 
 The embedded stand-in was written with this code and could share its misreadings; panva's
-``oidc-provider`` (tests/oidc_support.py) holds the client to the standard: discovery, PKCE,
+``oidc-provider`` (tests/support/oidc_support.py) holds the client to the standard: discovery, PKCE,
 nonce, RFC 9207's ``iss``, form-encoded client credentials, renewal at the token endpoint,
 revocation, ES256. Two set-ups: a provider with its own issuer (``PROMPT_TESTER_OIDC_ISSUER``)
 and one laid out like Cognito (issuer on cognito-idp, endpoints on the hosted-UI domain).
@@ -19,9 +19,9 @@ import pytest
 
 import prompt_tester_nb as pt
 from prompt_tester_nb.service import PromptTesterService
-from tests import attacks
-from tests.oidc_support import OidcProvider
-from tests.test_server import call, callback, cookie_of
+from tests.integration.test_server import call, callback, cookie_of
+from tests.support import attacks
+from tests.support.oidc_support import OidcProvider
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 REDIRECT = "http://127.0.0.1:9/prompt-tester/auth/callback"

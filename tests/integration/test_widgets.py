@@ -15,7 +15,7 @@ import pytest
 import prompt_tester_nb as pt
 from prompt_tester_nb.widgets import BehaviourEditor, LogBrowser, SecretsForm, Tester
 from prompt_tester_nb.widgets.grid import MAX_PAGE, PREVIEW, Column, Grid, cut
-from tests import attacks
+from tests.support import attacks
 
 
 def click(button: ipywidgets.Button) -> None:

@@ -25,8 +25,8 @@ from prompt_tester_nb.api_models import (
 from prompt_tester_nb.behaviour_spec import BehaviourSpec
 from prompt_tester_nb.models import PromptData
 from prompt_tester_nb.server.api_handlers import ROUTES
-from tests import attacks
 from tests.conftest import password_of
+from tests.support import attacks
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
@@ -701,7 +701,7 @@ def test_urlencode_sanity():
 async def test_ideal_answer_over_rest(jp_fetch, stack, service, alice, unique):
     """PUT …/logs/{context_id}/ideal-answer: through the flow-prompt API (the stand-in),
     answers the log; the service's checks give 400/404/403 naming what is wrong."""
-    from tests.test_ideal import BASE_TS, _put_log
+    from tests.integration.test_ideal import BASE_TS, _put_log
 
     own = _put_log(service, "env-acme-staging", f"rest-ideal-{unique}", BASE_TS + 5)
     cookie = await sign_in(jp_fetch, stack, "alice@acme.example")

@@ -16,8 +16,8 @@ import pytest
 import prompt_tester_nb as pt
 from prompt_tester_nb.engine.flow_adapter import log_worker
 from prompt_tester_nb.replay import COLUMNS, ReplayRequest, RetryPolicy, replay
-from tests import attacks
 from tests.conftest import password_of
+from tests.support import attacks
 
 PROMPT = "support-reply"
 CONTRACT_COLUMNS = [

@@ -1,4 +1,4 @@
-"""The OpenID provider harness (tests/oidc_support.py) does what the sign-in tests rely on.
+"""The OpenID provider harness (tests/support/oidc_support.py) does what the sign-in tests rely on.
 
 Driven with requests, authlib's PKCE helpers and PyJWT only, never the project's own OpenID
 client, so a fault here is the harness's, not the client's. Two providers for the module: a
@@ -21,8 +21,8 @@ import requests
 from authlib.common.security import generate_token
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
-import tests.oidc_support as oidc_support
-from tests.oidc_support import OidcHarnessError, OidcProvider, basic_auth
+import tests.support.oidc_support as oidc_support
+from tests.support.oidc_support import OidcHarnessError, OidcProvider, basic_auth
 
 REDIRECT = "http://localhost:8888/prompt-tester/callback"
 ODD_SECRET = "a+b%c/d:e=f"  # every character RFC 6749 §2.3.1's encoding changes

@@ -11,10 +11,10 @@ from urllib.parse import parse_qs, quote, urlparse
 import pytest
 import requests
 
-from tests import attacks
 from tests.conftest import password_of
-from tests.test_server import call as rest_call
-from tests.test_server import jp_server_config, session_file, sign_in  # noqa: F401 (fixtures)
+from tests.integration.test_server import call as rest_call
+from tests.integration.test_server import jp_server_config, session_file, sign_in  # noqa: F401 (fixtures)
+from tests.support import attacks
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
@@ -199,7 +199,7 @@ async def test_ideal_answer_through_the_gateway_answers_as_the_rest_route_does(
 ):
     """PUT …/logs/{context_id}/ideal-answer through the gateway and through the REST route:
     the same status and the same JSON, case by case (success, 400 naming the field, 404, 403)."""
-    from tests.test_ideal import BASE_TS, _put_log
+    from tests.integration.test_ideal import BASE_TS, _put_log
 
     # Two logs alike but for their timestamps: one saved through each side.
     lam_log, rest_log = (

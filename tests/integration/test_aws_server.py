@@ -37,7 +37,7 @@ from prompt_tester_nb.local.aws_server import (
 )
 
 REGION = "us-east-1"
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "Sup3r-Secret!pw"
 NEW_PASSWORD = "An0ther-Secret!pw"
 

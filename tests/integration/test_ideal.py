@@ -19,7 +19,7 @@ from prompt_tester_nb.sampling import allocate
 from prompt_tester_nb.schema import env_prompt_key
 from prompt_tester_nb.service import MAX_IDEAL_ANSWER, PromptTesterService
 from prompt_tester_nb.widgets import Tester
-from tests import attacks
+from tests.support import attacks
 
 BASE_TS = 1_500_000_000_000  # 2017: older than every seeded log, so no "newest" list shows these
 

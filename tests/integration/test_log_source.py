@@ -25,9 +25,9 @@ from prompt_tester_nb.provision import init as provision
 from prompt_tester_nb.schema import TABLES_BY_NAME, env_prompt_key
 from prompt_tester_nb.service import draft_digest
 from prompt_tester_nb.stores.dynamo import deserialize
-from tests.lambda_support import claims_of, event
-from tests.test_lambda import ACME_STAGING, invoke, lambda_service  # noqa: F401 (fixtures)
-from tests.test_server import call, jp_server_config, session_file, sign_in  # noqa: F401
+from tests.integration.test_lambda import ACME_STAGING, invoke, lambda_service  # noqa: F401 (fixtures)
+from tests.integration.test_server import call, jp_server_config, session_file, sign_in  # noqa: F401
+from tests.support.lambda_support import claims_of, event
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
@@ -399,7 +399,7 @@ def test_init_creates_the_tester_runs_table_under_the_configured_names(settings,
 
 
 def test_the_template_declares_the_table_and_who_may_touch_it():
-    from tests.test_lambda_deploy import load_template
+    from tests.integration.test_lambda_deploy import load_template
 
     resources = load_template()["Resources"]
     table = resources["TesterRunsTable"]["Properties"]

@@ -28,7 +28,7 @@ def test_labextension_is_installed_and_enabled():
     assert re.search(r"prompt-tester-nb v0\.1\.0 enabled\s+OK", text), text
 
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_one_version_for_the_package_and_the_labextension():

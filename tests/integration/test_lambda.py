@@ -14,7 +14,7 @@ import pytest
 
 from prompt_tester_nb.aws_lambda import runtime
 from prompt_tester_nb.aws_lambda.routes import FUNCTIONS
-from tests.lambda_support import LoggerCapture, claims_of, event, sample
+from tests.support.lambda_support import LoggerCapture, claims_of, event, sample
 
 ACME_STAGING = "env-acme-staging"
 SENTINEL = "sk-lambda-SENTINEL-6f1e0c9a-never-shown"
@@ -449,7 +449,7 @@ def _ideal_event(context_id: str, who, **kw) -> dict[str, Any]:
 
 @pytest.fixture
 def own_log(service, alice, unique) -> str:
-    from tests.test_ideal import BASE_TS, _put_log
+    from tests.integration.test_ideal import BASE_TS, _put_log
 
     return _put_log(service, alice.env.env_id, f"lambda-ideal-{unique}", BASE_TS + 7)
 

@@ -47,7 +47,7 @@ from urllib.parse import quote_plus, urljoin, urlsplit
 
 import requests
 
-HARNESS_DIR = Path(__file__).resolve().parent / "oidc"
+HARNESS_DIR = Path(__file__).resolve().parents[1] / "oidc"
 PROVIDER_SCRIPT = HARNESS_DIR / "provider.mjs"
 
 # Cognito's paths, which provider.mjs serves (the hosted UI's /oauth2/*).

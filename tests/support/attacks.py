@@ -25,9 +25,7 @@ from pathlib import Path
 from typing import Any
 
 SURFACES = ("rest", "python", "kernel", "widget", "notebook", "log-api")
-REPORT = (
-    Path(__file__).resolve().parent.parent / "test-output" / "reliability" / "attack_matrix.json"
-)
+REPORT = Path(__file__).resolve().parents[2] / "test-output" / "reliability" / "attack_matrix.json"
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from prompt_tester_nb.ids import ContextId
 from prompt_tester_nb.models import PromptData
 from prompt_tester_nb.service import to_epoch_ms
 from prompt_tester_nb.validation import parse
-from tests import attacks
+from tests.support import attacks
 
 json_values = st.recursive(
     st.none()

@@ -15,11 +15,11 @@ from traitlets.config import Config
 
 from prompt_tester_nb.server.extension import PromptTester, environment_variables
 from prompt_tester_nb.settings import Settings
-from tests.test_server import call, sign_in
+from tests.integration.test_server import call, sign_in
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
 # A value of each field's type that is no field's default.
 _SAMPLES = {str: "from-config-x", float: 7.5, int: 7}
@@ -97,7 +97,7 @@ def test_no_module_reads_the_environment_but_settings():
     """Settings is the package's one reader of configuration; what else touches os.environ is
     a child process's environment, a third-party library's own variable, or a local stand-in's
     own plumbing, each named here."""
-    root = Path(__file__).resolve().parent.parent / "prompt_tester_nb"
+    root = Path(__file__).resolve().parents[2] / "prompt_tester_nb"
     allowed = {
         "cli.py",  # builds the environment of the processes it starts
         "tiktoken_cache.py",  # tiktoken's own TIKTOKEN_CACHE_DIR, and XDG_CACHE_HOME

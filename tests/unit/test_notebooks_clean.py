@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
 FORBIDDEN = ("demo-openai-key", "demo-azure-key", "Demo-Alice-2026!", "SENTINEL", "IdToken", "eyJ")
 
 

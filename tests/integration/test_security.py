@@ -11,8 +11,8 @@ import traceback
 import prompt_tester_nb as pt
 from prompt_tester_nb import redaction
 from prompt_tester_nb.local.flow_api import ingest_call_log
-from tests import attacks
 from tests.conftest import password_of
+from tests.support import attacks
 
 # "production" is not here: that name is also Globex's own environment, so it resolves to it.
 ACME_ENVS = ("env-acme-staging", "env-acme-prod", "staging")

@@ -30,15 +30,15 @@ from prompt_tester_nb.server.extension import PromptTester
 from prompt_tester_nb.server.sessions import SessionStore
 from prompt_tester_nb.session import kernel_sign_in
 from prompt_tester_nb.settings import Settings
-from tests import attacks
 from tests.conftest import password_of
-from tests.test_server import (  # noqa: F401 (the server fixtures)
+from tests.integration.test_server import (  # noqa: F401 (the server fixtures)
     call,
     callback,
     cookie_of,
     jp_server_config,
     session_file,
 )
+from tests.support import attacks
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 

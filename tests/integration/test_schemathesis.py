@@ -48,7 +48,7 @@ from prompt_tester_nb.local.jupyter import JupyterServer
 from prompt_tester_nb.local.stack import LocalStack
 
 EXAMPLES = int(os.environ.get("PROMPT_TESTER_FUZZ_EXAMPLES") or 15)
-OUTPUT = Path(__file__).resolve().parent.parent / "test-output" / "reliability"
+OUTPUT = Path(__file__).resolve().parents[2] / "test-output" / "reliability"
 CHECKS = [
     not_a_server_error,
     response_schema_conformance,

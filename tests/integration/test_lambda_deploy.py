@@ -14,7 +14,7 @@ import pytest
 
 from prompt_tester_nb.aws_lambda.routes import FUNCTIONS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "deploy" / "template.yaml"
 sys.path.insert(0, str(ROOT / "scripts"))
 import lambda_bundle  # noqa: E402

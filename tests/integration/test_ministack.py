@@ -2,7 +2,7 @@
 
 One parametrised set: each test runs once with the suite's moto stack and once with the same
 ``LocalStack`` (tables, Cognito pool, seeded data, secrets, demo model, log API) whose AWS
-endpoint is MiniStack (``tests/ministack_support.py``). What passes on both depends on AWS's
+endpoint is MiniStack (``tests/support/ministack_support.py``). What passes on both depends on AWS's
 documented behaviour rather than on one emulator's. The provider-key store here takes turns
 through the ``Leases`` table (``stores/lease.py``), as a deployment with the lease does.
 """
@@ -20,9 +20,9 @@ from prompt_tester_nb.local.stack import LocalStack
 from prompt_tester_nb.service import PromptTesterService
 from prompt_tester_nb.stores.lease import LeaseTable
 from prompt_tester_nb.stores.secrets import SecretStore
-from tests.key_writers import set_keys_at_once
-from tests.ministack_support import MiniStackLocalStack
-from tests.test_security import _every_operation
+from tests.integration.test_security import _every_operation
+from tests.support.key_writers import set_keys_at_once
+from tests.support.ministack_support import MiniStackLocalStack
 
 MAX_VERSIONS = 60  # issue 20: 50 concurrent key changes create at most this many versions
 
