@@ -1,40 +1,63 @@
-# The two commands: `make demo` and `make test`. Both install what they need into .venv.
+# The two commands: `make demo` and `make test`. Each installs what it runs into .venv, and
+# nothing more: the demo needs Python, Node (to build the JupyterLab extension) and PyPI; the
+# tests add Chromium (apt, through scripts/install-browser.sh) and the sign-in tests' npm packages.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# The stamp's name hashes what the install reads, so editing either file reinstalls.
+# Two stamps, each named by a hash of what its install reads, so editing one of those files
+# reinstalls; `make test` after `make demo` installs only what the tests add.
+DEMO_STAMP := $(VENV)/.demo-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml tests/oidc/package-lock.json | sha1sum | cut -c1-12)
 
-.PHONY: install demo test lint format bench reliability clean-state notebooks lambda-bundle
+.PHONY: install install-demo demo unit test lint format bench reliability clean-state notebooks lambda-bundle
 
-$(STAMP): pyproject.toml scripts/install-browser.sh tests/oidc/package-lock.json
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+
+# What `prompt-tester demo` runs: the package with its `demo` extra (the local stack's moto
+# server, the Lambda functions' powertools, JupyterLab, ipykernel, matplotlib). No browser, no
+# apt, no root: tests/unit/test_install.py holds this recipe to that.
+$(DEMO_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e ".[demo]"
+	@rm -f $(VENV)/.demo-*
+	@touch $(DEMO_STAMP)
+
+# What `make test` runs: the demo's install plus the test tools, Chromium and playwright for
+# tests/browser, and the sign-in tests' OpenID provider (tests/support/oidc_support.py: oidc-provider,
+# from the lock file). It covers the demo's install, so it stamps that one too.
+$(STAMP): pyproject.toml scripts/install-browser.sh tests/oidc/package-lock.json | $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[test,demo,lambda]"
 	PYTHON=$(BIN)/python scripts/install-browser.sh
-# The sign-in tests' OpenID provider (tests/oidc_support.py): oidc-provider, from the lock file.
 	npm ci --prefix tests/oidc --no-audit --no-fund
-	@rm -f $(VENV)/.installed-*
-	@touch $(STAMP)
+	@rm -f $(VENV)/.installed-* $(VENV)/.demo-*
+	@touch $(STAMP) $(DEMO_STAMP)
+
+install-demo: $(DEMO_STAMP)
 
 install: $(STAMP)
 
-demo: install
+demo: install-demo
 	$(BIN)/prompt-tester demo
 
 lint: install
 	$(BIN)/ruff check prompt_tester_nb tests benchmarks scripts
 	$(BIN)/ruff format --check prompt_tester_nb tests benchmarks scripts
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 format: install
-	$(BIN)/ruff check --fix prompt_tester_nb tests benchmarks
-	$(BIN)/ruff format prompt_tester_nb tests benchmarks
+	$(BIN)/ruff check --fix prompt_tester_nb tests benchmarks scripts
+	$(BIN)/ruff format prompt_tester_nb tests benchmarks scripts
 
 # Notebooks are tests too: nbval reruns them against a fresh stack whose demo data is pinned
 # to one date, and compares every output with the committed one.
 SEED_TIME := 2026-11-01T12:00:00Z
 NBVAL := --nbval notebooks --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider
+
+# The quick tier alone, while editing: no local stack, under a minute (tests/unit).
+unit: install
+	$(BIN)/python -m pytest -q tests/unit
 
 test: install lint
 	$(BIN)/python -m pytest -q

@@ -1,4 +1,4 @@
-"""Sphinx configuration of the manual (``make docs``; built once by ``tests/test_docs.py``).
+"""Sphinx configuration of the manual (``make docs``; built once by ``tests/unit/test_docs.py``).
 
 MyST Markdown pages, the notebooks in ``notebooks/`` rendered from their committed outputs
 (myst-nb, never executed here), the PyData theme. Offline: no intersphinx, no link check, no
@@ -24,7 +24,7 @@ exclude_patterns = [
 # The notebooks are tests (nbval reruns them in `make test`); the manual shows the outputs
 # committed with them and never starts a kernel.
 nb_execution_mode = "off"
-# No widget state is saved with the notebooks (tests/test_notebooks_clean.py keeps it so), so
+# No widget state is saved with the notebooks (tests/unit/test_notebooks_clean.py keeps it so), so
 # a widget's view cannot be drawn outside a live kernel: drop the widget-view output and let
 # the cell show the text/plain fallback saved beside it (e.g. ``PromptTesterApp(…)``).
 nb_mime_priority_overrides = [("html", "application/vnd.jupyter.widget-view+json", None)]

@@ -109,9 +109,10 @@ class Authenticator:
             raise AuthenticationError("The session has expired; sign in again")
         params = {"REFRESH_TOKEN": tokens.refresh_token}
         if self._settings.cognito_client_secret:
-            if not username:
+            secret_hash = self._secret_hash(username) if username else None
+            if not secret_hash:
                 raise AuthenticationError(RENEWAL_FAILED)
-            params["SECRET_HASH"] = self._secret_hash(username)
+            params["SECRET_HASH"] = secret_hash
         result = self._initiate("REFRESH_TOKEN_AUTH", params)
         return self._cognito_tokens(
             result, refresh_token=result.get("RefreshToken") or tokens.refresh_token

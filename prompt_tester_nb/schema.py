@@ -8,12 +8,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# Who owns a table. The product's deployment creates its own (deploy/template.yaml, which
+# tests/unit/test_template_schema.py holds to this file); the web system's exist before the
+# product is deployed, so the template names them only in its grants. ``prompt-tester init``
+# and the local stack create both kinds where missing. A new table is the product's unless it
+# says otherwise.
+TESTER, WEB = "tester", "web"
+
+# How the product creates a table and its indexes, here and in the template alike.
+BILLING_MODE = "PAY_PER_REQUEST"
+
 
 @dataclass(frozen=True)
 class Index:
     name: str
     partition_key: tuple[str, str]
     sort_key: tuple[str, str] | None = None
+    projection: str = "ALL"
+
+    def key_schema(self) -> list[dict[str, str]]:
+        return key_schema(self.partition_key, self.sort_key)
 
 
 @dataclass(frozen=True)
@@ -23,6 +37,7 @@ class Table:
     sort_key: tuple[str, str] | None = None
     indexes: tuple[Index, ...] = field(default_factory=tuple)
     ttl_attribute: str | None = None
+    owner: str = TESTER
 
     def attribute_definitions(self) -> list[dict[str, str]]:
         keys = [self.partition_key, self.sort_key]
@@ -48,24 +63,28 @@ def key_schema(pk: tuple[str, str], sk: tuple[str, str] | None) -> list[dict[str
 S, N = "S", "N"
 
 TABLES: tuple[Table, ...] = (
-    Table("ApiTokens", ("env_id", S), ("secret_key", S), ttl_attribute="expires_at"),
-    Table("LatestPrompts", ("env_id", S), ("prompt_id", S)),
+    # The web system's tables, read (and for ideal answers and tokens, written) by the product.
+    Table("ApiTokens", ("env_id", S), ("secret_key", S), ttl_attribute="expires_at", owner=WEB),
+    Table("LatestPrompts", ("env_id", S), ("prompt_id", S), owner=WEB),
     Table(
         "PromptHistory",
         ("env_id_prompt_id", S),
         ("version", S),
         indexes=(Index("env_id_prompt_id_hash_key", ("env_id_prompt_id_hash_key", S)),),
+        owner=WEB,
     ),
     Table(
         "Logs",
         ("env_id_prompt_id", S),
         ("timestamp", N),
         indexes=(Index("env_id", ("env_id", S), ("timestamp", N)),),
+        owner=WEB,
     ),
-    Table("Organizations", ("org_id", S), ("created_tms", N)),
-    Table("Environments", ("org_id", S), ("env_name", S)),
-    Table("UserRoles", ("user_id", S), ("org_id", S)),
-    Table("Invitations", ("org_id", S), ("email", S)),
+    Table("Organizations", ("org_id", S), ("created_tms", N), owner=WEB),
+    Table("Environments", ("org_id", S), ("env_name", S), owner=WEB),
+    Table("UserRoles", ("user_id", S), ("org_id", S), owner=WEB),
+    Table("Invitations", ("org_id", S), ("email", S), owner=WEB),
+    # The product's own tables.
     Table("Behaviours", ("env_id", S), ("name", S)),
     # New: who changed which behaviour or provider key, when (never a value).
     Table("AuditLog", ("env_id", S), ("event_id", S)),

@@ -7,6 +7,7 @@ in ``errors`` for forms that want to mark several fields.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,7 +31,7 @@ def _field_path(loc: tuple[Any, ...], prefix: str) -> str:
     return ".".join(parts) or prefix
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: Mapping[str, Any]) -> str:
     msg = str(error.get("msg", "is invalid"))
     # pydantic prefixes custom errors with "Value error, "; the user does not need it.
     for noise in ("Value error, ", "Assertion failed, "):

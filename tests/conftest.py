@@ -1,5 +1,8 @@
 """Shared fixtures: one real local stack (moto's server, demo model, log API) per session.
 
+The tiers: tests/unit uses none of these fixtures (no stack); tests/integration and
+tests/browser do; tests/support holds their helpers.
+
 Everything goes over HTTP on 127.0.0.1: boto3 to moto's server, flow-prompt and the openai
 client to the demo model server, flow-prompt's log worker to the log API stand-in.
 """
@@ -15,7 +18,7 @@ import pytest
 import prompt_tester_nb as pt
 from prompt_tester_nb.local.stack import LocalStack
 from prompt_tester_nb.service import PromptTesterService
-from tests import attacks
+from tests.support import attacks
 
 ALICE = ("alice@acme.example", "staging")
 BOB = ("bob@acme.example", "staging")

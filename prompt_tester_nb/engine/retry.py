@@ -79,11 +79,14 @@ class RetryPolicy:
             after = exc.retry_after if isinstance(exc, ProviderError) else None
             return self.wait_seconds(state.attempt_number, after)
 
+        def sleep(seconds: float) -> None:
+            cancel.wait(seconds)  # a cancel ends the wait at once
+
         retrying = Retrying(
             stop=stop_after_attempt(self.max_retries + 1) | stop_when_event_set(cancel),
             wait=wait,
             retry=retry_if_exception(_retryable),
-            sleep=cancel.wait,  # a cancel ends the wait at once
+            sleep=sleep,
             reraise=True,
         )
         return retrying(once)

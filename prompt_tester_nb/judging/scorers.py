@@ -297,6 +297,7 @@ class _Judge(Scorer):
     kind = "judge"
     threshold = 0.7
     marker = prompts.MARKER_SCORE
+    behaviour: str  # a judge always has one (checked below)
 
     def __init__(self, name: str, rubric: str | None, behaviour: str, threshold: float):
         super().__init__(name)

@@ -303,7 +303,9 @@ class _CognitoTokenMap:
         except (ValueError, AttributeError):
             return
         token = result.get("AccessToken") if isinstance(result, dict) else None
-        jti = _jwt_claim(token, "jti") if isinstance(token, str) else None
+        if not isinstance(token, str):
+            return
+        jti = _jwt_claim(token, "jti")
         if jti:
             self._by_jti[jti] = token
 

@@ -57,7 +57,7 @@ class ThreadedHTTPService(StartStop):
     @property
     def base_url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> Self:
         threading.Thread(target=self._server.serve_forever, name=self.name, daemon=True).start()

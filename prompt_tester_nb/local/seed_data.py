@@ -513,12 +513,12 @@ def _log_item(
     prompt_tokens = sum(len(m["content"]) for m in messages) // 4 + 4 * len(messages) + 3
     rng.randint(0, 4)  # a draw kept so that the data seeded after it stays the same
     # flow-prompt records the sample tokens of the answer message's JSON dump: seed the same
-    sample_tokens = max(1, sample_tokens(content))
-    latency = base_ms + sample_tokens * per_token_ms + rng.randint(0, 900)
+    answer_tokens = max(1, sample_tokens(content))
+    latency = base_ms + answer_tokens * per_token_ms + rng.randint(0, 900)
     if rng.random() < 0.04:
         latency += rng.randint(2000, 6000)  # a slow provider moment
     price = (
-        Decimal(prompt_tokens) * price_in / 1000 + Decimal(sample_tokens) * price_out / 1000
+        Decimal(prompt_tokens) * price_in / 1000 + Decimal(answer_tokens) * price_out / 1000
     ).quantize(Decimal("0.00001"))
     reserved = family.reserved_tokens_budget_for_sampling
     item: dict[str, Any] = {
@@ -539,7 +539,7 @@ def _log_item(
         "metrics": {
             "latency": max(400, min(9000, latency)),
             "prompt_tokens_used": prompt_tokens,
-            "sample_tokens_used": sample_tokens,
+            "sample_tokens_used": answer_tokens,
             "price_of_call": price,
             "ai_model_details": dict(details),
         },

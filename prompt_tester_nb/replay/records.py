@@ -24,7 +24,7 @@ from ..errors import ValidationError
 from ..saved import plain_name, read_text, write_text
 from .rows import COLUMNS, NOT_RUN, SAVED_FIELDS, ReplayRow, RowRecord, SavedModel
 
-FORMAT = "prompt-tester-nb/replay"
+FORMAT: Literal["prompt-tester-nb/replay"] = "prompt-tester-nb/replay"
 FORMAT_VERSION = 1
 
 

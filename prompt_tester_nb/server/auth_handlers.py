@@ -113,8 +113,9 @@ class CallbackHandler(LoginHandler):
 class PasswordHandler(LoginHandler):
     """Email + password (``USER_PASSWORD_AUTH``), for pools without a hosted UI."""
 
+    # A form to fill in, written at once: synchronous, where the hosted sign-in awaits a redirect.
     @web.authenticated
-    def get(self) -> None:
+    def get(self) -> None:  # type: ignore[override]
         next_url = self.safe_next(self.get_argument("next", None))
         self.set_header("Content-Type", "text/html")
         self.finish(self._form(next_url, ""), set_content_type="text/html")

@@ -7,7 +7,7 @@ import contextlib
 import functools
 import types
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 from jupyter_server.extension.application import ExtensionApp
 from pydantic.fields import FieldInfo
@@ -58,7 +58,7 @@ def _trait_for(name: str, field: FieldInfo) -> TraitType:
 
 
 def _environment_default(name: str):
-    def read(self: SettingsTraits) -> Any:
+    def read(self: _SettingsTraitsBase) -> Any:
         return getattr(self.environment_settings, name)
 
     return read
@@ -84,12 +84,16 @@ class _SettingsTraitsBase(HasTraits):
         return Settings(**{name: getattr(self, name) for name in Settings.model_fields})
 
 
-# Generated from Settings, so a new setting is a traitlet without a second list to keep.
-SettingsTraits = types.new_class(
-    "SettingsTraits",
-    (_SettingsTraitsBase,),
-    exec_body=lambda ns: ns.update(_settings_traits()),
-)
+# Generated from Settings, so a new setting is a traitlet without a second list to keep. A type
+# checker cannot follow a class built at run time; it sees the base (traits read as Any).
+if TYPE_CHECKING:
+    SettingsTraits = _SettingsTraitsBase
+else:
+    SettingsTraits = types.new_class(
+        "SettingsTraits",
+        (_SettingsTraitsBase,),
+        exec_body=lambda ns: ns.update(_settings_traits()),
+    )
 
 
 class PromptTester(ExtensionApp, SettingsTraits):

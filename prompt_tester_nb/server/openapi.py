@@ -82,7 +82,7 @@ def build(base_url: str) -> dict[str, Any]:
                 ]
                 + [
                     {"name": name, "in": "query", "required": False, "schema": schema}
-                    for name, schema in handler.QUERY.get(method, {}).items()
+                    for name, schema in getattr(handler, "QUERY", {}).get(method, {}).items()
                 ],
                 "responses": {
                     code: {

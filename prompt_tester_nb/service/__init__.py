@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cachetools import TTLCache
 
@@ -46,6 +46,9 @@ from ..stores.prompts import PromptStore
 from ..stores.secrets import SecretStore
 from ..stores.tester_runs import TesterRunStore
 from ..stores.tokens import TokenStore
+
+if TYPE_CHECKING:
+    from ..auth import Authenticator
 from ..tiktoken_cache import ensure_encodings
 from . import access, audit, behaviours, logs, prompts, secrets, testing, tokens
 from .inputs import (
@@ -113,7 +116,7 @@ class PromptTesterService:
         self._env_cache: TTLCache = TTLCache(maxsize=4096, ttl=max(s.access_cache_seconds, 0.001))
         self._tokens: dict[tuple[str, str], tuple[str, int]] = {}
         self._lock = threading.Lock()
-        self._auth = None
+        self._auth: Authenticator | None = None
 
     def __repr__(self) -> str:
         return f"<PromptTesterService region={self.settings.region!r}>"
@@ -126,7 +129,7 @@ class PromptTesterService:
         from ..engine import prepared  # noqa: F401 (imports flow_prompt)
 
     @property
-    def auth(self):
+    def auth(self) -> Authenticator:
         from ..auth import Authenticator
 
         if self._auth is None:

@@ -7,7 +7,7 @@ import random
 import time
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, overload
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import (
@@ -54,6 +54,10 @@ def serialize_value(value: Any) -> dict[str, Any]:
     return _SER.serialize(_to_dynamo(value))
 
 
+@overload
+def deserialize(item: dict[str, Any]) -> dict[str, Any]: ...
+@overload
+def deserialize(item: None) -> None: ...
 def deserialize(item: dict[str, Any] | None) -> dict[str, Any] | None:
     if item is None:
         return None

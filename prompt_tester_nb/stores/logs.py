@@ -162,7 +162,9 @@ class LogStore:
         """
         wanted = list(dict.fromkeys((str(p), int(t)) for p, t in keys))
         found: dict[tuple[str, int], LogEntry] = {}
-        by_key = {(env_prompt_key(env_id, p), t): (p, t) for p, t in wanted}
+        by_key: dict[tuple[Any, Any], tuple[str, int]] = {
+            (env_prompt_key(env_id, p), t): (p, t) for p, t in wanted
+        }
         items = batch_get_items(
             self._db,
             self._table,

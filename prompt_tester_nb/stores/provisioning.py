@@ -15,7 +15,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ..errors import StoreError
-from ..schema import Index, Table, key_schema
+from ..schema import BILLING_MODE, Index, Table
 from .dynamo import aws_errors
 
 ACTIVE_TIMEOUT_S = 300
@@ -37,8 +37,8 @@ class Action:
 def _gsi(index: Index) -> dict[str, Any]:
     return {
         "IndexName": index.name,
-        "KeySchema": key_schema(index.partition_key, index.sort_key),
-        "Projection": {"ProjectionType": "ALL"},
+        "KeySchema": index.key_schema(),
+        "Projection": {"ProjectionType": index.projection},
     }
 
 
@@ -85,7 +85,7 @@ class ProvisioningStore:
                 "TableName": name,
                 "KeySchema": table.key_schema(),
                 "AttributeDefinitions": table.attribute_definitions(),
-                "BillingMode": "PAY_PER_REQUEST",
+                "BillingMode": BILLING_MODE,
             }
             if table.indexes:
                 kwargs["GlobalSecondaryIndexes"] = [_gsi(i) for i in table.indexes]

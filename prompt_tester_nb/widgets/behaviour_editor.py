@@ -120,9 +120,11 @@ class BehaviourEditor(Tool):
         if name not in self.names.options:
             self.refresh()
         self.names.value = name
-        if self.current is None or self.current.name != name:
-            self._load(self.session.behaviours.get(name))
-        return self.current
+        current = self.current
+        if current is None or current.name != name:
+            current = self.session.behaviours.get(name)
+            self._load(current)
+        return current
 
     def new(self, name: str = "", spec: dict[str, Any] | None = None) -> None:
         """Start a new behaviour, from the seed's default unless a spec is given."""
@@ -259,10 +261,11 @@ def human_time(value: datetime | str | None) -> str:
     if value is None or value == "":
         return ""
     if isinstance(value, str):
+        text = value
         try:
-            value = datetime.fromisoformat(value)
+            value = datetime.fromisoformat(text)
         except ValueError:
-            return value
+            return text
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)  # the store keeps UTC
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")

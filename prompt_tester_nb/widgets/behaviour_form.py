@@ -51,7 +51,8 @@ def behaviours_table_html(
     rows = []
     for b in behaviours:
         spec = b.spec if isinstance(b.spec, dict) else {}
-        attempts = spec.get("attempts") if isinstance(spec.get("attempts"), list) else []
+        listed = spec.get("attempts")
+        attempts = listed if isinstance(listed, list) else []
         models = ", ".join(
             f"{_model_label(a.get('ai_model'))} ({a.get('weight', 1)})"
             for a in attempts

@@ -47,19 +47,20 @@ def word_diff(before: str, after: str) -> list[tuple[str, str]]:
     """The edit script from ``before`` to ``after`` as ``(op, text)`` pieces, ``op`` one of
     ``"equal"``, ``"delete"``, ``"insert"``; consecutive pieces of one op are merged."""
     a, b = tokens(before), tokens(after)
+    pieces: list[tuple[str, str]]
     if len(a) > MAX_TOKENS or len(b) > MAX_TOKENS:
         pieces = [("delete", before), ("insert", after)]
     else:
         # autojunk off: in a long answer common words ("the") must still match
         matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
         pieces = []
-        for op, i1, i2, j1, j2 in matcher.get_opcodes():
-            if op == "equal":
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+            if tag == "equal":
                 pieces.append(("equal", "".join(a[i1:i2])))
                 continue
-            if op in ("delete", "replace"):
+            if tag in ("delete", "replace"):
                 pieces.append(("delete", "".join(a[i1:i2])))
-            if op in ("insert", "replace"):
+            if tag in ("insert", "replace"):
                 pieces.append(("insert", "".join(b[j1:j2])))
     merged: list[tuple[str, str]] = []
     for op, text in pieces:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests import attacks
+from tests.support import attacks
 
 from .conftest import output_dir
 from .grids import click_row, wait_for_rows

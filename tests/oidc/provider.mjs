@@ -6,7 +6,7 @@
 //   {"ready":true,"port":12345,"issuer":"...","origin":"http://127.0.0.1:12345"}
 // Everything else (oidc-provider's own notices included) goes to stderr.
 //
-// The configuration file is described in tests/oidc_support.py (OidcProvider). This script adds
+// The configuration file is described in tests/support/oidc_support.py (OidcProvider). This script adds
 // to oidc-provider only what Cognito does differently, what the tests need to control, and a
 // login page; the protocol itself (authorization, PKCE, token, refresh, revocation, userinfo,
 // JWKS, discovery) is oidc-provider's, unchanged.

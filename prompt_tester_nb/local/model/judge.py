@@ -299,8 +299,8 @@ def _meets(criterion: str, context: str, answer: str) -> bool:
     if re.search(r"\bpolite|courteous|friendly|\bwarm|\bkind\b", wants):
         return bool(_POLITE.search(answer))
     if re.search(r"\baccura|\bcorrect|\bfactual|\btrue to\b", wants):
-        said, known = set(_identifiers(answer)), set(_identifiers(context))
-        return said <= known and bool(said or not known)  # the context's ids, none invented
+        named, known = set(_identifiers(answer)), set(_identifiers(context))
+        return named <= known and bool(named or not known)  # the context's ids, none invented
     if re.search(r"\bresolv|\baddress|\bhelpful|\bsolves?\b|\banswers? the", wants):
         return bool(_NEXT_STEP.search(answer)) or _is_json(answer)
     wanted = terms(criterion)

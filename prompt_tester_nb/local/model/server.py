@@ -221,7 +221,8 @@ class _Handler(BaseHTTPRequestHandler):
                     error_body("The body must be a JSON object.", "invalid_request_error", None),
                 )
             if deployment is None:
-                model = body.get("model") if isinstance(body.get("model"), str) else ""
+                named = body.get("model")
+                model = named if isinstance(named, str) else ""
             raw_messages = body.get("messages")
             messages = raw_messages if isinstance(raw_messages, list) else []
             max_tokens = body.get("max_tokens", body.get("max_completion_tokens"))
@@ -534,7 +535,7 @@ class ModelServer(StartStop):
         with self._lock:
             records = list(self._records)
         return [
-            {  # type: ignore[misc]
+            {
                 **r,
                 "messages": [dict(m) if isinstance(m, dict) else m for m in r["messages"]],
             }
