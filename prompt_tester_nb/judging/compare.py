@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ..engine.cache import AnswerCache
 from ..engine.gate import Limiter
 from ..errors import PromptTesterError, ValidationError
+from ..models_used import models_differ
 from ..service import log_source
 from ..validation import cache_path, require, whole_number
 from . import prompts, stats
@@ -69,6 +70,9 @@ class Comparison:
     baseline: str  # "production" or the baseline run's behaviour
     pairs: list[PairVerdict] = field(default_factory=list)
     skipped: int = 0  # candidate rows with no answer, or no baseline answer to compare with
+    # One line when the pairs' baseline answers came from other models than the candidate's
+    # ("production used gpt-4o-mini on 9 rows; this run gpt-4-turbo"), else None.
+    models: str | None = None
 
     @property
     def wins(self) -> int:
@@ -117,6 +121,7 @@ class Comparison:
             "ci95": self.ci95,
             "rows_for_5pt": stats.rows_for_difference(rate) if rate is not None else None,
             "cost": round(self.cost, 10),
+            "models": self.models,
         }
 
     def to_dataframe(self):  # -> pandas.DataFrame
@@ -160,6 +165,8 @@ class Comparison:
             f" {html.escape(self.judge.name)}, both orders): {s['wins']} wins, {s['losses']}"
             f" losses, {s['ties']} ties, {s['errors']} errors; win rate {rate}{interval}</p>"
         )
+        if self.models:
+            head += f"<p>⚠ Different models: {html.escape(self.models)}</p>"
         rows = []
         for p in sorted(
             self.pairs, key=lambda p: {"loss": 0, None: 1, "tie": 2, "win": 3}[p.verdict]
@@ -212,9 +219,11 @@ def compare(
         )
     whole_number(concurrency, "concurrency", 1, 64)
     answers: dict[tuple[str, int], str] = {}
+    baseline_models: dict[str, str | None] = {}
     if baseline is not None:
         for row in baseline.rows:
             if row.ok:
+                baseline_models.setdefault(row.context_id, row.model)
                 answers.setdefault((row.context_id, row.repeat), row.new)
                 answers.setdefault(
                     (row.context_id, -1), row.new
@@ -223,6 +232,7 @@ def compare(
         judge, "production" if baseline is None else f"run {baseline.behaviour!r}"
     )
     jobs: list[tuple[PairVerdict, Any]] = []
+    models: list[tuple[str | None, str | None]] = []
     for row in candidate.rows:
         if not row.ok:
             comparison.skipped += 1
@@ -236,8 +246,17 @@ def compare(
             comparison.skipped += 1
             continue
         pair = PairVerdict(row.context_id, row.repeat, row.new, other)
+        theirs = (
+            getattr(row, "production_model", None)
+            if baseline is None
+            else baseline_models.get(row.context_id)
+        )
+        models.append((theirs, row.model))
         comparison.pairs.append(pair)
         jobs.append((pair, row.context))
+    comparison.models = models_differ(
+        models, baseline="production" if baseline is None else comparison.baseline
+    )
     if not jobs:
         return comparison
     answer_cache = None

@@ -79,6 +79,7 @@ SAVED_FIELDS = (
     "reasons",
     "judge_cost",
     "source",
+    "production_model",
 )
 # The result's fields, as a saved row names them (``new`` is the result's ``content``).
 _RESULT_FIELDS = {
@@ -123,6 +124,9 @@ class ReplayRow:
     # The log's source (from the product's TesterRuns records): "prompt-tester" when the
     # selection named a log the Tester's own call created.
     source: str = "production"
+    # The model that served the log, labelled as a behaviour's model is
+    # ("azure/westus/gpt-4o", "openai/gpt-4o-mini"); None when its metrics do not say.
+    production_model: str | None = None
     _similarity: float | None = None
 
     # --- the result's fields, as columns ------------------------------------------------
@@ -214,6 +218,7 @@ class ReplayRow:
             reasons=data.get("reasons"),
             judge_cost=float(data.get("judge_cost") or 0.0),
             source=str(data.get("source") or "production"),
+            production_model=data.get("production_model"),
         )
         if data.get("new") is not None and row.error_kind is None:
             fields = {name: data.get(saved) for saved, name in _RESULT_FIELDS.items()}

@@ -225,7 +225,7 @@ class ReplayTool(Tool):
 
     def load_behaviours(self) -> None:
         """Refresh the judges' behaviour pickers from the environment."""
-        self.form.set_behaviours([b.name for b in self.session.behaviours.list()])
+        self.form.set_behaviours([b.name for b in self.session.behaviours.list() if not b.shadowed])
 
     def estimate(self) -> Any:
         """The number of calls and the estimated cost, without calling any model."""
