@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from prompt_tester_nb.behaviour_spec import AS_LOGGED, logged_model_label
-from prompt_tester_nb.errors import ValidationError
+from prompt_tester_nb.errors import NotFoundError, ValidationError
 from prompt_tester_nb.service.behaviours import logged_models
 from prompt_tester_nb.stores.dynamo import serialize
 from prompt_tester_nb.widgets import BehaviourEditor, Tester
@@ -56,7 +56,9 @@ def same_version_logs(production) -> list:
     """~50 production logs of support-reply, all of one prompt version, with metrics."""
     entries = production.logs(prompt_id=PROMPT, limit=200).items
     version = Counter(e.version for e in entries if e.version).most_common(1)[0][0]
-    chosen = [e for e in entries if e.version == version and _label(e)][:50]
+    chosen = [
+        e for e in entries if e.version == version and _label(e) and e.source == "production"
+    ][:50]
     assert len(chosen) == 50
     return chosen
 
@@ -122,6 +124,11 @@ def test_a_log_without_model_details_fails_its_row_in_words(production, alice, m
     with pytest.raises(ValidationError) as raised:  # the Tester says the same
         alice.test(draft, alice.open_test(bare.context_id).context_data, AS_LOGGED, bare.context_id)
     assert "ai_model_details" in raised.value.message
+    tester = Tester(alice)  # the app preselects as-logged only for a log that names its model
+    tester.open_log(fine.context_id)
+    assert tester.behaviour == AS_LOGGED
+    tester.open_log(bare.context_id)
+    assert tester.behaviour == "default"
 
 
 def test_as_logged_cannot_be_stored_and_a_foreign_one_is_shadowed(service, alice, production):
@@ -133,6 +140,8 @@ def test_as_logged_cannot_be_stored_and_a_foreign_one_is_shadowed(service, alice
         with pytest.raises(ValidationError) as raised:
             attempt()
         assert raised.value.field == "name" and "reserved" in raised.value.message
+    with pytest.raises(NotFoundError, match="reserved and never stored"):
+        alice.behaviours.get(AS_LOGGED)
     # another system writes a behaviour of that name straight into the table
     table = service.settings.table("Behaviours")
     env_id = alice.env.env_id
@@ -210,9 +219,20 @@ def test_the_app_opened_on_a_log_runs_as_logged_and_says_when_models_differ(alic
     run = app.replay.run(wait=True)
     assert run.behaviour == AS_LOGGED and all(r.ok for r in run.rows)
     assert [r.model for r in run.rows] == [r.production_model for r in run.rows]
+    assert run.summary()["models"] is None and "Different models" not in (
+        app.replay.summary_view.value
+    )
     # Compare's summary says when the baseline's models differ from the run's
     named = [e.context_id for e in entries if _label(e) == "openai/gpt-4o-mini"][:2]
     other = alice.replay(tester.prompt_data, context_ids=named, progress=False)
+    assert other.summary()["models"] == (
+        "production used gpt-4o-mini on 2 rows; this run gpt-4-turbo"
+    )
+    assert "different models" in other._repr_html_()
+    app.replay._show_run(other)
+    assert "Different models: production used gpt-4o-mini on 2 rows" in (
+        app.replay.summary_view.value
+    )
     judge = pt.scorers.pairwise("Which answer is more helpful?")
     c = alice.compare(other, judge=judge, progress=False)
     assert c.models == "production used gpt-4o-mini on 2 rows; this run gpt-4-turbo"

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..errors import NotFoundError, ValidationError
 from ..models import REPLAY_COLUMNS, TestResult
+from ..models_used import models_differ
 from ..validation import require
 
 FORMAT = "prompt-tester-nb/replay"
@@ -445,6 +446,8 @@ class ReplayRun:
             "repeats": self.repeats,
             "judge_calls": self.judge_calls,
             "judge_cost": round(sum(r.judge_cost for r in rows), 10),
+            # one line when answered rows ran on other models than their logs, else None
+            "models": models_differ((r.production_model, r.model) for r in ok),
         }
 
     # --- rich display -----------------------------------------------------------------

@@ -89,7 +89,15 @@ def find_behaviour(scope: EnvironmentScope, name: str) -> Behaviour:
     """The behaviour, or ``NotFoundError`` (the name checked by the caller)."""
     found = scope.service.behaviour_store.get(scope.env.env_id, name)
     if found is None:
-        raise NotFoundError(f"No behaviour named {name!r} in environment {scope.env.env_name!r}")
+        reserved = (
+            ": that name is reserved and never stored (it runs each log on the model that"
+            " served it)"
+            if name == AS_LOGGED
+            else ""
+        )
+        raise NotFoundError(
+            f"No behaviour named {name!r} in environment {scope.env.env_name!r}{reserved}"
+        )
     return found
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import ipywidgets as w
 
-from ..behaviour_spec import AS_LOGGED
+from ..behaviour_spec import AS_LOGGED, logged_model_label
 from ..errors import PromptTesterError, ValidationError
 from ..models import LogEntry, PromptData, TestDraft, TestOrigin, TestResult
 from ..service import MAX_IDEAL_ANSWER
@@ -288,6 +288,21 @@ class Tester(Tool):
             raise ValidationError(f"behaviour: no behaviour named {name!r}", field="behaviour")
         self.behaviour_picker.value = name
 
+    def _logged_model(self) -> str | None:
+        log = self.source_log
+        return logged_model_label((log.metrics or {}).get("ai_model_details")) if log else None
+
+    def _preselect_behaviour(self) -> None:
+        """``as-logged`` for a log that names its model; else what was chosen, unless that
+        was ``as-logged`` (which this log cannot run): then ``default``."""
+        values = self._behaviour_values()
+        if self._logged_model() and AS_LOGGED in values:
+            self.behaviour_picker.value = AS_LOGGED
+        elif self.behaviour_picker.value == AS_LOGGED:
+            stored = [v for v in values if v != AS_LOGGED]
+            if stored:
+                self.behaviour_picker.value = "default" if "default" in stored else stored[0]
+
     def _behaviour_values(self) -> list[str]:
         return [o[1] if isinstance(o, tuple) else o for o in self.behaviour_picker.options]
 
@@ -317,12 +332,10 @@ class Tester(Tool):
         self.behaviour_picker.options = [(_AS_LOGGED_LABEL, AS_LOGGED), *((n, n) for n in stored)]
         if current in names:
             self.behaviour_picker.value = current
-        elif self.source_log is not None:
+        elif self._logged_model() or not stored:
             self.behaviour_picker.value = AS_LOGGED
-        elif stored:
-            self.behaviour_picker.value = "default" if "default" in stored else stored[0]
         else:
-            self.behaviour_picker.value = AS_LOGGED
+            self.behaviour_picker.value = "default" if "default" in stored else stored[0]
 
     def open_log(
         self, context_id: str, prompt_id: str | None = None, version: str | None = None
@@ -334,11 +347,10 @@ class Tester(Tool):
         return draft
 
     def load_draft(self, draft: TestDraft) -> None:
-        """The draft in the editor; a draft from a log runs ``as-logged`` (the log's own
-        model) unless the user picks another behaviour."""
+        """The draft in the editor; a draft from a log that names its model runs
+        ``as-logged`` (that model) unless the user picks another behaviour."""
         self.source_log = draft.log
-        if draft.log is not None and AS_LOGGED in self._behaviour_values():
-            self.behaviour_picker.value = AS_LOGGED
+        self._preselect_behaviour()
         self._loading = True
         try:
             self.prompt_data = draft.prompt_data
