@@ -20,7 +20,7 @@ from .context_form import ContextForm
 from .diff_view import word_diff_html
 from .tester_views import TESTER_CSS, answer_box, metrics_html, request_html
 
-_AS_LOGGED_LABEL = "as-logged (the log's own model)"
+_AS_LOGGED_LABEL = "as-logged (log's model)"
 
 ROLES = ["system", "user", "assistant", "tool", "function"]
 
