@@ -252,9 +252,18 @@ def test_the_app_opened_on_a_log_runs_as_logged_and_says_when_models_differ(alic
 # --------------------------------------------------------------------------- REST, Lambda
 
 
-async def test_as_logged_over_rest(jp_fetch, stack, alice, model):
+async def test_as_logged_over_rest(jp_fetch, stack, service, alice, model):
     cookie = await sign_in(jp_fetch, stack, "alice@acme.example")
     base = ("prompt-tester", "api", "envs", "staging")
+    table = service.settings.table("Behaviours")
+    key = {"env_id": alice.env.env_id, "name": AS_LOGGED}
+    service.aws.dynamodb.put_item(TableName=table, Item=serialize({**key, "spec": SPEC}))
+    try:
+        code, listed, _ = await call(jp_fetch, *base, "behaviours", cookie=cookie)
+        shadowed = {b["name"]: b["shadowed"] for b in listed}
+        assert code == 200 and shadowed[AS_LOGGED] is True and shadowed["default"] is False
+    finally:
+        service.aws.dynamodb.delete_item(TableName=table, Key=serialize(key))
     for method, parts, body in (
         ("POST", ("behaviours",), {"name": AS_LOGGED, "spec": SPEC}),
         ("PUT", ("behaviours", AS_LOGGED), {"spec": SPEC, "version": 1}),
