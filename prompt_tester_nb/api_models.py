@@ -54,6 +54,10 @@ class TestBody(BaseModel):
     prompt_data: Annotated[Any, documented_as(PromptData)]
     context_data: Annotated[Any, WithJsonSchema({"type": "object"})]
     behaviour: str = _BEHAVIOUR
+    context_id: Annotated[Any, WithJsonSchema({"type": ["string", "null"]})] = Field(
+        default=None,
+        description="The log whose model behaviour 'as-logged' runs (required with it)",
+    )
 
 
 class TestWithContextBody(OpenTestBody):

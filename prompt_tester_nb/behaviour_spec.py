@@ -145,6 +145,47 @@ class BehaviourSpec(BaseModel):
         return doc
 
 
+# The reserved behaviour name: each log runs on the model that served it (its
+# ``metrics.ai_model_details``). It is never stored; a stored behaviour of that name (written
+# by another system) is shadowed.
+AS_LOGGED = "as-logged"
+
+
+def refuse_reserved_name(name: str) -> None:
+    """A ``ValidationError`` naming ``name`` when it is the reserved ``as-logged``."""
+    from .validation import require
+
+    require(
+        name != AS_LOGGED,
+        "name",
+        f"{AS_LOGGED!r} is reserved: it runs each log on the model that served it, so it"
+        " cannot be created, updated or deleted; choose another name",
+    )
+
+
+def logged_model_label(details: Any) -> str | None:
+    """The model a log's ``metrics.ai_model_details`` names, labelled as a stored behaviour's
+    model would be (``azure/<realm>/<deployment_id>``, ``openai/<model>``); None when the
+    details do not name an Azure deployment or an OpenAI model (flow-prompt writes ``realm``
+    and ``deployment_id`` for Azure, ``model`` for OpenAI)."""
+    if not isinstance(details, dict):
+        return None
+
+    def text(key: str) -> str | None:
+        value = details.get(key)
+        if isinstance(value, str) and value.strip() and "/" not in value:
+            return value.strip()
+        return None
+
+    provider = details.get("provider")
+    realm, deployment, model = text("realm"), text("deployment_id"), text("model")
+    if provider in ("azure", None) and realm and deployment:
+        return f"azure/{realm}/{deployment}"
+    if provider in ("openai", None) and model:
+        return f"openai/{model}"
+    return None
+
+
 def validate_behaviour_name(name: Any) -> str:
     from .validation import require
 

@@ -272,6 +272,7 @@ REPLAY_COLUMNS = (
     "repeat",
     "ideal",
     "source",  # the log's source: "prompt-tester" only when the selection named such a log
+    "production_model",  # the model that served the log ("openai/gpt-4o-mini"), if it says
 )
 
 
@@ -333,6 +334,9 @@ class Behaviour(BaseModel):
     created_at: datetime | None = None
     updated_by: str | None = None
     updated_at: datetime | None = None
+    # True for a stored behaviour named "as-logged" (written by another system): that name
+    # always runs each log on the model that served it, so this one is never used.
+    shadowed: bool = False
 
     def to_row(self) -> dict[str, Any]:
         """One row of ``session.behaviours.to_dataframe()``: the spec as compact JSON text."""

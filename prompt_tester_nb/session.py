@@ -226,9 +226,17 @@ class Session:
         """Who changed which behaviour or provider key in this environment, newest first."""
         return self._service.audit(self._who(), self._env.env_id, limit)
 
-    def test(self, prompt_data: Any, context_data: Any, behaviour: str = "default") -> TestResult:
+    def test(
+        self,
+        prompt_data: Any,
+        context_data: Any,
+        behaviour: str = "default",
+        context_id: str | None = None,
+    ) -> TestResult:
+        """One call of the draft with this context. ``behaviour="as-logged"`` runs the model
+        that served the log ``context_id`` (which it then needs)."""
         return self._service.test(
-            self._who(), self._env.env_id, prompt_data, context_data, behaviour
+            self._who(), self._env.env_id, prompt_data, context_data, behaviour, context_id
         )
 
     def replay(

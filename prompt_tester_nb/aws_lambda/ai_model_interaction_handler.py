@@ -21,7 +21,12 @@ def test(env: str) -> Any:
     body = runtime.body(app, TestBody)
     with runtime.model_call("test") as done:
         result = runtime.service().test(
-            who, path_value(env), body.prompt_data, body.context_data, body.behaviour
+            who,
+            path_value(env),
+            body.prompt_data,
+            body.context_data,
+            body.behaviour,
+            body.context_id,
         )
         done(result)
     return json_response(result)

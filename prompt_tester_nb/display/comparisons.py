@@ -21,6 +21,8 @@ def comparison_html(comparison: Any) -> str:
         f" {html.escape(comparison.judge.name)}, both orders): {s['wins']} wins, {s['losses']}"
         f" losses, {s['ties']} ties, {s['errors']} errors; win rate {rate}{interval}</p>"
     )
+    if getattr(comparison, "models", None):
+        head += f"<p>⚠ Different models: {html.escape(comparison.models)}</p>"
     rows = []
     for p in sorted(
         comparison.pairs, key=lambda p: {"loss": 0, None: 1, "tie": 2, "win": 3}[p.verdict]

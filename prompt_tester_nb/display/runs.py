@@ -63,6 +63,8 @@ def run_html(run: Any, running: bool = False) -> str:
         ("cache hits", s["cache_hits"]),
         ("state", state),
     ]
+    if s.get("models"):
+        facts.append(("different models", s["models"]))
     parts = [
         f"<div class='pt-replay-run'><p><b>Replay of {_e(run.draft.get('prompt_id'))}</b>"
         f" with behaviour {_e(run.behaviour)} in {_e(run.env_name or run.env_id)}</p>",

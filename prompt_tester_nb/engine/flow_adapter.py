@@ -251,6 +251,26 @@ def build_model(model: Any, keys: ProviderKeys, options: ClientOptions) -> Any:
     raise ValidationError(f"ai_model: unknown provider {model!r}", field="ai_model")
 
 
+_KNOWN_SIZES: dict[str, int] | None = None
+
+
+def known_context_size(name: str) -> int | None:
+    """The context size flow-prompt's own behaviours give the model ``name`` (``gpt-4``:
+    C_4K, ``gpt-4o-mini``: C_128K, …), or None for a name it does not know."""
+    global _KNOWN_SIZES
+    if _KNOWN_SIZES is None:
+        from flow_prompt.ai_models.openai import behaviours as known
+
+        sizes: dict[str, int] = {}
+        for value in vars(known).values():
+            if isinstance(value, AIModelsBehaviour):
+                for attempt in value.attempts:
+                    model = attempt.ai_model
+                    sizes.setdefault(getattr(model, "model", None) or "", int(model.max_tokens))
+        _KNOWN_SIZES = sizes
+    return _KNOWN_SIZES.get(name)
+
+
 # --------------------------------------------------------------------------- classification
 
 
@@ -679,6 +699,7 @@ __all__ = [
     "classify",
     "clients_mapping",
     "fp_settings",
+    "known_context_size",
     "load_draft",
     "log_worker",
     "put_ideal_answer",

@@ -13,6 +13,10 @@ sent at all (no message, over the budget, unresolvable). ``call(prepared)`` walk
 attempts in order (any failure moves to the next, then the fallback), classifies each
 failure once (``AttemptFailure``), and retries the whole behaviour under one ``RetryPolicy``
 when it ended in a retryable failure. It returns a ``TestResult`` or raises ``ProviderError``.
+
+A draft prepared ``as-logged`` (no behaviour) runs each context on the model that served its
+log: ``prepare(context, model=label)`` adds that model as an attempt of its own the first
+time it is named, and that attempt alone is the call's order.
 """
 
 from __future__ import annotations
@@ -22,11 +26,12 @@ import json
 import random
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..behaviour_spec import AttemptSpec, BehaviourSpec
-from ..errors import ProviderError
+from ..behaviour_spec import AS_LOGGED, AttemptSpec, BehaviourSpec
+from ..errors import PromptError, ProviderError
 from ..models import PromptData, TestResult
 from ..redaction import register as register_secret
 from . import flow_adapter as fa
@@ -109,16 +114,24 @@ class PreparedDraft:
     def __init__(
         self,
         prompt: PromptData,
-        behaviour: BehaviourSpec,
+        behaviour: BehaviourSpec | None,
         keys: ProviderKeys,
         options: fa.ClientOptions,
         retry: RetryPolicy,
         *,
         api_token: str | None = None,
         api_uri: str | None = None,
+        logged_model: Callable[[str], Any] | None = None,
     ):
+        """``behaviour`` None: ``as-logged``, each context on the model its log names;
+        ``logged_model(label)`` gives that model's spec (its context size included)."""
         self.prompt = prompt
         self.behaviour = behaviour
+        self.as_logged = behaviour is None
+        self._logged_model = logged_model
+        self._keys = keys
+        self._lock = threading.Lock()
+        self._where_by_label: dict[str, str] = {}
         self.retry = retry
         self._options = options
         self._draft = fa.load_draft(prompt)
@@ -129,22 +142,57 @@ class PreparedDraft:
         self._api_token = api_token if self._worker else None
         if api_token:
             register_secret(api_token)
-        self.attempts: dict[str, AttemptSpec] = {
-            f"attempts[{i}]": a for i, a in enumerate(behaviour.attempts)
-        }
-        if behaviour.fallback_attempt:
-            self.attempts["fallback_attempt"] = behaviour.fallback_attempt
+        self.attempts: dict[str, AttemptSpec] = {}
         # One model per attempt, read-only: prices, encoding, limits. Each call builds its own
         # (a model records the error its call ended with).
         self.models: dict[str, fa.FlowModel] = {}
         self.setup_errors: dict[str, str] = {}
-        for where, attempt in self.attempts.items():
-            try:
-                built = fa.build_model(attempt.ai_model, keys, options)
-            except fa.MissingKey as exc:
-                self.setup_errors[where] = exc.reason
-                continue
-            self.models[where] = fa.FlowModel(self._draft, built, attempt, keys, options)
+        if behaviour is not None:
+            for i, attempt in enumerate(behaviour.attempts):
+                self._add(f"attempts[{i}]", attempt)
+            if behaviour.fallback_attempt:
+                self._add("fallback_attempt", behaviour.fallback_attempt)
+
+    def _add(self, where: str, attempt: AttemptSpec) -> None:
+        self.attempts[where] = attempt
+        try:
+            built = fa.build_model(attempt.ai_model, self._keys, self._options)
+        except fa.MissingKey as exc:
+            self.setup_errors[where] = exc.reason
+            return
+        self.models[where] = fa.FlowModel(self._draft, built, attempt, self._keys, self._options)
+
+    def behaviour_document(self) -> dict[str, Any]:
+        """What a saved run records as the behaviour's spec (as-logged: the models used)."""
+        if self.behaviour is not None:
+            return self.behaviour.to_document()
+        return {AS_LOGGED: sorted(self._where_by_label)}
+
+    def logged_attempt(self, label: str | None) -> str:
+        """The attempt that runs the logged model ``label`` (added the first time it is
+        named). A ``PromptError`` when the log names no model; ``ProviderError`` (``setup``)
+        when the environment has no key for it."""
+        if label is None:
+            raise PromptError(
+                "this log does not say which model served it (its metrics.ai_model_details"
+                " names no Azure realm and deployment_id, nor an OpenAI model), so it cannot"
+                f" run {AS_LOGGED}; choose a behaviour",
+                field="behaviour",
+                kind="no_model",
+            )
+        with self._lock:
+            where = self._where_by_label.get(label)
+            if where is None:
+                assert self._logged_model is not None
+                where = f"attempts[{len(self.attempts)}]"
+                self._add(where, AttemptSpec(ai_model=self._logged_model(label)))
+                self._where_by_label[label] = where
+        if where in self.setup_errors:
+            failure = AttemptFailure(where, label, "setup", self.setup_errors[where])
+            raise ProviderError(
+                failure_message([failure]), attempts=[failure.to_dict()], kind="setup"
+            )
+        return where
 
     def __repr__(self) -> str:
         return f"<PreparedDraft prompt={self.prompt.prompt_id!r} attempts={list(self.attempts)}>"
@@ -152,7 +200,7 @@ class PreparedDraft:
     # --- once per draft ---------------------------------------------------------------
     @property
     def runnable(self) -> bool:
-        return bool(self.models)
+        return self.as_logged or bool(self.models)
 
     def setup_failures(self) -> list[AttemptFailure]:
         return [
@@ -175,14 +223,16 @@ class PreparedDraft:
 
     # --- once per context -------------------------------------------------------------
     def order(self, context: dict[str, Any]) -> list[str]:
+        assert self.behaviour is not None
         rng = random.Random(context_seed(context))
         return [where for where, _ in attempt_order(self.behaviour, rng)]
 
-    def prepare(self, context: dict[str, Any]) -> PreparedCall:
+    def prepare(self, context: dict[str, Any], model: str | None = None) -> PreparedCall:
         """Resolve the draft for this context (raises ``PromptError`` for an input that
-        cannot be sent, ``ProviderError`` when no attempt can run)."""
+        cannot be sent, ``ProviderError`` when no attempt can run). ``model``: the label of
+        the model that served the context's log (read only as-logged)."""
         self.require_runnable()
-        order = self.order(context)
+        order = [self.logged_attempt(model)] if self.as_logged else self.order(context)
         first = next(w for w in order if w in self.models)
         call = PreparedCall(
             context=context,

@@ -30,6 +30,7 @@ from ..engine.cache import AnswerCache
 from ..engine.limiter import Limiter
 from ..errors import PromptTesterError, ValidationError
 from ..saved import read_text, write_text
+from ..models_used import models_differ
 from ..service import log_source
 from ..validation import cache_path, require, whole_number
 from . import prompts, stats
@@ -89,6 +90,9 @@ class Comparison(BaseModel):
     baseline: str  # "production" or the baseline run's behaviour
     pairs: list[PairVerdict] = Field(default_factory=list)
     skipped: int = 0  # candidate rows with no answer, or no baseline answer to compare with
+    # One line when the pairs' baseline answers came from other models than the candidate's
+    # ("production used gpt-4o-mini on 9 rows; this run gpt-4-turbo"), else None.
+    models: str | None = None
 
     @property
     def wins(self) -> int:
@@ -137,6 +141,7 @@ class Comparison(BaseModel):
             "ci95": self.ci95,
             "rows_for_5pt": stats.rows_for_difference(rate) if rate is not None else None,
             "cost": round(self.cost, 10),
+            "models": self.models,
         }
 
     def to_dataframe(self):  # -> pandas.DataFrame
@@ -247,9 +252,11 @@ def compare(
         )
     whole_number(concurrency, "concurrency", 1, 64)
     answers: dict[tuple[str, int], str] = {}
+    baseline_models: dict[str, str | None] = {}
     if baseline is not None:
         for row in baseline.rows:
             if row.ok:
+                baseline_models.setdefault(row.context_id, row.model)
                 answers.setdefault((row.context_id, row.repeat), row.new)
                 answers.setdefault(
                     (row.context_id, -1), row.new
@@ -258,6 +265,7 @@ def compare(
         judge=judge, baseline="production" if baseline is None else f"run {baseline.behaviour!r}"
     )
     jobs: list[tuple[PairVerdict, Any]] = []
+    models: list[tuple[str | None, str | None]] = []
     for row in candidate.rows:
         if not row.ok:
             comparison.skipped += 1
@@ -273,8 +281,17 @@ def compare(
         pair = PairVerdict(
             context_id=row.context_id, repeat=row.repeat, candidate=row.new, baseline=other
         )
+        theirs = (
+            getattr(row, "production_model", None)
+            if baseline is None
+            else baseline_models.get(row.context_id)
+        )
+        models.append((theirs, row.model))
         comparison.pairs.append(pair)
         jobs.append((pair, row.context))
+    comparison.models = models_differ(
+        models, baseline="production" if baseline is None else comparison.baseline
+    )
     if not jobs:
         return comparison
     answer_cache = None

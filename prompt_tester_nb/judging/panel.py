@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
+from ..behaviour_spec import AS_LOGGED
 from ..engine.cache import AnswerCache
 from . import prompts
 
@@ -56,6 +57,8 @@ class JudgePanel:
         template = prompts.judge_draft(kind)
         key = (behaviour, template["prompt_id"])
         if key not in self._drafts:
+            if behaviour == AS_LOGGED:  # a judge's prompt has no log: refused, naming why
+                self._scope.behaviour(behaviour)
             draft = self._scope.prepare(template, behaviour, retry=self._retry)
             draft.require_runnable()
             self._drafts[key] = draft

@@ -100,7 +100,7 @@ def replay(
         env_id=scope.env.env_id,
         env_name=scope.env.env_name,
         behaviour=request.behaviour,
-        behaviour_spec=prepared.behaviour.to_document(),
+        behaviour_spec=prepared.behaviour_document(),
         draft=prepared.prompt.to_service_dump(),
         selection={**request.selection(prepared.prompt.prompt_id), "source": source},
         rows=[],

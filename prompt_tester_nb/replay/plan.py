@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..behaviour_spec import logged_model_label
 from ..engine.cache import AnswerCache
-from ..errors import PromptError
+from ..errors import PromptError, ProviderError
 from ..models import LogEntry
 from .rows import ReplayRow
 
@@ -48,17 +49,23 @@ def new_row(index: int, entry: LogEntry, repeat: int = 0) -> ReplayRow:
         repeat=repeat,
         ideal=getattr(entry, "ideal_answer", None),
         source=entry.source,
+        production_model=logged_model_label((entry.metrics or {}).get("ai_model_details")),
     )
 
 
 def plan_row(
     prepared: PreparedDraft, row: ReplayRow, cache: AnswerCache | None
 ) -> tuple[PreparedCall, Basis] | None:
-    """The row's prepared call and estimate basis, or None when the row is settled already."""
+    """The row's prepared call and estimate basis, or None when the row is settled already
+    (as-logged, a log that names no model, or one whose model has no key, fails its row)."""
     try:
-        call = prepared.prepare(row.context)
+        call = prepared.prepare(row.context, row.production_model)
     except PromptError as exc:
         row.fail(exc.kind, exc.message)
+        return None
+    except ProviderError as exc:  # as-logged only: a behaviour's keys were checked up front
+        row.fail(exc.kind or "setup", exc.message)
+        row.failed_model = row.production_model
         return None
     if cache is not None:
         hit = cache.find(prepared, call, row.repeat)

@@ -21,6 +21,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field, InstanceOf, model_validator
 
 from ..errors import ValidationError
+from ..models_used import models_differ
 from ..saved import plain_name, read_text, write_text
 from .rows import COLUMNS, NOT_RUN, SAVED_FIELDS, ReplayRow, RowRecord, SavedModel
 
@@ -221,6 +222,8 @@ class RunRecord(SavedModel):
             "repeats": self.repeats,
             "judge_calls": self.judge_calls,
             "judge_cost": round(sum(r.judge_cost for r in rows), 10),
+            # one line when answered rows ran on other models than their logs, else None
+            "models": models_differ((r.production_model, r.model) for r in ok),
         }
 
     # --- rich display -----------------------------------------------------------------

@@ -70,6 +70,7 @@ class RowRecord(SavedModel):
     reasons: dict[str, str | None] | None = None
     judge_cost: float = 0.0
     source: str = "production"
+    production_model: str | None = None
 
 
 SAVED_FIELDS = tuple(RowRecord.model_fields)
@@ -116,6 +117,9 @@ class ReplayRow:
     # The log's source (from the product's TesterRuns records): "prompt-tester" when the
     # selection named a log the Tester's own call created.
     source: str = "production"
+    # The model that served the log, labelled as a behaviour's model is
+    # ("azure/westus/gpt-4o", "openai/gpt-4o-mini"); None when its metrics do not say.
+    production_model: str | None = None
     _similarity: float | None = None
 
     # --- the result's fields, as columns ------------------------------------------------
@@ -210,6 +214,7 @@ class ReplayRow:
             reasons=saved.reasons,
             judge_cost=saved.judge_cost,
             source=saved.source,
+            production_model=saved.production_model,
         )
         if saved.new is not None and saved.error_kind is None:
             fields = {name: getattr(saved, field) for field, name in _RESULT_FIELDS.items()}

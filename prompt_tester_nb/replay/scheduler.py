@@ -546,6 +546,7 @@ class ReplayScheduler:
                     row.fail(NOT_RUN, why)
                     self._emit(row)
             run.estimate = self.estimate.freeze()
+            run.behaviour_spec = self.prepared.behaviour_document()  # as-logged: models used
             run.stopped_reason = stopped
             run.model_requests = self.requests
             if self.options.panel is not None:

@@ -187,7 +187,13 @@ class TestHandler(PromptTesterHandler):
         body = self.body(TestBody)
         self.send(
             await self.blocking(
-                self.service.test, who, env, body.prompt_data, body.context_data, body.behaviour
+                self.service.test,
+                who,
+                env,
+                body.prompt_data,
+                body.context_data,
+                body.behaviour,
+                body.context_id,
             )
         )
 

@@ -251,9 +251,16 @@ class PromptTesterService:
         return parse_test_input(prompt_data, context_data)
 
     def test(
-        self, principal: Principal, env_id: str, prompt_data: Any, context_data: Any, behaviour: str
+        self,
+        principal: Principal,
+        env_id: str,
+        prompt_data: Any,
+        context_data: Any,
+        behaviour: str,
+        context_id: Any = None,
     ) -> TestResult:
-        return testing.test(self.scope(principal, env_id), prompt_data, context_data, behaviour)
+        scope = self.scope(principal, env_id)
+        return testing.test(scope, prompt_data, context_data, behaviour, context_id)
 
     def test_with_context(
         self,

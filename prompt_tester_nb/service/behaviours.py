@@ -3,9 +3,19 @@ each change commits together with its audit event."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..behaviour_spec import BehaviourSpec, validate_behaviour_name
+from pydantic import ValidationError as PydanticError
+
+from ..behaviour_spec import (
+    AS_LOGGED,
+    AzureModelSpec,
+    BehaviourSpec,
+    OpenAIModelSpec,
+    refuse_reserved_name,
+    validate_behaviour_name,
+)
 from ..errors import NotFoundError
 from ..models import Behaviour
 from ..validation import parse
@@ -16,20 +26,84 @@ if TYPE_CHECKING:
 
 
 def list_behaviours(scope: EnvironmentScope) -> list[Behaviour]:
-    return scope.service.behaviour_store.list(scope.env.env_id)
+    """The stored behaviours; one named ``as-logged`` (written by another system) is marked
+    ``shadowed``: that name always runs each log on its own model."""
+    return [_marked(b) for b in scope.service.behaviour_store.list(scope.env.env_id)]
+
+
+def _marked(found: Behaviour) -> Behaviour:
+    return found.model_copy(update={"shadowed": True}) if found.name == AS_LOGGED else found
+
+
+# The context size of a logged model the environment's behaviours and flow-prompt do not know
+# (flow-prompt's C_128K: the size of every model it prices that is still served).
+DEFAULT_LOGGED_CONTEXT = 128_000
+
+
+def logged_models(scope: EnvironmentScope) -> Callable[[str], AzureModelSpec | OpenAIModelSpec]:
+    """The spec ``as-logged`` runs a logged model label with. Its context size (which sets
+    flow-prompt's budget and its price table) is the one a stored behaviour of this
+    environment gives that model, else flow-prompt's own for that model name, else
+    ``DEFAULT_LOGGED_CONTEXT``. The behaviours are read once, here."""
+    known: dict[str, Any] = {}
+    for stored in scope.service.behaviour_store.list(scope.env.env_id):
+        if stored.name == AS_LOGGED:
+            continue
+        try:
+            spec = BehaviourSpec.model_validate(stored.spec)
+        except PydanticError:
+            continue
+        attempts = [*spec.attempts, *([spec.fallback_attempt] if spec.fallback_attempt else [])]
+        for attempt in attempts:
+            known.setdefault(attempt.ai_model.label(), attempt.ai_model)
+
+    def spec_for(label: str) -> AzureModelSpec | OpenAIModelSpec:
+        from ..engine.flow_adapter import known_context_size
+
+        provider, _, rest = label.partition("/")
+        name = rest.rpartition("/")[2]
+        stored = known.get(label)
+        size = (
+            stored.max_tokens
+            if stored is not None
+            else known_context_size(name) or DEFAULT_LOGGED_CONTEXT
+        )
+        functions = bool(stored is not None and stored.support_functions)
+        if provider == "azure":
+            realm, _, deployment = rest.partition("/")
+            return AzureModelSpec(
+                provider="azure",
+                realm=realm,
+                deployment_id=deployment,
+                max_tokens=size,
+                support_functions=functions,
+            )
+        return OpenAIModelSpec(
+            provider="openai", model=rest, max_tokens=size, support_functions=functions
+        )
+
+    return spec_for
 
 
 def find_behaviour(scope: EnvironmentScope, name: str) -> Behaviour:
     """The behaviour, or ``NotFoundError`` (the name checked by the caller)."""
     found = scope.service.behaviour_store.get(scope.env.env_id, name)
     if found is None:
-        raise NotFoundError(f"No behaviour named {name!r} in environment {scope.env.env_name!r}")
+        reserved = (
+            ": that name is reserved and never stored (it runs each log on the model that"
+            " served it)"
+            if name == AS_LOGGED
+            else ""
+        )
+        raise NotFoundError(
+            f"No behaviour named {name!r} in environment {scope.env.env_name!r}{reserved}"
+        )
     return found
 
 
 def get_behaviour(scope: EnvironmentScope, name: str) -> Behaviour:
     validate_behaviour_name(name)
-    return find_behaviour(scope, name)
+    return _marked(find_behaviour(scope, name))
 
 
 def behaviour_spec(scope: EnvironmentScope, name: str) -> BehaviourSpec:
@@ -39,6 +113,7 @@ def behaviour_spec(scope: EnvironmentScope, name: str) -> BehaviourSpec:
 
 def create_behaviour(scope: EnvironmentScope, name: str, spec: Any) -> Behaviour:
     validate_behaviour_name(name)
+    refuse_reserved_name(name)
     doc = parse(BehaviourSpec, spec, "spec").to_document()
     service, env_id, who = scope.service, scope.env.env_id, scope.who
     audit = service.audit_store.event(env_id, who, "behaviour.create", name, {"version": 1})
@@ -47,6 +122,7 @@ def create_behaviour(scope: EnvironmentScope, name: str, spec: Any) -> Behaviour
 
 def update_behaviour(scope: EnvironmentScope, name: str, spec: Any, version: Any) -> Behaviour:
     validate_behaviour_name(name)
+    refuse_reserved_name(name)
     positive_version(
         version, "must be the version you read (a whole number from 1); get the behaviour first"
     )
@@ -61,6 +137,7 @@ def update_behaviour(scope: EnvironmentScope, name: str, spec: Any, version: Any
 
 def delete_behaviour(scope: EnvironmentScope, name: str, version: Any = None) -> None:
     validate_behaviour_name(name)
+    refuse_reserved_name(name)
     if version is not None:
         positive_version(version, "must be a whole number from 1")
     service, env_id = scope.service, scope.env.env_id

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from ..behaviour_spec import BehaviourSpec, validate_behaviour_name
+from ..behaviour_spec import AS_LOGGED, BehaviourSpec, validate_behaviour_name
 from ..engine.retry import RetryPolicy
 from ..errors import NotFoundError, ValidationError
 from ..ids import ContextId
@@ -62,6 +62,12 @@ class EnvironmentScope:
             raise ValidationError(
                 exc.message.replace("name:", f"{field}:", 1), field=field
             ) from None
+        require(
+            name != AS_LOGGED,
+            field,
+            f"{AS_LOGGED!r} runs a log on the model that served it; here a stored behaviour"
+            " is needed",
+        )
         found = behaviours.find_behaviour(self, name)
         return parse(BehaviourSpec, found.spec, f"behaviour {name!r}")
 
@@ -75,7 +81,8 @@ class EnvironmentScope:
     ) -> PreparedDraft:
         """The draft (its data, or a validated ``PromptData``) made ready for many contexts:
         validated, the behaviour and the keys read once. ``log_calls`` posts each call to
-        flow-prompt's ``lib/logs`` (the Tester does; a replay does not)."""
+        flow-prompt's ``lib/logs`` (the Tester does; a replay does not). ``as-logged``: each
+        context runs on the model its log names (``behaviours.logged_model``)."""
         from ..engine.keys import ProviderKeys
         from ..engine.prepared import PreparedDraft
 
@@ -84,7 +91,11 @@ class EnvironmentScope:
             prompt = prompt_data
         else:
             prompt, _ = parse_test_input(prompt_data, {})
-        spec = self.behaviour(behaviour)
+        logged = None
+        if behaviour == AS_LOGGED:
+            spec, logged = None, behaviours.logged_models(self)
+        else:
+            spec = self.behaviour(behaviour)
         keys = ProviderKeys.from_document(secrets.read_keys(self).values)
         api_uri = service.settings.flow_prompt_api_uri
         token = tokens.api_token(self) if (log_calls and api_uri) else None
@@ -96,6 +107,7 @@ class EnvironmentScope:
             retry or service.retry_policy(),
             api_token=token,
             api_uri=api_uri,
+            logged_model=logged,
         )
 
     # --- logs: the one paging algorithm ----------------------------------------------------

@@ -9,6 +9,7 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
+from ..behaviour_spec import AS_LOGGED, logged_model_label
 from ..errors import StoreError
 from ..ids import ContextId
 from ..models import PromptData, TesterRun, TestOrigin, TestResult
@@ -30,12 +31,32 @@ def draft_digest(prompt: PromptData) -> str:
 
 
 def test(
-    scope: EnvironmentScope, prompt_data: Any, context_data: Any, behaviour: str
+    scope: EnvironmentScope,
+    prompt_data: Any,
+    context_data: Any,
+    behaviour: str,
+    context_id: Any = None,
 ) -> TestResult:
-    """One prepared call through the engine: the same path a replay row takes."""
+    """One prepared call through the engine: the same path a replay row takes.
+
+    ``behaviour="as-logged"`` runs the model that served the log ``context_id`` (required
+    then; a ``ValidationError`` naming it without)."""
+    if context_id is not None:
+        ContextId.parse(context_id if isinstance(context_id, str) else "", field="context_id")
+    if behaviour == AS_LOGGED:
+        require(
+            context_id is not None,
+            "context_id",
+            f"behaviour {AS_LOGGED!r} runs the model that served a log: name that log"
+            " (context_id='<prompt_id>#<timestamp ms>')",
+        )
     prompt, context = parse_test_input(prompt_data, context_data)
     draft = scope.prepare(prompt, behaviour, log_calls=True)
-    result = draft.call(draft.prepare(context))
+    model = None
+    if draft.as_logged:
+        entry = scope.logs_by_id([context_id], fields=("metrics",))[0]
+        model = logged_model_label((entry.metrics or {}).get("ai_model_details"))
+    result = draft.call(draft.prepare(context, model))
     chats = prompt_data.get("chats")
     result._origin = TestOrigin.model_construct(  # what set_ideal_answer(from_test=) compares
         context=copy.deepcopy(context),
@@ -103,4 +124,4 @@ def test_with_context(
     draft = prompts.open_test(scope, context_id, prompt_id, version)
     prompt_data = {**draft.prompt_data, **(prompt_edits or {})}
     context_data = {**draft.context_data, **(context_edits or {})}
-    return test(scope, prompt_data, context_data, behaviour)
+    return test(scope, prompt_data, context_data, behaviour, context_id)

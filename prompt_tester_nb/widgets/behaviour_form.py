@@ -65,8 +65,14 @@ def behaviours_table_html(
         who = b.updated_by or b.created_by or ""
         at = b.updated_at or b.created_at
         css = ' class="pt-current"' if b.name == current else ""
+        shadowed = (
+            "<br><span class='pt-warn pt-shadowed'>shadowed: never used, the name"
+            " 'as-logged' always runs each log on the model that served it</span>"
+            if getattr(b, "shadowed", False)
+            else ""
+        )
         rows.append(
-            f"<tr{css}><td><b>{esc(b.name)}</b></td><td class='pt-num'>{b.version}</td>"
+            f"<tr{css}><td><b>{esc(b.name)}</b>{shadowed}</td><td class='pt-num'>{b.version}</td>"
             f"<td class='pt-num'>{len(attempts)}</td><td>{esc(models)}</td>"
             f"<td>{esc(fallback_text)}</td><td class='pt-nowrap'>{esc(who)}</td>"
             f"<td class='pt-nowrap'>{esc(when(at))}</td></tr>"

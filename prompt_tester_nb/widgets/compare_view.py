@@ -234,7 +234,7 @@ class CompareView(Tool):
         self.baseline.value = PRODUCTION if baseline is None else number(baseline, "baseline")
 
     def load_behaviours(self) -> None:
-        names = [b.name for b in self.session.behaviours.list()]
+        names = [b.name for b in self.session.behaviours.list() if not b.shadowed]
         current = self.judge_behaviour.value
         self.judge_behaviour.options = names
         if current in names:
@@ -324,6 +324,10 @@ class CompareView(Tool):
             f" <b>{c.losses}</b> losses, <b>{c.ties}</b> ties, {c.errors} errors,"
             f" {c.skipped} skipped · win rate <b>{shown}</b>{esc(interval)} (a tie counts"
             f" half) · {esc(verdict)} · judge cost ${c.cost:.5f}"
+        ) + (
+            f'<div class="pt-warn pt-models-differ">⚠ Different models: {esc(c.models)}</div>'
+            if getattr(c, "models", None)
+            else ""
         )
         pairs = sorted(c.pairs, key=pair_order)
         self._sorted = pairs

@@ -225,7 +225,7 @@ class ReplayTool(Tool):
 
     def load_behaviours(self) -> None:
         """Refresh the judges' behaviour pickers from the environment."""
-        self.form.set_behaviours([b.name for b in self.session.behaviours.list()])
+        self.form.set_behaviours([b.name for b in self.session.behaviours.list() if not b.shadowed])
 
     def estimate(self) -> Any:
         """The number of calls and the estimated cost, without calling any model."""
@@ -427,6 +427,10 @@ class ReplayTool(Tool):
             f" ({(s.get('share_changed') or 0) * 100:.0f}%) · cost ${s['total_cost']:.5f}"
             f" · latency p50 {esc(p50)} ms, p95 {esc(p95)} ms · errors {esc(errors)}"
             f"{esc(repeats)}{esc(judged)}"
+        ) + (
+            f'<div class="pt-warn pt-models-differ">⚠ Different models: {esc(s["models"])}</div>'
+            if s.get("models")
+            else ""
         )
         self._show_estimate(run.estimate)  # complete now that every log was read
         self._scorer_meta = list(run.scorers or [])

@@ -8,6 +8,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from ..behaviour_spec import AS_LOGGED, logged_model_label
 from ..errors import PromptTesterError, ValidationError
 from ..models import LogEntry, PromptData, TestDraft, TestOrigin, TestResult
 from ..service import MAX_IDEAL_ANSWER
@@ -18,6 +19,8 @@ from ._common import Messages, Tool, esc, pretty
 from .context_form import ContextForm
 from .diff_view import word_diff_html
 from .tester_views import TESTER_CSS, answer_box, metrics_html, request_html
+
+_AS_LOGGED_LABEL = "as-logged (log's model)"
 
 ROLES = ["system", "user", "assistant", "tool", "function"]
 
@@ -279,11 +282,29 @@ class Tester(Tool):
 
     @behaviour.setter
     def behaviour(self, name: str) -> None:
-        if name not in self.behaviour_picker.options:
+        if name not in self._behaviour_values():
             self.load_behaviours()
-        if name not in self.behaviour_picker.options:
+        if name not in self._behaviour_values():
             raise ValidationError(f"behaviour: no behaviour named {name!r}", field="behaviour")
         self.behaviour_picker.value = name
+
+    def _logged_model(self) -> str | None:
+        log = self.source_log
+        return logged_model_label((log.metrics or {}).get("ai_model_details")) if log else None
+
+    def _preselect_behaviour(self) -> None:
+        """``as-logged`` for a log that names its model; else what was chosen, unless that
+        was ``as-logged`` (which this log cannot run): then ``default``."""
+        values = self._behaviour_values()
+        if self._logged_model() and AS_LOGGED in values:
+            self.behaviour_picker.value = AS_LOGGED
+        elif self.behaviour_picker.value == AS_LOGGED:
+            stored = [v for v in values if v != AS_LOGGED]
+            if stored:
+                self.behaviour_picker.value = "default" if "default" in stored else stored[0]
+
+    def _behaviour_values(self) -> list[str]:
+        return [o[1] if isinstance(o, tuple) else o for o in self.behaviour_picker.options]
 
     # --- editing the chats -------------------------------------------------------------------
     def add_chat(self, role: str = "user", content: str = "") -> ChatRow:
@@ -303,13 +324,18 @@ class Tester(Tool):
 
     # --- loading -------------------------------------------------------------------------------
     def load_behaviours(self) -> None:
-        names = [b.name for b in self.session.behaviours.list()]
+        """The stored behaviours after ``as-logged`` (each log on the model that served it,
+        chosen when a log is opened; a stored one of that name is shadowed, not listed)."""
+        stored = [b.name for b in self.session.behaviours.list() if b.name != AS_LOGGED]
+        names = [AS_LOGGED, *stored]
         current = self.behaviour_picker.value
-        self.behaviour_picker.options = names
+        self.behaviour_picker.options = [(_AS_LOGGED_LABEL, AS_LOGGED), *((n, n) for n in stored)]
         if current in names:
             self.behaviour_picker.value = current
-        elif names:
-            self.behaviour_picker.value = "default" if "default" in names else names[0]
+        elif self._logged_model() or not stored:
+            self.behaviour_picker.value = AS_LOGGED
+        else:
+            self.behaviour_picker.value = "default" if "default" in stored else stored[0]
 
     def open_log(
         self, context_id: str, prompt_id: str | None = None, version: str | None = None
@@ -321,7 +347,10 @@ class Tester(Tool):
         return draft
 
     def load_draft(self, draft: TestDraft) -> None:
+        """The draft in the editor; a draft from a log that names its model runs
+        ``as-logged`` (that model) unless the user picks another behaviour."""
         self.source_log = draft.log
+        self._preselect_behaviour()
         self._loading = True
         try:
             self.prompt_data = draft.prompt_data
@@ -434,7 +463,8 @@ class Tester(Tool):
         self.run_button.description = "Running…"
         try:
             with self.busy(self.run_button, label=f"Running with behaviour {self.behaviour!r}…"):
-                result = self.session.test(prompt, context, self.behaviour)
+                log_id = self.source_log.context_id if self.source_log else None
+                result = self.session.test(prompt, context, self.behaviour, context_id=log_id)
         except PromptTesterError as exc:
             self.result.value = self._error_html(exc)
             raise

@@ -14,7 +14,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from ..behaviour_spec import logged_model_label
 from ..models import LogEntry, TestResult
+from ..models_used import models_differ
 from ._common import esc
 from .diff_view import DIFF_CSS
 
@@ -178,6 +180,12 @@ def metrics_html(log: LogEntry | None, result: TestResult | None, *, with_test: 
             f"<tr><td>{esc(label)}</td><td{num}>{cell(prod, name, fmt, no_log)}</td>"
             f"<td{num}>{cell(test, name, fmt, not_run)}</td><td{num}>{delta}</td></tr>"
         )
+    differ = ""
+    if log is not None and result is not None:
+        logged = logged_model_label((log.metrics or {}).get("ai_model_details"))
+        line = models_differ([(logged, result.model)], subject="this test")
+        if line:
+            differ = f'<div class="pt-warn pt-models-differ">⚠ Different models: {esc(line)}</div>'
     if result is not None:
         extra = f"{result.attempt} · finish: {result.finish_reason or '—'}"
         if result.cached:
@@ -187,7 +195,7 @@ def metrics_html(log: LogEntry | None, result: TestResult | None, *, with_test: 
         "<b>Production vs this test</b>"
         '<table class="pt-metrics"><thead><tr><th>metric</th><th>production (logged)</th>'
         "<th>this test</th><th>Δ test - production</th></tr></thead>"
-        f"<tbody>{''.join(body)}</tbody></table>"
+        f"<tbody>{''.join(body)}</tbody></table>{differ}"
     )
 
 
