@@ -29,8 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..engine.cache import AnswerCache
 from ..engine.limiter import Limiter
 from ..errors import PromptTesterError, ValidationError
-from ..saved import read_text, write_text
 from ..models_used import models_differ
+from ..saved import read_text, write_text
 from ..service import log_source
 from ..validation import cache_path, require, whole_number
 from . import prompts, stats

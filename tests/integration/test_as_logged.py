@@ -20,9 +20,9 @@ from prompt_tester_nb.service.behaviours import logged_models
 from prompt_tester_nb.stores.dynamo import serialize
 from prompt_tester_nb.widgets import BehaviourEditor, Tester
 from tests.conftest import password_of
-from tests.lambda_support import claims_of, event
-from tests.test_lambda import ACME_STAGING, handler, invoke, lambda_service  # noqa: F401
-from tests.test_server import call, jp_server_config, session_file, sign_in  # noqa: F401
+from tests.integration.test_lambda import ACME_STAGING, handler, invoke, lambda_service  # noqa: F401
+from tests.integration.test_server import call, jp_server_config, session_file, sign_in  # noqa: F401
+from tests.support.lambda_support import claims_of, event
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
