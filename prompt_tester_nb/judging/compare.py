@@ -69,6 +69,9 @@ class Comparison:
     baseline: str  # "production" or the baseline run's behaviour
     pairs: list[PairVerdict] = field(default_factory=list)
     skipped: int = 0  # candidate rows with no answer, or no baseline answer to compare with
+    draft_version: str | None = None  # the candidate draft's prompt version
+    # pairs whose baseline answer came from another prompt version than the draft's
+    other_version: int = 0
 
     @property
     def wins(self) -> int:
@@ -113,6 +116,8 @@ class Comparison:
             "ties": self.ties,
             "errors": self.errors,
             "skipped": self.skipped,
+            "draft_version": self.draft_version,
+            "other_version_baselines": self.other_version,
             "win_rate": rate,
             "ci95": self.ci95,
             "rows_for_5pt": stats.rows_for_difference(rate) if rate is not None else None,
@@ -150,6 +155,17 @@ class Comparison:
             f" {self.ties} ties, {self.errors} errors; win rate {rate} {shown}>"
         )
 
+    def version_note(self) -> str:
+        """One line on pairs that compare across prompt versions ('' when none do)."""
+        if not self.other_version:
+            return ""
+        draft = f"version {self.draft_version}" if self.draft_version else "unversioned"
+        return (
+            f"{self.other_version} of {len(self.pairs)} pairs have a baseline from another"
+            f" prompt version than the draft's ({draft}): they compare versions, not only the"
+            " change."
+        )
+
     def _repr_html_(self) -> str:
         s = self.summary()
         ci = s["ci95"]
@@ -160,6 +176,8 @@ class Comparison:
             f" {html.escape(self.judge.name)}, both orders): {s['wins']} wins, {s['losses']}"
             f" losses, {s['ties']} ties, {s['errors']} errors; win rate {rate}{interval}</p>"
         )
+        if self.other_version:
+            head += f"<p>{html.escape(self.version_note())}</p>"
         rows = []
         for p in sorted(
             self.pairs, key=lambda p: {"loss": 0, None: 1, "tie": 2, "win": 3}[p.verdict]
@@ -212,7 +230,12 @@ def compare(
         )
     whole_number(concurrency, "concurrency", 1, 64)
     answers: dict[tuple[str, int], str] = {}
+    draft_version = (getattr(candidate, "draft", None) or {}).get("version")
+    draft_version = None if draft_version is None else str(draft_version)
+    baseline_version = None
     if baseline is not None:
+        found = (getattr(baseline, "draft", None) or {}).get("version")
+        baseline_version = None if found is None else str(found)
         for row in baseline.rows:
             if row.ok:
                 answers.setdefault((row.context_id, row.repeat), row.new)
@@ -220,7 +243,9 @@ def compare(
                     (row.context_id, -1), row.new
                 )  # any repeat, for a 1-run baseline
     comparison = Comparison(
-        judge, "production" if baseline is None else f"run {baseline.behaviour!r}"
+        judge,
+        "production" if baseline is None else f"run {baseline.behaviour!r}",
+        draft_version=draft_version,
     )
     jobs: list[tuple[PairVerdict, Any]] = []
     for row in candidate.rows:
@@ -237,6 +262,10 @@ def compare(
             continue
         pair = PairVerdict(row.context_id, row.repeat, row.new, other)
         comparison.pairs.append(pair)
+        # production's answer was made by the log's version; a run's by its draft's
+        other_version = getattr(row, "version", None) if baseline is None else baseline_version
+        if other_version is not None and str(other_version) != draft_version:
+            comparison.other_version += 1
         jobs.append((pair, row.context))
     if not jobs:
         return comparison

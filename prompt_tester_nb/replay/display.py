@@ -45,6 +45,35 @@ def _cost_line(s: dict) -> str:
     return line + (f"; actual {off:+.1%} from it)" if off is not None else ")")
 
 
+def _versions(versions: set[str | None]) -> str:
+    named = sorted((v for v in versions if v is not None), key=lambda v: (len(v), v))
+    words = []
+    if named:
+        listed = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
+        words.append(f"logs of version{'s' if len(named) > 1 else ''} {listed}")
+    if None in versions:
+        words.append("logs of no version")
+    return " and ".join(words)
+
+
+def unresolved_lines(run: ReplayRun) -> list[str]:
+    """In words, per variable, the logs whose rows were not sent for lacking it and their
+    versions: "18 of 50 logs lack agent_name: logs of version 2" (a log counts once, whatever
+    its repeats)."""
+    from .records import UNRESOLVED
+
+    total = len({r.context_id for r in run.rows})
+    lacking: dict[str, dict[str, str | None]] = {}
+    for r in run.rows:
+        if r.error_kind == UNRESOLVED:
+            for name in r.unresolved_variables:
+                lacking.setdefault(name, {})[r.context_id] = r.version
+    return [
+        f"{len(logs)} of {total} logs lack {name}: {_versions(set(logs.values()))}"
+        for name, logs in sorted(lacking.items(), key=lambda item: (-len(item[1]), item[0]))
+    ]
+
+
 def run_html(run: ReplayRun) -> str:
     s = run.summary()
     state = (s["stopped_reason"] or "done") if run.done else "running"
@@ -53,6 +82,7 @@ def run_html(run: ReplayRun) -> str:
         ("succeeded", s["succeeded"]),
         ("failed", s["failed"]),
         ("not run", s["not_run"]),
+        ("not sent (unresolved)", s["unresolved"]),
         ("changed", f"{s['changed']} ({_num(s['share_changed'])})"),
         ("cost", _cost_line(s)),
         (
@@ -71,6 +101,13 @@ def run_html(run: ReplayRun) -> str:
         )
         + "</table>",
     ]
+    lines = unresolved_lines(run)
+    if lines:
+        parts.append(
+            "<p>Not sent: "
+            + "; ".join(_e(line) for line in lines)
+            + " (give defaults={...} to fill them, or unresolved='send').</p>"
+        )
     scores = s.get("scores") or {}
     if scores:
         head = "<tr><th>scorer</th><th>mean</th><th>pass rate</th><th>95% interval</th><th>n</th><th>unscored</th><th>rows for a 5-point difference</th></tr>"

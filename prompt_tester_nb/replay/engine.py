@@ -46,7 +46,7 @@ from ..judging.panel import JudgePanel
 from ..judging.scorers import Score, Scorer, ScorerSet, safe_score
 from ..models import LogEntry
 from .plan import Basis, judge_basis, new_row, plan_row
-from .records import NOT_RUN, ReplayEstimate, ReplayRow, ReplayRun
+from .records import NOT_RUN, UNRESOLVED, ReplayEstimate, ReplayRow, ReplayRun
 
 if TYPE_CHECKING:
     from ..engine.prepared import PreparedCall, PreparedDraft
@@ -70,13 +70,16 @@ class RunOptions:
     scorers: ScorerSet = field(default_factory=ScorerSet)
     panel: JudgePanel | None = None
     repeats: int = 1
+    unresolved: str = "skip"  # a row lacking a variable the draft uses: "skip" or "send"
+    defaults: dict[str, str] = field(default_factory=dict)
 
 
 class _Estimate:
     def __init__(self) -> None:
-        self.rows = self.calls = self.cached = self.unresolved = 0
+        self.rows = self.calls = self.cached = self.unresolved = self.invalid = 0
         self.prompt_tokens = self.sample_tokens = 0
         self.cost = 0.0
+        self.by_variable: dict[str, int] = {}
 
     def freeze(self) -> ReplayEstimate:
         return ReplayEstimate(
@@ -87,6 +90,8 @@ class _Estimate:
             prompt_tokens=self.prompt_tokens,
             sample_tokens=self.sample_tokens,
             estimated_cost=round(self.cost, 10),
+            invalid=self.invalid,
+            unresolved_by_variable=dict(sorted(self.by_variable.items())),
         )
 
 
@@ -272,13 +277,18 @@ class ReplayEngine:
         self._phase("planning")
         row = self.unplanned.popleft()
         self.estimate.rows += 1
-        planned = plan_row(self.prepared, row, self.cache)
+        options = self.options
+        planned = plan_row(self.prepared, row, self.cache, options.unresolved, options.defaults)
         scorers = self.options.scorers
         if planned is None:
             if row.cached:
                 self.estimate.cached += 1
-            else:
+            elif row.error_kind == UNRESOLVED:
                 self.estimate.unresolved += 1
+                for name in row.unresolved_variables:
+                    self.estimate.by_variable[name] = self.estimate.by_variable.get(name, 0) + 1
+            else:
+                self.estimate.invalid += 1
             if not (row.cached and len(scorers)):
                 self._emit(row)
                 self.run.estimate = self.estimate.freeze()

@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,8 @@ from ..validation import require
 FORMAT = "prompt-tester-nb/replay"
 FORMAT_VERSION = 1
 NOT_RUN = "not_run"
+# A row whose context lacks a variable the draft uses, not sent (``unresolved="skip"``).
+UNRESOLVED = "unresolved"
 COLUMNS = list(REPLAY_COLUMNS)
 
 
@@ -41,13 +43,17 @@ class ReplayEstimate:
     rows: int
     calls: int
     cached: int
-    unresolved: int  # rows whose context the draft cannot be sent with (not called)
+    unresolved: int  # rows not sent: their context lacks a variable the draft uses
     prompt_tokens: int
     sample_tokens: int
     estimated_cost: float
+    # rows the draft cannot be sent with at all (empty prompt, over the token budget)
+    invalid: int = 0
+    # variable -> rows not sent for lacking it (a row lacking two counts under both)
+    unresolved_by_variable: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {**self.__dict__, "unresolved_by_variable": dict(self.unresolved_by_variable)}
 
 
 EMPTY_ESTIMATE = ReplayEstimate(0, 0, 0, 0, 0, 0, 0.0)
@@ -79,6 +85,8 @@ SAVED_FIELDS = (
     "reasons",
     "judge_cost",
     "source",
+    "version",
+    "unresolved_variables",
 )
 # The result's fields, as a saved row names them (``new`` is the result's ``content``).
 _RESULT_FIELDS = {
@@ -123,6 +131,9 @@ class ReplayRow:
     # The log's source (from the product's TesterRuns records): "prompt-tester" when the
     # selection named a log the Tester's own call created.
     source: str = "production"
+    version: str | None = None  # the log's prompt version
+    # The draft's variables that neither the log's context nor the run's ``defaults`` gave.
+    unresolved_variables: list[str] = field(default_factory=list)
     _similarity: float | None = None
 
     # --- the result's fields, as columns ------------------------------------------------
@@ -214,6 +225,8 @@ class ReplayRow:
             reasons=data.get("reasons"),
             judge_cost=float(data.get("judge_cost") or 0.0),
             source=str(data.get("source") or "production"),
+            version=None if data.get("version") is None else str(data["version"]),
+            unresolved_variables=[str(n) for n in data.get("unresolved_variables") or []],
         )
         if data.get("new") is not None and row.error_kind is None:
             fields = {name: data.get(saved) for saved, name in _RESULT_FIELDS.items()}
@@ -413,11 +426,18 @@ class ReplayRun:
         spent = sum(r.price for r in rows if r.ok and not r.cached and r.price is not None)
         spent += sum(r.judge_cost for r in rows)  # model and judge calls together
         not_run = kinds.get(NOT_RUN, 0)
+        by_variable: Counter[str] = Counter()
+        for r in rows:
+            if r.error_kind == UNRESOLVED:
+                by_variable.update(r.unresolved_variables)
         return {
             "calls": len(rows),
             "succeeded": len(ok),
             "failed": len(rows) - len(ok) - not_run,
             "not_run": not_run,
+            # rows not sent because their context lacks a variable the draft uses
+            "unresolved": kinds.get(UNRESOLVED, 0),
+            "unresolved_by_variable": dict(sorted(by_variable.items())),
             "errors_by_kind": dict(sorted(kinds.items())),
             "changed": changed,
             "share_changed": (changed / len(ok)) if ok else None,
@@ -542,7 +562,7 @@ def load_run(path: str | os.PathLike[str]) -> ReplayRun:
         raise ValidationError(
             "path: was saved by a newer prompt-tester-nb; upgrade to read it", field="path"
         )
-    estimate = ReplayEstimate(**head["estimate"])
+    estimate = ReplayEstimate(**head["estimate"])  # a field saved runs lack: its default
     run = ReplayRun(
         env_id=head["env_id"],
         env_name=head.get("env_name"),
