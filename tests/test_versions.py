@@ -342,3 +342,23 @@ def test_the_replay_tab_preselects_the_drafts_version_and_says_what_it_did_not_s
     assert len(model.requests()) == run.summary()["succeeded"]
     assert {"2", "3"} <= {r["version"] for r in replay.grid.page_rows}
     print(f"the Replay tab said: {said}")
+    # "Fill missing" is defaults=, the check box unresolved="send" (on version 2's logs)
+    replay.version_filter.value = "version 2"
+    replay.limit.value = 5
+    replay.fill_missing.value = "agent_name"
+    with pytest.raises(pt.ValidationError) as caught:
+        replay.run(wait=True)
+    assert caught.value.field == "defaults"
+    replay.fill_missing.value = "agent_name=Sam Q."
+    model.clear_requests()
+    run = replay.run(wait=True)
+    assert {r.version for r in run.rows} == {"2"} and run.selection["version"] == "2"
+    assert not any("agent_name" in r.unresolved_variables for r in run.rows)
+    assert run.selection["defaults"] == {"agent_name": "Sam Q."}
+    assert sum("Sam Q." in text for text in _sent_texts(model)) == run.summary()["succeeded"]
+    replay.fill_missing.value = ""
+    replay.send_unresolved.value = True
+    run = replay.run(wait=True)
+    assert run.summary()["unresolved"] == 0 and run.selection["unresolved"] == "send"
+    sent = [r for r in run.rows if r.ok]
+    assert sent and all("agent_name" in r.unresolved_variables for r in sent)

@@ -325,6 +325,8 @@ class CompareView(Tool):
             f" {c.skipped} skipped · win rate <b>{shown}</b>{esc(interval)} (a tie counts"
             f" half) · {esc(verdict)} · judge cost ${c.cost:.5f}"
         )
+        if c.other_version:  # production's answers of another version than the draft's
+            self.summary_view.value += f"<br><span class='pt-warn'>{esc(c.version_note())}</span>"
         pairs = sorted(c.pairs, key=pair_order)
         self._sorted = pairs
         self._pairs = {(p.context_id, p.repeat): p for p in pairs}

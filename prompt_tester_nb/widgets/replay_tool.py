@@ -131,6 +131,18 @@ class ReplayTool(Tool):
         self.version_filter.add_class("pt-replay-version")
         self.unresolved_view = w.HTML()
         self.unresolved_view.add_class("pt-replay-unresolved")
+        # what a log's context lacks: filled for this run, or sent as written (else not sent)
+        self.fill_missing = w.Text(
+            description="Fill missing",
+            placeholder="agent_name=Sam; other=value",
+            style={"description_width": "initial"},
+            layout=w.Layout(width="360px"),
+        )
+        self.fill_missing.add_class("pt-replay-defaults")
+        self.send_unresolved = w.Checkbox(
+            description="Send rows that still lack a variable", value=False, indent=False
+        )
+        self.send_unresolved.add_class("pt-replay-send-unresolved")
         self.since = w.DatetimePicker(description="Since")
         self.until = w.DatetimePicker(description="Until")
         self.limit = w.BoundedIntText(description="Last", value=50, min=1, max=10_000)
@@ -199,6 +211,7 @@ class ReplayTool(Tool):
             ),
             w.HBox([self.prompt_filter, self.version_filter, self.since, self.until]),
             w.HBox([self.limit, self.concurrency, self.max_cost]),
+            w.HBox([self.fill_missing, self.send_unresolved]),
             self.form,
             w.HBox(
                 [
@@ -396,7 +409,7 @@ class ReplayTool(Tool):
         self.unresolved_view.value = (
             "<span class='pt-warn'>Not sent: "
             + "; ".join(esc(line) for line in lines)
-            + ". Choose the draft's version, or fill the variable (in Python:"
+            + ". Choose the draft's version, or fill the variable (Fill missing; in Python"
             " <code>defaults={...}</code>).</span>"
             if lines
             else ""
@@ -417,7 +430,25 @@ class ReplayTool(Tool):
             "scorers": self.scorers,
             "repeats": self.form.repeat_count,
             "version": self.selected_version(),
+            "defaults": self.defaults(),
+            "unresolved": "send" if self.send_unresolved.value else "skip",
         }
+
+    def defaults(self) -> dict[str, str] | None:
+        """ "Fill missing" as ``defaults=``: ``name=value`` pairs separated by ``;``."""
+        text = self.fill_missing.value.strip()
+        if not text:
+            return None
+        out: dict[str, str] = {}
+        for piece in filter(None, (p.strip() for p in text.split(";"))):
+            name, sep, value = piece.partition("=")
+            if not sep or not name.strip():
+                raise ValidationError(
+                    f"defaults: write each as name=value, separated by ';' (not {piece!r})",
+                    field="defaults",
+                )
+            out[name.strip()] = value.strip()
+        return out
 
     def _on_progress(self, done: int, total: int) -> None:
         """Live counts while the run goes: calls done of those planned so far, and the
