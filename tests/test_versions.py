@@ -123,8 +123,10 @@ def test_a_bad_version_is_a_validation_error_naming_the_field(alice, latest, mod
 
 def test_a_replay_of_the_latest_version_sends_no_unresolved_variable(alice, latest, newest, model):
     lacking = [e.context_id for e in newest if "agent_name" not in (e.context or {})]
-    # the logs of older versions (2, and 1 further back) lack it; version 3's have it
-    assert lacking and "3" not in {e.version for e in newest if e.context_id in lacking}
+    # version 2's logs lack it (version 3's have it, but for the seed's odd logs, which
+    # lack a variable on purpose)
+    versions = [e.version for e in newest if e.context_id in lacking]
+    assert lacking and versions.count("2") > len(versions) / 2
     variables = draft_variables(PromptData.model_validate(latest))
     odd = [  # the seed's odd logs lack another variable too (order_id, say)
         e.context_id
@@ -334,9 +336,12 @@ def test_the_replay_tab_preselects_the_drafts_version_and_says_what_it_did_not_s
     model.clear_requests()
     run = replay.run(wait=True)
     lacking = [r for r in run.rows if "agent_name" in r.unresolved_variables]
-    versions = {r.version for r in lacking}
-    assert lacking and versions == {"2"}, versions
-    said = f"{len(lacking)} of 50 logs lack agent_name: logs of version 2"
+    # version 2's logs (and maybe a seed's odd log of version 3, lacking it on purpose)
+    v2 = sum(r.version == "2" for r in lacking)
+    others = len(lacking) - v2
+    assert lacking and v2 > others, [r.version for r in lacking]
+    which = "version 2" if not others else f"version 2 ({v2}) and version 3 ({others})"
+    said = f"{len(lacking)} of 50 logs lack agent_name: logs of {which}"
     assert said in replay.unresolved_view.value, replay.unresolved_view.value
     assert "unresolved" in replay.summary_view.value
     assert len(model.requests()) == run.summary()["succeeded"]
@@ -356,6 +361,12 @@ def test_the_replay_tab_preselects_the_drafts_version_and_says_what_it_did_not_s
     assert not any("agent_name" in r.unresolved_variables for r in run.rows)
     assert run.selection["defaults"] == {"agent_name": "Sam Q."}
     assert sum("Sam Q." in text for text in _sent_texts(model)) == run.summary()["succeeded"]
+    # the Compare tab: every pair's baseline is a version-2 answer, the draft is version 3
+    app.compare.choose(candidate=run)
+    compared = app.compare.run()
+    assert compared.other_version == len(compared.pairs) > 0
+    line = f"{len(compared.pairs)} of {len(compared.pairs)} pairs have a baseline from another"
+    assert line in app.compare.summary_view.value, app.compare.summary_view.value
     replay.fill_missing.value = ""
     replay.send_unresolved.value = True
     run = replay.run(wait=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import html
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -45,15 +46,15 @@ def _cost_line(s: dict) -> str:
     return line + (f"; actual {off:+.1%} from it)" if off is not None else ")")
 
 
-def _versions(versions: set[str | None]) -> str:
-    named = sorted((v for v in versions if v is not None), key=lambda v: (len(v), v))
-    words = []
-    if named:
-        listed = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
-        words.append(f"logs of version{'s' if len(named) > 1 else ''} {listed}")
-    if None in versions:
-        words.append("logs of no version")
-    return " and ".join(words)
+def _versions(versions: list[str | None]) -> str:
+    """The logs' versions in words: "logs of version 2", or with counts when several:
+    "logs of version 2 (17) and version 3 (1)"."""
+    counts = Counter("no version" if v is None else f"version {v}" for v in versions)
+    if len(counts) == 1:
+        return f"logs of {next(iter(counts))}"
+    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    named = [f"{name} ({n})" for name, n in ordered]
+    return "logs of " + ", ".join(named[:-1]) + " and " + named[-1]
 
 
 def unresolved_lines(run: ReplayRun) -> list[str]:
@@ -69,7 +70,7 @@ def unresolved_lines(run: ReplayRun) -> list[str]:
             for name in r.unresolved_variables:
                 lacking.setdefault(name, {})[r.context_id] = r.version
     return [
-        f"{len(logs)} of {total} logs lack {name}: {_versions(set(logs.values()))}"
+        f"{len(logs)} of {total} logs lack {name}: {_versions(list(logs.values()))}"
         for name, logs in sorted(lacking.items(), key=lambda item: (-len(item[1]), item[0]))
     ]
 
