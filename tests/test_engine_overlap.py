@@ -23,7 +23,8 @@ RUBRIC = "Mentions the order id and apologises"
 
 @pytest.fixture(scope="module")
 def draft(alice) -> dict:
-    entry = next(i for i in alice.logs(prompt_id=PROMPT, limit=50).items if i.version)
+    items = alice.logs(prompt_id=PROMPT, limit=50, source="production").items
+    entry = next(i for i in items if i.version)
     return alice.open_test(entry.context_id).prompt_data
 
 

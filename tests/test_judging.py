@@ -24,7 +24,8 @@ FAST = RetryPolicy(max_retries=2, base_delay_s=0.01, max_delay_s=1.0)
 
 @pytest.fixture(scope="module")
 def draft(alice) -> dict:
-    entry = next(i for i in alice.logs(prompt_id=PROMPT, limit=50).items if i.version)
+    items = alice.logs(prompt_id=PROMPT, limit=50, source="production").items
+    entry = next(i for i in items if i.version)
     return alice.open_test(entry.context_id).prompt_data
 
 
@@ -296,7 +297,7 @@ def test_no_provider_key_in_any_judge_prompt_log_record_or_html(
             OPENAI_API_KEY=sentinel,
             AZURE_OPENAI_KEYS={"westus": {"url": stack.model.url, "key": sentinel}},
         )
-        items = s.logs(prompt_id=PROMPT, limit=50).items
+        items = s.logs(prompt_id=PROMPT, limit=50, source="production").items
         entry = next(i for i in items if i.version)
         draft = s.open_test(entry.context_id).prompt_data
         ids = like_for_like(s, draft, 3)
