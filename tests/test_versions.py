@@ -163,11 +163,17 @@ def test_a_replay_of_the_latest_version_sends_no_unresolved_variable(alice, late
     assert all("agent_name" in by_id[c] for c in lacking)
     assert all(v == [] for c, v in by_id.items() if c not in not_sent)
     assert {"2", "3"} <= set(frame["version"])
+    # sent anyway (as before), the same rows cost money and answer with "{agent_name}"
+    model.clear_requests()
+    sent = _replay(alice, latest, context_ids=[r.context_id for r in skipped], unresolved="send")
+    would_have_cost = sum(r.price or 0.0 for r in sent.rows)
+    assert would_have_cost > 0 and sent.summary()["succeeded"] == len(skipped)
+    assert sum("{agent_name}" in text for text in _sent_texts(model)) == len(lacking)
     print(
         f"100 newest support-reply logs: {len(skipped)} skipped ({len(lacking)} without"
         f" agent_name, versions {sorted({r.version for r in skipped})}),"
         f" {s['succeeded']} sent, ${spent_on_skipped:.5f} spent on the skipped,"
-        f" ${s['total_cost']:.5f} in all"
+        f" ${s['total_cost']:.5f} in all; sent anyway they cost ${would_have_cost:.5f}"
     )
 
 
