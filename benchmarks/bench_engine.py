@@ -182,7 +182,7 @@ def profile_replay(s, draft: dict, n: int, out: Path) -> None:
     )
     time.sleep(1.0)  # py-spy attaches (not a synchronisation of the code measured)
     for _ in range(2):
-        s.replay(draft, "default", limit=n, concurrency=32, progress=False)
+        s.replay(draft, "default", unresolved="send", limit=n, concurrency=32, progress=False)
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=60)
     if not out.exists():
@@ -208,13 +208,16 @@ def profile_replay(s, draft: dict, n: int, out: Path) -> None:
 
 def issue21(s, url: str, stack: LocalStack, draft: dict, n: int) -> None:
     """[21.1] CPU per row and [21.3] calls/s from a fast source (see the module's doc)."""
-    contexts = [r.context for r in s.replay(draft, "default", limit=n, progress=False).rows]
+    contexts = [
+        r.context
+        for r in s.replay(draft, "default", unresolved="send", limit=n, progress=False).rows
+    ]
     messages = resolved_messages(s, draft, contexts, url)
     rate, client_cpu = reused_client(url, messages)
     read_cpu = plain_boto3_read_cpu(stack, s.env.env_id, n) / n
     base = client_cpu + read_cpu
     cpu, started = time.process_time(), time.perf_counter()
-    run = s.replay(draft, "default", limit=n, concurrency=32, progress=False)
+    run = s.replay(draft, "default", unresolved="send", limit=n, concurrency=32, progress=False)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - started
     per_row = cpu / len(run.rows)
     print(
@@ -300,7 +303,9 @@ def run_all(args, url: str, stack: LocalStack) -> None:
     entry = next(e for e in s.logs(prompt_id=PROMPT_ID, limit=50).items if e.version)
     draft = s.open_test(entry.context_id).prompt_data
     print(f"model server: separate process at {url}; environment {ENV!r}, prompt {PROMPT_ID!r}")
-    s.replay(draft, "default", limit=20, progress=False)  # warm-up: clients, encodings
+    s.replay(
+        draft, "default", unresolved="send", limit=20, progress=False
+    )  # warm-up: clients, encodings
     if args.profile:
         with tempfile.TemporaryDirectory() as tmp:
             profile_replay(s, draft, n, Path(tmp) / "profile.txt")
@@ -311,7 +316,7 @@ def run_all(args, url: str, stack: LocalStack) -> None:
     set_latency(url, 200)
     try:
         started = time.perf_counter()
-        run = s.replay(draft, "default", limit=n, concurrency=32, progress=False)
+        run = s.replay(draft, "default", unresolved="send", limit=n, concurrency=32, progress=False)
         wall = time.perf_counter() - started
     finally:
         set_latency(url, 0)
@@ -330,7 +335,7 @@ def run_all(args, url: str, stack: LocalStack) -> None:
     # 2. zero latency vs one reused openai client --------------------------------------
     clear_requests(url)
     started = time.perf_counter()
-    run = s.replay(draft, "default", limit=n, concurrency=32, progress=False)
+    run = s.replay(draft, "default", unresolved="send", limit=n, concurrency=32, progress=False)
     wall = time.perf_counter() - started
     requests = count_requests(url)
     rate = len(run.rows) / wall
@@ -343,7 +348,9 @@ def run_all(args, url: str, stack: LocalStack) -> None:
         f" sequential: {plain:.0f} calls/s; ratio {rate / plain:.2f} (target >= 0.5)"
     )
     started = time.perf_counter()
-    run = s.replay(draft, "default", context_ids=ids, concurrency=32, progress=False)
+    run = s.replay(
+        draft, "default", unresolved="send", context_ids=ids, concurrency=32, progress=False
+    )
     wall = time.perf_counter() - started
     print(
         f"[2] the same {len(ids)} logs by context_ids (BatchGetItem, no query): {wall:.2f} s ="
@@ -359,7 +366,7 @@ def run_all(args, url: str, stack: LocalStack) -> None:
         tracemalloc.start()
         base, _ = tracemalloc.get_traced_memory()
         started = time.perf_counter()
-        run = s.replay(draft, "default", limit=m, concurrency=32, progress=False)
+        run = s.replay(draft, "default", unresolved="send", limit=m, concurrency=32, progress=False)
         wall = time.perf_counter() - started
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
@@ -387,7 +394,15 @@ def run_all(args, url: str, stack: LocalStack) -> None:
     walls = {}
     for label, scorers in (("without", None), ("with", checks), ("without again", None)):
         started = time.perf_counter()
-        s.replay(draft, "default", limit=n, concurrency=32, progress=False, scorers=scorers)
+        s.replay(
+            draft,
+            "default",
+            unresolved="send",
+            limit=n,
+            concurrency=32,
+            progress=False,
+            scorers=scorers,
+        )
         walls[label] = time.perf_counter() - started
     base = (walls["without"] + walls["without again"]) / 2
     print(
@@ -421,6 +436,7 @@ def judged(s, url: str, draft: dict, n: int, read_s: float) -> None:
         run = s.replay(
             draft,
             "default",
+            unresolved="send",
             limit=n,
             concurrency=32,
             progress=False,

@@ -121,6 +121,7 @@ def bench_replay(s: pt.Session, url: str, rows: int, latency_ms: int, repeats: i
             plain = s.replay(
                 draft,
                 "default",
+                unresolved="send",
                 limit=rows,
                 concurrency=16,
                 progress=False,

@@ -317,15 +317,21 @@ def main() -> None:
         s = connect(stack, url)
         entry = next(e for e in s.logs(prompt_id=PROMPT_ID, limit=50).items if e.version)
         draft = s.open_test(entry.context_id).prompt_data
-        available = len(s.replay(draft, "default", limit=n, progress=False, dry_run=True).rows)
+        available = len(
+            s.replay(
+                draft, "default", unresolved="send", limit=n, progress=False, dry_run=True
+            ).rows
+        )
         print(f"model server: separate process at {url}; {available} '{PROMPT_ID}' logs in {ENV}")
         if available < n:
             print(f"  (only {available} logs: every figure below uses {available})")
 
         # 1. zero latency: s.replay vs a sequential flow-prompt loop ---------------------
-        s.replay(draft, "default", limit=20, progress=False)  # warm-up: clients, encodings
+        s.replay(
+            draft, "default", unresolved="send", limit=20, progress=False
+        )  # warm-up: clients, encodings
         started = time.perf_counter()
-        s.replay(draft, "default", limit=n, progress=False, dry_run=True)
+        s.replay(draft, "default", unresolved="send", limit=n, progress=False, dry_run=True)
         selection = time.perf_counter() - started
         print(
             f"[1] selecting {available} logs (moto server) + the estimate, no call (dry_run):"
@@ -334,7 +340,14 @@ def main() -> None:
         for concurrency in (16, 32):
             clear_requests(url)
             started = time.perf_counter()
-            run = s.replay(draft, "default", limit=n, concurrency=concurrency, progress=False)
+            run = s.replay(
+                draft,
+                "default",
+                unresolved="send",
+                limit=n,
+                concurrency=concurrency,
+                progress=False,
+            )
             wall = time.perf_counter() - started
             rate = len(run.rows) / wall
             summary = run.summary()
@@ -359,7 +372,9 @@ def main() -> None:
         set_latency(url, 200)
         try:
             started = time.perf_counter()
-            run = s.replay(draft, "default", limit=n, concurrency=32, progress=False)
+            run = s.replay(
+                draft, "default", unresolved="send", limit=n, concurrency=32, progress=False
+            )
             wall = time.perf_counter() - started
         finally:
             set_latency(url, 0)
@@ -438,6 +453,7 @@ def main() -> None:
         run = s.replay(
             draft,
             "default",
+            unresolved="send",
             prompt_id="bench-memory",
             limit=rows_n,
             concurrency=32,

@@ -272,6 +272,8 @@ REPLAY_COLUMNS = (
     "repeat",
     "ideal",
     "source",  # the log's source: "prompt-tester" only when the selection named such a log
+    "version",  # the log's prompt version (the draft's may differ)
+    "unresolved_variables",  # the draft's variables the row's context lacked (empty: none)
     "production_model",  # the model that served the log ("openai/gpt-4o-mini"), if it says
 )
 

@@ -103,13 +103,15 @@ class Session:
         limit: int = 50,
         cursor: str | None = None,
         source: str = "all",
+        version: Any = None,
     ) -> LogPage:
         """A page of logs, newest first. Each says its ``source`` (``"production"`` or
         ``"prompt-tester"``: a call the Tester made), known from the product's own TesterRuns
-        records; ``source=`` lists one of them (``"all"``: both). A filtered page may be short
-        and still have a ``next_cursor``."""
+        records; ``source=`` lists one of them (``"all"``: both), ``version=`` one prompt
+        version's logs (None: every version). A filtered page may be short and still have a
+        ``next_cursor``."""
         return self._service.logs(
-            self._who(), self._env.env_id, prompt_id, since, until, limit, cursor, source
+            self._who(), self._env.env_id, prompt_id, since, until, limit, cursor, source, version
         )
 
     def log(self, context_id: str) -> LogEntry:
@@ -149,6 +151,7 @@ class Session:
         limit: int | None = None,
         progress: Any = True,
         source: str = "all",
+        version: Any = None,
     ):
         """Every log matching, one row each, in one pandas DataFrame (newest first).
 
@@ -158,14 +161,21 @@ class Session:
         page; ``progress=True`` draws a tqdm bar, ``False`` none, a callable gets
         ``(done, total)`` (total None without a limit). ``pt.sample`` draws from the result.
         ``source="production"`` or ``"prompt-tester"`` keeps the logs of that source only
-        (``limit`` counts those).
+        (``limit`` counts those); ``version=`` the logs of one prompt version (None: all).
         """
         import pandas as pd
 
         from .models import LOG_FRAME_COLUMNS
 
         pages = self._service.log_pages(
-            self._who(), self._env.env_id, prompt_id, since, until, limit, source=source
+            self._who(),
+            self._env.env_id,
+            prompt_id,
+            since,
+            until,
+            limit,
+            source=source,
+            version=version,
         )
         bar = None
         if progress is True:
@@ -261,8 +271,18 @@ class Session:
         scorers: Any = None,
         repeats: int = 1,
         source: str = "production",
+        version: Any = None,
+        unresolved: str = "skip",
+        defaults: dict[str, str] | None = None,
     ):
         """Replay the draft on the last ``limit`` logs (or ``context_ids``) and compare.
+
+        ``version`` keeps the logs of one prompt version (None: every version), for a query
+        and for ``context_ids`` alike. A log whose context lacks a variable the draft uses is
+        not sent (``unresolved="skip"``): its row ends as an error of kind ``unresolved``
+        naming the variables, costs nothing and is never scored; ``defaults={"name": "…"}``
+        fills such variables for the run, ``unresolved="send"`` sends the rows anyway. Each
+        row lists what it lacked in ``unresolved_variables``.
 
         ``source`` selects the logs: production calls only by default; ``"all"`` (or
         ``"prompt-tester"``) must be asked for to include the Tester's own. ``context_ids``
@@ -286,6 +306,9 @@ class Session:
             max_cost=max_cost,
             cache=cache,
             repeats=repeats,
+            version=version,
+            unresolved=unresolved,
+            defaults=defaults,
         )
         if progress is True:
             progress = TqdmProgress(desc=f"replay {behaviour}")

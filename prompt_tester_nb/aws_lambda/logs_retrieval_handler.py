@@ -1,7 +1,8 @@
 """LogsRetrievalHandler: the user's environments, a page of logs, one log, a log's ideal answer.
 
 ``GET /environments``, ``GET /envs/{env}/logs`` (``prompt_id``, ``since``, ``until``,
-``limit``, ``cursor``, ``source``: ``production``, ``prompt-tester`` or ``all``, the default)
+``limit``, ``cursor``, ``source``: ``production``, ``prompt-tester`` or ``all``, the default;
+``version``: one prompt version's logs)
 and ``GET /envs/{env}/logs/{context_id}``. Every log says its ``source``.
 
 ``PUT /envs/{env}/logs/{context_id}/ideal-answer`` (body ``{"ideal_answer": "..."}``, the
@@ -41,6 +42,7 @@ def logs(env: str) -> Any:
         runtime.int_query(app, "limit", 50),
         query(app, "cursor"),
         "all" if source is None else source,
+        query(app, "version"),
     )
     return json_response(page)
 

@@ -21,6 +21,8 @@ def comparison_html(comparison: Any) -> str:
         f" {html.escape(comparison.judge.name)}, both orders): {s['wins']} wins, {s['losses']}"
         f" losses, {s['ties']} ties, {s['errors']} errors; win rate {rate}{interval}</p>"
     )
+    if getattr(comparison, "other_version", 0):
+        head += f"<p>{html.escape(comparison.version_note())}</p>"
     if getattr(comparison, "models", None):
         head += f"<p>⚠ Different models: {html.escape(comparison.models)}</p>"
     rows = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import html
+from collections import Counter
 from typing import Any
 
 MAX_ROWS_SHOWN = 20
@@ -45,6 +46,33 @@ def _cost_line(s: dict) -> str:
     return line + (f"; actual {off:+.1%} from it)" if off is not None else ")")
 
 
+def _versions(versions: list[str | None]) -> str:
+    """The logs' versions in words: "logs of version 2", or with counts when several:
+    "logs of version 2 (17) and version 3 (1)"."""
+    counts = Counter("no version" if v is None else f"version {v}" for v in versions)
+    if len(counts) == 1:
+        return f"logs of {next(iter(counts))}"
+    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    named = [f"{name} ({n})" for name, n in ordered]
+    return "logs of " + ", ".join(named[:-1]) + " and " + named[-1]
+
+
+def unresolved_lines(run: Any) -> list[str]:
+    """In words, per variable, the logs whose rows were not sent for lacking it and their
+    versions: "18 of 50 logs lack agent_name: logs of version 2" (a log counts once, whatever
+    its repeats)."""
+    total = len({r.context_id for r in run.rows})
+    lacking: dict[str, dict[str, str | None]] = {}
+    for r in run.rows:
+        if r.error_kind == "unresolved":
+            for name in r.unresolved_variables:
+                lacking.setdefault(name, {})[r.context_id] = r.version
+    return [
+        f"{len(logs)} of {total} logs lack {name}: {_versions(list(logs.values()))}"
+        for name, logs in sorted(lacking.items(), key=lambda item: (-len(item[1]), item[0]))
+    ]
+
+
 def run_html(run: Any, running: bool = False) -> str:
     """A run record: its summary, the scorers' numbers, then the changed rows first."""
     s = run.summary()
@@ -54,6 +82,7 @@ def run_html(run: Any, running: bool = False) -> str:
         ("succeeded", s["succeeded"]),
         ("failed", s["failed"]),
         ("not run", s["not_run"]),
+        ("not sent (unresolved)", s["unresolved"]),
         ("changed", f"{s['changed']} ({_num(s['share_changed'])})"),
         ("cost", _cost_line(s)),
         (
@@ -74,6 +103,13 @@ def run_html(run: Any, running: bool = False) -> str:
         )
         + "</table>",
     ]
+    lines = unresolved_lines(run)
+    if lines:
+        parts.append(
+            "<p>Not sent: "
+            + "; ".join(_e(line) for line in lines)
+            + " (give defaults={...} to fill them, or unresolved='send').</p>"
+        )
     scores = s.get("scores") or {}
     if scores:
         head = "<tr><th>scorer</th><th>mean</th><th>pass rate</th><th>95% interval</th><th>n</th><th>unscored</th><th>rows for a 5-point difference</th></tr>"

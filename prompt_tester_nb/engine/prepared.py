@@ -227,6 +227,10 @@ class PreparedDraft:
         rng = random.Random(context_seed(context))
         return [where for where, _ in attempt_order(self.behaviour, rng)]
 
+    def missing(self, context: dict[str, Any]) -> list[str]:
+        """The draft's variables (read once, at preparation) that ``context`` lacks."""
+        return [n for n in self._variables if n not in context]
+
     def prepare(self, context: dict[str, Any], model: str | None = None) -> PreparedCall:
         """Resolve the draft for this context (raises ``PromptError`` for an input that
         cannot be sent, ``ProviderError`` when no attempt can run). ``model``: the label of
@@ -238,7 +242,7 @@ class PreparedDraft:
             context=context,
             order=order,
             first=first,
-            unresolved_variables=[n for n in self._variables if n not in context],
+            unresolved_variables=self.missing(context),
         )
         self.resolution(call, first)
         return call

@@ -93,6 +93,9 @@ class Comparison(BaseModel):
     # One line when the pairs' baseline answers came from other models than the candidate's
     # ("production used gpt-4o-mini on 9 rows; this run gpt-4-turbo"), else None.
     models: str | None = None
+    draft_version: str | None = None  # the candidate draft's prompt version
+    # pairs whose baseline answer came from another prompt version than the draft's
+    other_version: int = 0
 
     @property
     def wins(self) -> int:
@@ -137,6 +140,8 @@ class Comparison(BaseModel):
             "ties": self.ties,
             "errors": self.errors,
             "skipped": self.skipped,
+            "draft_version": self.draft_version,
+            "other_version_baselines": self.other_version,
             "win_rate": rate,
             "ci95": self.ci95,
             "rows_for_5pt": stats.rows_for_difference(rate) if rate is not None else None,
@@ -173,6 +178,17 @@ class Comparison(BaseModel):
         return (
             f"<Comparison vs {self.baseline}: {self.wins} wins, {self.losses} losses,"
             f" {self.ties} ties, {self.errors} errors; win rate {rate} {shown}>"
+        )
+
+    def version_note(self) -> str:
+        """One line on pairs that compare across prompt versions ('' when none do)."""
+        if not self.other_version:
+            return ""
+        draft = f"version {self.draft_version}" if self.draft_version else "unversioned"
+        return (
+            f"{self.other_version} of {len(self.pairs)} pairs have a baseline from another"
+            f" prompt version than the draft's ({draft}): they compare versions, not only the"
+            " change."
         )
 
     def _repr_html_(self) -> str:
@@ -253,7 +269,12 @@ def compare(
     whole_number(concurrency, "concurrency", 1, 64)
     answers: dict[tuple[str, int], str] = {}
     baseline_models: dict[str, str | None] = {}
+    draft_version = (getattr(candidate, "draft", None) or {}).get("version")
+    draft_version = None if draft_version is None else str(draft_version)
+    baseline_version = None
     if baseline is not None:
+        found = (getattr(baseline, "draft", None) or {}).get("version")
+        baseline_version = None if found is None else str(found)
         for row in baseline.rows:
             if row.ok:
                 baseline_models.setdefault(row.context_id, row.model)
@@ -262,7 +283,9 @@ def compare(
                     (row.context_id, -1), row.new
                 )  # any repeat, for a 1-run baseline
     comparison = Comparison(
-        judge=judge, baseline="production" if baseline is None else f"run {baseline.behaviour!r}"
+        judge=judge,
+        baseline="production" if baseline is None else f"run {baseline.behaviour!r}",
+        draft_version=draft_version,
     )
     jobs: list[tuple[PairVerdict, Any]] = []
     models: list[tuple[str | None, str | None]] = []
@@ -288,6 +311,10 @@ def compare(
         )
         models.append((theirs, row.model))
         comparison.pairs.append(pair)
+        # production's answer was made by the log's version; a run's by its draft's
+        other_version = getattr(row, "version", None) if baseline is None else baseline_version
+        if other_version is not None and str(other_version) != draft_version:
+            comparison.other_version += 1
         jobs.append((pair, row.context))
     comparison.models = models_differ(
         models, baseline="production" if baseline is None else comparison.baseline

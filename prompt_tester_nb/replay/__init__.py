@@ -38,6 +38,7 @@ from .records import (
     EMPTY_ESTIMATE,
     NOT_RUN,
     SAVED_FIELDS,
+    UNRESOLVED,
     ReplayEstimate,
     ReplayRow,
     RowRecord,
@@ -120,7 +121,8 @@ def replay(
 
     def pages() -> Iterator[list]:
         if request.context_ids is not None:
-            yield [baseline_only(e) for e in scope.logs_by_id(list(request.context_ids))]
+            named = scope.logs_by_id(list(request.context_ids), version=request.version)
+            yield [baseline_only(e) for e in named]
             return
         yield from scope.log_pages(
             prompt_id=request.prompt_id or prepared.prompt.prompt_id,
@@ -132,6 +134,7 @@ def replay(
             first_page=min(request.limit, max(2 * request.concurrency, 50)),
             page_size=min(1000, max(50, 2 * request.concurrency)),
             source=source,
+            version=request.version,
         )
 
     options = RunOptions(
@@ -143,6 +146,8 @@ def replay(
         scorers=scorer_set,
         panel=panel,
         repeats=request.repeats,
+        unresolved=request.unresolved,
+        defaults=dict(request.defaults),
     )
     scheduler = ReplayScheduler(run, prepared, pages, cache, options)
     try:
@@ -170,6 +175,7 @@ __all__ = [
     "NOT_RUN",
     "PHASES",
     "SAVED_FIELDS",
+    "UNRESOLVED",
     "AnswerCache",
     "ReplayEstimate",
     "ReplayRequest",

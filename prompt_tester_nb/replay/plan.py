@@ -3,8 +3,9 @@
 Each row is resolved by flow-prompt (through the engine's ``prepare``) before its call: the
 token count it gives feeds the row's estimate, the cache key and the call itself. A row the
 draft cannot be sent with is settled with the engine's ``PromptError`` kind and message (the
-Tester says the same for that context); a row whose exact request is in the answer cache is
-settled from it.
+Tester says the same for that context); a row whose context lacks a variable the draft uses is
+settled as ``unresolved`` once resolved, before any estimate or call (unless the run says
+``unresolved="send"``); a row whose exact request is in the answer cache is settled from it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from ..behaviour_spec import logged_model_label
 from ..engine.cache import AnswerCache
 from ..errors import PromptError, ProviderError
 from ..models import LogEntry
-from .rows import ReplayRow
+from .rows import UNRESOLVED, ReplayRow
 
 if TYPE_CHECKING:
     from ..engine.prepared import PreparedCall, PreparedDraft
@@ -50,22 +51,47 @@ def new_row(index: int, entry: LogEntry, repeat: int = 0) -> ReplayRow:
         ideal=getattr(entry, "ideal_answer", None),
         source=entry.source,
         production_model=logged_model_label((entry.metrics or {}).get("ai_model_details")),
+        version=entry.version,
+    )
+
+
+def unresolved_message(names: list[str]) -> str:
+    """Why a row was not sent, naming the variables its context lacks."""
+    listed = ", ".join("{" + n + "}" for n in names)
+    example = ", ".join(f"{n!r}: ..." for n in names)
+    return (
+        f"not sent: the log's context lacks {listed}, which the draft uses; give"
+        f" defaults={{{example}}} or unresolved='send' to send it anyway"
     )
 
 
 def plan_row(
-    prepared: PreparedDraft, row: ReplayRow, cache: AnswerCache | None
+    prepared: PreparedDraft,
+    row: ReplayRow,
+    cache: AnswerCache | None,
+    unresolved: str = "skip",
+    defaults: dict[str, str] | None = None,
 ) -> tuple[PreparedCall, Basis] | None:
-    """The row's prepared call and estimate basis, or None when the row is settled already
-    (as-logged, a log that names no model, or one whose model has no key, fails its row)."""
-    try:
-        call = prepared.prepare(row.context, row.production_model)
+    """The row's prepared call and estimate basis, or None when the row is settled already.
+
+    ``defaults`` fill the variables the log's context lacks (the log's own values win); a
+    variable still missing settles the row as ``unresolved`` (no call, no cost) unless
+    ``unresolved="send"``. Either way the row lists the variables in
+    ``unresolved_variables``. As-logged, a log that names no model, or one whose model has no
+    key, fails its row."""
+    context = {**defaults, **row.context} if defaults else row.context
+    row.unresolved_variables = prepared.missing(context)
+    try:  # resolved first: a draft that cannot be sent gets the Tester's verdict
+        call = prepared.prepare(context, row.production_model)
     except PromptError as exc:
         row.fail(exc.kind, exc.message)
         return None
     except ProviderError as exc:  # as-logged only: a behaviour's keys were checked up front
         row.fail(exc.kind or "setup", exc.message)
         row.failed_model = row.production_model
+        return None
+    if call.unresolved_variables and unresolved == "skip":  # resolved, never sent
+        row.fail(UNRESOLVED, unresolved_message(call.unresolved_variables))
         return None
     if cache is not None:
         hit = cache.find(prepared, call, row.repeat)

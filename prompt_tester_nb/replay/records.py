@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, InstanceOf, model_validator
 from ..errors import ValidationError
 from ..models_used import models_differ
 from ..saved import plain_name, read_text, write_text
-from .rows import COLUMNS, NOT_RUN, SAVED_FIELDS, ReplayRow, RowRecord, SavedModel
+from .rows import COLUMNS, NOT_RUN, SAVED_FIELDS, UNRESOLVED, ReplayRow, RowRecord, SavedModel
 
 FORMAT: Literal["prompt-tester-nb/replay"] = "prompt-tester-nb/replay"
 FORMAT_VERSION = 1
@@ -42,10 +42,14 @@ class ReplayEstimate(BaseModel):
     rows: int
     calls: int
     cached: int
-    unresolved: int  # rows whose context the draft cannot be sent with (not called)
+    unresolved: int  # rows not sent: their context lacks a variable the draft uses
     prompt_tokens: int
     sample_tokens: int
     estimated_cost: float
+    # rows the draft cannot be sent with at all (empty prompt, over the token budget)
+    invalid: int = 0
+    # variable -> rows not sent for lacking it (a row lacking two counts under both)
+    unresolved_by_variable: dict[str, int] = Field(default_factory=dict)
 
     model_config = ConfigDict(frozen=True)
 
@@ -195,11 +199,18 @@ class RunRecord(SavedModel):
         spent = sum(r.price for r in rows if r.ok and not r.cached and r.price is not None)
         spent += sum(r.judge_cost for r in rows)  # model and judge calls together
         not_run = kinds.get(NOT_RUN, 0)
+        by_variable: Counter[str] = Counter()
+        for r in rows:
+            if r.error_kind == UNRESOLVED:
+                by_variable.update(r.unresolved_variables)
         return {
             "calls": len(rows),
             "succeeded": len(ok),
             "failed": len(rows) - len(ok) - not_run,
             "not_run": not_run,
+            # rows not sent because their context lacks a variable the draft uses
+            "unresolved": kinds.get(UNRESOLVED, 0),
+            "unresolved_by_variable": dict(sorted(by_variable.items())),
             "errors_by_kind": dict(sorted(kinds.items())),
             "changed": changed,
             "share_changed": (changed / len(ok)) if ok else None,
@@ -328,6 +339,7 @@ __all__ = [
     "FORMAT_VERSION",
     "NOT_RUN",
     "SAVED_FIELDS",
+    "UNRESOLVED",
     "ReplayEstimate",
     "ReplayRow",
     "RowRecord",

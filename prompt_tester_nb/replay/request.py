@@ -15,12 +15,15 @@ from pydantic import BaseModel, ConfigDict
 
 from ..errors import ValidationError
 from ..ids import ContextId
-from ..service import log_query
+from ..service import log_query, log_version
 from ..validation import cache_path, require, whole_number
 
 MAX_ROWS = 10_000
 MAX_CONCURRENCY = 64
 MAX_REPEATS = 20
+UNRESOLVED_CHOICES = ("skip", "send")
+MAX_DEFAULTS = 100  # variables one run's ``defaults`` may fill
+MAX_DEFAULT_TEXT = 10_000  # characters of each default value
 
 
 class ReplayRequest(BaseModel):
@@ -38,6 +41,10 @@ class ReplayRequest(BaseModel):
     max_cost: float | None = None
     cache: Path | None = None
     repeats: int = 1  # each log is run this many times (rows carry ``repeat``)
+    version: str | None = None  # only logs of this prompt version (None: every version)
+    # A row whose context lacks a variable the draft uses: "skip" (not sent) or "send".
+    unresolved: str = "skip"
+    defaults: dict[str, str] = {}  # variable -> value for a context that lacks it
 
     @classmethod
     def build(
@@ -53,6 +60,9 @@ class ReplayRequest(BaseModel):
         max_cost: Any = None,
         cache: Any = None,
         repeats: Any = 1,
+        version: Any = None,
+        unresolved: Any = "skip",
+        defaults: Any = None,
     ) -> ReplayRequest:
         """The request from a user's arguments, or a ``ValidationError`` naming the field."""
         require(isinstance(behaviour, str), "behaviour", "must be a behaviour name")
@@ -78,6 +88,12 @@ class ReplayRequest(BaseModel):
                     "selects logs by query; give either context_ids or a query, not both",
                 )
         since_ms, until_ms = log_query(prompt_id, since, until)
+        require(
+            isinstance(unresolved, str) and unresolved in UNRESOLVED_CHOICES,
+            "unresolved",
+            "must be 'skip' (a row whose context lacks a variable the draft uses is not sent)"
+            " or 'send' (sent with the variable as written)",
+        )
         return cls(
             behaviour=behaviour,
             context_ids=ids,
@@ -89,6 +105,9 @@ class ReplayRequest(BaseModel):
             max_cost=max_cost,
             cache=cache_path(cache),
             repeats=repeats,
+            version=log_version(version),
+            unresolved=unresolved,
+            defaults=_defaults(defaults),
         )
 
     def selection(self, draft_prompt_id: str) -> dict[str, Any]:
@@ -100,7 +119,34 @@ class ReplayRequest(BaseModel):
             "since_ms": self.since_ms,
             "until_ms": self.until_ms,
             "limit": self.limit,
+            "version": self.version,
+            "unresolved": self.unresolved,
+            "defaults": dict(self.defaults),
         }
+
+
+def _defaults(value: Any) -> dict[str, str]:
+    """``defaults=``: variable name -> text, filling what a log's context lacks."""
+    if value is None:
+        return {}
+    require(
+        isinstance(value, dict) and len(value) <= MAX_DEFAULTS,
+        "defaults",
+        f"must be a dict of variable name -> text (at most {MAX_DEFAULTS}), e.g."
+        " {'agent_name': 'Sam'}",
+    )
+    for name, text in value.items():
+        require(
+            isinstance(name, str) and 0 < len(name) <= 256,
+            "defaults",
+            "must name each variable with text",
+        )
+        require(
+            isinstance(text, str) and len(text) <= MAX_DEFAULT_TEXT,
+            f"defaults.{name}",
+            f"must be text (at most {MAX_DEFAULT_TEXT:,} characters)",
+        )
+    return dict(value)
 
 
 def _context_ids(value: Any) -> tuple[str, ...]:

@@ -8,7 +8,7 @@ row as its call ends; ``RunRecord`` (``records``) saves and loads them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ..models import REPLAY_COLUMNS, TestResult
 
 NOT_RUN = "not_run"
+# A row whose context lacks a variable the draft uses, not sent (``unresolved="skip"``).
+UNRESOLVED = "unresolved"
 COLUMNS = list(REPLAY_COLUMNS)
 
 
@@ -71,6 +73,8 @@ class RowRecord(SavedModel):
     judge_cost: float = 0.0
     source: str = "production"
     production_model: str | None = None
+    version: str | int | None = None
+    unresolved_variables: list[str] = Field(default_factory=list)
 
 
 SAVED_FIELDS = tuple(RowRecord.model_fields)
@@ -120,6 +124,9 @@ class ReplayRow:
     # The model that served the log, labelled as a behaviour's model is
     # ("azure/westus/gpt-4o", "openai/gpt-4o-mini"); None when its metrics do not say.
     production_model: str | None = None
+    version: str | None = None  # the log's prompt version
+    # The draft's variables that neither the log's context nor the run's ``defaults`` gave.
+    unresolved_variables: list[str] = field(default_factory=list)
     _similarity: float | None = None
 
     # --- the result's fields, as columns ------------------------------------------------
@@ -215,6 +222,8 @@ class ReplayRow:
             judge_cost=saved.judge_cost,
             source=saved.source,
             production_model=saved.production_model,
+            version=None if saved.version is None else str(saved.version),
+            unresolved_variables=[str(n) for n in saved.unresolved_variables],
         )
         if saved.new is not None and saved.error_kind is None:
             fields = {name: getattr(saved, field) for field, name in _RESULT_FIELDS.items()}

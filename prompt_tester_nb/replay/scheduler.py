@@ -48,7 +48,7 @@ from ..models import LogEntry
 from .job import ReplayRun
 from .plan import Basis, judge_basis, new_row, plan_row
 from .records import ReplayEstimate
-from .rows import NOT_RUN, ReplayRow
+from .rows import NOT_RUN, UNRESOLVED, ReplayRow
 
 if TYPE_CHECKING:
     from ..engine.prepared import PreparedCall, PreparedDraft
@@ -72,13 +72,16 @@ class RunOptions:
     scorers: ScorerSet = field(default_factory=ScorerSet)
     panel: JudgePanel | None = None
     repeats: int = 1
+    unresolved: str = "skip"  # a row lacking a variable the draft uses: "skip" or "send"
+    defaults: dict[str, str] = field(default_factory=dict)
 
 
 class _Estimate:
     def __init__(self) -> None:
-        self.rows = self.calls = self.cached = self.unresolved = 0
+        self.rows = self.calls = self.cached = self.unresolved = self.invalid = 0
         self.prompt_tokens = self.sample_tokens = 0
         self.cost = 0.0
+        self.by_variable: dict[str, int] = {}
 
     def freeze(self) -> ReplayEstimate:
         return ReplayEstimate(
@@ -89,6 +92,8 @@ class _Estimate:
             prompt_tokens=self.prompt_tokens,
             sample_tokens=self.sample_tokens,
             estimated_cost=round(self.cost, 10),
+            invalid=self.invalid,
+            unresolved_by_variable=dict(sorted(self.by_variable.items())),
         )
 
 
@@ -274,13 +279,18 @@ class ReplayScheduler:
         self._phase("planning")
         row = self.unplanned.popleft()
         self.estimate.rows += 1
-        planned = plan_row(self.prepared, row, self.cache)
+        options = self.options
+        planned = plan_row(self.prepared, row, self.cache, options.unresolved, options.defaults)
         scorers = self.options.scorers
         if planned is None:
             if row.cached:
                 self.estimate.cached += 1
-            else:
+            elif row.error_kind == UNRESOLVED:
                 self.estimate.unresolved += 1
+                for name in row.unresolved_variables:
+                    self.estimate.by_variable[name] = self.estimate.by_variable.get(name, 0) + 1
+            else:
+                self.estimate.invalid += 1
             if not (row.cached and len(scorers)):
                 self._emit(row)
                 self.run.estimate = self.estimate.freeze()

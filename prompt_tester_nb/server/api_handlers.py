@@ -64,6 +64,13 @@ _SOURCE = {
 }
 
 
+_VERSION = {
+    "type": "string",
+    "description": "Only logs of this prompt version (e.g. 3); omitted: every version. Filtered"
+    " as source is, so a page may be short and still carry next_cursor",
+}
+
+
 class TesterNotebookBody(BaseModel):
     context_id: str | None = Field(default=None, max_length=512)
     prompt_id: str | None = Field(default=None, max_length=256)
@@ -87,6 +94,7 @@ class LogsHandler(PromptTesterHandler):
             "limit": _LIMIT,
             "cursor": {"type": "string", "description": "next_cursor of the previous page"},
             "source": _SOURCE,
+            "version": _VERSION,
         }
     }
 
@@ -103,6 +111,7 @@ class LogsHandler(PromptTesterHandler):
             self.int_argument("limit", 50),
             self.get_argument("cursor", None),
             self.get_argument("source", "all"),
+            self.get_argument("version", None),
         )
         self.send(page)
 

@@ -62,6 +62,7 @@ from .inputs import (
     SecretsInput,
     log_query,
     log_source,
+    log_version,
     parse_test_input,
     to_epoch_ms,
 )
@@ -83,6 +84,7 @@ __all__ = [
     "draft_digest",
     "log_query",
     "log_source",
+    "log_version",
     "to_epoch_ms",
 ]
 
@@ -185,9 +187,10 @@ class PromptTesterService:
         limit: int = 50,
         cursor: str | None = None,
         source: str = "all",
+        version: Any = None,
     ) -> LogPage:
         scope = self.scope(principal, env_id)
-        return logs.logs(scope, prompt_id, since, until, limit, cursor, source)
+        return logs.logs(scope, prompt_id, since, until, limit, cursor, source, version)
 
     def log(self, principal: Principal, env_id: str, context_id: str) -> LogEntry:
         return logs.log(self.scope(principal, env_id), context_id)
@@ -218,9 +221,10 @@ class PromptTesterService:
         limit: int | None = None,
         fields: tuple[str, ...] | None = LOG_FRAME_FIELDS,
         source: str = "all",
+        version: Any = None,
     ) -> Iterator[list[LogEntry]]:
         scope = self.scope(principal, env_id)
-        return logs.log_pages(scope, prompt_id, since, until, limit, fields, source)
+        return logs.log_pages(scope, prompt_id, since, until, limit, fields, source, version)
 
     # --- prompts (service.prompts) --------------------------------------------------------
     def prompt_ids(self, principal: Principal, env_id: str) -> list[str]:

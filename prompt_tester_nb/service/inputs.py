@@ -32,7 +32,7 @@ MAX_LOG_SET = 10_000_000  # logs one logs_frame may read
 # (Not ``source``: where a log came from is the service's verdict, from TesterRuns.)
 LOG_FRAME_FIELDS = ("version", "context", "response", "metrics", "ideal_answer")
 # Attributes a replay reads of each log (a projection keeps pages small).
-REPLAY_LOG_FIELDS = ("context", "response", "metrics", "ideal_answer")
+REPLAY_LOG_FIELDS = ("version", "context", "response", "metrics", "ideal_answer")
 
 
 class AzureRealmKey(BaseModel):
@@ -123,6 +123,22 @@ def log_source(value: Any, field: str = "source") -> str:
         "must be 'production', 'prompt-tester' or 'all'",
     )
     return value
+
+
+def log_version(value: Any, field: str = "version") -> str | None:
+    """``version=`` of a listing or a replay: a prompt version (a whole number or its text,
+    as logs record it), or None for every version."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        require(value >= 1, field, "must be a prompt version (1 or more), or None for all")
+        return str(value)
+    require(
+        isinstance(value, str) and 0 < len(value.strip()) <= 64,
+        field,
+        "must be a prompt version (e.g. 3 or '3'), or None for all",
+    )
+    return value.strip()
 
 
 def prompt_id_arg(prompt_id: Any) -> str:

@@ -23,6 +23,7 @@ from .inputs import (
     force_reason,
     log_query,
     log_source,
+    log_version,
     test_origin,
 )
 
@@ -39,18 +40,23 @@ def logs(
     limit: int = 50,
     cursor: str | None = None,
     source: str = "all",
+    version: Any = None,
 ) -> LogPage:
     """A page of logs, newest first; every entry's ``source`` comes from TesterRuns.
 
     ``source="production"`` or ``"prompt-tester"`` filters here, while paging the
     DynamoDB query: a page holds at most ``limit`` logs of that source, read from at most
     ``FILTERED_PAGE_READ`` logs, so it may come back short (even empty) with a cursor that
-    continues right after the last log read.
+    continues right after the last log read. ``version=`` (a prompt version) filters the same
+    way, in the same pages and under the same read bound.
     """
     whole_number(limit, "limit", 1, 1000)
     source = log_source(source)
+    version = log_version(version)
     since_ms, until_ms = log_query(prompt_id, since, until)
     query = [prompt_id, since_ms, until_ms, source]
+    if version is not None:  # a cursor made before the filter existed still reads
+        query.append(version)
     cursors, user_id, env_id = scope.service.cursors, scope.principal.user_id, scope.env.env_id
     start_key = cursors.decode(cursor, user_id, env_id, query) if cursor else None
     entries, last_key = scope.log_page(
@@ -60,6 +66,7 @@ def logs(
         limit=limit,
         start_key=start_key,
         source=source,
+        version=version,
     )
     next_cursor = cursors.encode(user_id, env_id, query, last_key) if last_key else None
     return LogPage(items=entries, next_cursor=next_cursor)
@@ -82,9 +89,10 @@ def log_pages(
     limit: int | None = None,
     fields: tuple[str, ...] | None = LOG_FRAME_FIELDS,
     source: str = "all",
+    version: Any = None,
 ) -> Iterator[list[LogEntry]]:
     """Every log matching (newest first), page by page, up to ``limit`` (None: all) logs
-    of ``source``.
+    of ``source`` and prompt ``version`` (None: every version).
 
     The input checks run now, not at the first page; the pages are read as the iterator is
     consumed (``logs_frame`` builds a DataFrame from them).
@@ -92,6 +100,7 @@ def log_pages(
     since_ms, until_ms = log_query(prompt_id, since, until)
     if limit is not None:
         whole_number(limit, "limit", 1, MAX_LOG_SET)
+    version = log_version(version)
     return scope.log_pages(
         prompt_id=prompt_id,
         since_ms=since_ms,
@@ -99,6 +108,7 @@ def log_pages(
         limit=MAX_LOG_SET if limit is None else limit,
         fields=fields,
         source=log_source(source),
+        version=version,
     )
 
 

@@ -140,9 +140,11 @@ class EnvironmentScope:
         start_key: dict[str, Any] | None = None,
         source: str = "all",
         fields: tuple[str, ...] | None = None,
+        version: str | None = None,
     ) -> tuple[list[LogEntry], dict[str, Any] | None]:
-        """Up to ``limit`` logs of ``source`` (``"all"``: every log) newest first, reading
-        only ``fields`` (None: all), and the key to continue from (None: no more).
+        """Up to ``limit`` logs of ``source`` (``"all"``: every log) and of prompt ``version``
+        (None: every version) newest first, reading only ``fields`` (None: all), and the key
+        to continue from (None: no more).
 
         Each entry's ``source`` is decided from TesterRuns. A filtered page is read on while
         the DynamoDB query goes on, and stops after ``FILTERED_PAGE_READ`` logs read: it may
@@ -151,6 +153,8 @@ class EnvironmentScope:
         skipped or listed twice).
         """
         store = self._service.log_store
+        if version is not None and fields is not None and "version" not in fields:
+            fields = (*fields, "version")  # the filter reads it
 
         def read(size: int, key: dict[str, Any] | None) -> tuple[list[LogEntry], Any]:
             entries, last = store.page(
@@ -164,7 +168,12 @@ class EnvironmentScope:
             )
             return self.mark_sources(entries), last
 
-        if source == "all":
+        def wanted(entry: LogEntry) -> bool:
+            if source != "all" and entry.source != source:
+                return False
+            return version is None or str(entry.version) == version
+
+        if source == "all" and version is None:
             return read(limit, start_key)
         kept: list[LogEntry] = []
         key = start_key
@@ -174,7 +183,7 @@ class EnvironmentScope:
             chunk, last = read(size, key)
             read_count += len(chunk)
             for i, entry in enumerate(chunk):
-                if entry.source != source:
+                if not wanted(entry):
                     continue
                 kept.append(entry)
                 if len(kept) == limit:
@@ -199,8 +208,10 @@ class EnvironmentScope:
         page_size: int = 1000,
         fields: tuple[str, ...] | None = REPLAY_LOG_FIELDS,
         source: str = "production",
+        version: str | None = None,
     ) -> Iterator[list[LogEntry]]:
-        """Logs of ``source`` (``"all"``: every log) newest first, page by page (``log_page``
+        """Logs of ``source`` (``"all"``: every log) and of prompt ``version`` (None: every
+        version) newest first, page by page (``log_page``
         each, so a filtered page also reads at most ``FILTERED_PAGE_READ`` logs), up to
         ``limit`` of them, reading only ``fields`` (a small first page, so that work on it
         starts at once). Empty pages are not yielded; ``limit`` counts the logs kept."""
@@ -216,6 +227,7 @@ class EnvironmentScope:
                 start_key=start_key,
                 source=source,
                 fields=fields,
+                version=version,
             )
             left -= len(kept)
             if kept:
@@ -225,14 +237,23 @@ class EnvironmentScope:
             size = page_size
 
     def logs_by_id(
-        self, context_ids: list[str], fields: tuple[str, ...] | None = REPLAY_LOG_FIELDS
+        self,
+        context_ids: list[str],
+        fields: tuple[str, ...] | None = REPLAY_LOG_FIELDS,
+        version: str | None = None,
     ) -> list[LogEntry]:
-        """The logs named, in that order (100 per BatchGetItem); ``NotFoundError`` names the
-        missing ones."""
+        """The logs named, in that order (100 per BatchGetItem), those of prompt ``version``
+        only when one is given (None: every version); ``NotFoundError`` names the missing
+        ones."""
+        if version is not None and fields is not None and "version" not in fields:
+            fields = (*fields, "version")
         keys = [ContextId.parse(cid, field="context_ids").key for cid in context_ids]
         found = self._service.log_store.batch_get(self.env.env_id, keys, projection=fields)
         missing = [cid for cid, key in zip(context_ids, keys, strict=True) if key not in found]
         if missing:
             more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
             raise NotFoundError(f"No log {missing[0]!r} in environment {self.env.env_name!r}{more}")
-        return self.mark_sources([found[key] for key in keys])
+        kept = [found[key] for key in keys]
+        if version is not None:
+            kept = [entry for entry in kept if str(entry.version) == version]
+        return self.mark_sources(kept)

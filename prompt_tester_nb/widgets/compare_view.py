@@ -329,6 +329,8 @@ class CompareView(Tool):
             if getattr(c, "models", None)
             else ""
         )
+        if c.other_version:  # production's answers of another version than the draft's
+            self.summary_view.value += f"<br><span class='pt-warn'>{esc(c.version_note())}</span>"
         pairs = sorted(c.pairs, key=pair_order)
         self._sorted = pairs
         self._pairs = {(p.context_id, p.repeat): p for p in pairs}

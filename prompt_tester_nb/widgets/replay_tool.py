@@ -20,6 +20,8 @@ from .scorer_form import ScorerForm
 from .tester import Tester
 
 SAME = "(the draft's prompt)"
+DRAFT_VERSION = "(the draft's version)"  # the version filter's default: like for like
+ALL_VERSIONS = "all versions"
 HISTORY = 10  # finished runs kept for the Compare view
 ROWS_PAGE = 200  # rows of a run in the grid at a time (the whole run is in to_dataframe())
 CSV_LINK_MAX = 5 * 1024 * 1024  # a bigger run's CSV is offered as save_csv(path) only (the link
@@ -31,6 +33,7 @@ def _columns(metas: list[dict[str, Any]]) -> list[Column]:
     then its metrics (on the right, where the grid scrolls sideways when narrow)."""
     return [
         Column("context", width="150px"),
+        Column("version", width="56px", numeric=True),
         Column("repeat", width="56px", numeric=True),
         Column("changed", width="66px"),
         Column("similarity", width="84px", numeric=True),
@@ -45,6 +48,7 @@ def _columns(metas: list[dict[str, Any]]) -> list[Column]:
 
 BASE_TITLES = {
     "context",
+    "version",
     "repeat",
     "changed",
     "similarity",
@@ -68,6 +72,7 @@ def row_cells(row: Any, metas: list[dict[str, Any]]) -> list[str]:
     latency = row.latency_ms
     return [
         row.context_id,
+        row.version or "",
         str(row.repeat + 1),  # 1-based, as the app and the DataFrame count
         changed,
         num(row.similarity, 2),
@@ -118,6 +123,26 @@ class ReplayTool(Tool):
         self.on_open: Callable[[Any], Any] | None = None  # the app: show the Tester tab
 
         self.prompt_filter = w.Dropdown(description="Logs of", options=[SAME], value=SAME)
+        # the draft's version is preselected: a replay compares the draft with answers of
+        # the same prompt version unless another version (or all) is chosen
+        self.version_filter = w.Dropdown(
+            description="Version", options=[DRAFT_VERSION, ALL_VERSIONS], value=DRAFT_VERSION
+        )
+        self.version_filter.add_class("pt-replay-version")
+        self.unresolved_view = w.HTML()
+        self.unresolved_view.add_class("pt-replay-unresolved")
+        # what a log's context lacks: filled for this run, or sent as written (else not sent)
+        self.fill_missing = w.Text(
+            description="Fill missing",
+            placeholder="agent_name=Sam; other=value",
+            style={"description_width": "initial"},
+            layout=w.Layout(width="360px"),
+        )
+        self.fill_missing.add_class("pt-replay-defaults")
+        self.send_unresolved = w.Checkbox(
+            description="Send rows that still lack a variable", value=False, indent=False
+        )
+        self.send_unresolved.add_class("pt-replay-send-unresolved")
         self.since = w.DatetimePicker(description="Since")
         self.until = w.DatetimePicker(description="Until")
         self.limit = w.BoundedIntText(description="Last", value=50, min=1, max=10_000)
@@ -184,8 +209,9 @@ class ReplayTool(Tool):
                 "<span class='pt-muted'>Reruns the <b>Tester's draft</b> with the Tester's behaviour on"
                 " each chosen log's context, and compares with what production answered.</span>"
             ),
-            w.HBox([self.prompt_filter, self.since, self.until]),
+            w.HBox([self.prompt_filter, self.version_filter, self.since, self.until]),
             w.HBox([self.limit, self.concurrency, self.max_cost]),
+            w.HBox([self.fill_missing, self.send_unresolved]),
             self.form,
             w.HBox(
                 [
@@ -198,6 +224,7 @@ class ReplayTool(Tool):
             ),
             self.messages,
             self.estimate_view,
+            self.unresolved_view,
             self.summary_view,
             self.scores_view,
             w.HBox([self.open_button, self.frame_button, self.csv_button, self.csv_link]),
@@ -233,6 +260,7 @@ class ReplayTool(Tool):
             self.tester.prompt_data, **self._options(), progress=False, dry_run=True
         )
         self._show_estimate(run.estimate)
+        self._show_unresolved(run)
         return run.estimate
 
     def run(self, wait: bool = True) -> Any:
@@ -245,6 +273,7 @@ class ReplayTool(Tool):
         self.progress.value, self.progress.max = 0, 1
         draft = self.tester.prompt_data
         self.summary_view.value = self.diff.value = self.scores_view.value = ""
+        self.unresolved_view.value = ""
         self.row_scores.value = self.csv_link.value = ""
         self.frame_view.clear_output()
         self.open_button.disabled = self.frame_button.disabled = self.csv_button.disabled = True
@@ -347,6 +376,44 @@ class ReplayTool(Tool):
     # --- internals -------------------------------------------------------------------------------
     def _load_prompts(self) -> None:
         self.prompt_filter.options = [SAME, *self.session.prompts()]
+        self.prompt_filter.observe(self.guarded(lambda _: self._load_versions()), "value")
+        # a draft loaded in the Tester (its versions listed there) lists its versions here
+        self.tester.version.observe(self.guarded(lambda _: self._load_versions()), "options")
+        self._load_versions()
+
+    def _load_versions(self) -> None:
+        """The chosen prompt's versions, after the draft's (the default) and all."""
+        prompt = self.prompt_filter.value
+        prompt_id = (self.tester.prompt_data or {}).get("prompt_id") if prompt == SAME else prompt
+        versions = self.session.prompt_versions(prompt_id) if prompt_id else []
+        keep = self.version_filter.value
+        options = [DRAFT_VERSION, ALL_VERSIONS, *(f"version {v}" for v in versions)]
+        self.version_filter.options = options
+        self.version_filter.value = keep if keep in options else DRAFT_VERSION
+
+    def selected_version(self) -> str | None:
+        """The version the next run selects: the draft's, one chosen, or None (all)."""
+        chosen = self.version_filter.value
+        if chosen == ALL_VERSIONS:
+            return None
+        if chosen == DRAFT_VERSION:
+            version = (self.tester.prompt_data or {}).get("version")
+            return None if version in (None, "") else str(version)
+        return chosen.removeprefix("version ")
+
+    def _show_unresolved(self, run: Any) -> None:
+        """Say in words which logs were not sent for lacking a variable the draft uses."""
+        from ..display.runs import unresolved_lines
+
+        lines = unresolved_lines(run)
+        self.unresolved_view.value = (
+            "<span class='pt-warn'>Not sent: "
+            + "; ".join(esc(line) for line in lines)
+            + ". Choose the draft's version, or fill the variable (Fill missing; in Python"
+            " <code>defaults={...}</code>).</span>"
+            if lines
+            else ""
+        )
 
     def _options(self) -> dict[str, Any]:
         if not self.tester.behaviour:
@@ -362,7 +429,26 @@ class ReplayTool(Tool):
             "max_cost": float(self.max_cost.value) or None,
             "scorers": self.scorers,
             "repeats": self.form.repeat_count,
+            "version": self.selected_version(),
+            "defaults": self.defaults(),
+            "unresolved": "send" if self.send_unresolved.value else "skip",
         }
+
+    def defaults(self) -> dict[str, str] | None:
+        """ "Fill missing" as ``defaults=``: ``name=value`` pairs separated by ``;``."""
+        text = self.fill_missing.value.strip()
+        if not text:
+            return None
+        out: dict[str, str] = {}
+        for piece in filter(None, (p.strip() for p in text.split(";"))):
+            name, sep, value = piece.partition("=")
+            if not sep or not name.strip():
+                raise ValidationError(
+                    f"defaults: write each as name=value, separated by ';' (not {piece!r})",
+                    field="defaults",
+                )
+            out[name.strip()] = value.strip()
+        return out
 
     def _on_progress(self, done: int, total: int) -> None:
         """Live counts while the run goes: calls done of those planned so far, and the
@@ -433,6 +519,7 @@ class ReplayTool(Tool):
             else ""
         )
         self._show_estimate(run.estimate)  # complete now that every log was read
+        self._show_unresolved(run)
         self._scorer_meta = list(run.scorers or [])
         self.scores_view.value = self.scores_html(run.scorers or [], s.get("scores") or {})
         ordered = sorted(run.rows, key=view_order)

@@ -15,6 +15,7 @@ import pytest
 
 import prompt_tester_nb as pt
 from prompt_tester_nb.replay import RetryPolicy
+from tests.support.logs_support import like_for_like
 
 PROMPT = "support-reply"
 RUBRIC = "Greets the customer by first name, apologises for the trouble and gives the order id."
@@ -23,12 +24,15 @@ FAST = RetryPolicy(max_retries=2, base_delay_s=0.01, max_delay_s=1.0)
 
 @pytest.fixture(scope="module")
 def production(alice) -> tuple[dict, list[str]]:
-    """The prompt production runs now (the newest version, unchanged) and 20 production logs."""
+    """The prompt production runs now (the newest version, unchanged) and 20 production logs
+    of that version."""
     logs = [e for e in alice.logs(prompt_id=PROMPT, limit=120).items if e.context and e.version]
     production_logs = [e for e in logs if e.source != "prompt-tester"]
     newest = max(production_logs, key=lambda e: int(e.version))
     draft = alice.open_test(newest.context_id).prompt_data
-    return draft, [e.context_id for e in production_logs][:20]
+    # like for like: logs of the draft's own version (an older version's answers are no
+    # baseline for it, and their contexts lack the variables it added)
+    return draft, like_for_like(alice, draft, 20)
 
 
 def _with_instruction(draft: dict, instruction: str) -> dict:

@@ -12,6 +12,7 @@ import pytest
 
 import prompt_tester_nb as pt
 from prompt_tester_nb.replay import RetryPolicy
+from tests.support.logs_support import like_for_like
 
 sc = pt.scorers
 PROMPT = "support-reply"
@@ -22,14 +23,14 @@ RUBRIC = "Mentions the order id and apologises"
 
 @pytest.fixture(scope="module")
 def draft(alice) -> dict:
-    entry = next(i for i in alice.logs(prompt_id=PROMPT, limit=50).items if i.version)
+    items = alice.logs(prompt_id=PROMPT, limit=50, source="production").items
+    entry = next(i for i in items if i.version)
     return alice.open_test(entry.context_id).prompt_data
 
 
 @pytest.fixture(scope="module")
-def ids(alice) -> list[str]:
-    items = alice.logs(prompt_id=PROMPT, limit=200).items
-    return [i.context_id for i in items if i.source != "prompt-tester" and i.context][:6]
+def ids(alice, draft) -> list[str]:
+    return like_for_like(alice, draft, 6)
 
 
 def _kinds(model) -> list[str]:

@@ -15,6 +15,7 @@ import prompt_tester_nb as pt
 from prompt_tester_nb.judging import stats
 from prompt_tester_nb.judging.compare import verdict_of
 from prompt_tester_nb.replay import RetryPolicy
+from tests.support.logs_support import like_for_like
 
 sc = pt.scorers
 PROMPT = "support-reply"
@@ -23,14 +24,14 @@ FAST = RetryPolicy(max_retries=2, base_delay_s=0.01, max_delay_s=1.0)
 
 @pytest.fixture(scope="module")
 def draft(alice) -> dict:
-    entry = next(i for i in alice.logs(prompt_id=PROMPT, limit=50).items if i.version)
+    items = alice.logs(prompt_id=PROMPT, limit=50, source="production").items
+    entry = next(i for i in items if i.version)
     return alice.open_test(entry.context_id).prompt_data
 
 
 @pytest.fixture(scope="module")
-def ids(alice) -> list[str]:
-    items = alice.logs(prompt_id=PROMPT, limit=200).items
-    return [i.context_id for i in items if i.source != "prompt-tester" and i.context][:6]
+def ids(alice, draft) -> list[str]:
+    return like_for_like(alice, draft, 6)
 
 
 def _replay(alice, draft, ids, **kwargs):
@@ -296,10 +297,10 @@ def test_no_provider_key_in_any_judge_prompt_log_record_or_html(
             OPENAI_API_KEY=sentinel,
             AZURE_OPENAI_KEYS={"westus": {"url": stack.model.url, "key": sentinel}},
         )
-        items = s.logs(prompt_id=PROMPT, limit=50).items
+        items = s.logs(prompt_id=PROMPT, limit=50, source="production").items
         entry = next(i for i in items if i.version)
         draft = s.open_test(entry.context_id).prompt_data
-        ids = [i.context_id for i in items if i.source != "prompt-tester" and i.context][:3]
+        ids = like_for_like(s, draft, 3)
         model.clear_requests()
         # botocore's DEBUG lines carry request bodies; the package's filter scrubs them on any
         # handler it is added to (as the package's own handlers and Jupyter's log have it)

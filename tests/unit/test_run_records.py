@@ -75,9 +75,14 @@ def _new_fields_empty(value, old):
     """``value`` cut to the keys of ``old`` (recursively), after checking that each key the
     old form lacks holds an empty value (None, empty list or dict)."""
     if isinstance(value, dict) and isinstance(old, dict):
+        computed = value.keys() & {"summary", "estimate"}  # recomputed or counted anew
+        cut = {k: value[k] for k in computed if k in old}
         for key in value.keys() - old.keys():
             assert value[key] in (None, [], {}), (key, value[key])
-        return {k: _new_fields_empty(value[k], old[k]) for k in old if k in value}
+        out = {k: _new_fields_empty(value[k], old[k]) for k in old if k in value}
+        for k, v in cut.items():  # only the keys the old form had
+            out[k] = {key: v[key] for key in old[k] if key in v}
+        return out
     if isinstance(value, list) and isinstance(old, list) and len(value) == len(old):
         return [_new_fields_empty(v, o) for v, o in zip(value, old, strict=True)]
     return value
