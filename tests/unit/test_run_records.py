@@ -79,7 +79,7 @@ def _new_fields_empty(value, old):
         cut = {k: value[k] for k in computed if k in old}
         for key in value.keys() - old.keys():
             assert value[key] in (None, [], {}), (key, value[key])
-        out = {k: _new_fields_empty(value[k], old[k]) for k in old if k in value}
+        out = {k: _new_fields_empty(value[k], old[k]) for k in old if k in value and k not in cut}
         for k, v in cut.items():  # only the keys the old form had
             out[k] = {key: v[key] for key in old[k] if key in v}
         return out
