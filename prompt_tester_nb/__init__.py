@@ -21,6 +21,9 @@ from .errors import (
 )
 from .models import (
     Behaviour,
+    Dataset,
+    DatasetInfo,
+    DatasetItem,
     Environment,
     LogEntry,
     LogPage,
@@ -99,6 +102,9 @@ __all__ = [
     "AuthenticationError",
     "Behaviour",
     "ConflictError",
+    "Dataset",
+    "DatasetInfo",
+    "DatasetItem",
     "Environment",
     "LogEntry",
     "LogPage",

@@ -18,6 +18,10 @@ from ..api_models import (
     MAX_WHOLE,
     BehaviourCreateBody,
     BehaviourUpdateBody,
+    DatasetCreateBody,
+    DatasetLogsBody,
+    DatasetRemoveBody,
+    DatasetRowsBody,
     IdealAnswerBody,
     OpenTestBody,
     SecretsDeleteBody,
@@ -30,6 +34,8 @@ from ..models import (
     SOURCE_CHOICES,
     AuditEvent,
     Behaviour,
+    Dataset,
+    DatasetInfo,
     Environment,
     LogEntry,
     LogPage,
@@ -50,6 +56,11 @@ PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "context_id": {"type": "string", "minLength": 1, "maxLength": 512},
     "prompt_id": {"type": "string", "minLength": 1, "maxLength": 256},
     "name": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"},
+    "dataset": {
+        "type": "string",
+        "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}(@[0-9]{1,9})?$",
+        "description": "A dataset's name; name@version for an earlier version (reads only)",
+    },
 }
 _LIMIT = {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}
 _TIME = {"type": "string", "description": "ISO date/time or epoch milliseconds"}
@@ -291,6 +302,70 @@ class AuditHandler(PromptTesterHandler):
         self.send(await self.blocking(self.service.audit, who, env, limit))
 
 
+class DatasetsHandler(PromptTesterHandler):
+    @web.authenticated
+    async def get(self, env: str) -> None:
+        who = await self.principal()
+        self.send(await self.blocking(self.service.list_datasets, who, env))
+
+    @web.authenticated
+    async def post(self, env: str) -> None:
+        who = await self.principal()
+        body = self.body(DatasetCreateBody)
+        created = await self.blocking(
+            self.service.create_dataset, who, env, body.name, body.description
+        )
+        self.send(created, status=201)
+
+
+class DatasetHandler(PromptTesterHandler):
+    @web.authenticated
+    async def get(self, env: str, dataset: str) -> None:
+        who = await self.principal()
+        self.send(await self.blocking(self.service.get_dataset, who, env, dataset))
+
+    @web.authenticated
+    async def delete(self, env: str, dataset: str) -> None:
+        who = await self.principal()
+        await self.blocking(self.service.delete_dataset, who, env, dataset)
+        self.set_status(204)
+        self.finish()
+
+
+class DatasetLogsHandler(PromptTesterHandler):
+    @web.authenticated
+    async def post(self, env: str, dataset: str) -> None:
+        who = await self.principal()
+        body = self.body(DatasetLogsBody)
+        self.send(
+            await self.blocking(
+                self.service.add_logs_to_dataset,
+                who,
+                env,
+                dataset,
+                body.context_ids,
+                body.expected,
+                body.source,
+            )
+        )
+
+
+class DatasetItemsHandler(PromptTesterHandler):
+    @web.authenticated
+    async def post(self, env: str, dataset: str) -> None:
+        who = await self.principal()
+        body = self.body(DatasetRowsBody)
+        self.send(await self.blocking(self.service.add_to_dataset, who, env, dataset, body.rows))
+
+    @web.authenticated
+    async def delete(self, env: str, dataset: str) -> None:
+        who = await self.principal()
+        body = self.body(DatasetRemoveBody)
+        self.send(
+            await self.blocking(self.service.remove_from_dataset, who, env, dataset, body.item_ids)
+        )
+
+
 class TesterNotebookHandler(PromptTesterHandler):
     """Writes a tester notebook for a deep link (or a blank one) and says where."""
 
@@ -385,6 +460,35 @@ ROUTES: list[tuple[str, type, dict[str, tuple[str, Any, Any]]]] = [
         f"api/envs/{ENV}/audit",
         AuditHandler,
         {"get": ("Recent changes to behaviours and provider keys", None, list[AuditEvent])},
+    ),
+    (
+        f"api/envs/{ENV}/datasets",
+        DatasetsHandler,
+        {
+            "get": ("Datasets", None, list[DatasetInfo]),
+            "post": ("Create a dataset", DatasetCreateBody, Dataset),
+        },
+    ),
+    (
+        f"api/envs/{ENV}/datasets/(?P<dataset>[^/]+)",
+        DatasetHandler,
+        {
+            "get": ("A dataset and its items (name@version for an earlier version)", None, Dataset),
+            "delete": ("Delete a dataset", None, None),
+        },
+    ),
+    (
+        f"api/envs/{ENV}/datasets/(?P<dataset>[^/]+)/logs",
+        DatasetLogsHandler,
+        {"post": ("Add logs to a dataset (a new version)", DatasetLogsBody, Dataset)},
+    ),
+    (
+        f"api/envs/{ENV}/datasets/(?P<dataset>[^/]+)/items",
+        DatasetItemsHandler,
+        {
+            "post": ("Add rows to a dataset (a new version)", DatasetRowsBody, Dataset),
+            "delete": ("Remove items from a dataset (a new version)", DatasetRemoveBody, Dataset),
+        },
     ),
     (
         "api/tester-notebook",
