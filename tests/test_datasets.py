@@ -50,8 +50,10 @@ def test_a_dataset_from_logs_keeps_every_version(alice, bob, unique):
     ds = alice.datasets.add(name, rows)
     assert (ds.version, ds.added, len(ds.items)) == (3, 2, 7)
     gone = [item.item_id for item in ds.items[:2]]
+    assert ds.items == alice.datasets.get(f"{name}@3").items  # the answer is what is stored
     ds = alice.datasets.remove(name, gone)
     assert (ds.version, ds.removed, len(ds.items)) == (4, 2, 5)
+    assert ds.items == alice.datasets.get(f"{name}@4").items
     # each version reads exactly as it was
     for version, count in [(0, 0), (1, 3), (2, 5), (3, 7), (4, 5)]:
         assert len(alice.datasets.get(f"{name}@{version}").items) == count
@@ -131,7 +133,7 @@ def test_an_item_over_dynamodbs_limit_writes_nothing(alice, unique):
     assert info.value.field == "items[150]" and "400 KB" in str(info.value)
     ds = alice.datasets.get(name)
     assert (ds.version, ds.items) == (0, [])
-    # 250 rows of ~30 KB: more than one transaction by count and by size, one version
+    # 250 rows of ~30 KB: ten batch writes, one version
     rows = [{"context": {"q": f"{i}" + "y" * 30_000}, "prompt_id": "p"} for i in range(250)]
     ds = alice.datasets.add(name, rows)
     assert (ds.version, len(ds.items)) == (1, 250)
@@ -158,6 +160,35 @@ def test_ten_writers_at_once_keep_every_item_and_every_version(service, stack, u
     assert ds.version == 10 and sorted(i.context["writer"] for i in ds.items) == list(range(10))
     for v in range(11):
         assert len(sessions[0].datasets.get(f"{name}@{v}").items) == v
+
+
+def test_one_log_added_by_five_writers_at_once_is_one_item(service, stack, alice, unique):
+    from tests.conftest import ALICE, _connect
+
+    name = f"same-{unique}"
+    alice.datasets.create(name)
+    log = production_logs(alice, 1)[0]
+    sessions = [_connect(stack, service, ALICE) for _ in range(5)]
+    start = threading.Barrier(5)
+
+    def write(s: pt.Session) -> pt.Dataset:
+        start.wait()
+        return s.datasets.add_logs(name, [log.context_id])
+
+    with ThreadPoolExecutor(5) as pool:
+        results = list(pool.map(write, sessions))
+    latest = alice.datasets.get(name)
+    assert [i.source_context_id for i in latest.items] == [log.context_id]
+    # every version shows the log once, from the version that first added it on
+    first = min(r.version for r in results if r.added)
+    for v in range(latest.version + 1):
+        held = alice.datasets.get(f"{name}@{v}").items
+        assert len(held) == (1 if v >= first else 0)
+    # removed, it stays out; added again, it is back once
+    alice.datasets.remove(name, [latest.items[0].item_id])
+    assert alice.datasets.get(name).items == []
+    back = alice.datasets.add_logs(name, [log.context_id])
+    assert back.added == 1 and len(back.items) == 1
 
 
 def test_another_organisation_sees_none_of_it(alice, mallory, unique):

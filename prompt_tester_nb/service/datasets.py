@@ -9,7 +9,6 @@ how versions are made safe for many writers is in ``stores/datasets.py``.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 import uuid
@@ -20,12 +19,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..behaviour_spec import validate_behaviour_name
 from ..errors import NotFoundError, ValidationError
 from ..models import Dataset, DatasetInfo
-from ..stores.datasets import Write
+from ..stores.datasets import Contents, Write
 from ..validation import parse, require
 from .inputs import LOG_FRAME_FIELDS, now_iso
 
 if TYPE_CHECKING:
-    from ..stores.datasets import Contents
     from .scope import EnvironmentScope
 
 MAX_DATASET_CHANGE = 50_000  # items one add, add_logs or remove may name
@@ -149,9 +147,8 @@ def context_ids_of(value: Any) -> list[str]:
     return list(dict.fromkeys(value))
 
 
-def _log_item_id(context_id: str, n: int = 1) -> str:
-    base = "log-" + hashlib.sha256(context_id.encode()).hexdigest()[:16]
-    return base if n == 1 else f"{base}-{n}"
+def _new_item_id() -> str:
+    return uuid.uuid4().hex[:16]
 
 
 def add_logs(
@@ -184,16 +181,14 @@ def add_logs(
                 " call; pass source='all' to add it",
                 field="context_ids",
             )
-    store = scope.service.dataset_store
-    contents = store.contents(scope.env.env_id, header["dataset_id"])
+    contents = scope.service.dataset_store.contents(scope.env.env_id, header["dataset_id"])
+    present = contents.logs_in(int(header.get("version") or 0))
     writes: list[Write] = []
     already = 0
     for entry in entries:
-        found = _place_log(contents, entry.context_id)
-        if found is None:
+        if entry.context_id in present:
             already += 1
             continue
-        item_id, expected_token = found
         details = (entry.metrics or {}).get("ai_model_details")
         record = {
             "context": entry.context,
@@ -211,29 +206,8 @@ def add_logs(
             "model": details if isinstance(details, dict) and details else None,
             "tags": [],
         }
-        writes.append(Write(item_id, record, expected_token))
-    return _apply(scope, name, header, writes, already=already)
-
-
-def _place_log(contents: Contents, context_id: str) -> tuple[str, str | None] | None:
-    """Where a log goes: None when it is in the dataset (or being added by someone now),
-    else its item id and the stale write it takes over (None: a new key)."""
-    now = int(time.time() * 1000)
-    latest = max(contents.versions.values(), default=0)
-    n = 1
-    while True:
-        item_id = _log_item_id(context_id, n)
-        record = contents.records.get(item_id)
-        if record is None:
-            return item_id, None
-        if contents.in_version(record, latest):
-            return None
-        added = contents.pending(record, "added_token", "added_at_ms", now)
-        if added == "fresh":
-            return None
-        if added == "stale":
-            return item_id, record["added_token"]
-        n += 1  # added and removed since: the log comes back as a new item
+        writes.append(Write(_new_item_id(), record))
+    return _apply(scope, name, header, writes, contents, already=already)
 
 
 def add_rows(scope: EnvironmentScope, name: Any, rows: Any) -> Dataset:
@@ -244,10 +218,16 @@ def add_rows(scope: EnvironmentScope, name: Any, rows: Any) -> Dataset:
     require(len(parsed.rows) >= 1, "rows", "give at least one row")
     header = _header(scope, name)
     writes = [
-        Write(uuid.uuid4().hex[:16], {**row.model_dump(), "source_context_id": None})
+        Write(_new_item_id(), {**row.model_dump(), "source_context_id": None})
         for row in parsed.rows
     ]
-    return _apply(scope, name, header, writes)
+    # what the dataset holds now, to answer with the new version without reading it again
+    # (version 0 holds nothing)
+    store, dataset_id = scope.service.dataset_store, header["dataset_id"]
+    before = (
+        Contents() if not header.get("version") else store.contents(scope.env.env_id, dataset_id)
+    )
+    return _apply(scope, name, header, writes, before)
 
 
 def _records_of(rows: Any) -> Any:
@@ -291,13 +271,13 @@ def remove_items(scope: EnvironmentScope, name: Any, item_ids: Any) -> Dataset:
     already = 0
     for item_id in ids:
         record = contents.records[item_id]
-        state = contents.pending(record, "removed_token", "removed_at_ms", now)
+        state = contents.pending_removal(record, now)
         if state == "fresh":
             already += 1  # someone is removing it now
             continue
         old = record["removed_token"] if state == "stale" else None
         writes.append(Write(item_id, None, old))
-    return _apply(scope, name, header, writes, already=already)
+    return _apply(scope, name, header, writes, contents, already=already)
 
 
 def _apply(
@@ -305,22 +285,26 @@ def _apply(
     name: str,
     header: dict[str, Any],
     writes: list[Write],
+    before: Contents,
     already: int = 0,
 ) -> Dataset:
     """Write, then commit one version; nothing is written when an item is too large, and no
-    version is made when nothing changed."""
+    version is made when nothing changed. ``before``: the dataset's contents at the header's
+    version, from which the new version is answered when no other writer committed between."""
     service, env_id, who = scope.service, scope.env.env_id, scope.who
     store = service.dataset_store
     dataset_id = header["dataset_id"]
+    old = int(header.get("version") or 0)
     puts = [w for w in writes if w.record is not None]
     store.check_sizes(env_id, dataset_id, [w.record for w in puts if w.record is not None])
-    token = uuid.uuid4().hex
-    lost = store.write(env_id, dataset_id, token, who, writes) if writes else set()
-    added = sum(1 for w in puts if w.item_id not in lost)
-    removed = sum(1 for w in writes if w.record is None and w.item_id not in lost)
+    token = uuid.uuid4().hex[:16]
+    lost, written = store.write(env_id, dataset_id, token, who, writes) if writes else (set(), [])
+    added = len(written)
+    removed_ids = {w.item_id for w in writes if w.record is None} - lost
+    removed = len(removed_ids)
     already += len(lost)
     if added == 0 and removed == 0:
-        dataset = store.read(env_id, header)
+        dataset = store.read(env_id, header, old, before)
     else:
         action = "dataset.add" if puts else "dataset.remove"
         details = {"added": added} if puts else {"removed": removed}
@@ -329,5 +313,6 @@ def _apply(
             env_id, name, dataset_id, token, added, removed, who, now_iso(), audit
         )
         fresh = store.header(env_id, name) or header
-        dataset = store.read(env_id, fresh, version)
+        known = before.after(token, version, written, removed_ids) if version == old + 1 else None
+        dataset = store.read(env_id, fresh, version, known)
     return dataset.model_copy(update={"added": added, "already_in": already, "removed": removed})

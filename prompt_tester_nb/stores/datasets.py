@@ -5,27 +5,25 @@ committed version and item count. ``DatasetItems`` holds, in one partition per d
 the items (``i#<item_id>``) and the version records (``v#<version>``).
 
 How a version is made, so that it never collides, skips or shows half a write: a change
-first writes its items (or marks items removed) under a fresh *write token*, invisible to
-readers, in transactions of at most 100 items and 4 MB; then it commits: one transaction
+first writes its items (25 per BatchWriteItem, each under a new key) or marks items removed
+(conditional updates) under a fresh *write token*, invisible to readers; then it commits: one transaction
 moves the header from version ``n`` to ``n + 1`` on the condition that it still says ``n``
 and puts the version record ``v#n+1 → token`` (and the audit event). A writer that lost the
 race reads the header again and commits at the next number. A reader maps tokens to versions
 through the version records: an item is in version ``v`` when the write that added it
 committed at ``v`` or before and no write committed at ``v`` or before removed it. A write
-whose commit never came (a crash) stays invisible; after ``STALE_MS`` its items may be taken
-over by another write.
+whose commit never came (a crash) stays invisible; after ``STALE_MS`` its removal marks may
+be taken over by another write.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-
-from botocore.exceptions import ClientError
 
 from ..errors import ConflictError, NotFoundError, StoreError, ValidationError
 from ..models import Dataset, DatasetInfo, DatasetItem
@@ -34,12 +32,11 @@ from .dynamo import aws_errors, deserialize, query_all, serialize
 
 ITEM_PREFIX = "i#"
 VERSION_PREFIX = "v#"
-STALE_MS = 10 * 60 * 1000  # an uncommitted write older than this may be taken over
+STALE_MS = 10 * 60 * 1000  # an uncommitted removal older than this may be taken over
 MAX_ITEM_BYTES = 400 * 1024  # DynamoDB's item size limit
-TRANSACTION_ITEMS = 100  # TransactWriteItems' limit of actions per call
-TRANSACTION_BYTES = 3_500_000  # under TransactWriteItems' 4 MB per call, with room
+BATCH_WRITE_ITEMS = 25  # BatchWriteItem's limit per call (25 items of 400 KB: under its 16 MB)
 COMMIT_ATTEMPTS = 60  # rounds a commit retries when other writers keep committing first
-WRITE_ATTEMPTS = 8  # rounds a chunk of items is retried on transaction conflicts
+WRITE_ATTEMPTS = 8  # rounds of a batch write's unprocessed items before giving up
 
 
 def version_key(version: int) -> str:
@@ -106,31 +103,85 @@ def _info(header: dict[str, Any]) -> DatasetInfo:
 @dataclass
 class Contents:
     """A dataset's partition as read: its item records and which version each write token
-    committed at."""
+    committed at.
+
+    Two writers adding the same log at once both write an item (item keys are never
+    overwritten, so no committed version changes after the fact); the one committed later is a
+    *duplicate* and is never shown: a record is a duplicate when, at the version that added
+    it, an earlier record of the same log was in the dataset. That is decided by versions
+    only, so it is the same at every later read, and removing the first does not bring the
+    duplicate back.
+    """
 
     versions: dict[str, int] = field(default_factory=dict)  # write token → version
     records: dict[str, dict[str, Any]] = field(default_factory=dict)  # item_id → record
+    _duplicates: set[str] | None = None
 
     def committed(self, token: str | None) -> int | None:
         return None if token is None else self.versions.get(token)
 
+    @property
+    def duplicates(self) -> set[str]:
+        if self._duplicates is None:
+            by_log: dict[str, list[tuple[int, str]]] = {}
+            for item_id, record in self.records.items():
+                added = self.committed(record.get("added_token"))
+                source = record.get("source_context_id")
+                if added is not None and source:
+                    by_log.setdefault(source, []).append((added, item_id))
+            duplicates: set[str] = set()
+            for group in by_log.values():
+                kept: list[str] = []
+                for added, item_id in sorted(group):
+                    held = any(
+                        (removed := self.committed(self.records[k].get("removed_token"))) is None
+                        or removed > added
+                        for k in kept
+                    )
+                    if held:
+                        duplicates.add(item_id)
+                    else:
+                        kept.append(item_id)
+            self._duplicates = duplicates
+        return self._duplicates
+
     def in_version(self, record: dict[str, Any], version: int) -> bool:
         added = self.committed(record.get("added_token"))
-        if added is None or added > version:
+        if added is None or added > version or record["item_id"] in self.duplicates:
             return False
         removed = self.committed(record.get("removed_token"))
         return removed is None or removed > version
 
-    def pending(self, record: dict[str, Any], token_attr: str, at_attr: str, now_ms: int) -> str:
-        """How a record's write under ``token_attr`` stands: ``"none"`` (no such write),
-        ``"committed"``, ``"fresh"`` (uncommitted, maybe in flight) or ``"stale"``."""
-        token = record.get(token_attr)
+    def pending_removal(self, record: dict[str, Any], now_ms: int) -> str:
+        """How a record's removal stands: ``"none"``, ``"committed"``, ``"fresh"``
+        (uncommitted, maybe in flight) or ``"stale"`` (a crashed writer's: may be taken over)."""
+        token = record.get("removed_token")
         if token is None:
             return "none"
         if token in self.versions:
             return "committed"
-        at = int(record.get(at_attr) or 0)
+        at = int(record.get("removed_at_ms") or 0)
         return "stale" if now_ms - at > STALE_MS else "fresh"
+
+    def after(
+        self, token: str, version: int, written: list[dict[str, Any]], removed: set[str]
+    ) -> Contents:
+        """These contents with one more write committed at ``version`` (for a writer whose
+        commit came right after the version it read: nothing else can be in between)."""
+        records = dict(self.records)
+        for record in written:
+            records[record["item_id"]] = record
+        for item_id in removed:
+            records[item_id] = {**records[item_id], "removed_token": token}
+        return Contents({**self.versions, token: version}, records)
+
+    def logs_in(self, version: int) -> set[str]:
+        """The context ids of the logs in ``version``."""
+        return {
+            r["source_context_id"]
+            for r in self.records.values()
+            if r.get("source_context_id") and self.in_version(r, version)
+        }
 
     def items(self, version: int) -> list[DatasetItem]:
         """The items in ``version``, in the order they were added (then by id)."""
@@ -158,11 +209,11 @@ class Contents:
 
 @dataclass(frozen=True)
 class Write:
-    """One item put (``expected_token``: take over the stale write that holds the key) or
-    one removal mark (``expected_token``: the stale removal it replaces)."""
+    """One new item (``record``), or one removal mark (``record`` None; ``expected_token``:
+    the stale removal it takes over)."""
 
     item_id: str
-    record: dict[str, Any] | None = None  # the item to put; None: mark removed
+    record: dict[str, Any] | None = None
     expected_token: str | None = None
 
 
@@ -293,14 +344,23 @@ class DatasetStore:
             key = record.get("item_key", "")
             if key.startswith(VERSION_PREFIX):
                 contents.versions[record["token"]] = int(record["version"])
-            elif key.startswith(ITEM_PREFIX) and "item_id" in record:
+            elif key.startswith(ITEM_PREFIX):
+                record["item_id"] = key[len(ITEM_PREFIX) :]
                 contents.records[record["item_id"]] = record
         return contents
 
-    def read(self, env_id: str, header: dict[str, Any], version: int | None = None) -> Dataset:
-        """The dataset at ``version`` (None: the latest committed)."""
+    def read(
+        self,
+        env_id: str,
+        header: dict[str, Any],
+        version: int | None = None,
+        contents: Contents | None = None,
+    ) -> Dataset:
+        """The dataset at ``version`` (None: the latest committed), from ``contents`` when
+        the caller has them (read, or known after its own write), else read now."""
         info = _info(header)
-        contents = self.contents(env_id, header["dataset_id"])
+        if contents is None:
+            contents = self.contents(env_id, header["dataset_id"])
         at = info.version if version is None else version
         items = contents.items(at)
         return Dataset(
@@ -324,109 +384,70 @@ class DatasetStore:
 
     def write(
         self, env_id: str, dataset_id: str, token: str, by: str, writes: Sequence[Write]
-    ) -> set[str]:
-        """Put the items and mark the removals of ``writes`` under ``token`` (invisible until
-        ``commit``), in transactions within DynamoDB's limits; the ids another writer got to
-        first (their condition failed) are returned, the rest are written."""
+    ) -> tuple[set[str], list[dict[str, Any]]]:
+        """Put the new items and mark the removals of ``writes`` under ``token``, invisible
+        until ``commit``. Items go 25 per BatchWriteItem, each under a key of its own (no
+        write overwrites another); a removal is a conditional UpdateItem. The ids whose
+        removal another writer got to first are returned."""
         pk = dataset_key(env_id, dataset_id)
         now = _now_ms()
-        actions: list[tuple[str, dict[str, Any], int]] = []
+        written: list[dict[str, Any]] = []
+        puts: list[dict[str, Any]] = []
         for w in writes:
-            if w.record is not None:
-                item = {
-                    **w.record,
-                    "dataset_key": pk,
-                    "item_key": item_key(w.item_id),
-                    "item_id": w.item_id,
-                    "added_token": token,
-                    "added_at_ms": now,
-                    "added_by": by,
-                }
-                typed = serialize(item)
-                put: dict[str, Any] = {"TableName": self._items, "Item": typed}
-                if w.expected_token is None:
-                    put["ConditionExpression"] = "attribute_not_exists(#i)"
-                    put["ExpressionAttributeNames"] = {"#i": "item_key"}
-                else:
-                    put["ConditionExpression"] = "#t = :old"
-                    put["ExpressionAttributeNames"] = {"#t": "added_token"}
-                    put["ExpressionAttributeValues"] = {":old": {"S": w.expected_token}}
-                actions.append((w.item_id, {"Put": put}, item_size(typed)))
-            else:
-                update: dict[str, Any] = {
-                    "TableName": self._items,
-                    "Key": {"dataset_key": {"S": pk}, "item_key": {"S": item_key(w.item_id)}},
-                    "UpdateExpression": "SET #t = :t, #a = :a",
-                    "ExpressionAttributeNames": {
-                        "#t": "removed_token",
-                        "#a": "removed_at_ms",
-                        "#i": "item_key",
-                    },
-                    "ExpressionAttributeValues": {":t": {"S": token}, ":a": {"N": str(now)}},
-                }
-                if w.expected_token is None:
-                    update["ConditionExpression"] = (
-                        "attribute_exists(#i) AND attribute_not_exists(#t)"
-                    )
-                else:
-                    update["ConditionExpression"] = "attribute_exists(#i) AND #t = :old"
-                    update["ExpressionAttributeValues"][":old"] = {"S": w.expected_token}
-                actions.append((w.item_id, {"Update": update}, 300))
+            if w.record is None:
+                continue
+            stored = {
+                **{k: v for k, v in w.record.items() if v is not None and v != []},
+                "added_token": token,
+                "added_at_ms": now,
+                "added_by": by,
+            }
+            typed = serialize({"dataset_key": pk, "item_key": item_key(w.item_id), **stored})
+            puts.append({"PutRequest": {"Item": typed}})
+            written.append({**stored, "item_id": w.item_id})
+        for start in range(0, len(puts), BATCH_WRITE_ITEMS):
+            self._batch_write(puts[start : start + BATCH_WRITE_ITEMS])
         lost: set[str] = set()
-        for chunk in _chunks(actions):
-            lost |= self._transact(chunk)
-        return lost
+        for w in writes:
+            if w.record is None and not self._mark_removed(pk, w, token, now):
+                lost.add(w.item_id)
+        return lost, written
 
-    def _transact(self, chunk: list[tuple[str, dict[str, Any], int]]) -> set[str]:
-        """One chunk in one transaction; a failed condition drops that action (its id is
-        returned) and the rest are tried again; conflicts with other transactions retry."""
-        lost: set[str] = set()
-        pending = list(chunk)
-        attempt = 0
-        while pending:
-            try:
-                self._db.transact_write_items(TransactItems=[a for _, a, _ in pending])
-                return lost
-            except ClientError as exc:
-                error = exc.response.get("Error", {}).get("Code", "")
-                reasons = exc.response.get("CancellationReasons") or []
-                codes = [r.get("Code") for r in reasons]
-                if error == "TransactionCanceledException" and "ConditionalCheckFailed" in codes:
-                    if len(codes) != len(pending):  # an emulator without reasons per action
-                        return lost | self._one_by_one(pending)
-                    lost |= {
-                        pending[i][0] for i, c in enumerate(codes) if c == "ConditionalCheckFailed"
-                    }
-                    pending = [
-                        p for i, p in enumerate(pending) if codes[i] != "ConditionalCheckFailed"
-                    ]
-                    continue
-                retryable = error in ("TransactionConflictException", "ThrottlingException") or (
-                    error == "TransactionCanceledException"
-                    and {"TransactionConflict", "ThrottlingError"} & set(codes)
-                )
-                attempt += 1
-                if not retryable or attempt >= WRITE_ATTEMPTS:
-                    with aws_errors("Writing a dataset's items"):
-                        raise
-                time.sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))
-            except Exception:
-                with aws_errors("Writing a dataset's items"):
-                    raise
-        return lost
+    def _batch_write(self, requests: list[dict[str, Any]]) -> None:
+        pending: dict[str, Any] = {self._items: requests}
+        for attempt in range(WRITE_ATTEMPTS):
+            with aws_errors("Writing a dataset's items"):
+                pending = self._db.batch_write_item(RequestItems=pending).get("UnprocessedItems")
+            if not pending:
+                return
+            time.sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))
+        raise StoreError(
+            "Writing a dataset's items: DynamoDB kept throttling the batch write; nothing was"
+            " added, try again later"
+        )
 
-    def _one_by_one(self, pending: list[tuple[str, dict[str, Any], int]]) -> set[str]:
-        lost: set[str] = set()
-        for item_id, action, _ in pending:
-            try:
-                with aws_errors("Writing a dataset's items"):
-                    if "Put" in action:
-                        self._db.put_item(**action["Put"])
-                    else:
-                        self._db.update_item(**action["Update"])
-            except ConflictError:
-                lost.add(item_id)
-        return lost
+    def _mark_removed(self, pk: str, w: Write, token: str, now: int) -> bool:
+        update: dict[str, Any] = {
+            "TableName": self._items,
+            "Key": {"dataset_key": {"S": pk}, "item_key": {"S": item_key(w.item_id)}},
+            "UpdateExpression": "SET #t = :t, #a = :a",
+            "ExpressionAttributeNames": {
+                "#t": "removed_token",
+                "#a": "removed_at_ms",
+                "#i": "item_key",
+            },
+            "ExpressionAttributeValues": {":t": {"S": token}, ":a": {"N": str(now)}},
+            "ConditionExpression": "attribute_exists(#i) AND attribute_not_exists(#t)",
+        }
+        if w.expected_token is not None:
+            update["ConditionExpression"] = "attribute_exists(#i) AND #t = :old"
+            update["ExpressionAttributeValues"][":old"] = {"S": w.expected_token}
+        try:
+            with aws_errors("Removing a dataset's items"):
+                self._db.update_item(**update)
+        except ConflictError:
+            return False
+        return True
 
     def commit(
         self,
@@ -495,22 +516,6 @@ class DatasetStore:
             except ConflictError:
                 time.sleep(random.uniform(0, min(0.5, 0.01 * 2 ** min(attempt, 6))))
         raise ConflictError(f"Dataset {name!r}: too many writers committed at once; try again")
-
-
-def _chunks(
-    actions: Iterable[tuple[str, dict[str, Any], int]],
-) -> Iterable[list[tuple[str, dict[str, Any], int]]]:
-    """Runs of at most ``TRANSACTION_ITEMS`` actions and ``TRANSACTION_BYTES``."""
-    chunk: list[tuple[str, dict[str, Any], int]] = []
-    size = 0
-    for action in actions:
-        if chunk and (len(chunk) == TRANSACTION_ITEMS or size + action[2] > TRANSACTION_BYTES):
-            yield chunk
-            chunk, size = [], 0
-        chunk.append(action)
-        size += action[2]
-    if chunk:
-        yield chunk
 
 
 __all__ = ["Contents", "DatasetStore", "StoreError", "Write", "item_size"]
