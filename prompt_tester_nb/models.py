@@ -435,6 +435,19 @@ class Dataset(DatasetInfo):
     added: int = 0
     already_in: int = 0
     removed: int = 0
+    # Over the web API a dataset's items come a page at a time (a Lambda answer holds at
+    # most 6 MB): the offset of the next page, None when these were the last.
+    next_offset: int | None = None
+
+    def page(self, offset: int, limit: int) -> Dataset:
+        """This dataset with only ``items[offset:offset + limit]`` (and ``next_offset``)."""
+        end = offset + limit
+        return self.model_copy(
+            update={
+                "items": self.items[offset:end],
+                "next_offset": end if end < len(self.items) else None,
+            }
+        )
 
     def __repr__(self) -> str:
         return f"<Dataset {self.name}@{self.version}: {len(self.items)} items>"

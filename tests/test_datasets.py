@@ -59,8 +59,11 @@ def test_a_dataset_from_logs_keeps_every_version(alice, bob, unique):
         assert len(alice.datasets.get(f"{name}@{version}").items) == count
     assert {i.item_id for i in alice.datasets.get(f"{name}@3").items} >= set(gone)
     # a removed log comes back as a new item
-    back = alice.datasets.add_logs(name, [ds_source for ds_source in [logs[0].context_id]])
-    assert back.version == 5 and back.added + back.already_in == 1
+    removed_log = next(
+        i.source_context_id for i in alice.datasets.get(f"{name}@3").items if i.item_id in gone
+    )
+    back = alice.datasets.add_logs(name, [removed_log])
+    assert (back.version, back.added, len(back.items)) == (5, 1, 6)
     # a teammate in the same environment lists and opens it
     assert name in {d.name for d in bob.datasets.list()}
     assert bob.datasets.get(name).version == alice.datasets.get(name).version

@@ -42,6 +42,15 @@ async def test_datasets_over_rest(jp_fetch, stack, alice, unique):
     assert code == 200 and data["version"] == 1 and len(data["items"]) == 2
     code, data, _ = await call(jp_fetch, *base, cookie=cookie)
     assert code == 200 and name in {d["name"] for d in data}
+    # items come a page at a time (a Lambda answer holds at most 6 MB)
+    code, first, _ = await call(jp_fetch, *base, name, cookie=cookie, params={"limit": "1"})
+    assert code == 200 and len(first["items"]) == 1 and first["next_offset"] == 1
+    code, rest, _ = await call(
+        jp_fetch, *base, name, cookie=cookie, params={"limit": "5", "offset": "1"}
+    )
+    assert len(rest["items"]) == 1 and rest["next_offset"] is None
+    code, data, _ = await call(jp_fetch, *base, name, cookie=cookie, params={"limit": "0"})
+    assert code == 400 and data["field"] == "limit"
     for body, field in (
         ({"rows": [{"context": [], "prompt_id": "p"}]}, "rows[0].context"),
         ({"rows": [{"context": {}}]}, "rows[0].prompt_id"),
@@ -87,6 +96,10 @@ def test_datasets_through_the_lambda_gateway(gateway, alice_token, mallory_token
     assert r.status_code == 200 and r.json()["version"] == 1
     r = gw_call(gateway, "GET", f"{base}/{quote(name + '@0')}", alice_token)
     assert r.status_code == 200 and r.json()["items"] == []
+    r = gw_call(gateway, "GET", f"{base}/{name}", alice_token, params={"limit": "1"})
+    assert r.status_code == 200 and len(r.json()["items"]) == 1 and r.json()["next_offset"] is None
+    r = gw_call(gateway, "GET", f"{base}/{name}", alice_token, params={"limit": "9999"})
+    assert r.status_code == 400 and r.json()["field"] == "limit"
     r = gw_call(gateway, "GET", f"{base}/{name}", mallory_token)
     assert r.status_code == 403
     r = gw_call(gateway, "GET", f"{base}/nothing-{unique}", alice_token)

@@ -14,6 +14,8 @@ chats); a test that differs from the log is refused (409) unless ``force`` with 
 Datasets, made from logs: ``GET``/``POST /envs/{env}/datasets``, ``GET``/``DELETE
 /envs/{env}/datasets/{dataset}`` (``name@2`` reads version 2), ``POST .../{dataset}/logs``
 (``DatasetLogsBody``), ``POST``/``DELETE .../{dataset}/items`` (rows in, item ids out).
+A dataset's items come 1,000 a page (``?offset=``, ``?limit=`` up to 5,000; ``next_offset``),
+so an answer stays under Lambda's 6 MB.
 """
 
 from __future__ import annotations
@@ -93,7 +95,9 @@ def create_dataset(env: str) -> Any:
 
 @app.get("/envs/<env>/datasets/<dataset>")
 def get_dataset(env: str, dataset: str) -> Any:
-    found = runtime.service().get_dataset(principal(app), path_value(env), path_value(dataset))
+    who = principal(app)
+    offset, limit = runtime.int_query(app, "offset", 0), runtime.int_query(app, "limit", 1000)
+    found = runtime.service().get_dataset(who, path_value(env), path_value(dataset), offset, limit)
     return json_response(found)
 
 
@@ -110,7 +114,7 @@ def add_logs_to_dataset(env: str, dataset: str) -> Any:
     changed = runtime.service().add_logs_to_dataset(
         who, path_value(env), path_value(dataset), body.context_ids, body.expected, body.source
     )
-    return json_response(changed)
+    return json_response(changed.page(0, 1000))  # the first page of items
 
 
 @app.post("/envs/<env>/datasets/<dataset>/items")
@@ -118,7 +122,7 @@ def add_to_dataset(env: str, dataset: str) -> Any:
     who = principal(app)
     body = runtime.body(app, DatasetRowsBody)
     changed = runtime.service().add_to_dataset(who, path_value(env), path_value(dataset), body.rows)
-    return json_response(changed)
+    return json_response(changed.page(0, 1000))  # the first page of items
 
 
 @app.delete("/envs/<env>/datasets/<dataset>/items")
@@ -128,7 +132,7 @@ def remove_from_dataset(env: str, dataset: str) -> Any:
     changed = runtime.service().remove_from_dataset(
         who, path_value(env), path_value(dataset), body.item_ids
     )
-    return json_response(changed)
+    return json_response(changed.page(0, 1000))  # the first page of items
 
 
 @runtime.entry_point

@@ -318,11 +318,25 @@ class DatasetsHandler(PromptTesterHandler):
         self.send(created, status=201)
 
 
+_ITEMS_PAGE = {
+    "offset": {"type": "integer", "minimum": 0, "maximum": 10**9, "default": 0},
+    "limit": {"type": "integer", "minimum": 1, "maximum": 5000, "default": 1000},
+}
+
+
+def _first_page(dataset: Dataset) -> Dataset:
+    """A change answers with the dataset's first page of items (``next_offset`` for more)."""
+    return dataset.page(0, 1000)
+
+
 class DatasetHandler(PromptTesterHandler):
+    QUERY: ClassVar[dict[str, dict[str, dict[str, Any]]]] = {"get": _ITEMS_PAGE}
+
     @web.authenticated
     async def get(self, env: str, dataset: str) -> None:
         who = await self.principal()
-        self.send(await self.blocking(self.service.get_dataset, who, env, dataset))
+        offset, limit = self.int_argument("offset", 0), self.int_argument("limit", 1000)
+        self.send(await self.blocking(self.service.get_dataset, who, env, dataset, offset, limit))
 
     @web.authenticated
     async def delete(self, env: str, dataset: str) -> None:
@@ -337,17 +351,16 @@ class DatasetLogsHandler(PromptTesterHandler):
     async def post(self, env: str, dataset: str) -> None:
         who = await self.principal()
         body = self.body(DatasetLogsBody)
-        self.send(
-            await self.blocking(
-                self.service.add_logs_to_dataset,
-                who,
-                env,
-                dataset,
-                body.context_ids,
-                body.expected,
-                body.source,
-            )
+        changed = await self.blocking(
+            self.service.add_logs_to_dataset,
+            who,
+            env,
+            dataset,
+            body.context_ids,
+            body.expected,
+            body.source,
         )
+        self.send(_first_page(changed))
 
 
 class DatasetItemsHandler(PromptTesterHandler):
@@ -355,7 +368,8 @@ class DatasetItemsHandler(PromptTesterHandler):
     async def post(self, env: str, dataset: str) -> None:
         who = await self.principal()
         body = self.body(DatasetRowsBody)
-        self.send(await self.blocking(self.service.add_to_dataset, who, env, dataset, body.rows))
+        changed = await self.blocking(self.service.add_to_dataset, who, env, dataset, body.rows)
+        self.send(_first_page(changed))
 
     @web.authenticated
     async def delete(self, env: str, dataset: str) -> None:

@@ -331,8 +331,20 @@ class PromptTesterService:
     def list_datasets(self, principal: Principal, env_id: str) -> list[DatasetInfo]:
         return datasets.list_datasets(self.scope(principal, env_id))
 
-    def get_dataset(self, principal: Principal, env_id: str, ref: str) -> Dataset:
-        return datasets.get_dataset(self.scope(principal, env_id), ref)
+    def get_dataset(
+        self,
+        principal: Principal,
+        env_id: str,
+        ref: str,
+        offset: int | None = None,
+        limit: int | None = None,
+    ) -> Dataset:
+        """The dataset with all its items; with ``offset`` or ``limit`` (the web API), one
+        page of them (``next_offset`` says where the next begins)."""
+        found = datasets.get_dataset(self.scope(principal, env_id), ref)
+        if offset is None and limit is None:
+            return found
+        return datasets.web_page(found, offset, limit)
 
     def create_dataset(
         self, principal: Principal, env_id: str, name: str, description: Any = ""

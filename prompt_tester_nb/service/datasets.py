@@ -20,7 +20,7 @@ from ..behaviour_spec import validate_behaviour_name
 from ..errors import NotFoundError, ValidationError
 from ..models import Dataset, DatasetInfo
 from ..stores.datasets import Contents, Write
-from ..validation import parse, require
+from ..validation import parse, require, whole_number
 from .inputs import LOG_FRAME_FIELDS, now_iso
 
 if TYPE_CHECKING:
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 MAX_DATASET_CHANGE = 50_000  # items one add, add_logs or remove may name
 MAX_DESCRIPTION = 2000  # characters
+WEB_PAGE = 1000  # items per answer of the web API unless ?limit= says (at most MAX_WEB_PAGE)
+MAX_WEB_PAGE = 5000  # items of about 1 KB: well under a Lambda answer's 6 MB
 EXPECTED_CHOICES = ("ideal_answer", "production", None)
 ADD_SOURCES = ("production", "all")
 
@@ -96,6 +98,15 @@ def get_dataset(scope: EnvironmentScope, ref: Any) -> Dataset:
             f"Dataset {name!r} has no version {version} (its latest is {latest}): {ref!r}"
         )
     return scope.service.dataset_store.read(scope.env.env_id, header, version)
+
+
+def web_page(dataset: Dataset, offset: Any = 0, limit: Any = WEB_PAGE) -> Dataset:
+    """The page of a dataset's items the web API answers with (``?offset=``, ``?limit=``)."""
+    offset = 0 if offset is None else offset
+    limit = WEB_PAGE if limit is None else limit
+    whole_number(offset, "offset", 0, 10**9)
+    whole_number(limit, "limit", 1, MAX_WEB_PAGE)
+    return dataset.page(offset, limit)
 
 
 # --- changes ------------------------------------------------------------------------------
