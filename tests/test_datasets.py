@@ -114,16 +114,26 @@ def test_names_versions_and_conflicts(alice, unique):
     assert alice.datasets.get(name).version == 0  # nothing changed
 
 
-def test_tester_logs_need_source_all(alice, unique):
-    mine = alice.logs(limit=200, source="prompt-tester").items
-    if not mine:
-        pytest.skip("no log of the Tester's in this stack")
+def test_tester_logs_need_source_all(alice, service, unique):
+    from tests.test_log_source import _mark, _put_log
+
+    env_id, prompt_id, ts = alice.env.env_id, f"ds-source-{unique}", 1_790_000_000_000
+    production = _put_log(service, env_id, prompt_id, ts, {"q": "from production"})
+    mine = _put_log(service, env_id, prompt_id, ts + 1, {"q": "from the Tester"})
+    _mark(service, env_id, prompt_id, ts + 1)  # the TesterRuns record s.test writes
     name = f"src-{unique}"
     alice.datasets.create(name)
     with pytest.raises(pt.ValidationError) as info:
-        alice.datasets.add_logs(name, [mine[0].context_id])
-    assert info.value.field == "context_ids" and "source='all'" in str(info.value)
-    assert alice.datasets.add_logs(name, [mine[0].context_id], source="all").added == 1
+        alice.datasets.add_logs(name, [production, mine])
+    assert info.value.field == "context_ids" and mine in str(info.value)
+    assert "source='all'" in str(info.value) and alice.datasets.get(name).version == 0
+    ds = alice.datasets.add_logs(name, [production, mine], source="all", expected=None)
+    assert (ds.version, ds.added) == (1, 2)
+    assert {i.source_context_id: i.production for i in ds.items} == {
+        production: f"logged answer {ts}",
+        mine: f"logged answer {ts + 1}",
+    }
+    assert all(i.expected is None for i in ds.items)
 
 
 def test_an_item_over_dynamodbs_limit_writes_nothing(alice, unique):
