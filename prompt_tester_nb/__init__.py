@@ -21,6 +21,9 @@ from .errors import (
 )
 from .models import (
     Behaviour,
+    Dataset,
+    DatasetInfo,
+    DatasetItem,
     Environment,
     LogEntry,
     LogPage,
@@ -100,6 +103,9 @@ __all__ = [
     "AuthenticationError",
     "Behaviour",
     "ConflictError",
+    "Dataset",
+    "DatasetInfo",
+    "DatasetItem",
     "Environment",
     "LogEntry",
     "LogPage",

@@ -7,7 +7,7 @@ shows the shape that gets past those checks.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, Field, WithJsonSchema
 
@@ -123,3 +123,41 @@ class IdealAnswerBody(BaseModel):
             {"type": ["string", "null"], "minLength": 1, "maxLength": MAX_REASON, "pattern": "\\S"}
         ),
     ] = Field(default=None, description="Why (needed with force; audited)")
+
+
+# --- datasets (service/datasets.py checks the rest, naming the field) ------------------------
+_DATASET_CHANGE = 50_000  # service.datasets.MAX_DATASET_CHANGE
+
+
+class DatasetCreateBody(BaseModel):
+    name: str = Field(min_length=1, max_length=128)
+    description: str = Field(default="", max_length=2000)
+
+
+class DatasetLogsBody(BaseModel):
+    context_ids: list[Annotated[str, Field(min_length=1, max_length=512)]] = Field(
+        min_length=1, max_length=_DATASET_CHANGE
+    )
+    expected: Literal["ideal_answer", "production"] | None = Field(
+        default="ideal_answer",
+        description="What an item's expected answer is: the log's ideal answer, its logged"
+        " answer, or none",
+    )
+    source: Literal["production", "all"] = Field(
+        default="production", description="'all' to add logs the Tester made too"
+    )
+
+
+class DatasetRowsBody(BaseModel):
+    rows: list[dict[str, Any]] = Field(
+        min_length=1,
+        max_length=_DATASET_CHANGE,
+        description="Each: context (object), prompt_id, and optionally prompt_version,"
+        " expected, production, model, tags",
+    )
+
+
+class DatasetRemoveBody(BaseModel):
+    item_ids: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
+        min_length=1, max_length=_DATASET_CHANGE
+    )

@@ -387,3 +387,81 @@ class AuditEvent(BaseModel):
     )
     target: str
     details: dict[str, Any] = Field(default_factory=dict)
+
+
+class DatasetItem(BaseModel):
+    """One case of a dataset: the context variables and the prompt id and version it was
+    logged with (never compiled messages), what a right answer is (``expected``), and a copy
+    of the logged answer (``production``) and model details, so it outlives its log."""
+
+    item_id: str
+    context: dict[str, Any] = Field(default_factory=dict)
+    prompt_id: str
+    prompt_version: str | None = None
+    source_context_id: str | None = None  # the log it came from (None: added from a frame)
+    expected: str | None = None
+    production: str | None = None
+    model: dict[str, Any] | None = None
+    tags: list[str] = Field(default_factory=list)
+    added_in: int  # the dataset version that added it
+    added_by: str | None = None
+    added_at: datetime | None = None
+
+    def to_row(self) -> dict[str, Any]:
+        return self.model_dump()
+
+
+DATASET_ITEM_COLUMNS: tuple[str, ...] = tuple(DatasetItem.model_fields)
+
+
+class DatasetInfo(BaseModel):
+    """A dataset's header: its name, description and latest version (how many items)."""
+
+    name: str
+    version: int
+    description: str = ""
+    item_count: int = 0
+    created_by: str | None = None
+    created_at: datetime | None = None
+    updated_by: str | None = None
+    updated_at: datetime | None = None
+
+    def to_row(self) -> dict[str, Any]:
+        return self.model_dump()
+
+
+DATASET_COLUMNS: tuple[str, ...] = tuple(DatasetInfo.model_fields)
+
+
+class Dataset(DatasetInfo):
+    """A dataset at one version with its items. After a change, ``added``, ``already_in``
+    and ``removed`` count what that change did (a change that did nothing makes no version)."""
+
+    items: list[DatasetItem] = Field(default_factory=list)
+    added: int = 0
+    already_in: int = 0
+    removed: int = 0
+    # Over the web API a dataset's items come a page at a time (a Lambda answer holds at
+    # most 6 MB): the offset of the next page, None when these were the last.
+    next_offset: int | None = None
+
+    def page(self, offset: int, limit: int) -> Dataset:
+        """This dataset with only ``items[offset:offset + limit]`` (and ``next_offset``)."""
+        end = offset + limit
+        return self.model_copy(
+            update={
+                "items": self.items[offset:end],
+                "next_offset": end if end < len(self.items) else None,
+            }
+        )
+
+    def __repr__(self) -> str:
+        return f"<Dataset {self.name}@{self.version}: {len(self.items)} items>"
+
+    def to_dataframe(self):
+        """The items, one row each (``DATASET_ITEM_COLUMNS``; context and model as dicts)."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            [item.to_row() for item in self.items], columns=list(DATASET_ITEM_COLUMNS)
+        )

@@ -94,6 +94,13 @@ TABLES: tuple[Table, ...] = (
     # Short leases that serialise writers of one environment's provider keys (stores/lease.py);
     # a crashed holder's item is removed by TTL, but the expiry is checked in the condition.
     Table("Leases", ("lease_id", S), ttl_attribute="expires_at"),
+    # New: an environment's datasets by name (stores/datasets.py): the id of the dataset's
+    # items partition, its description and its latest committed version.
+    Table("Datasets", ("env_id", S), ("name", S)),
+    # New: a dataset's items and version records, one partition per dataset id: an item says
+    # which write added (and removed) it, a version record which write each version commits,
+    # so a dataset reads at any of its versions exactly as it was.
+    Table("DatasetItems", ("dataset_key", S), ("item_key", S)),
 )
 
 TABLE_NAMES: frozenset[str] = frozenset(t.name for t in TABLES)
@@ -116,6 +123,11 @@ def split_env_prompt_key(key: str) -> tuple[str, str]:
 
 def prompt_hash_key(env_id: str, prompt_id: str, digest: str) -> str:
     return f"{env_id}{KEY_SEP}{prompt_id}{KEY_SEP}{digest}"
+
+
+def dataset_key(env_id: str, dataset_id: str) -> str:
+    """DatasetItems' partition key: one partition per dataset (a new id when re-created)."""
+    return f"{env_id}{KEY_SEP}{dataset_id}"
 
 
 def audit_event_id(at_iso: str, unique: str) -> str:

@@ -118,6 +118,43 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "audit", "GET", "/envs/{env}/audit", "Recent changes to behaviours and provider keys"
     ),
+    Operation("list_datasets", "GET", "/envs/{env}/datasets", "Datasets", function=LOGS),
+    Operation("create_dataset", "POST", "/envs/{env}/datasets", "Create a dataset", function=LOGS),
+    Operation(
+        "get_dataset",
+        "GET",
+        "/envs/{env}/datasets/{dataset}",
+        "A dataset and its items (name@version for an earlier version)",
+        function=LOGS,
+    ),
+    Operation(
+        "delete_dataset",
+        "DELETE",
+        "/envs/{env}/datasets/{dataset}",
+        "Delete a dataset",
+        function=LOGS,
+    ),
+    Operation(
+        "add_logs_to_dataset",
+        "POST",
+        "/envs/{env}/datasets/{dataset}/logs",
+        "Add logs to a dataset (a new version)",
+        function=LOGS,
+    ),
+    Operation(
+        "add_to_dataset",
+        "POST",
+        "/envs/{env}/datasets/{dataset}/items",
+        "Add rows to a dataset (a new version)",
+        function=LOGS,
+    ),
+    Operation(
+        "remove_from_dataset",
+        "DELETE",
+        "/envs/{env}/datasets/{dataset}/items",
+        "Remove items from a dataset (a new version)",
+        function=LOGS,
+    ),
     Operation(
         "tester_notebook",
         "POST",

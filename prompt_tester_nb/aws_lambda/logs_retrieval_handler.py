@@ -11,16 +11,28 @@ and answers the log as it now reads, as the REST route does. Nothing is taken fr
 run: an ideal answer is about the log's own context, so the caller says the text. An answer
 taken from a test says what that test ran with (``from_test``: its context, version and
 chats); a test that differs from the log is refused (409) unless ``force`` with a ``reason``.
+
+Datasets, made from logs: ``GET``/``POST /envs/{env}/datasets``, ``GET``/``DELETE
+/envs/{env}/datasets/{dataset}`` (``name@2`` reads version 2), ``POST .../{dataset}/logs``
+(``DatasetLogsBody``), ``POST``/``DELETE .../{dataset}/items`` (rows in, item ids out).
+A dataset's items come 1,000 a page (``?offset=``, ``?limit=`` up to 5,000; ``next_offset``),
+so an answer stays under Lambda's 6 MB.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..api_models import IdealAnswerBody
+from ..api_models import (
+    DatasetCreateBody,
+    DatasetLogsBody,
+    DatasetRemoveBody,
+    DatasetRowsBody,
+    IdealAnswerBody,
+)
 from ..http_errors import time_argument
 from . import runtime
-from .runtime import json_response, path_value, principal, query
+from .runtime import json_response, no_content, path_value, principal, query
 
 app = runtime.resolver()
 
@@ -67,6 +79,62 @@ def ideal_answer(env: str, context_id: str) -> Any:
         reason=body.reason,
     )
     return json_response(entry)
+
+
+# --- datasets: built from logs, so served beside them -------------------------------------------
+@app.get("/envs/<env>/datasets")
+def list_datasets(env: str) -> Any:
+    return json_response(runtime.service().list_datasets(principal(app), path_value(env)))
+
+
+@app.post("/envs/<env>/datasets")
+def create_dataset(env: str) -> Any:
+    who = principal(app)
+    body = runtime.body(app, DatasetCreateBody)
+    created = runtime.service().create_dataset(who, path_value(env), body.name, body.description)
+    return json_response(created, 201)
+
+
+@app.get("/envs/<env>/datasets/<dataset>")
+def get_dataset(env: str, dataset: str) -> Any:
+    who = principal(app)
+    offset, limit = runtime.int_query(app, "offset", 0), runtime.int_query(app, "limit", 1000)
+    found = runtime.service().get_dataset(who, path_value(env), path_value(dataset), offset, limit)
+    return json_response(found)
+
+
+@app.delete("/envs/<env>/datasets/<dataset>")
+def delete_dataset(env: str, dataset: str) -> Any:
+    runtime.service().delete_dataset(principal(app), path_value(env), path_value(dataset))
+    return no_content()
+
+
+@app.post("/envs/<env>/datasets/<dataset>/logs")
+def add_logs_to_dataset(env: str, dataset: str) -> Any:
+    who = principal(app)
+    body = runtime.body(app, DatasetLogsBody)
+    changed = runtime.service().add_logs_to_dataset(
+        who, path_value(env), path_value(dataset), body.context_ids, body.expected, body.source
+    )
+    return json_response(changed.page(0, 1000))  # the first page of items
+
+
+@app.post("/envs/<env>/datasets/<dataset>/items")
+def add_to_dataset(env: str, dataset: str) -> Any:
+    who = principal(app)
+    body = runtime.body(app, DatasetRowsBody)
+    changed = runtime.service().add_to_dataset(who, path_value(env), path_value(dataset), body.rows)
+    return json_response(changed.page(0, 1000))  # the first page of items
+
+
+@app.delete("/envs/<env>/datasets/<dataset>/items")
+def remove_from_dataset(env: str, dataset: str) -> Any:
+    who = principal(app)
+    body = runtime.body(app, DatasetRemoveBody)
+    changed = runtime.service().remove_from_dataset(
+        who, path_value(env), path_value(dataset), body.item_ids
+    )
+    return json_response(changed.page(0, 1000))  # the first page of items
 
 
 @runtime.entry_point

@@ -20,6 +20,10 @@ from ..api_models import (
     MAX_WHOLE,
     BehaviourCreateBody,
     BehaviourUpdateBody,
+    DatasetCreateBody,
+    DatasetLogsBody,
+    DatasetRemoveBody,
+    DatasetRowsBody,
     IdealAnswerBody,
     OpenTestBody,
     SecretsDeleteBody,
@@ -32,6 +36,8 @@ from ..models import (
     SOURCE_CHOICES,
     AuditEvent,
     Behaviour,
+    Dataset,
+    DatasetInfo,
     Environment,
     LogEntry,
     LogPage,
@@ -52,6 +58,11 @@ PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "context_id": {"type": "string", "minLength": 1, "maxLength": 512},
     "prompt_id": {"type": "string", "minLength": 1, "maxLength": 256},
     "name": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"},
+    "dataset": {
+        "type": "string",
+        "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}(@[0-9]{1,9})?$",
+        "description": "A dataset's name; name@version for an earlier version (reads only)",
+    },
 }
 _LIMIT = {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}
 _TIME = {"type": "string", "description": "ISO date/time or epoch milliseconds"}
@@ -303,6 +314,84 @@ class AuditHandler(PromptTesterHandler):
         self.send(await self.blocking(self.service.audit, who, env, limit))
 
 
+class DatasetsHandler(PromptTesterHandler):
+    @web.authenticated
+    async def get(self, env: str) -> None:
+        who = await self.principal()
+        self.send(await self.blocking(self.service.list_datasets, who, env))
+
+    @web.authenticated
+    async def post(self, env: str) -> None:
+        who = await self.principal()
+        body = self.body(DatasetCreateBody)
+        created = await self.blocking(
+            self.service.create_dataset, who, env, body.name, body.description
+        )
+        self.send(created, status=201)
+
+
+_ITEMS_PAGE = {
+    "offset": {"type": "integer", "minimum": 0, "maximum": 10**9, "default": 0},
+    "limit": {"type": "integer", "minimum": 1, "maximum": 5000, "default": 1000},
+}
+
+
+def _first_page(dataset: Dataset) -> Dataset:
+    """A change answers with the dataset's first page of items (``next_offset`` for more)."""
+    return dataset.page(0, 1000)
+
+
+class DatasetHandler(PromptTesterHandler):
+    QUERY: ClassVar[dict[str, dict[str, dict[str, Any]]]] = {"get": _ITEMS_PAGE}
+
+    @web.authenticated
+    async def get(self, env: str, dataset: str) -> None:
+        who = await self.principal()
+        offset, limit = self.int_argument("offset", 0), self.int_argument("limit", 1000)
+        self.send(await self.blocking(self.service.get_dataset, who, env, dataset, offset, limit))
+
+    @web.authenticated
+    async def delete(self, env: str, dataset: str) -> None:
+        who = await self.principal()
+        await self.blocking(self.service.delete_dataset, who, env, dataset)
+        self.set_status(204)
+        self.finish()
+
+
+class DatasetLogsHandler(PromptTesterHandler):
+    @web.authenticated
+    async def post(self, env: str, dataset: str) -> None:
+        who = await self.principal()
+        body = self.body(DatasetLogsBody)
+        changed = await self.blocking(
+            self.service.add_logs_to_dataset,
+            who,
+            env,
+            dataset,
+            body.context_ids,
+            body.expected,
+            body.source,
+        )
+        self.send(_first_page(changed))
+
+
+class DatasetItemsHandler(PromptTesterHandler):
+    @web.authenticated
+    async def post(self, env: str, dataset: str) -> None:
+        who = await self.principal()
+        body = self.body(DatasetRowsBody)
+        changed = await self.blocking(self.service.add_to_dataset, who, env, dataset, body.rows)
+        self.send(_first_page(changed))
+
+    @web.authenticated
+    async def delete(self, env: str, dataset: str) -> None:
+        who = await self.principal()
+        body = self.body(DatasetRemoveBody)
+        self.send(
+            await self.blocking(self.service.remove_from_dataset, who, env, dataset, body.item_ids)
+        )
+
+
 class TesterNotebookHandler(PromptTesterHandler):
     """Writes a tester notebook for a deep link (or a blank one) and says where."""
 
@@ -413,6 +502,35 @@ ROUTES: list[tuple[str, type, dict[str, tuple[str, Any, Any]]]] = [
         f"api/envs/{ENV}/audit",
         AuditHandler,
         {"get": (None, list[AuditEvent])},
+    ),
+    _route(
+        f"api/envs/{ENV}/datasets",
+        DatasetsHandler,
+        {
+            "get": (None, list[DatasetInfo]),
+            "post": (DatasetCreateBody, Dataset),
+        },
+    ),
+    _route(
+        f"api/envs/{ENV}/datasets/(?P<dataset>[^/]+)",
+        DatasetHandler,
+        {
+            "get": (None, Dataset),
+            "delete": (None, None),
+        },
+    ),
+    _route(
+        f"api/envs/{ENV}/datasets/(?P<dataset>[^/]+)/logs",
+        DatasetLogsHandler,
+        {"post": (DatasetLogsBody, Dataset)},
+    ),
+    _route(
+        f"api/envs/{ENV}/datasets/(?P<dataset>[^/]+)/items",
+        DatasetItemsHandler,
+        {
+            "post": (DatasetRowsBody, Dataset),
+            "delete": (DatasetRemoveBody, Dataset),
+        },
     ),
     _route(
         "api/tester-notebook",

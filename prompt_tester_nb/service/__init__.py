@@ -6,7 +6,8 @@ an environment takes an ``EnvironmentScope`` (``scope.py``), made by ``scope(pri
 env)`` after checking UserRoles → Environments: nothing trusts an ``env_id``.
 
 Where each operation lives: ``access`` (environments), ``logs`` (logs, log sets, ideal
-answers), ``prompts``, ``testing``, ``behaviours``, ``secrets``, ``audit``, ``tokens``; what
+answers), ``prompts``, ``testing``, ``behaviours``, ``secrets``, ``audit``, ``tokens``,
+``datasets``; what
 they accept is in ``inputs``. The methods below that take ``(principal, env_id, ...)`` are
 one-line doors into those modules, kept for the interfaces that call them.
 """
@@ -26,6 +27,8 @@ from ..engine.retry import RetryPolicy
 from ..models import (
     AuditEvent,
     Behaviour,
+    Dataset,
+    DatasetInfo,
     Environment,
     LogEntry,
     LogPage,
@@ -40,6 +43,7 @@ from ..settings import Settings
 from ..stores.access import AccessStore
 from ..stores.audit import AuditStore
 from ..stores.behaviours import BehaviourStore
+from ..stores.datasets import DatasetStore
 from ..stores.lease import LeaseTable
 from ..stores.logs import LogStore
 from ..stores.prompts import PromptStore
@@ -50,7 +54,7 @@ from ..stores.tokens import TokenStore
 if TYPE_CHECKING:
     from ..auth import Authenticator
 from ..tiktoken_cache import ensure_encodings
-from . import access, audit, behaviours, logs, prompts, secrets, testing, tokens
+from . import access, audit, behaviours, datasets, logs, prompts, secrets, testing, tokens
 from .inputs import (
     LOG_FRAME_FIELDS,
     MAX_IDEAL_ANSWER,
@@ -114,6 +118,7 @@ class PromptTesterService:
         )
         self.audit_store = AuditStore(db, s.table("AuditLog"))
         self.tester_run_store = TesterRunStore(db, s.table("TesterRuns"))
+        self.dataset_store = DatasetStore(db, s.table("Datasets"), s.table("DatasetItems"))
         self.cursors = CursorCodec(s.cursor_key)
         self._env_cache: TTLCache = TTLCache(maxsize=4096, ttl=max(s.access_cache_seconds, 0.001))
         self._tokens: dict[tuple[str, str], tuple[str, int]] = {}
@@ -335,3 +340,50 @@ class PromptTesterService:
     # --- audit (service.audit) ------------------------------------------------------------
     def audit(self, principal: Principal, env_id: str, limit: int = 50) -> list[AuditEvent]:
         return audit.audit(self.scope(principal, env_id), limit)
+
+    # --- datasets (service.datasets) ------------------------------------------------------
+    def list_datasets(self, principal: Principal, env_id: str) -> list[DatasetInfo]:
+        return datasets.list_datasets(self.scope(principal, env_id))
+
+    def get_dataset(
+        self,
+        principal: Principal,
+        env_id: str,
+        ref: str,
+        offset: int | None = None,
+        limit: int | None = None,
+    ) -> Dataset:
+        """The dataset with all its items; with ``offset`` or ``limit`` (the web API), one
+        page of them (``next_offset`` says where the next begins)."""
+        found = datasets.get_dataset(self.scope(principal, env_id), ref)
+        if offset is None and limit is None:
+            return found
+        return datasets.web_page(found, offset, limit)
+
+    def create_dataset(
+        self, principal: Principal, env_id: str, name: str, description: Any = ""
+    ) -> Dataset:
+        return datasets.create_dataset(self.scope(principal, env_id), name, description)
+
+    def delete_dataset(self, principal: Principal, env_id: str, name: str) -> None:
+        datasets.delete_dataset(self.scope(principal, env_id), name)
+
+    def add_logs_to_dataset(
+        self,
+        principal: Principal,
+        env_id: str,
+        name: str,
+        context_ids: Any,
+        expected: Any = "ideal_answer",
+        source: Any = "production",
+    ) -> Dataset:
+        scope = self.scope(principal, env_id)
+        return datasets.add_logs(scope, name, context_ids, expected, source)
+
+    def add_to_dataset(self, principal: Principal, env_id: str, name: str, rows: Any) -> Dataset:
+        return datasets.add_rows(self.scope(principal, env_id), name, rows)
+
+    def remove_from_dataset(
+        self, principal: Principal, env_id: str, name: str, item_ids: Any
+    ) -> Dataset:
+        return datasets.remove_items(self.scope(principal, env_id), name, item_ids)

@@ -233,9 +233,41 @@ def test_the_cross_organisation_refusals(backend, alice):
         with pytest.raises(pt.AccessDeniedError):
             op()
             pytest.fail(f"{name} was not refused")
-    assert len(operations) == 22
+    assert len(operations) == 29
     assert {b.name: b.version for b in alice.behaviours.list()} == before
     assert [x.model_dump() for x in alice.secrets.status()] == secrets_before
+
+
+def test_a_dataset_flow(backend, alice, unique):
+    """Datasets on both emulators: logs and rows in, an item removed, each version read back
+    as it was, ten writers at once (none collides, none skipped), a teammate reads it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    name = f"ds-{unique}"
+    assert alice.datasets.create(name, description="d").version == 0
+    logs = [e for e in alice.logs(limit=100, source="production").items if e.context][:3]
+    ds = alice.datasets.add_logs(name, [e.context_id for e in logs])
+    assert (ds.version, ds.added) == (1, 3)
+    again = alice.datasets.add_logs(name, [logs[0].context_id])
+    assert (again.version, again.added, again.already_in) == (1, 0, 1)
+    ds = alice.datasets.remove(name, [ds.items[0].item_id])
+    assert (ds.version, len(ds.items)) == (2, 2)
+
+    def write(i: int) -> int:
+        return alice.datasets.add(name, [{"context": {"w": i}, "prompt_id": "p"}]).version
+
+    with ThreadPoolExecutor(10) as pool:
+        versions = sorted(pool.map(write, range(10)))
+    assert versions == list(range(3, 13))
+    bob = backend.connect("bob@acme.example", "staging")
+    assert len(bob.datasets.get(name).items) == 12
+    assert [len(bob.datasets.get(f"{name}@{v}").items) for v in (0, 1, 2, 3)] == [0, 3, 2, 3]
+    with pytest.raises(pt.ValidationError) as info:
+        alice.datasets.add(name, [{"context": {"q": "x" * 420_000}, "prompt_id": "p"}])
+    assert info.value.field == "items[0]" and alice.datasets.get(name).version == 12
+    alice.datasets.delete(name)
+    with pytest.raises(pt.NotFoundError):
+        bob.datasets.get(name)
 
 
 def test_the_key_writer_figure(backend, alice, unique):

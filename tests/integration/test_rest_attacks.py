@@ -220,6 +220,29 @@ async def test_state_changing_routes_refuse_cross_site_requests(
     async def no_notebook() -> bool:
         return not notebooks.exists() or not any(notebooks.iterdir())
 
+    dataset = f"xsrf-{unique}"
+    alice.datasets.create(dataset)
+    kept = alice.datasets.add(dataset, [{"context": {"q": "kept"}, "prompt_id": "p"}])
+    kept_id = kept.items[0].item_id
+
+    def dataset_at_name(n: str, v: int | None):
+        async def check() -> bool:
+            return dataset_version(n) == v
+
+        return check
+
+    def dataset_at(v: int | None):
+        async def check() -> bool:
+            return dataset_version(dataset) == v
+
+        return check
+
+    def dataset_version(n: str) -> int | None:
+        try:
+            return alice.datasets.get(n).version
+        except pt.NotFoundError:
+            return None
+
     base = f"prompt-tester/api/envs/{env}"
     cases = [
         # (method, pattern, tail, body, params, unchanged before, changed after control)
@@ -249,6 +272,18 @@ async def test_state_changing_routes_refuse_cross_site_requests(
         ("post", "api/tester-notebook", "prompt-tester/api/tester-notebook",
          {"context_id": entry.context_id}, None, no_notebook,
          lambda: any(notebooks.iterdir())),
+        ("post", "datasets", f"{base}/datasets", {"name": f"{dataset}-new"}, None,
+         dataset_at_name(f"{dataset}-new", None), lambda: dataset_version(f"{dataset}-new") == 0),
+        ("post", "datasets/(?P<dataset>[^/]+)/logs", f"{base}/datasets/{dataset}/logs",
+         {"context_ids": [entry.context_id], "source": "all"}, None, dataset_at(1),
+         lambda: dataset_version(dataset) == 2),
+        ("post", "datasets/(?P<dataset>[^/]+)/items", f"{base}/datasets/{dataset}/items",
+         {"rows": [{"context": {"q": "x"}, "prompt_id": "p"}]}, None, dataset_at(2),
+         lambda: dataset_version(dataset) == 3),
+        ("delete", "datasets/(?P<dataset>[^/]+)/items", f"{base}/datasets/{dataset}/items",
+         {"item_ids": [kept_id]}, None, dataset_at(3), lambda: dataset_version(dataset) == 4),
+        ("delete", "datasets/(?P<dataset>[^/]+)", f"{base}/datasets/{dataset}", None, None,
+         dataset_at(4), lambda: dataset_version(dataset) is None),
     ]  # fmt: skip
     model.clear_requests()
     tried = set()
@@ -273,6 +308,9 @@ async def test_state_changing_routes_refuse_cross_site_requests(
                 alice.behaviours.delete(n)
         if org_is_set():
             alice.secrets.delete("OPENAI_ORG")
+        for n in (dataset, f"{dataset}-new"):
+            if dataset_version(n) is not None:
+                alice.datasets.delete(n)
     assert tried == set(STATE_CHANGING)  # every POST/PUT/DELETE in ROUTES
 
     # --- the run-proof check (outside ROUTES: it needs the Jupyter login only) -------------
@@ -478,6 +516,28 @@ async def test_a_sentinel_key_is_in_no_rest_response_or_debug_log(
                 cookie=cookie, body={"ideal_answer": "the ideal answer"},
             )  # fmt: skip
             assert code == 200
+            dataset = f"sentinel-{unique}"
+            await hit(
+                "POST datasets", *base, "datasets", method="POST", cookie=cookie,
+                body={"name": dataset},
+            )  # fmt: skip
+            await hit("GET datasets", *base, "datasets", cookie=cookie)
+            code, _ = await hit(
+                "POST dataset logs", *base, "datasets", dataset, "logs", method="POST",
+                cookie=cookie, body={"context_ids": [ctx], "source": "all"},
+            )  # fmt: skip
+            assert code == 200
+            code, changed = await hit(
+                "POST dataset items", *base, "datasets", dataset, "items", method="POST",
+                cookie=cookie, body={"rows": [{"context": {"q": "x"}, "prompt_id": pid}]},
+            )  # fmt: skip
+            assert code == 200
+            await hit(
+                "DELETE dataset items", *base, "datasets", dataset, "items", method="DELETE",
+                cookie=cookie, body={"item_ids": [changed["items"][0]["item_id"]]},
+            )  # fmt: skip
+            await hit("GET dataset", *base, "datasets", f"{dataset}@1", cookie=cookie)
+            await hit("DELETE dataset", *base, "datasets", dataset, method="DELETE", cookie=cookie)
             await hit("GET audit", *base, "audit", cookie=cookie)
             code, made = await hit(
                 "POST tester-notebook", *api, "tester-notebook", method="POST", cookie=cookie,

@@ -56,6 +56,19 @@ def _every_operation(service, principal, env: str, context_id: str, prompt_id: s
         ),
         "find_log_environment": lambda: service.find_log_environment(principal, context_id, env),
         "behaviour_spec": lambda: service.behaviour_spec(principal, env, "default"),
+        "list_datasets": lambda: service.list_datasets(principal, env),
+        "get_dataset": lambda: service.get_dataset(principal, env, "refunds@1"),
+        "create_dataset": lambda: service.create_dataset(principal, env, "mallorys"),
+        "delete_dataset": lambda: service.delete_dataset(principal, env, "refunds"),
+        "add_logs_to_dataset": lambda: service.add_logs_to_dataset(
+            principal, env, "refunds", [context_id]
+        ),
+        "add_to_dataset": lambda: service.add_to_dataset(
+            principal, env, "refunds", [{"context": {}, "prompt_id": prompt_id}]
+        ),
+        "remove_from_dataset": lambda: service.remove_from_dataset(
+            principal, env, "refunds", ["x"]
+        ),
     }
 
 
@@ -74,7 +87,7 @@ def test_another_organisation_is_denied_every_operation(service, alice, mallory,
             with attacks.refused("python", name, "other-org", pt.AccessDeniedError, env) as info:
                 op()
             assert env in str(info.value), name
-    assert attempts == 22 * len(ACME_ENVS)
+    assert attempts == 29 * len(ACME_ENVS)
     # a deep link to Acme's log, no environment named: not found among Mallory's own
     with attacks.refused(
         "python", "find_log_environment", "other-org", pt.NotFoundError, "no env given"

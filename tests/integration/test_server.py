@@ -15,6 +15,10 @@ from tornado.httpclient import HTTPClientError
 from prompt_tester_nb.api_models import (
     BehaviourCreateBody,
     BehaviourUpdateBody,
+    DatasetCreateBody,
+    DatasetLogsBody,
+    DatasetRemoveBody,
+    DatasetRowsBody,
     IdealAnswerBody,
     OpenTestBody,
     SecretsDeleteBody,
@@ -219,6 +223,7 @@ async def test_every_data_route_needs_a_cognito_session(jp_fetch):
             .replace("(?P<context_id>[^/]+)", "x#1")
             .replace("(?P<prompt_id>[^/]+)", "p")
             .replace("(?P<name>[^/]+)", "default")
+            .replace("(?P<dataset>[^/]+)", "refunds")
         )
         for method in methods:
             code, data, _ = await call(
@@ -231,7 +236,7 @@ async def test_every_data_route_needs_a_cognito_session(jp_fetch):
             assert "Sign in" in data["message"]
     code, _, _ = await call(jp_fetch, "prompt-tester", "auth", "me")
     attacks.record("rest", "GET auth/me", "no-session", code != 401)
-    assert code == 401 and tried == sum(len(m) for _, _, m in ROUTES) == 20
+    assert code == 401 and tried == sum(len(m) for _, _, m in ROUTES) == 27
 
 
 async def test_no_jupyter_token_no_access(jp_serverapp, http_server_client, jp_base_url):
@@ -462,6 +467,10 @@ VALID_BODIES = {
     SecretsSetBody: {"keys": {"OPENAI_ORG": "org-mallory"}},
     IdealAnswerBody: {"ideal_answer": "Mallory's ideal answer"},
     SecretsDeleteBody: {"names": ["OPENAI_API_KEY"]},
+    DatasetCreateBody: {"name": "mallorys"},
+    DatasetLogsBody: {"context_ids": ["support-reply#1"]},
+    DatasetRowsBody: {"rows": [{"context": {}, "prompt_id": "p"}]},
+    DatasetRemoveBody: {"item_ids": ["x"]},
 }
 PromptData.model_validate(_DRAFT)  # the nested parts are valid too
 BehaviourSpec.model_validate(_SPEC)
@@ -481,6 +490,7 @@ async def test_another_users_session_sees_nothing_of_the_first(jp_fetch, stack):
                 .replace("(?P<context_id>[^/]+)", "support-reply#1")
                 .replace("(?P<prompt_id>[^/]+)", "support-reply")
                 .replace("(?P<name>[^/]+)", "default")
+                .replace("(?P<dataset>[^/]+)", "refunds")
             )
             for method, (_summary, body_model, _response) in methods.items():
                 # A valid body, so a write reaches the access check and a 400 cannot pass
@@ -540,6 +550,7 @@ async def test_forged_session_cookie_is_refused(jp_fetch):
                 .replace("(?P<context_id>[^/]+)", "support-reply#1")
                 .replace("(?P<prompt_id>[^/]+)", "support-reply")
                 .replace("(?P<name>[^/]+)", "default")
+                .replace("(?P<dataset>[^/]+)", "refunds")
             )
             code, _, _ = await call(
                 jp_fetch, "prompt-tester", *path.split("/"), method=method.upper(), cookie=cookie
