@@ -301,3 +301,33 @@ def answer_box(text: str | None, missing: str) -> str:
     if text is None:
         return f'<div class="pt-muted">{esc(missing)}</div>'
     return f'<div class="pt-answer">{esc(text) or "<i>(empty)</i>"}</div>'
+
+
+def scores_table_html(row: Any, metas: list[dict[str, Any]]) -> str:
+    """A replay row's scores, whether each passes (at the scorer's threshold), and why (a
+    judge's reason, a check's error): the Replay tab's row pane and the Tester opened from
+    a row show the same table."""
+    scores, reasons = row.scores or {}, row.reasons or {}
+    lines = []
+    for meta in metas:
+        name = meta["name"]
+        value = scores.get(name)
+        threshold = float(meta.get("threshold", 1.0))
+        if value is None:
+            verdict = "<span class='pt-warn'>unscored</span>"
+        elif value >= threshold - 1e-12:
+            verdict = "<span class='pt-ok'>pass</span>"
+        else:
+            verdict = "<span class='pt-error'>fail</span>"
+        shown = "—" if value is None else f"{value:.2f}"
+        lines.append(
+            f"<tr><td><code>{esc(name)}</code></td><td>{shown}</td>"
+            f"<td>{verdict} <span class='pt-muted'>(≥ {threshold:.2f})</span></td>"
+            f"<td>{esc(reasons.get(name) or '')}</td></tr>"
+        )
+    if not lines:
+        return ""
+    return (
+        "<table class='pt-table'><thead><tr><th>scorer</th><th>score</th><th>pass at</th>"
+        "<th>reason</th></tr></thead><tbody>" + "".join(lines) + "</tbody></table>"
+    )
