@@ -104,7 +104,9 @@ class CompareView(Tool):
         self._next = 1
 
         wide = {"style": {"description_width": "initial"}}
-        self.candidate = w.Dropdown(description="Candidate", options=[], **wide)
+        self.candidate = w.Dropdown(
+            description="Candidate", options=[], layout=w.Layout(width="380px"), **wide
+        )
         self.baseline = w.Dropdown(
             description="Baseline", options=[("production's answers", PRODUCTION)], **wide
         )
@@ -402,7 +404,14 @@ class CompareView(Tool):
             texts.append(
                 " ".join(
                     str(x or "")
-                    for x in (p.context_id, context, p.candidate, p.baseline, *c.reasons(p))
+                    for x in (
+                        row_label(p.context_id, context),
+                        p.context_id,
+                        context,
+                        p.candidate,
+                        p.baseline,
+                        *c.reasons(p),
+                    )
                 )
             )
         self.grid.set_rows(rows, texts=texts)
@@ -439,5 +448,5 @@ class CompareView(Tool):
             "<div class='pt-ok'>The two answers are the same.</div>"
             if p.candidate == p.baseline
             else f"<b>Differences</b> ({esc(baseline)} → candidate)"
-            + word_diff_html(p.baseline, p.candidate)
+            + word_diff_html(p.baseline, p.candidate, f"{baseline}'s answer", "the candidate")
         )

@@ -130,6 +130,9 @@ class Grid(w.VBox):
         # Every row given, and each row's full text for the search (the cells are previews)
         self._all: list[tuple[Any, list[str], str]] = []
         self.full_search = search
+        # what the search says beside its box: (matching, given) -> HTML; the tab may say
+        # more (the Logs tab: matches over the pages seen, and whether more logs exist)
+        self.search_label_fn: Callable[[int, int], str] | None = None
         self._selected: Any = None
         self._listeners: list[Callable[[Any], Any]] = []
         self._quiet = False
@@ -224,6 +227,9 @@ class Grid(w.VBox):
         self.show_page(0)
 
     def _label_search(self) -> None:
+        if self.search_label_fn is not None:
+            self.search_label.value = self.search_label_fn(len(self._keys), len(self._all))
+            return
         if not self.search.value.strip():
             self.search_label.value = ""
             return

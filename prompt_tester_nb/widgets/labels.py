@@ -27,10 +27,20 @@ def when(context_id: str) -> str:
         return ""
 
 
+# the variables that usually hold what the person asked, looked at before the longest text
+# (a list of labels can be longer than a short message)
+ASKED = ("message", "question", "query", "input", "request", "text", "customer_message")
+
+
 def context_summary(context: Any, n: int = SUMMARY) -> str:
-    """The context's longest text value (the customer's message, usually), cut to ``n``."""
+    """What the log was about: the context's message (or question, query, ...) if it has
+    one, else its longest text value, cut to ``n``."""
     if not isinstance(context, dict):
         return ""
+    for name in ASKED:
+        value = context.get(name)
+        if isinstance(value, str) and value.strip():
+            return f"“{cut(value, n)}”"
     texts = [v for v in context.values() if isinstance(v, str) and v.strip()]
     if not texts:
         return ""

@@ -14,6 +14,7 @@ from ..errors import ValidationError
 from ..judging.scorers import ScorerSet
 from ..session import Session
 from ._common import Tool, esc
+from .diff_view import word_diff_html
 from .export import CSV_LINK_MAX, CsvOffer
 from .grid import Column, Grid, cut, num
 from .labels import id_html, row_label
@@ -100,6 +101,7 @@ def row_text(row: Any) -> str:
     return " ".join(
         str(x or "")
         for x in (
+            row_label(row.context_id, row.context),  # what the context cell shows
             row.context_id,
             row.context,
             row.production,
@@ -507,7 +509,14 @@ class ReplayTool(Tool):
         elif row.error:
             self.diff.value = f"<div class='pt-error'>{esc(row.error)}</div>"
         else:
-            self.diff.value = Tester.diff_html(row.production or "", row.new or "")
+            self.diff.value = (
+                '<div class="pt-ok">Same answer as production.</div>'
+                if (row.production or "") == (row.new or "")
+                else "<b>Differences</b> (production → this replay)"
+                + word_diff_html(
+                    row.production or "", row.new or "", "production's answer", "this replay"
+                )
+            )
 
     @property
     def selected_row(self) -> Any:
