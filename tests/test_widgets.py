@@ -338,6 +338,11 @@ def test_tester_shows_provider_errors_in_words(alice, model):
 def test_behaviour_editor_crud_validation_conflict_and_delete(alice, bob, unique):
     editor = BehaviourEditor(alice)
     assert "default" in editor.names.options
+    editor.new()  # a valid spec but no name: Save is off and the form says why
+    assert editor.save_button.disabled and "name" in editor.validation.text
+    assert "Valid" not in editor.validation.text
+    with pytest.raises(pt.ValidationError, match="name"):
+        editor.save()
     editor.new(f"ui-{unique}")
     assert (
         json.loads(editor.spec.value)["attempts"][0]["ai_model"]["deployment_name"] == "gpt-4-turbo"
@@ -356,7 +361,10 @@ def test_behaviour_editor_crud_validation_conflict_and_delete(alice, bob, unique
         ]
     }
     assert "Valid" in editor.validation.text and not editor.save_button.disabled
+    typed_order = list(json.loads(editor.spec.value)["attempts"][0]["ai_model"])
     click(editor.save_button)
+    # the JSON keeps the order the user wrote its keys in
+    assert list(json.loads(editor.spec.value)["attempts"][0]["ai_model"])[:3] == typed_order
     saved = alice.behaviours.get(f"ui-{unique}")
     assert saved.version == 1 and editor.current.version == 1
     # someone else saves meanwhile: a stale save says so and offers a reload
@@ -517,6 +525,13 @@ def test_secrets_form_clears_inputs_and_keeps_no_secret_in_widget_state(service,
     form.delete_picker.value = f"AZURE_OPENAI_KEYS.r{unique}"
     click(form.delete_button)
     assert f"AZURE_OPENAI_KEYS.r{unique}" in [x.name for x in s.secrets.status()]
+    # the question sits beside its button, with Cancel
+    assert form.confirm_box.layout.display == "" and "Remove" in form.confirm_label.value
+    assert form.confirm_box.children == (form.confirm_label, form.confirm, form.cancel_button)
+    click(form.cancel_button)
+    assert form.confirm_box.layout.display == "none" and "Nothing removed" in form.messages.text
+    assert f"AZURE_OPENAI_KEYS.r{unique}" in [x.name for x in s.secrets.status()]
+    click(form.delete_button)
     click(form.confirm)
     assert f"AZURE_OPENAI_KEYS.r{unique}" not in [x.name for x in s.secrets.status()]
     s.secrets.delete("OPENAI_ORG")
