@@ -58,6 +58,9 @@ class BehaviourEditor(Tool):
             [self.confirm_label, self.confirm_yes, self.confirm_no], layout=w.Layout(display="none")
         )
 
+        self.new_button.add_class("pt-behaviour-new")
+        self.save_button.add_class("pt-behaviour-save")
+        self.validation.add_class("pt-behaviour-validation")
         self.names.observe(self.guarded(self._on_pick), names="value")
         self.spec.observe(self.guarded(self._on_spec), names="value")
         self.name.observe(self.guarded(self._on_spec), names="value")

@@ -63,17 +63,31 @@ class SecretsForm(Tool):
         self.delete_picker = w.Dropdown(
             description="Remove", options=[], style={"description_width": "150px"}
         )
-        self.delete_button = w.Button(description="Remove key", icon="trash", button_style="danger")
+        self.delete_picker.add_class("pt-secret-remove-picker")
+        self.delete_button = w.Button(
+            description="Remove key",
+            icon="trash",
+            button_style="danger",
+            layout=w.Layout(width="auto", min_width="130px", flex="0 0 auto"),  # never cut
+        )
         # The question, "Yes, remove it" and Cancel, right beside the Remove button
         self.confirm_label = w.HTML()
         self.confirm_label.add_class("pt-secret-confirm-label")
-        self.confirm = w.Button(description="Yes, remove it", button_style="danger")
+        self.confirm = w.Button(
+            description="Yes, remove it",
+            button_style="danger",
+            layout=w.Layout(width="auto", min_width="130px", flex="0 0 auto"),
+        )
         self.confirm.add_class("pt-secret-confirm")
-        self.cancel_button = w.Button(description="Cancel", icon="times")
+        self.cancel_button = w.Button(
+            description="Cancel",
+            icon="times",
+            layout=w.Layout(width="auto", min_width="90px", flex="0 0 auto"),
+        )
         self.cancel_button.add_class("pt-secret-cancel")
         self.confirm_box = w.HBox(
             [self.confirm_label, self.confirm, self.cancel_button],
-            layout=w.Layout(display="none", align_items="center"),
+            layout=w.Layout(display="none", align_items="center", flex="1 1 auto"),
         )
         self.delete_button.on_click(self.guarded(lambda _: self.delete(self.delete_picker.value)))
         self.confirm.on_click(
