@@ -601,7 +601,8 @@ class Tester(Tool):
         if result.unresolved_variables:
             names = ", ".join(f"{{{n}}}" for n in result.unresolved_variables)
             warn = f'<div class="pt-warn">⚠ Not in the context, sent to the model as written: {esc(names)}</div>'
-        self.result.value = warn + metrics_html(self.source_log, result)
+        shown = "this replay row" if self._answer_title != "This test" else "this test"
+        self.result.value = warn + metrics_html(self.source_log, result, test_name=shown)
         self._show_comparison()
         if self.source_log:
             logged = self.source_log.response_content

@@ -142,7 +142,13 @@ class CallMetrics:
         )
 
 
-def metrics_html(log: LogEntry | None, result: TestResult | None, *, with_test: bool = True) -> str:
+def metrics_html(
+    log: LogEntry | None,
+    result: TestResult | None,
+    *,
+    with_test: bool = True,
+    test_name: str = "this test",
+) -> str:
     """A table metric | production | this test | Δ. Production is the logged call; the
     test column waits for a run; Δ is test - production. ``with_test=False`` (the log
     browser, where nothing is being tested): metric | logged only, the same rows and units."""
@@ -183,10 +189,12 @@ def metrics_html(log: LogEntry | None, result: TestResult | None, *, with_test: 
         if result.cached:
             extra += " · answered from the replay cache"
         body.append(f"<tr><td>attempt</td><td></td><td>{esc(extra)}</td><td></td></tr>")
+    name = esc(test_name)
+    delta = "test" if test_name == "this test" else name
     return (
-        "<b>Production vs this test</b>"
+        f"<b>Production vs {name}</b>"
         '<table class="pt-metrics"><thead><tr><th>metric</th><th>production (logged)</th>'
-        "<th>this test</th><th>Δ test - production</th></tr></thead>"
+        f"<th>{name}</th><th>Δ {delta} - production</th></tr></thead>"
         f"<tbody>{''.join(body)}</tbody></table>"
     )
 
