@@ -94,14 +94,23 @@ def cmd_local(args: argparse.Namespace) -> int:
     return 0
 
 
+JUPYTER_PART = "JupyterLab server"
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     _require_local_extra()
     stack = _start_stack(args)
     env = {**os.environ, **stack.environ()}
-    from .local.workspace import demo_workspace
+    from .local.watchdog import PartWatch
+    from .local.workspace import demo_jupyter_config, demo_workspace
 
     # The user works in a copy under the state directory: the checkout stays clean.
     notebook = demo_workspace(args.notebook, stack.state_dir)
+    # The demo's JupyterLab defaults (no news prompt), before any config of the user's
+    config_path = [str(demo_jupyter_config(stack.state_dir))]
+    if env.get("JUPYTER_CONFIG_PATH"):
+        config_path.append(env["JUPYTER_CONFIG_PATH"])
+    env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(config_path)
     import secrets
 
     from .local.jupyter import open_url
@@ -125,6 +134,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "--ServerApp.ip=127.0.0.1",
         f"--LabApp.default_url=/lab/tree/{notebook.name}",
         f"--IdentityProvider.token={token}",
+        "--LabApp.news_url=None",  # no news fetched (the prompt itself: demo_jupyter_config)
         "--no-browser",
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
@@ -142,8 +152,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
         flush=True,
     )
     proc = subprocess.Popen(cmd, env=env)  # noqa: S603 (our own interpreter, fixed args)
+    # The demo watches its parts: the first that ends is named and the demo stops, rather
+    # than JupyterLab running on with an app that can only say "AWS could not be reached".
+    watch = stack.watch(PartWatch())
+    watch.process(JUPYTER_PART, proc)
     try:
-        return proc.wait()
+        ended = watch.wait()
+        if ended is None or ended.name == JUPYTER_PART:
+            return proc.wait()
+        print(
+            f"\nThe demo stops: {ended}. Its other parts are stopped too; start the demo"
+            " again (the saved state is kept).",
+            file=sys.stderr,
+            flush=True,
+        )
+        proc.terminate()
+        proc.wait(timeout=30)
+        return 1
     except KeyboardInterrupt:
         proc.terminate()
         proc.wait(timeout=30)

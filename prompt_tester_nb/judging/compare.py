@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -75,6 +76,49 @@ def verdict_of(first: str, second: str) -> str:
     return "tie"
 
 
+# Standalone answer labels in a judge's reason: "A", "B", "answer A", "Answer B's", "the first
+# answer". A bare "A" is an article as often as a label, so it counts as one only when the
+# reason also names B, or when punctuation (not a word) follows it.
+_ANSWER_LABEL = re.compile(r"\b(?:[Aa]nswer|[Rr]esponse) ([AB])\b")
+_ORDINAL = re.compile(r"\b(?:[Tt]he )?(first|second) (answer|response)\b")
+_BARE_B = re.compile(r"(?<![\w'\u2019-])B(?![\w-])")
+_BARE_A_LABEL = re.compile(r"(?<![\w'\u2019-])A(?=[.,;:!?)]|'s|\u2019s|$)")
+_BARE_A = re.compile(r"(?<![\w'\u2019-])A(?![\w-])")
+
+
+DASH = "\u2013"  # between an interval's ends
+
+
+def named_reason(reason: str | None, first: str, second: str) -> str:
+    """A pairwise judge's reason with its answer labels ("A", "answer B", "the first
+    answer") replaced by the names of what the judge saw in that order (``first`` was
+    shown as A), so a person reads "production", "candidate", never a letter that the
+    page's headers could contradict."""
+    if not reason:
+        return ""
+    names = {"A": first, "B": second, "first": first, "second": second}
+    text = _ANSWER_LABEL.sub(lambda m: f"the {names[m.group(1)]}", reason)
+    text = _ORDINAL.sub(lambda m: f"the {names[m.group(1)]}", text)
+    mentions_b = bool(_BARE_B.search(text))
+    text = _BARE_B.sub(second, text)
+    text = (_BARE_A if mentions_b else _BARE_A_LABEL).sub(first, text)
+    return text[:1].upper() + text[1:]
+
+
+def verdict_words(ci: tuple[float, float] | None, candidate: str = "the candidate") -> str:
+    """The verdict in plain words with its numbers: "significantly worse: the 95% interval
+    0.00-0.07 is below 0.50" (an en dash, not a hyphen), "no clear difference at this size:
+    0.37-0.63", or "significantly better: ... above 0.50" (a tie counts half a win)."""
+    if ci is None:
+        return "nothing judged"
+    low, high = ci
+    if high < 0.5:
+        return f"{candidate} is significantly worse: the 95% interval {low:.2f}{DASH}{high:.2f} is below 0.50"
+    if low > 0.5:
+        return f"{candidate} is significantly better: the 95% interval {low:.2f}{DASH}{high:.2f} is above 0.50"
+    return f"no clear difference at this size: the 95% interval {low:.2f}{DASH}{high:.2f} includes 0.50"
+
+
 class Comparison(BaseModel):
     """The outcome of ``s.compare``: counts, the win rate and its interval, every pair.
 
@@ -129,6 +173,25 @@ class Comparison(BaseModel):
     def cost(self) -> float:
         return sum(p.cost for p in self.pairs)
 
+    @property
+    def baseline_name(self) -> str:
+        """What the page calls the baseline: "production", or "baseline run 'x'"."""
+        return "production" if self.baseline == "production" else f"baseline {self.baseline}"
+
+    @property
+    def verdict(self) -> str:
+        """The verdict in plain words with its interval (``verdict_words``)."""
+        return verdict_words(self.ci95)
+
+    def reasons(self, pair: PairVerdict) -> tuple[str, str]:
+        """The pair's two reasons, each with the judge's "A"/"B" named as what it saw in
+        that order: (candidate shown first, baseline shown first)."""
+        other = self.baseline_name
+        return (
+            named_reason(pair.error or pair.reason_first, "candidate", other),
+            named_reason(pair.reason_second, other, "candidate"),
+        )
+
     def summary(self) -> dict[str, Any]:
         rate = self.win_rate
         return {
@@ -145,6 +208,7 @@ class Comparison(BaseModel):
             "win_rate": rate,
             "ci95": self.ci95,
             "rows_for_5pt": stats.rows_for_difference(rate) if rate is not None else None,
+            "verdict": self.verdict,
             "cost": round(self.cost, 10),
             "models": self.models,
         }
@@ -373,5 +437,7 @@ __all__ = [
     "ValidationError",
     "compare",
     "load_comparison",
+    "named_reason",
     "verdict_of",
+    "verdict_words",
 ]

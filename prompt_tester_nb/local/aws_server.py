@@ -392,6 +392,11 @@ class AwsServer(StartStop):
         return self.state_dir / META_NAME
 
     @property
+    def process(self):  # -> subprocess.Popen[bytes] | None
+        """The endpoint's child process while it runs (the demo's watchdog waits on it)."""
+        return self._proc
+
+    @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 

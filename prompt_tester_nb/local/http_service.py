@@ -60,7 +60,11 @@ class ThreadedHTTPService(StartStop):
         return f"http://{host!s}:{port}"
 
     def start(self) -> Self:
-        threading.Thread(target=self._server.serve_forever, name=self.name, daemon=True).start()
+        # kept: the demo's watchdog joins it (it returns only if the server stops)
+        self.thread = threading.Thread(
+            target=self._server.serve_forever, name=self.name, daemon=True
+        )
+        self.thread.start()
         return self
 
     def stop(self) -> None:

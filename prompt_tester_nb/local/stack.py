@@ -24,6 +24,7 @@ from .gateway import LocalGateway
 from .hosted_ui import HostedUI
 from .lifecycle import StartStop
 from .model import ModelServer
+from .watchdog import PartWatch
 
 REGION = "us-east-1"
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -144,6 +145,22 @@ class LocalStack(StartStop):
             self.hosted_ui.stop()
         self.aws.stop()
         self.model.stop()
+
+    def watch(self, watch: PartWatch) -> PartWatch:
+        """Give each running part to the demo's watchdog, named as a user knows it."""
+        if self.aws.process is not None:
+            watch.process("local AWS endpoint (moto server)", self.aws.process)
+        if self.model.thread is not None:
+            watch.thread("demo model server", self.model.thread)
+        for name, part in (
+            ("log API (flow-prompt stand-in)", self.flow_api),
+            ("sign-in page (Cognito hosted UI stand-in)", self.hosted_ui),
+            ("web backend's API gateway", self.gateway),
+        ):
+            thread = getattr(part, "thread", None)
+            if thread is not None:
+                watch.thread(name, thread)
+        return watch
 
     # --- what a notebook needs -------------------------------------------------------------
     def environ(self) -> dict[str, str]:

@@ -4,10 +4,11 @@ directory, so a demo never rewrites the checkout's tracked notebooks or answer r
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
-__all__ = ["demo_workspace"]
+__all__ = ["DEMO_LAB_DEFAULTS", "demo_jupyter_config", "demo_workspace"]
 
 
 def demo_workspace(notebook: str | Path, state_dir: str | Path) -> Path:
@@ -33,3 +34,23 @@ def demo_workspace(notebook: str | Path, state_dir: str | Path) -> Path:
         dirs_exist_ok=True,
     )
     return copy / source.name
+
+
+# JupyterLab's defaults for the demo (a user's own settings still win): no "Would you like
+# to get notified about official Jupyter news?" prompt on first open, no update check.
+DEMO_LAB_DEFAULTS = {
+    "@jupyterlab/apputils-extension:notification": {
+        "fetchNews": "false",
+        "checkForUpdates": False,
+    }
+}
+
+
+def demo_jupyter_config(state_dir: str | Path) -> Path:
+    """A Jupyter config directory for the demo's server (put first on JUPYTER_CONFIG_PATH):
+    ``labconfig/default_setting_overrides.json`` holds ``DEMO_LAB_DEFAULTS``."""
+    config = Path(state_dir) / "jupyter-config"
+    target = config / "labconfig" / "default_setting_overrides.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(DEMO_LAB_DEFAULTS, indent=2))
+    return config

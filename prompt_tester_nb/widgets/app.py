@@ -35,6 +35,7 @@ class PromptTesterApp(Tool):
         self.replay = ReplayTool(session, self.tester)
         self.replay.on_open = lambda _row: self._show_tab("Tester")
         self.compare = CompareView(session, self.replay)
+        self.compare.on_open = lambda _row: self._show_tab("Tester")
         self.tabs = w.Tab(
             children=[
                 self.logs,

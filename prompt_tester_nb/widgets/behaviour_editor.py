@@ -58,8 +58,12 @@ class BehaviourEditor(Tool):
             [self.confirm_label, self.confirm_yes, self.confirm_no], layout=w.Layout(display="none")
         )
 
+        self.new_button.add_class("pt-behaviour-new")
+        self.save_button.add_class("pt-behaviour-save")
+        self.validation.add_class("pt-behaviour-validation")
         self.names.observe(self.guarded(self._on_pick), names="value")
         self.spec.observe(self.guarded(self._on_spec), names="value")
+        self.name.observe(self.guarded(self._on_spec), names="value")
         self.new_button.on_click(self.guarded(lambda _: self.new()))
         self.save_button.on_click(self.guarded(lambda _: self.save()))
         self.delete_button.on_click(self.guarded(lambda _: self.delete()))
@@ -138,6 +142,7 @@ class BehaviourEditor(Tool):
         self.reload_button.layout.display = "none"
         self._hide_confirm()
         self._show_table()
+        self._on_spec({})  # the JSON may be unchanged (no event): say what Save needs now
 
     @property
     def spec_data(self) -> Any:
@@ -157,6 +162,8 @@ class BehaviourEditor(Tool):
 
     def save(self) -> Behaviour:
         spec = self.spec_data
+        if self.current is None and not self.name.value.strip():
+            raise ValidationError("name: give the behaviour a name", field="name")
         try:
             if self.current is None:
                 saved = self.session.behaviours.create(self.name.value.strip(), spec)
@@ -172,7 +179,7 @@ class BehaviourEditor(Tool):
             raise
         self.refresh()
         self.names.value = saved.name
-        self._load(saved)
+        self._load(saved, like=spec)
         self.messages.ok(f"{verb} {saved.name!r} (version {saved.version})")
         return saved
 
@@ -204,11 +211,13 @@ class BehaviourEditor(Tool):
         return True
 
     # --- internals ---------------------------------------------------------------------------
-    def _load(self, behaviour: Behaviour) -> None:
+    def _load(self, behaviour: Behaviour, like: Any = None) -> None:
+        """Show ``behaviour``; with ``like`` (the JSON just saved) its keys keep the order
+        the user wrote them in (the store gives them back in its own order)."""
         self.current = behaviour
         self.name.value = behaviour.name
         self.name.disabled = True
-        self.spec.value = pretty(behaviour.spec)
+        self.spec.value = pretty(ordered_like(behaviour.spec, like))
         self.audit.value = (
             f'<span class="pt-muted">version {behaviour.version}'
             f" · created by {esc(behaviour.created_by)}{_at(behaviour.created_at)}"
@@ -244,9 +253,14 @@ class BehaviourEditor(Tool):
             return
         if not self._from_form:
             self.form.load(data)  # the JSON typed (or loaded) rebuilds the fields
+        if self.current is None and not self.name.value.strip():
+            # valid JSON, but Save would only fail: say what is missing instead
+            self.validation.info("Give the behaviour a name to save it")
+            self.save_button.disabled = True
+            return
         try:
             parse(BehaviourSpec, data, "spec")
-            if self.current is None and self.name.value:
+            if self.current is None:
                 validate_behaviour_name(self.name.value.strip())
         except ValidationError as exc:
             self.validation.problems(exc)
@@ -254,6 +268,19 @@ class BehaviourEditor(Tool):
             return
         self.validation.ok("Valid behaviour")
         self.save_button.disabled = False
+
+
+def ordered_like(value: Any, template: Any) -> Any:
+    """``value`` with every object's keys in ``template``'s order (keys the template lacks
+    after them, as they come), lists item by item; the data itself is unchanged."""
+    if isinstance(value, dict) and isinstance(template, dict):
+        keys = [k for k in template if k in value] + [k for k in value if k not in template]
+        return {k: ordered_like(value[k], template.get(k)) for k in keys}
+    if isinstance(value, list) and isinstance(template, list):
+        return [
+            ordered_like(v, template[i] if i < len(template) else None) for i, v in enumerate(value)
+        ]
+    return value
 
 
 def human_time(value: datetime | str | None) -> str:

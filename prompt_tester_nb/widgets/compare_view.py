@@ -2,7 +2,12 @@
 run), judged pairwise in both orders? Counts, the win rate with its 95 % interval, and the
 pairs in a grid, losses, then ties, then wins, then errors, a page of ``PAGE`` at a time;
 the grid sits right under the summary and selecting a pair shows both full texts and both
-reasons under it."""
+reasons under it, the word diff between them, and the way on: Open in Tester (the candidate's
+row, its answer shown), the comparison as a DataFrame or CSV.
+
+The judge sees each pair twice and speaks of "A" (the answer shown first) and "B"; the page
+never shows those letters: each reason names "candidate" and "production" (or the baseline
+run) according to the order that verdict used (``judging.compare.named_reason``)."""
 
 from __future__ import annotations
 
@@ -13,9 +18,13 @@ import ipywidgets as w
 
 from ..errors import PromptTesterError, ValidationError
 from ..judging import scorers as sc
+from ..judging.compare import named_reason
 from ..session import Session
 from ._common import Tool, esc
+from .diff_view import word_diff_html
+from .export import CsvOffer
 from .grid import Column, Grid, cut
+from .labels import id_html, row_label
 from .replay_tool import ReplayTool
 from .scorer_form import JUDGE
 
@@ -24,27 +33,35 @@ ORDER = {"loss": 0, "tie": 1, "win": 2, None: 3}  # losses, then ties, then wins
 ORDER_TEXT = "losses, then ties, then wins, then errors"
 VERDICT = {"win": "✓ win", "loss": "✗ loss", "tie": "= tie", None: "⚠ error"}
 PAGE = 25  # pairs on one page of the grid (all of them are in the DataFrame)
-COLUMNS = (
-    Column("verdict", width="70px"),
-    Column("context", width="180px"),
-    Column("repeat", width="60px", numeric=True),
-    Column("A: candidate"),
-    Column("B: baseline"),
-    Column("reason (A shown first)", width="150px"),
-    Column("reason (B shown first)", width="150px"),
-)
 
 
-def pair_cells(p: Any) -> list[str]:
-    """A pair's summary cells, in ``COLUMNS``' order (the full texts are in the detail)."""
+def columns(baseline: str = PRODUCTION) -> tuple[Column, ...]:
+    """The grid's columns; ``baseline`` names the other answer ("production", or "baseline")."""
+    return (
+        Column("verdict", width="70px"),
+        Column("context", width="180px"),
+        Column("repeat", width="60px", numeric=True),
+        Column("candidate's answer"),
+        Column(f"{baseline}'s answer"),
+        Column("judge's reason (candidate shown first)", width="170px"),
+        Column(f"judge's reason ({baseline} shown first)", width="170px"),
+    )
+
+
+COLUMNS = columns()
+
+
+def pair_cells(p: Any, context: Any = None, baseline: str = PRODUCTION) -> list[str]:
+    """A pair's summary cells, in ``columns``' order (the full texts are in the detail);
+    the reasons name the candidate and the baseline, never "A" and "B"."""
     return [
         VERDICT[p.verdict],
-        p.context_id,
+        row_label(p.context_id, context),
         str(p.repeat + 1),
         cut(p.candidate, 120),
         cut(p.baseline, 120),
-        cut(p.error or p.reason_first, 100),
-        cut(p.reason_second, 100),
+        cut(named_reason(p.error or p.reason_first, "candidate", baseline), 100),
+        cut(named_reason(p.reason_second, baseline, "candidate"), 100),
     ]
 
 
@@ -87,9 +104,11 @@ class CompareView(Tool):
         self._next = 1
 
         wide = {"style": {"description_width": "initial"}}
-        self.candidate = w.Dropdown(description="Candidate (A)", options=[], **wide)
+        self.candidate = w.Dropdown(
+            description="Candidate", options=[], layout=w.Layout(width="380px"), **wide
+        )
         self.baseline = w.Dropdown(
-            description="Baseline (B)", options=[("production's answers", PRODUCTION)], **wide
+            description="Baseline", options=[("production's answers", PRODUCTION)], **wide
         )
         self.rubric = w.Textarea(
             description="Rubric",
@@ -121,12 +140,26 @@ class CompareView(Tool):
             empty="No pairs yet: press Compare",
             note=ORDER_TEXT,
             min_width="880px",  # its columns fit a notebook beside JupyterLab's side bar
+            search=True,
         )
         self.table = self.grid.table  # the ITable
         self.prev_button, self.next_button = self.grid.prev_button, self.grid.next_button
         self.page_label, self.pager = self.grid.page_label, self.grid.pager
         self.pair_detail = w.HTML()
         self.pair_detail.add_class("pt-compare-detail")
+        self.pair_diff = w.HTML()
+        self.pair_diff.add_class("pt-compare-diff")
+        self.open_button = w.Button(
+            description="Open in Tester", icon="flask", button_style="primary", disabled=True
+        )
+        self.open_button.add_class("pt-compare-open")
+        self.export = CsvOffer("comparison", "app.compare", self.to_dataframe, "pt-compare")
+        self.frame_button, self.csv_button = self.export.frame_button, self.export.csv_button
+        self._candidate_run: Any = None
+        self._contexts: dict[tuple[str, int], Any] = {}
+        self.on_open: Any = None  # the app: show the Tester tab
+        self.open_button.on_click(self.guarded(lambda _: self.open_selected()))
+        self.export.wire(self.guarded)
 
         self.run_button.on_click(self.guarded(lambda _: self.run(wait=False)))
         self.grid.on_select(self.guarded(self._on_pair))
@@ -146,7 +179,11 @@ class CompareView(Tool):
             # the grid (with its pager) right under the summary, in view without scrolling;
             # the chosen pair's full texts and reasons under it
             self.grid,
+            # the chosen pair's way on (the Tester) and the whole comparison's exports
+            w.HBox([self.open_button, *self.export.buttons]),
+            self.export.frame_view,
             self.pair_detail,
+            self.pair_diff,
             self.output,
         ]
         self.guarded(self.load_behaviours)()
@@ -180,9 +217,13 @@ class CompareView(Tool):
         candidate = runs[self.candidate.value]
         baseline = None if self.baseline.value == PRODUCTION else runs[self.baseline.value]
         judge = self.judge
+        self._candidate_run = candidate
+        self._contexts = {(r.context_id, r.repeat): r.context for r in candidate.rows}
         self.finished.clear()
         self.run_button.disabled = True
-        self.summary_view.value = self.pair_detail.value = ""
+        self.summary_view.value = self.pair_detail.value = self.pair_diff.value = ""
+        self.export.reset()
+        self.open_button.disabled = True
         self._pairs, self._sorted = {}, []
         self.grid.select(None)
         self.grid.set_rows([])
@@ -247,6 +288,36 @@ class CompareView(Tool):
             raise ValidationError("compare: run a comparison first", field="compare")
         return self.comparison.to_dataframe()
 
+    def show_dataframe(self) -> Any:
+        """Show the comparison as a DataFrame under the buttons (and return it)."""
+        return self.export.show_dataframe()
+
+    def offer_csv(self) -> str:
+        """A download link for the comparison as CSV; returns the CSV."""
+        return self.export.offer_csv()
+
+    def save_csv(self, path: Any) -> Any:
+        """Write the comparison (``to_dataframe()``) to ``path`` as CSV; returns the path."""
+        return self.export.save_csv(path)
+
+    def open_selected(self) -> Any:
+        """Open the selected pair's candidate row in the Tester: its context, the draft
+        that was replayed, and the candidate's answer with its scores (no new call)."""
+        pair = self.selected_pair
+        if pair is None:
+            raise ValidationError("compare: select a pair first", field="pair")
+        run = self._candidate_run
+        row = next(
+            (r for r in run.rows if (r.context_id, r.repeat) == (pair.context_id, pair.repeat)),
+            None,
+        )
+        if row is None:  # pragma: no cover - every pair comes from a candidate row
+            raise ValidationError("pair: its row is not in the candidate run", field="pair")
+        draft = self.replay.open_row(row, run)
+        if self.on_open is not None:
+            self.on_open(row)
+        return draft
+
     @property
     def selected_pair(self) -> Any:
         key = self.grid.selected_key
@@ -307,23 +378,16 @@ class CompareView(Tool):
         self.progress_label.value = f"{done} / {total}"
 
     def _show(self, c: Any) -> None:
-        ci, rate = c.ci95, c.win_rate
-        interval = "" if ci is None else f" (95% Wilson interval {ci[0]:.2f} to {ci[1]:.2f})"
+        rate = c.win_rate
         shown = "n/a" if rate is None else f"{rate:.2f}"
-        if ci is None:
-            verdict = "nothing judged"
-        elif ci[1] < 0.5:
-            verdict = "the candidate loses beyond its interval"
-        elif ci[0] > 0.5:
-            verdict = "the candidate wins beyond its interval"
-        else:
-            verdict = "no clear difference at this size"
+        verdict = c.verdict
         self.summary_view.value = (
+            f"<div style='font-size:1.1em'><b>{esc(verdict[:1].upper() + verdict[1:])}</b></div>"
             f"<b>Candidate vs {esc(c.baseline)}</b> · judge <code>{esc(c.judge.name)}</code> by"
             f" <i>{esc(c.judge.behaviour)}</i>, both orders · <b>{c.wins}</b> wins,"
             f" <b>{c.losses}</b> losses, <b>{c.ties}</b> ties, {c.errors} errors,"
-            f" {c.skipped} skipped · win rate <b>{shown}</b>{esc(interval)} (a tie counts"
-            f" half) · {esc(verdict)} · judge cost ${c.cost:.5f}"
+            f" {c.skipped} skipped · win rate <b>{shown}</b> (a tie counts half; 0.50 is no"
+            f" difference) · judge cost ${c.cost:.5f}"
         ) + (
             f'<div class="pt-warn pt-models-differ">⚠ Different models: {esc(c.models)}</div>'
             if getattr(c, "models", None)
@@ -331,30 +395,64 @@ class CompareView(Tool):
         )
         if c.other_version:  # production's answers of another version than the draft's
             self.summary_view.value += f"<br><span class='pt-warn'>{esc(c.version_note())}</span>"
+        baseline = "production" if c.baseline == PRODUCTION else "baseline"
+        self._baseline_word = baseline
         pairs = sorted(c.pairs, key=pair_order)
         self._sorted = pairs
         self._pairs = {(p.context_id, p.repeat): p for p in pairs}
+        self.grid.columns = list(columns(baseline))
         self.grid.empty = "No pair to judge (no answered row had a baseline)"
-        self.grid.set_rows([((p.context_id, p.repeat), pair_cells(p)) for p in pairs])
+        rows, texts = [], []
+        for p in pairs:
+            key = (p.context_id, p.repeat)
+            context = self._contexts.get(key)
+            rows.append((key, pair_cells(p, context, baseline)))
+            texts.append(
+                " ".join(
+                    str(x or "")
+                    for x in (
+                        row_label(p.context_id, context),
+                        p.context_id,
+                        context,
+                        p.candidate,
+                        p.baseline,
+                        *c.reasons(p),
+                    )
+                )
+            )
+        self.grid.set_rows(rows, texts=texts)
+        self.export.enable()
         self.messages.ok(f"Compared {len(c.pairs)} pair(s): see the grid, {ORDER_TEXT}")
 
     def _on_pair(self, key: Any) -> None:
         p = self._pairs.get(key) if key else None
+        self.open_button.disabled = p is None
         if p is None:
-            self.pair_detail.value = ""
+            self.pair_detail.value = self.pair_diff.value = ""
             return
+        baseline = getattr(self, "_baseline_word", PRODUCTION)
+        first, second = self.comparison.reasons(p)
+        said = {"A": "candidate", "B": baseline, "tie": "a tie", None: "?"}
+        said_second = {"A": baseline, "B": "candidate", "tie": "a tie", None: "?"}
         reasons = (
-            f"<div><b>A shown first</b>: judge said {esc(p.first or '?')} ·"
-            f" {esc(p.reason_first or '')}</div>"
-            f"<div><b>B shown first</b>: judge said {esc(p.second or '?')} ·"
-            f" {esc(p.reason_second or '')}</div>"
+            f"<div><b>Candidate shown first</b>: the judge chose"
+            f" {esc(said.get(p.first, '?'))} · {esc(first)}</div>"
+            f"<div><b>{esc(baseline.capitalize())} shown first</b>: the judge chose"
+            f" {esc(said_second.get(p.second, '?'))} · {esc(second)}</div>"
         )
         error = f"<div class='pt-error'>⚠ {esc(p.error)}</div>" if p.error else ""
+        label = row_label(p.context_id, self._contexts.get(key))
         self.pair_detail.value = (
-            f"<div><b>{esc(p.context_id)}</b> · repeat {p.repeat + 1} ·"
+            f"<div><b>{esc(label)}</b> · log {id_html(p.context_id)} · repeat {p.repeat + 1} ·"
             f" <b>{esc(VERDICT[p.verdict])}</b></div>{error}{reasons}"
             "<table style='width:100%;table-layout:fixed'><tr>"
-            f"<td style='vertical-align:top'><b>A: candidate</b>{_text(p.candidate)}</td>"
-            f"<td style='vertical-align:top'><b>B: baseline</b>{_text(p.baseline)}</td>"
-            "</tr></table>"
+            f"<td style='vertical-align:top'><b>Candidate's answer</b>{_text(p.candidate)}</td>"
+            f"<td style='vertical-align:top'><b>{esc(baseline.capitalize())}'s answer</b>"
+            f"{_text(p.baseline)}</td></tr></table>"
+        )
+        self.pair_diff.value = (
+            "<div class='pt-ok'>The two answers are the same.</div>"
+            if p.candidate == p.baseline
+            else f"<b>Differences</b> ({esc(baseline)} → candidate)"
+            + word_diff_html(p.baseline, p.candidate, f"{baseline}'s answer", "the candidate")
         )

@@ -77,8 +77,14 @@ def _words(text: str) -> int:
     return sum(1 for token in tokens(text) if re.match(r"\w", token))
 
 
-def word_diff_html(before: str, after: str) -> str:
-    """The inline diff as escaped HTML (class ``pt-wdiff``), with a legend and counts."""
+def word_diff_html(
+    before: str,
+    after: str,
+    before_name: str = "the logged answer",
+    after_name: str = "this test",
+) -> str:
+    """The inline diff as escaped HTML (class ``pt-wdiff``), with a legend and counts that
+    name the two answers (``before_name``, ``after_name``)."""
     pieces = word_diff(before, after)
     removed = sum(_words(text) for op, text in pieces if op == "delete")
     added = sum(_words(text) for op, text in pieces if op == "insert")
@@ -88,7 +94,8 @@ def word_diff_html(before: str, after: str) -> str:
         for op, text in pieces
     )
     legend = (
-        f'<div class="pt-wdiff-legend"><del>removed</del> from the logged answer: {removed}'
-        f" word(s) · <ins>added</ins> by this test: {added} word(s)</div>"
+        f'<div class="pt-wdiff-legend"><del>removed</del> from {html.escape(before_name)}:'
+        f" {removed} word(s) · <ins>added</ins> by {html.escape(after_name)}: {added}"
+        " word(s)</div>"
     )
     return f'{legend}<div class="pt-wdiff">{body}</div>'

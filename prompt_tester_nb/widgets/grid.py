@@ -115,6 +115,7 @@ class Grid(w.VBox):
         empty: str = "No rows",
         note: str = "",
         min_width: str = MIN_WIDTH,
+        search: bool = False,
     ):
         super().__init__(layout=w.Layout(width="100%"))
         if page_size is not None and not 0 < page_size <= MAX_PAGE:
@@ -126,6 +127,12 @@ class Grid(w.VBox):
         self.page = 0
         self._keys: list[Any] = []
         self._cells: list[list[str]] = []
+        # Every row given, and each row's full text for the search (the cells are previews)
+        self._all: list[tuple[Any, list[str], str]] = []
+        self.full_search = search
+        # what the search says beside its box: (matching, given) -> HTML; the tab may say
+        # more (the Logs tab: matches over the pages seen, and whether more logs exist)
+        self.search_label_fn: Callable[[int, int], str] | None = None
         self._selected: Any = None
         self._listeners: list[Callable[[Any], Any]] = []
         self._quiet = False
@@ -146,31 +153,89 @@ class Grid(w.VBox):
         self.table.observe(self._on_selected_rows, names="selected_rows")
         # two classes outrank GRID_STYLE's one, which every grid on the page repeats later
         own = f"<style>.pt-grid.{css_class} table.dataTable {{ min-width: {min_width}; }}</style>"
-        children: list[w.Widget] = [w.HTML(GRID_STYLE + own), self.table]
+        # The search over every row's full text (answers and context, not the cut cells of
+        # one page): shown instead of DataTables' own box when ``search`` is asked for.
+        self.search = w.Text(
+            placeholder="Search the full text of every row loaded",
+            continuous_update=False,
+            layout=w.Layout(width="360px"),
+        )
+        self.search.add_class(f"{css_class}-search")
+        self.search_label = w.HTML()
+        self.search_label.add_class(f"{css_class}-search-label")
+        self.search.observe(lambda _: self._filter(), names="value")
+        children: list[w.Widget] = [w.HTML(GRID_STYLE + own)]
+        if search:
+            children.append(w.HBox([self.search, self.search_label]))
+        children.append(self.table)
         if page_size is not None:
             children.append(self.pager)
         self.children = children
         self._show()
 
     # --- rows --------------------------------------------------------------------------------
-    def set_rows(self, rows: Sequence[tuple[Any, Sequence[str]]], page: int = 0) -> None:
+    def set_rows(
+        self,
+        rows: Sequence[tuple[Any, Sequence[str]]],
+        page: int = 0,
+        texts: Sequence[str] | None = None,
+    ) -> None:
         """Replace the rows (in the order given) and show ``page``; the selection is kept
-        when its row is still on the page shown, else cleared."""
-        self._keys = [key for key, _ in rows]
-        self._cells = [list(cells) for _, cells in rows]
+        when its row is still on the page shown, else cleared. ``texts`` (one a row) is
+        what the search looks in (the full answers and context); by default the cells."""
+        texts = list(texts) if texts is not None else [" ".join(c) for _, c in rows]
+        self._all = [
+            (key, list(cells), text.casefold())
+            for (key, cells), text in zip(rows, texts, strict=True)
+        ]
+        self._keys, self._cells = self._matching()
+        self._label_search()
         self.show_page(page)
 
-    def extend(self, rows: Sequence[tuple[Any, Sequence[str]]]) -> None:
+    def extend(
+        self, rows: Sequence[tuple[Any, Sequence[str]]], texts: Sequence[str] | None = None
+    ) -> None:
         """Add rows at the end; the browser is sent the page again only if they land on it."""
         first = len(self._keys)
-        for key, cells in rows:
-            self._keys.append(key)
-            self._cells.append(list(cells))
+        texts = list(texts) if texts is not None else [" ".join(c) for _, c in rows]
+        needle = self.search.value.strip().casefold()
+        for (key, cells), text in zip(rows, texts, strict=True):
+            self._all.append((key, list(cells), text.casefold()))
+            if needle in text.casefold():
+                self._keys.append(key)
+                self._cells.append(list(cells))
+        self._label_search()
         _, stop = self._bounds()
         if first < stop or self.page_size is None:
             self._show()
         else:
             self._label()
+
+    @property
+    def total(self) -> int:
+        """Rows given, whether or not the search shows them."""
+        return len(self._all)
+
+    def _matching(self) -> tuple[list[Any], list[list[str]]]:
+        needle = self.search.value.strip().casefold()
+        kept = [(k, c) for k, c, t in self._all if needle in t]
+        return [k for k, _ in kept], [c for _, c in kept]
+
+    def _filter(self) -> None:
+        self._keys, self._cells = self._matching()
+        self._label_search()
+        self.show_page(0)
+
+    def _label_search(self) -> None:
+        if self.search_label_fn is not None:
+            self.search_label.value = self.search_label_fn(len(self._keys), len(self._all))
+            return
+        if not self.search.value.strip():
+            self.search_label.value = ""
+            return
+        self.search_label.value = (
+            f"<span class='pt-muted'>{len(self._keys)} of {len(self._all)} row(s) match</span>"
+        )
 
     @property
     def row_keys(self) -> list[Any]:
@@ -256,7 +321,8 @@ class Grid(w.VBox):
             "order": [],
             # both on the left: a grid wider than the tab scrolls, and they stay in view
             "layout": {
-                "topStart": ["search", "info"],
+                # with the full-text search (Python's), DataTables' one-page box is left out
+                "topStart": ["info"] if self.full_search else ["search", "info"],
                 "topEnd": None,
                 "bottomStart": None,
                 "bottomEnd": None,

@@ -55,6 +55,14 @@ def _error(entry: LogEntry) -> str:
     return ""
 
 
+def log_text(entry: LogEntry) -> str:
+    """What the search looks in: the prompt, the whole context, the whole answer, the error."""
+    return " ".join(
+        str(x or "")
+        for x in (entry.context_id, entry.context, entry.response_content, _error(entry))
+    )
+
+
 def log_cells(entry: LogEntry) -> list[str]:
     """The log's summary cells, in ``COLUMNS``' order (numbers in the headers' units)."""
     row = entry.to_row()
@@ -105,7 +113,13 @@ class LogBrowser(Tool):
             css_class="pt-log-grid",
             empty="No logs match these filters",
             min_width=MIN_WIDTH,
+            search=True,
         )
+        # the logs the search matched on every page seen since its text last changed
+        self._matched: set[str] = set()
+        self._pages_searched: set[int] = set()
+        self._needle = ""
+        self.grid.search_label_fn = self._search_label
         self.table = self.grid.table  # the ITable: ``table.selected_rows`` is the browser's
         self.detail = w.HTML()
         self.test_button = w.Button(
@@ -162,7 +176,7 @@ class LogBrowser(Tool):
         if context_id not in self._by_id:
             entry = self.session.log(context_id)
             self._by_id = {context_id: entry, **self._by_id}
-            self.grid.set_rows([(e.context_id, log_cells(e)) for e in self._by_id.values()])
+            self._set_rows(list(self._by_id.values()))
         self.grid.select(context_id)
         return self._by_id[context_id]
 
@@ -208,7 +222,7 @@ class LogBrowser(Tool):
         self.page = page
         self._by_id = {e.context_id: e for e in page.items}
         self.grid.select(None)
-        self.grid.set_rows([(e.context_id, log_cells(e)) for e in page.items])
+        self._set_rows(page.items)
         self.detail.value = ""
         self.test_button.disabled = True
         self.prev_button.disabled = len(self._cursors) <= 1
@@ -223,6 +237,35 @@ class LogBrowser(Tool):
         else:
             self.messages.info("No logs match these filters")
         return page
+
+    def _set_rows(self, entries: list[LogEntry]) -> None:
+        """The grid's rows, each searched in its whole context and answer (not the preview)."""
+        self.grid.set_rows(
+            [(e.context_id, log_cells(e)) for e in entries],
+            texts=[log_text(e) for e in entries],
+        )
+
+    def _search_label(self, matching: int, given: int) -> str:
+        """How many logs of this page match, how many so far over the pages seen with this
+        search, and whether more logs exist (the server pages: Older reads the next)."""
+        needle = self.grid.search.value.strip().casefold()
+        if not needle:
+            self._needle, self._matched, self._pages_searched = "", set(), set()
+            return ""
+        if needle != self._needle:
+            self._needle, self._matched, self._pages_searched = needle, set(), set()
+        self._matched.update(self.grid.row_keys)
+        self._pages_searched.add(len(self._cursors))
+        pages = len(self._pages_searched)
+        more = (
+            "more logs exist: <b>Older</b> searches the next page"
+            if self.page is not None and self.page.next_cursor
+            else "no more logs"
+        )
+        return (
+            f"<span class='pt-muted'>{matching} of {given} logs on this page match ·"
+            f" {len(self._matched)} matched so far ({pages} page(s) searched) · {more}</span>"
+        )
 
     def _on_select(self, key: Any) -> None:
         entry = self._by_id.get(key) if key else None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -15,22 +14,29 @@ from ..errors import ValidationError
 from ..judging.scorers import ScorerSet
 from ..session import Session
 from ._common import Tool, esc
+from .diff_view import word_diff_html
+from .export import CSV_LINK_MAX, CsvOffer
 from .grid import Column, Grid, cut, num
+from .labels import id_html, row_label
 from .scorer_form import ScorerForm
 from .tester import Tester
+from .tester_views import scores_table_html
 
 SAME = "(the draft's prompt)"
 DRAFT_VERSION = "(the draft's version)"  # the version filter's default: like for like
 ALL_VERSIONS = "all versions"
 HISTORY = 10  # finished runs kept for the Compare view
 ROWS_PAGE = 200  # rows of a run in the grid at a time (the whole run is in to_dataframe())
-CSV_LINK_MAX = 5 * 1024 * 1024  # a bigger run's CSV is offered as save_csv(path) only (the link
-# is widget state, saved with a notebook that saves widget state)
+__all__ = ["CSV_LINK_MAX", "ReplayTool"]  # CSV_LINK_MAX: a bigger run's CSV is save_csv only
+EMPTY = "No rows yet: press Replay"
+RUNNING = "Replaying: the rows appear here as they finish…"
 
 
 def _columns(metas: list[dict[str, Any]]) -> list[Column]:
-    """The replay grid's columns: the row, its verdicts, one per scorer, the new answer,
-    then its metrics (on the right, where the grid scrolls sideways when narrow)."""
+    """The replay grid's columns: the row, its verdicts, one per scorer, the judges' reason,
+    production's answer and the new one, then its metrics (on the right, where the grid
+    scrolls sideways when narrow)."""
+    judged = any(m.get("kind") == "judge" for m in metas)
     return [
         Column("context", width="150px"),
         Column("version", width="56px", numeric=True),
@@ -38,7 +44,9 @@ def _columns(metas: list[dict[str, Any]]) -> list[Column]:
         Column("changed", width="66px"),
         Column("similarity", width="84px", numeric=True),
         *(Column(_scorer_title(m["name"]), width="84px", numeric=True) for m in metas),
+        *((Column("judge's reason", width="170px"),) if judged else ()),
         Column("error", width="100px"),
+        Column("production's answer"),
         Column("new answer"),
         Column("latency (s)", width="64px", numeric=True),
         Column("sample tokens", width="62px", numeric=True),
@@ -57,6 +65,8 @@ BASE_TITLES = {
     "cost (USD)",
     "error",
     "new answer",
+    "production's answer",
+    "judge's reason",
 }
 
 
@@ -70,19 +80,41 @@ def row_cells(row: Any, metas: list[dict[str, Any]]) -> list[str]:
     scores = row.scores or {}
     changed = "" if row.changed is None else ("changed" if row.changed else "same")
     latency = row.latency_ms
+    judges = [m["name"] for m in metas if m.get("kind") == "judge"]
+    reasons = row.reasons or {}
+    reason = " · ".join(str(reasons[n]) for n in judges if reasons.get(n))
     return [
-        row.context_id,
+        row_label(row.context_id, row.context),
         row.version or "",
         str(row.repeat + 1),  # 1-based, as the app and the DataFrame count
         changed,
         num(row.similarity, 2),
         *(num(scores.get(m["name"]), 2) for m in metas),
+        *((cut(reason, 120),) if judges else ()),
         cut(row.error, 120),
+        cut(row.production, 120),
         cut(row.new),
         num(None if latency is None else latency / 1000, 2),
         num(row.sample_tokens, 0),
         num(row.price, 5),
     ]
+
+
+def row_text(row: Any) -> str:
+    """What the grid's search looks in: the id, the whole context, both whole answers, the
+    reasons and the error (not the cut cells)."""
+    return " ".join(
+        str(x or "")
+        for x in (
+            row_label(row.context_id, row.context),  # what the context cell shows
+            row.context_id,
+            row.context,
+            row.production,
+            row.new,
+            *(row.reasons or {}).values(),
+            row.error,
+        )
+    )
 
 
 def view_order(row: Any) -> tuple[Any, ...]:
@@ -169,22 +201,19 @@ class ReplayTool(Tool):
             _columns([]),
             css_class="pt-replay-grid",
             page_size=ROWS_PAGE,
-            empty="No rows yet: press Replay",
+            empty=EMPTY,
             min_width="880px",  # beside JupyterLab's side bar every column shows
+            search=True,
         )
         self.table = self.grid.table  # the ITable: ``table.selected_rows`` is the browser's
         self.open_button = w.Button(
             description="Open in Tester", icon="flask", button_style="primary", disabled=True
         )
         self.open_button.add_class("pt-replay-open")
-        self.frame_button = w.Button(description="DataFrame", icon="table", disabled=True)
-        self.frame_button.add_class("pt-replay-frame")
-        self.csv_button = w.Button(description="CSV", icon="download", disabled=True)
-        self.csv_button.add_class("pt-replay-csv")
-        self.csv_link = w.HTML()
-        self.csv_link.add_class("pt-replay-csv-link")
-        self.frame_view = w.Output()
-        self.frame_view.add_class("pt-replay-frame-view")
+        self.export = CsvOffer("replay", "app.replay", self.to_dataframe, "pt-replay")
+        self.frame_button, self.csv_button = self.export.frame_button, self.export.csv_button
+        self.csv_link, self.frame_view = self.export.csv_link, self.export.frame_view
+        self._drafts: dict[int, dict[str, Any]] = {}  # id(run) -> the draft it replayed
         self.limit.add_class("pt-replay-limit")
         self.run_button.add_class("pt-replay-run")
         self.diff = w.HTML()
@@ -201,8 +230,7 @@ class ReplayTool(Tool):
         self.cancel_button.on_click(self.guarded(lambda _: self.cancel()))
         self.grid.on_select(self.guarded(self._on_row))
         self.open_button.on_click(self.guarded(lambda _: self.open_selected()))
-        self.frame_button.on_click(self.guarded(lambda _: self.show_dataframe()))
-        self.csv_button.on_click(self.guarded(lambda _: self.offer_csv()))
+        self.export.wire(self.guarded)
 
         self.children = [
             w.HTML(
@@ -274,9 +302,9 @@ class ReplayTool(Tool):
         draft = self.tester.prompt_data
         self.summary_view.value = self.diff.value = self.scores_view.value = ""
         self.unresolved_view.value = ""
-        self.row_scores.value = self.csv_link.value = ""
-        self.frame_view.clear_output()
-        self.open_button.disabled = self.frame_button.disabled = self.csv_button.disabled = True
+        self.row_scores.value = ""
+        self.export.reset()
+        self.open_button.disabled = True
         with self._rows_lock:
             self._landed = []
             self._rows = {}
@@ -284,6 +312,7 @@ class ReplayTool(Tool):
         self._scorer_meta = [s.meta() for s in ScorerSet.build(options["scorers"])]
         self.grid.select(None)
         self.grid.columns = _columns(self._scorer_meta)
+        self.grid.empty = RUNNING
         self.grid.set_rows([])
         run = self.session.replay(
             draft,
@@ -293,6 +322,7 @@ class ReplayTool(Tool):
             wait=False,
         )
         self._draft = draft
+        self._drafts[id(run)] = draft
         self.last_run = run
         self.finished.clear()
         self._show_estimate(run.estimate)
@@ -319,58 +349,42 @@ class ReplayTool(Tool):
 
     def save_csv(self, path: str | Path) -> Path:
         """Write the last run (``to_dataframe()``) to ``path`` as CSV; returns the path."""
-        target = Path(path)
-        self.to_dataframe().to_csv(target, index=False)
-        return target
+        return self.export.save_csv(path)
 
     def show_dataframe(self) -> Any:
         """Show the last run as a DataFrame under the buttons (and return it)."""
-        frame = self.to_dataframe()
-        self.frame_view.clear_output()
-        # append_* rather than ``with output: display(...)``: that needs a kernel's display hook
-        self.frame_view.append_stdout(
-            "The run as a DataFrame (in Python: app.replay.to_dataframe()):\n"
-        )
-        self.frame_view.append_display_data(frame)
-        return frame
+        return self.export.show_dataframe()
 
     def offer_csv(self) -> str:
         """A download link for the last run as CSV (no file is written); returns the CSV."""
-        text = self.to_dataframe().to_csv(index=False)
-        data = text.encode()
-        if len(data) > CSV_LINK_MAX:
-            self.csv_link.value = (
-                "<span class='pt-muted'>Too big for a download link: in Python,"
-                " <code>app.replay.save_csv('replay.csv')</code></span>"
-            )
-            return text
-        name = f"replay-{(self.last_run.finished_at or 'run')[:19].replace(':', '')}.csv"
-        href = "data:text/csv;base64," + base64.b64encode(data).decode()
-        self.csv_link.value = (
-            f"<a download='{esc(name)}' href='{href}'>⬇ {esc(name)}</a>"
-            f" <span class='pt-muted'>({len(data) / 1024:.0f} KB)</span>"
-        )
-        return text
+        return self.export.offer_csv()
 
     def open_selected(self) -> Any:
         """Open the selected row in the Tester: its log's context, the draft that was
-        replayed, and the logged answer to compare with."""
+        replayed, the logged answer, and the row's own answer, scores and reasons (no new
+        call: Run there reruns it)."""
         row = self.selected_row
         if row is None:
             raise ValidationError("replay: select a row first", field="row")
+        draft = self.open_row(row, self.last_run)
+        if self.on_open is not None:
+            self.on_open(row)
+        return draft
+
+    def open_row(self, row: Any, run: Any = None) -> Any:
+        """Open ``row`` of ``run`` (a run of this tab's history) in the Tester, showing the
+        row's answer, scores and reasons as the run recorded them."""
+        replayed = self._drafts.get(id(run)) if run is not None else None
         draft = self.session.open_test(row.context_id)
         draft = draft.model_copy(
             update={
-                "prompt_data": dict(self._draft or draft.prompt_data),
+                "prompt_data": dict(replayed or self._draft or draft.prompt_data),
                 "context_data": dict(row.context or draft.context_data),
             }
         )
-        self.tester.load_draft(draft)
-        self.tester.messages.info(
-            f"Opened replay row {row.context_id} (repeat {row.repeat + 1}) with the replayed draft"
-        )
-        if self.on_open is not None:
-            self.on_open(row)
+        metas = list(getattr(run, "scorers", None) or self._scorer_meta)
+        behaviour = getattr(run, "behaviour", None)
+        self.tester.show_replay_row(draft, row, metas, behaviour=behaviour)
         return draft
 
     # --- internals -------------------------------------------------------------------------------
@@ -473,7 +487,8 @@ class ReplayTool(Tool):
                 self._rows[(r.context_id, r.repeat)] = r
         with self.output:
             self.grid.extend(
-                [((r.context_id, r.repeat), row_cells(r, self._scorer_meta)) for r in batch]
+                [((r.context_id, r.repeat), row_cells(r, self._scorer_meta)) for r in batch],
+                texts=[row_text(r) for r in batch],
             )
 
     def _watch(self, run: Any) -> None:
@@ -489,6 +504,8 @@ class ReplayTool(Tool):
             self.finished.set()
         if run.error is None:
             self.history = [*self.history, run][-HISTORY:]
+            kept = {id(r) for r in self.history}
+            self._drafts = {k: v for k, v in self._drafts.items() if k in kept}
             for listener in list(self.on_finish):
                 listener(run)
 
@@ -527,9 +544,13 @@ class ReplayTool(Tool):
             self._landed = []
             self._rows = {(r.context_id, r.repeat): r for r in ordered}
         self.grid.columns = _columns(self._scorer_meta)
-        self.grid.set_rows([(k, row_cells(r, self._scorer_meta)) for k, r in self._rows.items()])
+        self.grid.empty = EMPTY if run.rows else "No log matched the selection"
+        self.grid.set_rows(
+            [(k, row_cells(r, self._scorer_meta)) for k, r in self._rows.items()],
+            texts=[row_text(r) for r in self._rows.values()],
+        )
         self.open_button.disabled = self.grid.selected_key is None
-        self.frame_button.disabled = self.csv_button.disabled = False
+        self.export.enable(run.finished_at)
         self.messages.ok(f"Replay {stopped}: {s['succeeded']} of {len(run.rows)} answered")
 
     @staticmethod
@@ -560,7 +581,7 @@ class ReplayTool(Tool):
                 f"<td>{'—' if rate is None else f'{rate * 100:.0f}%'}{ci(d.get('ci95'))}"
                 f" <span class='pt-muted'>(≥ {float(meta.get('threshold', 1)):.2f})</span></td>"
                 f"<td>{num(d.get('repeat_sd'), 3)}</td>"
-                f"<td>{esc(d.get('more_rows_for_5pt', '—'))}</td>"
+                f"<td>{esc(_rows_for_5pt(rate, d.get('more_rows_for_5pt')))}</td>"
                 "</tr>"
             )
         return (
@@ -579,7 +600,14 @@ class ReplayTool(Tool):
         elif row.error:
             self.diff.value = f"<div class='pt-error'>{esc(row.error)}</div>"
         else:
-            self.diff.value = Tester.diff_html(row.production or "", row.new or "")
+            self.diff.value = (
+                '<div class="pt-ok">Same answer as production.</div>'
+                if (row.production or "") == (row.new or "")
+                else "<b>Differences</b> (production → this replay)"
+                + word_diff_html(
+                    row.production or "", row.new or "", "production's answer", "this replay"
+                )
+            )
 
     @property
     def selected_row(self) -> Any:
@@ -597,28 +625,11 @@ class ReplayTool(Tool):
 
     def row_scores_html(self, row: Any) -> str:
         """A row's scores, whether each passes, and why (a judge's reason, a check's error)."""
-        scores, reasons = row.scores or {}, row.reasons or {}
-        lines = []
-        for meta in self._scorer_meta:
-            name = meta["name"]
-            value = scores.get(name)
-            if value is None:
-                verdict = "<span class='pt-warn'>unscored</span>"
-            elif value >= float(meta.get("threshold", 1.0)) - 1e-12:
-                verdict = "<span class='pt-ok'>pass</span>"
-            else:
-                verdict = "<span class='pt-error'>fail</span>"
-            lines.append(
-                f"<tr><td><code>{esc(name)}</code></td><td>{_cell(value)}</td><td>{verdict}</td>"
-                f"<td>{esc(reasons.get(name) or '')}</td></tr>"
-            )
-        head = f"<div><b>{esc(row.context_id)}</b> · repeat {row.repeat + 1}</div>"
-        table = (
-            "<table class='pt-table'><thead><tr><th>scorer</th><th>score</th><th></th>"
-            "<th>reason</th></tr></thead><tbody>" + "".join(lines) + "</tbody></table>"
-            if lines
-            else ""
+        head = (
+            f"<div><b>{esc(row_label(row.context_id, row.context))}</b> · log"
+            f" {id_html(row.context_id)} · repeat {row.repeat + 1}</div>"
         )
+        table = scores_table_html(row, self._scorer_meta)
         ideal = (
             f"<div><b>Ideal answer</b></div><pre class='pt-pre'>{esc(row.ideal)}</pre>"
             if row.ideal
@@ -637,5 +648,9 @@ class ReplayTool(Tool):
         )
 
 
-def _cell(value: Any) -> str:
-    return "—" if value is None else f"{value:.2f}"
+def _rows_for_5pt(rate: float | None, more: Any) -> str:
+    """More rows for ±5 points, only where it means something: at a 0% or 100% pass rate
+    the interval is one-sided and the rule's normal approximation says nothing."""
+    if rate is None or rate <= 0 or rate >= 1 or more is None:
+        return "—"
+    return str(more)

@@ -13,6 +13,7 @@ from ..judging import scorers as sc
 from ._common import esc
 
 JUDGE = "judge"  # the behaviour judges run through by default, when the environment has it
+JUDGE_PASS = 0.7  # a judge's pass mark unless changed (``pt.scorers.judge``'s default)
 
 
 class ScorerForm(w.VBox):
@@ -52,6 +53,16 @@ class ScorerForm(w.VBox):
         )
         self.judge_name = w.Text(description="named", value="judge", layout=w.Layout(width="200px"))
         self.judge_behaviour = w.Dropdown(description="judged by", options=[], **wide)
+        # a judge's score passes at or above this (shown beside the pass rate)
+        self.judge_threshold = w.BoundedFloatText(
+            description="passes at ≥",
+            value=JUDGE_PASS,
+            min=0.0,
+            max=1.0,
+            step=0.05,
+            layout=w.Layout(width="170px"),
+            **wide,
+        )
         self.ideal = w.Checkbox(
             description="Judge against the log's ideal answer", value=False, indent=False
         )
@@ -68,6 +79,7 @@ class ScorerForm(w.VBox):
         for name in ("json_valid", "similarity", "contains", "regex", "judge_rubric", "ideal"):
             getattr(self, name).add_class(f"pt-scorer-{name.replace('_', '-')}")
         self.repeats.add_class("pt-scorer-repeats")
+        self.judge_threshold.add_class("pt-scorer-threshold")
         self.add_class("pt-scorer-form")
 
         for control in (
@@ -81,6 +93,7 @@ class ScorerForm(w.VBox):
             self.judge_rubric,
             self.judge_name,
             self.judge_behaviour,
+            self.judge_threshold,
             self.ideal,
             self.ideal_behaviour,
         ):
@@ -94,6 +107,7 @@ class ScorerForm(w.VBox):
             w.HBox([self.max_latency, self.max_price]),
             w.HBox([self.judge_rubric, self.judge_name, self.judge_behaviour]),
             w.HBox([self.ideal, self.ideal_behaviour]),
+            self.judge_threshold,
             self.repeats,
             w.HBox([self.chosen, self.clear_python_button]),
         ]
@@ -124,10 +138,16 @@ class ScorerForm(w.VBox):
                     self.judge_rubric.value.strip(),
                     behaviour=self.judge_behaviour.value or JUDGE,
                     name=self.judge_name.value.strip() or "judge",
+                    threshold=float(self.judge_threshold.value),
                 )
             )
         if self.ideal.value:
-            out.append(sc.ideal(behaviour=self.ideal_behaviour.value or JUDGE))
+            out.append(
+                sc.ideal(
+                    behaviour=self.ideal_behaviour.value or JUDGE,
+                    threshold=float(self.judge_threshold.value),
+                )
+            )
         return [*out, *self.from_python]
 
     def set_scorers(self, values: Any) -> list[Any]:
@@ -173,7 +193,11 @@ class ScorerForm(w.VBox):
         python = {id(v) for v in self.from_python}
         names = ", ".join(
             f"<code>{esc(s.name)}</code>"
-            + (f" (judge by <i>{esc(s.behaviour)}</i>)" if s.is_judge else "")
+            + (
+                f" (judge by <i>{esc(s.behaviour)}</i>, passes at ≥ {s.threshold:.2f})"
+                if s.is_judge
+                else ""
+            )
             for s in chosen
         )
         note = " · set from Python" if python else ""

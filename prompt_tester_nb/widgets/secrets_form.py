@@ -63,14 +63,38 @@ class SecretsForm(Tool):
         self.delete_picker = w.Dropdown(
             description="Remove", options=[], style={"description_width": "150px"}
         )
-        self.delete_button = w.Button(description="Remove key", icon="trash", button_style="danger")
+        self.delete_picker.add_class("pt-secret-remove-picker")
+        self.delete_button = w.Button(
+            description="Remove key",
+            icon="trash",
+            button_style="danger",
+            layout=w.Layout(width="auto", min_width="130px", flex="0 0 auto"),  # never cut
+        )
+        # The question, "Yes, remove it" and Cancel, right beside the Remove button
+        self.confirm_label = w.HTML()
+        self.confirm_label.add_class("pt-secret-confirm-label")
         self.confirm = w.Button(
-            description="Yes, remove it", button_style="danger", layout=w.Layout(display="none")
+            description="Yes, remove it",
+            button_style="danger",
+            layout=w.Layout(width="auto", min_width="130px", flex="0 0 auto"),
+        )
+        self.confirm.add_class("pt-secret-confirm")
+        self.cancel_button = w.Button(
+            description="Cancel",
+            icon="times",
+            layout=w.Layout(width="auto", min_width="90px", flex="0 0 auto"),
+        )
+        self.cancel_button.add_class("pt-secret-cancel")
+        self.confirm_box = w.HBox(
+            [self.confirm_label, self.confirm, self.cancel_button],
+            layout=w.Layout(display="none", align_items="center", flex="1 1 auto"),
         )
         self.delete_button.on_click(self.guarded(lambda _: self.delete(self.delete_picker.value)))
         self.confirm.on_click(
             self.guarded(lambda _: self.delete(self.delete_picker.value, confirm=True))
         )
+        self.cancel_button.on_click(self.guarded(lambda _: self.cancel_delete()))
+        self.delete_picker.observe(lambda _: self._hide_confirm(), names="value")
         self.children = [
             w.HTML(
                 "<b>Provider keys</b> <span class='pt-muted'>(write-only: stored values are never shown again)</span>"
@@ -82,7 +106,7 @@ class SecretsForm(Tool):
             self.azure_realm,
             self.azure_url,
             w.HBox([self.azure_key, self.azure_button]),
-            w.HBox([self.delete_picker, self.delete_button, self.confirm]),
+            w.HBox([self.delete_picker, self.delete_button, self.confirm_box]),
             self.output,
         ]
         self.guarded(self.refresh)()
@@ -122,15 +146,25 @@ class SecretsForm(Tool):
             self.messages.error("Choose a key to remove")
             return None
         if not confirm:
-            self.confirm.layout.display = ""
-            self.messages.info(
-                f"Remove {name}? Tests that need it will fail until it is set again."
+            self.confirm_label.value = (
+                f"<span class='pt-warn'>Remove <b>{esc(name)}</b>? Tests that need it fail"
+                " until it is set again.</span>"
             )
+            self.confirm_box.layout.display = ""
             return None
-        self.confirm.layout.display = "none"
+        self._hide_confirm()
         status = self._show(self.session.secrets.delete(name))
         self.messages.ok(f"Removed {name}")
         return status
+
+    def cancel_delete(self) -> None:
+        """Close the question; nothing is removed (the Cancel button)."""
+        self._hide_confirm()
+        self.messages.info("Nothing removed")
+
+    def _hide_confirm(self) -> None:
+        self.confirm_box.layout.display = "none"
+        self.confirm_label.value = ""
 
     def _store(self, **keys: Any) -> list[SecretStatus]:
         status = self._show(self.session.secrets.set(**keys))

@@ -18,7 +18,14 @@ from ..validation import parse
 from ._common import Messages, Tool, esc, pretty
 from .context_form import ContextForm
 from .diff_view import word_diff_html
-from .tester_views import TESTER_CSS, answer_box, metrics_html, request_html
+from .labels import row_label
+from .tester_views import (
+    TESTER_CSS,
+    answer_box,
+    metrics_html,
+    request_html,
+    scores_table_html,
+)
 
 _AS_LOGGED_LABEL = "as-logged (log's model)"
 
@@ -47,6 +54,8 @@ class ChatRow(w.HBox):
             value=text, rows=min(12, max(3, lines)), layout=w.Layout(width="100%")
         )
         self.content.add_class("pt-mono")
+        self.content.observe(lambda _: owner._refresh_title(), names="value")
+        self.role.observe(lambda _: owner._refresh_title(), names="value")
         self.up = w.Button(icon="arrow-up", tooltip="Move up", layout=w.Layout(width="34px"))
         self.down = w.Button(icon="arrow-down", tooltip="Move down", layout=w.Layout(width="34px"))
         self.remove = w.Button(
@@ -124,6 +133,11 @@ class Tester(Tool):
         self.request_view.add_class("pt-request-view")
         self.result = w.HTML()
         self.comparison = w.HTML()
+        # a replay row opened here: its scores and reasons, as the replay recorded them
+        self.replay_view = w.HTML()
+        self.replay_view.add_class("pt-tester-replay-row")
+        self._answer_title = "This test"
+        self._title: tuple[Any, Any, str] | None = None
         self.diff = w.HTML()
         self.diff.add_class("pt-diff")
         self.save_ideal_button = w.Button(
@@ -136,8 +150,16 @@ class Tester(Tool):
         self.ideal_status = Messages()
         # Asked when the version dropdown changes while the chats are edited.
         self.version_notice = w.HTML()
-        self.version_switch = w.Button(description="Switch and drop my edits", icon="exchange")
-        self.version_keep = w.Button(description="Keep my edits", icon="undo")
+        self.version_switch = w.Button(
+            description="Switch and drop my edits",
+            icon="exchange",
+            layout=w.Layout(width="auto", min_width="220px"),  # the whole label, never cut
+        )
+        self.version_keep = w.Button(
+            description="Keep my edits",
+            icon="undo",
+            layout=w.Layout(width="auto", min_width="140px"),
+        )
         self.version_confirm = w.HBox(
             [self.version_notice, self.version_switch, self.version_keep],
             layout=w.Layout(display="none"),
@@ -223,6 +245,7 @@ class Tester(Tool):
             self.request_view,
             self.result,
             self.comparison,
+            self.replay_view,
             w.HBox([self.save_ideal_button, self.ideal_status]),
             self.ideal_box,
             self.diff,
@@ -310,6 +333,7 @@ class Tester(Tool):
     def add_chat(self, role: str = "user", content: str = "") -> ChatRow:
         row = ChatRow({"role": role, "content": content}, self)
         self.rows.children = [*self.rows.children, row]
+        self._refresh_title()
         return row
 
     def move_chat(self, row: ChatRow, offset: int) -> None:
@@ -318,9 +342,11 @@ class Tester(Tool):
         j = min(max(i + offset, 0), len(rows) - 1)
         rows[i], rows[j] = rows[j], rows[i]
         self.rows.children = rows
+        self._refresh_title()
 
     def remove_chat(self, row: ChatRow) -> None:
         self.rows.children = [r for r in self.rows.children if r is not row]
+        self._refresh_title()
 
     # --- loading -------------------------------------------------------------------------------
     def load_behaviours(self) -> None:
@@ -373,7 +399,8 @@ class Tester(Tool):
         self._set_title(
             draft.prompt_data.get("prompt_id"), draft.prompt_data.get("version"), source
         )
-        self.diff.value = ""
+        self.diff.value = self.replay_view.value = ""
+        self._answer_title = "This test"
         self.last_result = None
         self._last_run = None
         self.result.value = metrics_html(self.source_log, None)
@@ -383,6 +410,65 @@ class Tester(Tool):
         self.context_message.clear()
         self.ideal_status.clear()
         self._show_comparison()
+
+    def show_replay_row(
+        self,
+        draft: TestDraft,
+        row: Any,
+        metas: list[dict[str, Any]],
+        behaviour: str | None = None,
+    ) -> None:
+        """Open a replay row: its log, the draft that was replayed, and the row's own answer,
+        metrics, scores and reasons as the replay recorded them. No model is called; Run
+        reruns the draft (the user's choice)."""
+        self.load_draft(draft)
+        # the "edited" mark compares with the stored version, which the replayed draft may
+        # have changed
+        prompt_id, version = draft.prompt_data.get("prompt_id"), draft.prompt_data.get("version")
+        if prompt_id and version:
+            try:
+                stored = self.session.prompt(prompt_id, str(version)).data.get("chats")
+            except PromptTesterError:
+                stored = None
+            if isinstance(stored, list):
+                self._loaded_chats = [
+                    {
+                        **{k: v for k, v in c.items() if k not in ("role", "content")},
+                        "role": c.get("role") or "user",
+                        "content": c.get("content") or "",
+                    }
+                    for c in stored
+                    if isinstance(c, dict)
+                ]
+                self._refresh_title()
+        if behaviour and behaviour in (self.behaviour_picker.options or ()):
+            self.behaviour_picker.value = behaviour
+        label = row_label(row.context_id, row.context)
+        repeat = f" (repeat {row.repeat + 1})" if row.repeat else ""
+        self._answer_title = f"Replayed answer{repeat}"
+        table = scores_table_html(row, metas)
+        head = (
+            f"<b>Replay row</b> {esc(label)}{esc(repeat)}"
+            + (f" · behaviour <i>{esc(behaviour)}</i>" if behaviour else "")
+            + " <span class='pt-muted'>· as the replay recorded it; Run calls the model"
+            " again</span>"
+        )
+        if row.result is None:
+            error = row.error or "no answer"
+            self.replay_view.value = (
+                f"<div>{head}</div><div class='pt-error'>⚠ This row failed: {esc(error)}</div>"
+                + table
+            )
+            self.messages.info(f"Opened replay row {label}: it has no answer ({error})")
+            return
+        self.last_result = row.result
+        self._last_run = (copy.deepcopy(draft.prompt_data), copy.deepcopy(draft.context_data))
+        self._show(row.result)
+        self.replay_view.value = f"<div>{head}</div>" + table
+        self.messages.info(
+            f"Opened replay row {label}{repeat} with the replayed draft: its answer, scores"
+            " and reasons are the replay's (Run calls the model again)"
+        )
 
     def chats_edited(self) -> bool:
         """Whether the chats differ from the version last loaded (so switching would drop
@@ -420,9 +506,26 @@ class Tester(Tool):
 
     def _set_title(self, prompt_id: Any, version: Any, note: str = "") -> None:
         """The title: the prompt and the version the chats hold, and the log they came from."""
+        self._title = (prompt_id, version, note)
+        self._refresh_title()
+
+    def _refresh_title(self) -> None:
+        """The title again, with an "edited" mark while the chats differ from the version
+        loaded (so a draft that is no longer the stored version says so)."""
+        if self._title is None or self._loading:
+            return
+        prompt_id, version, note = self._title
         log = self.source_log
         where = f" · from log <code>{esc(log.context_id)}</code>" if log else ""
-        self.title.value = f"<b>{esc(prompt_id)}</b> version {esc(version)}{esc(note)}{where}"
+        edited = (
+            " <span class='pt-warn pt-edited' title='The chats differ from the stored"
+            " version'>· edited</span>"
+            if self.chats_edited()
+            else ""
+        )
+        self.title.value = (
+            f"<b>{esc(prompt_id)}</b> version {esc(version)}{esc(note)}{edited}{where}"
+        )
 
     def _ask_version_switch(self, version: str) -> None:
         """The dropdown asked for ``version`` while the chats are edited: put the dropdown
@@ -452,7 +555,8 @@ class Tester(Tool):
                 "behaviour: choose a behaviour (create one in Behaviours)", field="behaviour"
             )
         prompt, context = self.prompt_data, self.context_data
-        self.comparison.value = self.diff.value = ""
+        self.comparison.value = self.diff.value = self.replay_view.value = ""
+        self._answer_title = "This test"
         self.result.value = metrics_html(self.source_log, None) if self.source_log else ""
         self.last_result = None
         self._last_run = None
@@ -494,7 +598,8 @@ class Tester(Tool):
         if result.unresolved_variables:
             names = ", ".join(f"{{{n}}}" for n in result.unresolved_variables)
             warn = f'<div class="pt-warn">⚠ Not in the context, sent to the model as written: {esc(names)}</div>'
-        self.result.value = warn + metrics_html(self.source_log, result)
+        shown = "this replay row" if self._answer_title != "This test" else "this test"
+        self.result.value = warn + metrics_html(self.source_log, result, test_name=shown)
         self._show_comparison()
         if self.source_log:
             logged = self.source_log.response_content
@@ -508,7 +613,7 @@ class Tester(Tool):
         columns = [
             "<b>Logged answer (production)</b>"
             + answer_box(log.response_content if log else None, "no log opened"),
-            "<b>This test</b>"
+            f"<b>{esc(self._answer_title)}</b>"
             + answer_box((result.content or "") if result is not None else None, "not run yet"),
         ]
         if log is not None:

@@ -144,7 +144,13 @@ class CallMetrics:
         )
 
 
-def metrics_html(log: LogEntry | None, result: TestResult | None, *, with_test: bool = True) -> str:
+def metrics_html(
+    log: LogEntry | None,
+    result: TestResult | None,
+    *,
+    with_test: bool = True,
+    test_name: str = "this test",
+) -> str:
     """A table metric | production | this test | Δ. Production is the logged call; the
     test column waits for a run; Δ is test - production. ``with_test=False`` (the log
     browser, where nothing is being tested): metric | logged only, the same rows and units."""
@@ -191,10 +197,12 @@ def metrics_html(log: LogEntry | None, result: TestResult | None, *, with_test: 
         if result.cached:
             extra += " · answered from the replay cache"
         body.append(f"<tr><td>attempt</td><td></td><td>{esc(extra)}</td><td></td></tr>")
+    name = esc(test_name)
+    delta = "test" if test_name == "this test" else name
     return (
-        "<b>Production vs this test</b>"
+        f"<b>Production vs {name}</b>"
         '<table class="pt-metrics"><thead><tr><th>metric</th><th>production (logged)</th>'
-        "<th>this test</th><th>Δ test - production</th></tr></thead>"
+        f"<th>{name}</th><th>Δ {delta} - production</th></tr></thead>"
         f"<tbody>{''.join(body)}</tbody></table>{differ}"
     )
 
@@ -309,3 +317,33 @@ def answer_box(text: str | None, missing: str) -> str:
     if text is None:
         return f'<div class="pt-muted">{esc(missing)}</div>'
     return f'<div class="pt-answer">{esc(text) or "<i>(empty)</i>"}</div>'
+
+
+def scores_table_html(row: Any, metas: list[dict[str, Any]]) -> str:
+    """A replay row's scores, whether each passes (at the scorer's threshold), and why (a
+    judge's reason, a check's error): the Replay tab's row pane and the Tester opened from
+    a row show the same table."""
+    scores, reasons = row.scores or {}, row.reasons or {}
+    lines = []
+    for meta in metas:
+        name = meta["name"]
+        value = scores.get(name)
+        threshold = float(meta.get("threshold", 1.0))
+        if value is None:
+            verdict = "<span class='pt-warn'>unscored</span>"
+        elif value >= threshold - 1e-12:
+            verdict = "<span class='pt-ok'>pass</span>"
+        else:
+            verdict = "<span class='pt-error'>fail</span>"
+        shown = "—" if value is None else f"{value:.2f}"
+        lines.append(
+            f"<tr><td><code>{esc(name)}</code></td><td>{shown}</td>"
+            f"<td>{verdict} <span class='pt-muted'>(≥ {threshold:.2f})</span></td>"
+            f"<td>{esc(reasons.get(name) or '')}</td></tr>"
+        )
+    if not lines:
+        return ""
+    return (
+        "<table class='pt-table'><thead><tr><th>scorer</th><th>score</th><th>pass at</th>"
+        "<th>reason</th></tr></thead><tbody>" + "".join(lines) + "</tbody></table>"
+    )

@@ -70,9 +70,28 @@ def sort_by(page: Page, name: str, title: str, descending: bool = False) -> None
 
 
 def search(page: Page, name: str, text: str) -> None:
-    """Types `text` in the grid's search box (DataTables filters as one types)."""
-    box = grid(page, name).locator(".dt-search input").first
+    """Types `text` in the grid's search box and presses Enter; the kernel searches every
+    row's whole text and sends the matching rows. Waits until the grid shows them: the
+    search's label says how many match (it is empty again once the box is)."""
+    box = page.locator(f".pt-{name}-grid-search input").first
+    label = page.locator(f".pt-{name}-grid-search-label").first
+    before = label.inner_text()
     box.fill(text)
+    box.press("Enter")
+    if text:
+        page.wait_for_function(
+            "([el, before]) => el.innerText.includes('match') && el.innerText !== before",
+            arg=[label.element_handle(), before],
+        )
+        # the rows the label counts reached the table
+        count = int(label.inner_text().split()[0])
+        selector = f".pt-{name}-grid {ROWS}"
+        page.wait_for_function(
+            "([sel, n]) => document.querySelectorAll(sel).length === n",
+            arg=[selector, count],
+        )
+    else:
+        page.wait_for_function("el => el.innerText.trim() === ''", arg=label.element_handle())
 
 
 def click_row(page: Page, name: str, index: int) -> None:

@@ -100,6 +100,27 @@ def test_the_demo_url_opens_the_app_with_every_tab_shown(page, lab_server, reque
         "(el) => el.value.includes('\"weight\": 42')", arg=json_box.element_handle()
     )
     shoot(page, page.locator(".widget-tab").first, folder / "tab_behaviours_form.png")
+    # a new behaviour without a name: Save is off and the form says what it needs
+    page.locator("button.pt-behaviour-new").first.click()
+    save = page.locator("button.pt-behaviour-save").first
+    page.locator(".pt-behaviour-validation").get_by_text("Give the behaviour a name").wait_for()
+    assert save.is_disabled()
+    # Secrets: removing a key asks beside the Remove button, with Cancel
+    widget_tab(page, "Secrets").click()
+    picker = page.locator(".pt-secret-remove-picker select").first
+    picker.select_option(picker.locator("option").last.get_attribute("value"))
+    remove = page.locator(".widget-button", has_text="Remove key").first
+    remove.click()
+    asked = page.locator(".pt-secret-confirm-label").first
+    asked.get_by_text("Remove").first.wait_for()
+    remove_box = remove.bounding_box()
+    asked_box = asked.bounding_box()
+    assert remove_box and asked_box
+    assert abs(asked_box["y"] - remove_box["y"]) < 40, (asked_box, remove_box)  # same line
+    assert asked_box["x"] - (remove_box["x"] + remove_box["width"]) < 60, (asked_box, remove_box)
+    shoot(page, page.locator(".widget-tab").first, folder / "tab_secrets_remove.png")
+    page.locator("button.pt-secret-cancel, .pt-secret-cancel button").first.click()
+    asked.wait_for(state="hidden")
 
 
 def test_the_tester_shows_production_beside_the_test_with_a_word_diff(
@@ -187,13 +208,19 @@ def test_switching_the_version_keeps_the_edits_or_drops_them_when_asked(page, la
     title = page.locator(".pt-tester-title").first
     title.get_by_text(entry.context_id).wait_for()
     assert f"version {entry.version}" in title.inner_text()
+    assert "edited" not in title.inner_text()
     chat = page.locator(".pt-chat textarea").first
     chat.fill("An edit the user made.")
     chat.press("Tab")  # the chat syncs on change
+    title.locator(".pt-edited").wait_for()  # the draft says it is no longer the stored version
     version = page.locator(".pt-version select").first
     version.select_option(other)
     confirm = page.locator(".pt-version-confirm").first
     confirm.get_by_text(f"Switching to version {other} drops").wait_for()
+    # the buttons show their whole labels (not "Switch and dro…")
+    for button in ("button.pt-version-switch", "button.pt-version-keep"):
+        fits = page.locator(button).first.evaluate("el => el.scrollWidth <= el.clientWidth")
+        assert fits, button
     # keep: nothing is lost, the dropdown and the title still name the version edited
     page.locator("button.pt-version-keep").first.click()
     confirm.wait_for(state="hidden")

@@ -85,7 +85,12 @@ def test_grids_sort_search_select_and_open(page, lab_server, request):
     )
     search(page, "log", word)
     previews = column(page, "log", "answer preview")
-    assert previews and all(word.lower() in p.lower() for p in previews), (word, previews)
+    # the search reads each log's whole answer and context, not the preview: every row whose
+    # preview shows the word is among the matches (and others may match further in)
+    assert previews and sum(word.lower() in p.lower() for p in previews) >= 1, (word, previews)
+    said = page.locator(".pt-log-grid-search-label").first.inner_text()
+    assert "logs on this page match" in said and "matched so far" in said, said
+    assert "more logs exist" in said, said  # the first of several pages
     search(page, "log", "")
     wait_for_rows(page, "log", 50)
     context_of_third = column(page, "log", "prompt")[2]
@@ -131,6 +136,9 @@ def test_grids_sort_search_select_and_open(page, lab_server, request):
     assert column(page, "replay", "context") == [contexts[1]]
     click_row(page, "replay", 0)
     page.locator(".pt-row-scores").first.get_by_text(contexts[1]).wait_for()
+    # the raw id, one click from the readable label
+    raw_id = page.locator(".pt-row-scores .pt-context-id").first.inner_text()
+    assert re.fullmatch(r".+#\d+", raw_id), raw_id
     _screenshot(page, shots / "grid_replay.png")
     # the run as a DataFrame in the tab, and as a CSV download
     page.locator("button.pt-replay-frame, .pt-replay-frame button").first.click()
@@ -142,13 +150,20 @@ def test_grids_sort_search_select_and_open(page, lab_server, request):
     with page.expect_download() as download:
         link.click()
     csv_text = Path(download.value.path()).read_text()
-    assert csv_text.startswith("context_id,") and contexts[1] in csv_text
+    assert csv_text.startswith("context_id,") and raw_id in csv_text
     opener = page.locator("button.pt-replay-open, .pt-replay-open button").first
     page.wait_for_function("el => !el.disabled", arg=opener.element_handle())
     opener.click()
-    title = page.locator(".pt-tester-title").first
-    title.get_by_text(contexts[1]).wait_for()
+    # the Tester shows the row's own answer, scores and reasons: no "not run yet" dead end
+    shown_row = page.locator(".pt-tester-replay-row").first
+    shown_row.get_by_text("Replay row").wait_for()
+    assert contexts[1] in shown_row.inner_text()
+    answers = page.locator(".pt-comparison").first
+    assert "Replayed answer" in answers.inner_text()
+    assert "not run yet" not in answers.inner_text()
     assert "lm-mod-current" in (widget_tab(page, "Tester").get_attribute("class") or "")
+    shown_row.evaluate("el => el.scrollIntoView({block: 'end'})")
+    page.screenshot(path=str(shots / "tester_from_replay_row.png"))
 
     # --- Compare: the last run against production, sorted by verdict, searched, a pair shown
     widget_tab(page, "Compare").click()
@@ -164,9 +179,26 @@ def test_grids_sort_search_select_and_open(page, lab_server, request):
     assert column(page, "compare", "context") == [pairs[-1]]
     click_row(page, "compare", 0)
     shown = page.locator(".pt-compare-detail").first
-    shown.get_by_text("A shown first").wait_for()
-    assert pairs[-1] in shown.inner_text() and "B: baseline" in shown.inner_text()
+    shown.get_by_text("Candidate shown first").wait_for()
+    text = shown.inner_text()
+    assert pairs[-1] in text and "Production's answer" in text, text
+    # the reasons name the candidate and production, never the judge's "A" and "B"
+    for line in text.splitlines():
+        if "shown first:" in line:
+            assert not re.search(r"\b[AB]\b", line), line
+    summary = page.locator(".pt-compare-summary").first.inner_text()
+    assert re.search(r"(?i)(significantly (better|worse)|no clear difference)", summary), summary
+    assert re.search(r"\d\.\d\d\u2013\d\.\d\d", summary), summary
+    page.locator(".pt-compare-diff").first.wait_for()
     _screenshot(page, shots / "grid_compare.png")
+    # the pair's way on: CSV of the comparison, and the candidate's row in the Tester
+    page.locator("button.pt-compare-csv, .pt-compare-csv button").first.click()
+    with page.expect_download() as download:
+        page.locator(".pt-compare-csv-link a").first.click()
+    assert Path(download.value.path()).read_text().startswith("context_id,")
+    page.locator("button.pt-compare-open, .pt-compare-open button").first.click()
+    page.locator(".pt-tester-replay-row").first.get_by_text("Replay row").wait_for()
+    assert "lm-mod-current" in (widget_tab(page, "Tester").get_attribute("class") or "")
 
     # the grids' code came with the page, from the Jupyter server: no CDN, no remote host
     assert not remote, remote

@@ -265,7 +265,7 @@ def test_hostile_logs_and_names_render_as_text_in_every_view(page, lab_server, p
     assert wait_for_rows(page, "compare", 3) == 3
     click_row(page, "compare", 0)
     pair = page.locator(".pt-compare-detail").first
-    pair.get_by_text("A shown first").wait_for()
+    pair.get_by_text("Candidate shown first").wait_for()
     _shows_as_text(pair, "Compare pair", SHOWN[1:])
     _no_script_ran(page, dialogs, "Compare")
     _shot(page, pair, "compare", request)

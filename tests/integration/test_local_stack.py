@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import subprocess
 import sys
+import urllib.parse
+import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -154,3 +159,70 @@ def test_the_demo_works_in_a_copy_of_the_notebooks(tmp_path):
     assert (source / "evaluate_cache.sqlite").read_bytes() == b"records"
     with pytest.raises(FileNotFoundError, match="notebook"):
         demo_workspace(source / "missing.ipynb", state)
+
+
+def test_the_demo_names_the_part_that_died_and_stops(tmp_path):
+    """`prompt-tester demo` watches its parts: when the local AWS endpoint's process dies,
+    the demo says which part stopped, stops JupyterLab and exits non-zero (it used to keep
+    JupyterLab running with an app that could only say "AWS could not be reached"). Its
+    JupyterLab asks no news question: the demo's defaults turn the news off."""
+    psutil = pytest.importorskip("psutil")
+    from prompt_tester_nb.local.jupyter import free_port
+
+    port = free_port()
+    cmd = [sys.executable, "-m", "prompt_tester_nb.cli", "demo", "--port", str(port)]
+    cmd += ["--state-dir", str(tmp_path / "state"), "--model-latency-ms", "0"]
+    for part in ("aws", "model", "flow-api", "hosted-ui", "gateway"):
+        cmd += [f"--{part}-port", "0"]
+    notebooks = Path(__file__).resolve().parents[1] / "notebooks" / "prompt_tester.ipynb"
+    cmd += ["--notebook", str(notebooks)]
+    demo = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path
+    )
+    said: list[str] = []
+    try:
+        assert demo.stdout is not None
+        for line in demo.stdout:  # until the demo prints its URL: every part is up
+            said.append(line)
+            if "Open the Prompt Tester:" in line:
+                break
+        url = "".join(said).split("Open the Prompt Tester:")[1].split()[0]
+        token = urllib.parse.parse_qs(urllib.parse.urlparse(url).query)["token"][0]
+        children = psutil.Process(demo.pid).children()
+        aws = next(c for c in children if "-H" in c.cmdline() and "-p" in c.cmdline())
+        for line in demo.stdout:  # until JupyterLab says it serves (its log is the demo's)
+            said.append(line)
+            if "is running at" in line:
+                break
+        children = psutil.Process(demo.pid).children()
+        lab = next(c for c in children if "jupyterlab" in c.cmdline())
+        # JupyterLab's news question is answered for the demo ("Never"), the user's own
+        # settings untouched: read through the server's settings API
+        settings_url = (
+            f"http://127.0.0.1:{port}/lab/api/settings/"
+            f"@jupyterlab/apputils-extension:notification?token={token}"
+        )
+        schema = None
+        for _ in range(300):  # JupyterLab logs "running" before its socket answers
+            try:
+                with urllib.request.urlopen(settings_url, timeout=10) as response:
+                    schema = json.load(response)["schema"]  # overrides come as the defaults
+                    break
+            except OSError:
+                # wait on JupyterLab itself: it exiting ends the wait at once
+                with contextlib.suppress(psutil.TimeoutExpired):
+                    lab.wait(timeout=0.2)
+                    raise AssertionError("JupyterLab exited: " + "".join(said)) from None
+        assert schema is not None, "JupyterLab did not answer: " + "".join(said)
+        assert schema["properties"]["fetchNews"]["default"] == "false", schema["properties"]
+        # a part dies: the demo says which, stops the rest, and exits non-zero
+        aws.kill()
+        rest = demo.stdout.read()
+        assert demo.wait(timeout=60) == 1, rest
+        assert "The demo stops: the local AWS endpoint (moto server)" in rest, rest
+        assert f"pid {aws.pid}" in rest and "stopped" in rest
+        lab.wait(timeout=30)  # JupyterLab was stopped with it
+    finally:
+        if demo.poll() is None:
+            demo.terminate()
+            demo.wait(timeout=60)

@@ -15,6 +15,8 @@ import pytest
 import prompt_tester_nb as pt
 from prompt_tester_nb.widgets import BehaviourEditor, LogBrowser, SecretsForm, Tester
 from prompt_tester_nb.widgets.grid import MAX_PAGE, PREVIEW, Column, Grid, cut
+from prompt_tester_nb.widgets.replay_tool import EMPTY, RUNNING
+from prompt_tester_nb.widgets.replay_tool import row_text as replay_row_text
 from tests.support import attacks
 
 
@@ -195,7 +197,9 @@ def test_tester_edits_runs_and_compares(alice, model):
         c["content"] for c in tester.prompt_data["chats"]
     ]
     # edit: change the last chat, add one, move it up, remove it again
+    assert "edited" not in tester.title.value
     rows[-1].content.value = "Summarise {thing} in one line"
+    assert "edited" in tester.title.value  # the draft says it is no longer the stored version
     row = tester.add_chat("user", "extra {unknown_var}")
     tester.move_chat(row, -1)
     assert tester.rows.children[-2] is row
@@ -334,6 +338,11 @@ def test_tester_shows_provider_errors_in_words(alice, model):
 def test_behaviour_editor_crud_validation_conflict_and_delete(alice, bob, unique):
     editor = BehaviourEditor(alice)
     assert "default" in editor.names.options
+    editor.new()  # a valid spec but no name: Save is off and the form says why
+    assert editor.save_button.disabled and "name" in editor.validation.text
+    assert "Valid" not in editor.validation.text
+    with pytest.raises(pt.ValidationError, match="name"):
+        editor.save()
     editor.new(f"ui-{unique}")
     assert (
         json.loads(editor.spec.value)["attempts"][0]["ai_model"]["deployment_name"] == "gpt-4-turbo"
@@ -352,7 +361,10 @@ def test_behaviour_editor_crud_validation_conflict_and_delete(alice, bob, unique
         ]
     }
     assert "Valid" in editor.validation.text and not editor.save_button.disabled
+    typed_order = list(json.loads(editor.spec.value)["attempts"][0]["ai_model"])
     click(editor.save_button)
+    # the JSON keeps the order the user wrote its keys in
+    assert list(json.loads(editor.spec.value)["attempts"][0]["ai_model"])[:3] == typed_order
     saved = alice.behaviours.get(f"ui-{unique}")
     assert saved.version == 1 and editor.current.version == 1
     # someone else saves meanwhile: a stale save says so and offers a reload
@@ -513,6 +525,13 @@ def test_secrets_form_clears_inputs_and_keeps_no_secret_in_widget_state(service,
     form.delete_picker.value = f"AZURE_OPENAI_KEYS.r{unique}"
     click(form.delete_button)
     assert f"AZURE_OPENAI_KEYS.r{unique}" in [x.name for x in s.secrets.status()]
+    # the question sits beside its button, with Cancel
+    assert form.confirm_box.layout.display == "" and "Remove" in form.confirm_label.value
+    assert form.confirm_box.children == (form.confirm_label, form.confirm, form.cancel_button)
+    click(form.cancel_button)
+    assert form.confirm_box.layout.display == "none" and "Nothing removed" in form.messages.text
+    assert f"AZURE_OPENAI_KEYS.r{unique}" in [x.name for x in s.secrets.status()]
+    click(form.delete_button)
     click(form.confirm)
     assert f"AZURE_OPENAI_KEYS.r{unique}" not in [x.name for x in s.secrets.status()]
     s.secrets.delete("OPENAI_ORG")
@@ -542,7 +561,11 @@ def test_replay_tool_runs_the_testers_draft_over_logs(alice, model, tmp_path):
     )
     for view in (replay.messages, replay.estimate_view):
         view.observe(lambda change: said.append(change["new"]), names="value")
+    empties: list[str] = []  # what the empty grid says while the run goes
+    replay.messages.observe(lambda _: empties.append(replay.grid.empty), names="value")
+    replay.set_scorers([pt.scorers.contains("Acme")])
     run = replay.run(wait=True)
+    assert RUNNING in empties and replay.grid.empty == EMPTY  # never "press Replay" mid-run
     # live counts, never "Replaying 0 call(s)" or an estimate of nothing
     assert "Replaying: 6 of 6 call(s) done…" in "".join(said), said
     assert not [t for t in said if "Replaying 0" in t or "0 model call(s) for 0" in t], said
@@ -553,8 +576,28 @@ def test_replay_tool_runs_the_testers_draft_over_logs(alice, model, tmp_path):
     grid = replay.grid
     assert len(grid.row_keys) == 6 and not grid.trimmed
     titles = list(grid.page_rows[0])
-    for title in ("similarity", "latency (s)", "cost (USD)", "error", "new answer"):
+    for title in (
+        "similarity",
+        "latency (s)",
+        "cost (USD)",
+        "error",
+        "production's answer",
+        "new answer",
+    ):
         assert title in titles
+    # rows read as a time and what the customer wrote, not a raw id cut mid-number
+    assert all("#" not in r["context"] and "·" in r["context"] for r in grid.page_rows)
+    # the search looks in the whole texts of every row, not the cut cells of the page
+    tail = next(r.production.split()[-3] for r in run.rows if len(r.production or "") > 200)
+    grid.search.value = tail
+    assert 1 <= len(grid.row_keys) <= 6 and "row(s) match" in grid.search_label.value
+    assert all(
+        tail.casefold() in replay_row_text(replay._rows[k]).casefold() for k in grid.row_keys
+    )
+    grid.search.value = "no-such-words-anywhere"
+    assert grid.row_keys == [] and "0 of 6" in grid.search_label.value
+    grid.search.value = ""
+    assert len(grid.row_keys) == 6
     assert {r["repeat"] for r in grid.page_rows} == {"1"}  # 1-based, as the DataFrame
     # a row selected in the browser (selected_rows) shows its diff; "Open in Tester" opens it
     assert replay.open_button.disabled
@@ -563,11 +606,20 @@ def test_replay_tool_runs_the_testers_draft_over_logs(alice, model, tmp_path):
     row = replay.selected_row
     assert (row.context_id, row.repeat) == first
     assert "Differences" in replay.diff.value or "Same answer" in replay.diff.value
+    assert row.context_id in replay.row_scores.value  # the raw id, a click from its label
+    calls = len(model.requests())
     click(replay.open_button)
     assert app.tabs.selected_index == 1
     assert app.tester.source_log.context_id == row.context_id
     assert app.tester.context_data == row.context
     assert app.tester.prompt_data["chats"][-1]["content"].endswith("Answer briefly.")
+    # the row's own answer, scores and reasons, without a new call (Run is the user's choice)
+    assert len(model.requests()) == calls
+    assert app.tester.last_result is row.result
+    assert "not run yet" not in app.tester.comparison.value
+    assert "Replayed answer" in app.tester.comparison.value
+    assert "contains" in app.tester.replay_view.value and "pass" in app.tester.replay_view.value
+    assert "edited" in app.tester.title.value  # the replayed draft is not the stored version
     # the run as a DataFrame and as CSV
     df = replay.to_dataframe()
     # every row answered (rows logged by earlier tests may equal the demo answer: unchanged)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
 
 import ipywidgets
 import pytest
@@ -159,12 +160,24 @@ def test_compare_view_judges_a_run_against_production_and_another_run(app, model
     assert f"<b>{c.wins}</b> wins" in summary and f"<b>{c.losses}</b> losses" in summary
     assert f"<b>{c.ties}</b> ties" in summary and f"{c.errors} errors" in summary
     if c.ci95 is not None:
-        assert f"{c.ci95[0]:.2f} to {c.ci95[1]:.2f}" in summary
+        assert f"{c.ci95[0]:.2f}\u2013{c.ci95[1]:.2f}" in summary  # the verdict's words
+        assert c.verdict[1:] in summary
     grid = compare.grid
     assert len(grid.row_keys) == ROWS and not grid.trimmed
-    assert {"verdict", "A: candidate", "B: baseline", "reason (A shown first)"} <= set(
-        grid.page_rows[0]
-    )
+    assert {
+        "verdict",
+        "candidate's answer",
+        "production's answer",
+        "judge's reason (candidate shown first)",
+        "judge's reason (production shown first)",
+    } <= set(grid.page_rows[0])
+    # the reasons a person reads name the candidate and production, never "A" or "B"
+    for row in grid.page_rows:
+        for title in (
+            "judge's reason (candidate shown first)",
+            "judge's reason (production shown first)",
+        ):
+            assert not re.search(r"\b[AB]\b", row[title]), row[title]
     keys = grid.row_keys
     ranks = [ORDER[compare._pairs[k].verdict] for k in keys]
     assert ranks == sorted(ranks)  # losses, then ties, then wins, then errors
@@ -173,8 +186,22 @@ def test_compare_view_judges_a_run_against_production_and_another_run(app, model
     assert (pair.context_id, pair.repeat) == keys[0]
     detail = compare.pair_detail.value
     assert html.escape(pair.candidate) in detail and html.escape(pair.baseline) in detail
-    assert "A shown first" in detail and "B shown first" in detail
+    assert "Candidate shown first" in detail and "Production shown first" in detail
+    said = re.findall(r"shown first</b>: ([^<]*)</div>", detail)
+    assert len(said) == 2 and not any(re.search(r"\b[AB]\b", t) for t in said), said
+    assert pair.context_id in detail  # the raw id, one click from the readable label
+    assert "Differences" in compare.pair_diff.value or "the same" in compare.pair_diff.value
     assert list(compare.to_dataframe()["context_id"]).count(pair.context_id) == 1
+    # the way on from a pair: the DataFrame, the CSV, and the Tester showing the row
+    click(compare.frame_button)
+    assert "to_dataframe" in str(compare.export.frame_view.outputs)
+    click(compare.csv_button)
+    assert "data:text/csv;base64," in compare.export.csv_link.value
+    assert not compare.open_button.disabled
+    click(compare.open_button)
+    assert app.tester.last_result is not None and app.tester.last_result.content == pair.candidate
+    assert "Replayed answer" in app.tester.comparison.value
+    assert "not run yet" not in app.tester.comparison.value
     # a second run (another draft) against the first, by clicks
     app.tester.rows.children[-1].content.value += "\nAnswer in one sentence."
     second = replay.run(wait=True)
@@ -241,7 +268,7 @@ def test_compare_view_orders_losses_ties_wins_and_pages_the_grid(app):
             click(compare.next_button)
     assert seen == [(VERDICT[p.verdict], p.context_id) for p in expected]
     assert not any(long in str(r) for r in grid.page_rows)  # long texts stay cut in the rows
-    assert max(len(r["A: candidate"]) for r in grid.page_rows) <= 120
+    assert max(len(r["candidate's answer"]) for r in grid.page_rows) <= 120
     # a click on page 2 selects the pair of that page
     compare.table.selected_rows = [2]
     assert compare.selected_pair is expected[27]

@@ -434,6 +434,11 @@ class ModelServer(StartStop):
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
 
+    @property
+    def thread(self) -> threading.Thread | None:
+        """The serving thread while it runs (the demo's watchdog joins it)."""
+        return self._thread
+
     # --- lifecycle ------------------------------------------------------------------------
     def start(self) -> ModelServer:
         if self._httpd is not None:
