@@ -21,7 +21,7 @@ so an answer stays under Lambda's 6 MB.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from ..api_models import (
     DatasetCreateBody,
@@ -51,7 +51,7 @@ def logs(env: str) -> Any:
         query(app, "prompt_id"),
         time_argument(query(app, "since")),
         time_argument(query(app, "until")),
-        runtime.int_query(app, "limit", 50),
+        cast(int, runtime.int_query(app, "limit", 50)),  # a default given: never None
         query(app, "cursor"),
         "all" if source is None else source,
         query(app, "version"),

@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from ..service import EnvironmentScope
 
 
-FORMAT = "prompt-tester-nb/comparison"
+FORMAT: Literal["prompt-tester-nb/comparison"] = "prompt-tester-nb/comparison"
 FORMAT_VERSION = 1
 
 
@@ -325,6 +325,7 @@ def compare(
     require(
         isinstance(judge, Pairwise), "judge", "must be pt.scorers.pairwise(rubric, behaviour=…)"
     )
+    judge = cast(Pairwise, judge)  # checked just above
     require(hasattr(candidate, "rows"), "candidate", "must be a replay run (s.replay(…))")
     if baseline is not None:
         require(
@@ -386,8 +387,9 @@ def compare(
     if not jobs:
         return comparison
     answer_cache = None
-    if cache is not None:
-        answer_cache = AnswerCache(cache_path(cache))
+    cache_file = cache_path(cache)
+    if cache_file is not None:
+        answer_cache = AnswerCache(cache_file)
     panel = JudgePanel(scope, retry, answer_cache)
     panel.prepare(judge.behaviour, prompts.MARKER_PAIRWISE)
     panel.limiter = Limiter(concurrency, retry.grow_every, 0.0)

@@ -41,6 +41,7 @@ class PartWatch:
 
     def thread(self, name: str, thread: threading.Thread) -> None:
         """Watch a server thread of this process: ends when it returns."""
+
         def joined() -> Ended:
             thread.join()
             return Ended(name)

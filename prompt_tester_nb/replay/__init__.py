@@ -22,7 +22,7 @@ answer cache (answers by exact request) is the engine's: ``engine.cache``.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..engine.cache import AnswerCache
 from ..engine.retry import RetryPolicy, policy_from
@@ -93,7 +93,7 @@ def replay(
     if scorer_set.judges:  # every judge ready (or refused) before any call
         panel = JudgePanel(scope, policy)
         for judge in scorer_set.judges:
-            panel.prepare(judge.behaviour, judge.marker)
+            panel.prepare(cast(str, judge.behaviour), cast(str, judge.marker))  # set on judges
     cache = AnswerCache(request.cache) if request.cache is not None else None
     if panel is not None:
         panel.cache = cache

@@ -129,7 +129,7 @@ class ReplayScheduler:
         self.limiter = Limiter(run.concurrency, options.retry.grow_every, self.started)
         self.events: queue.SimpleQueue = queue.SimpleQueue()
         self.unplanned: deque[ReplayRow] = deque()
-        self.planned: deque[tuple[int, PreparedCall, Basis]] = deque()
+        self.planned: deque[tuple[int, PreparedCall | None, Basis]] = deque()  # None: score only
         # row index -> projected cost of what the row still owes (its answer and verdicts)
         self.outstanding: dict[int, float] = {}
         self.basis: dict[int, Basis] = {}

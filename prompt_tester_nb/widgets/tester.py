@@ -218,14 +218,7 @@ class Tester(Tool):
             self.guarded(lambda _: self._update_ideal_confirm()), names="value"
         )
         self.version.observe(self.guarded(self._on_version), names="value")
-        self.version_switch.on_click(
-            self.guarded(
-                lambda _: (
-                    self._pending_version
-                    and self.load_version(self._pending_version, discard_edits=True)
-                )
-            )
-        )
+        self.version_switch.on_click(self.guarded(lambda _: self._switch_version()))
         self.version_keep.on_click(self.guarded(lambda _: self._hide_version_confirm()))
         self.raw.observe(self.guarded(self._on_raw), names="value")
         self.context.observe(self.guarded(lambda _: self._check_context()), names="value")
@@ -542,6 +535,11 @@ class Tester(Tool):
             " those edits.</span>"
         )
         self.version_confirm.layout.display = None
+
+    def _switch_version(self) -> None:
+        """'Switch and drop my edits': load the version the user picked, edits dropped."""
+        if self._pending_version:
+            self.load_version(self._pending_version, discard_edits=True)
 
     def _hide_version_confirm(self) -> None:
         self._pending_version = None
