@@ -1,10 +1,13 @@
-"""The replay tool: rerun the tester's draft over many logged contexts and see what changed."""
+"""The replay tool: rerun the tester's draft over many logged contexts and see what changed.
+
+What the next run selects is ``replay_options``'; what a grid row shows is ``replay_rows``';
+the run's summaries in words are ``replay_summary``'; this module holds the run's flow.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,122 +16,32 @@ import ipywidgets as w
 from ..errors import ValidationError
 from ..judging.scorers import ScorerSet
 from ..session import Session
-from ._common import Tool, esc
-from .diff_view import word_diff_html
+from ._common import esc
 from .export import CSV_LINK_MAX, CsvOffer
-from .grid import Column, Grid, cut, num
-from .labels import id_html, row_label
+from .grid import Grid
+from .replay_options import ALL_VERSIONS, DRAFT_VERSION, SAME, ReplayOptions
+from .replay_rows import (
+    replay_columns,
+    row_cells,
+    row_detail_html,
+    row_diff_html,
+    row_text,
+    view_order,
+)
+from .replay_summary import estimate_html, run_summary_html, scores_summary_html, stopped_label
 from .scorer_form import ScorerForm
 from .tester import Tester
-from .tester_views import scores_table_html
 
-SAME = "(the draft's prompt)"
-DRAFT_VERSION = "(the draft's version)"  # the version filter's default: like for like
-ALL_VERSIONS = "all versions"
 HISTORY = 10  # finished runs kept for the Compare view
 ROWS_PAGE = 200  # rows of a run in the grid at a time (the whole run is in to_dataframe())
-__all__ = ["CSV_LINK_MAX", "ReplayTool"]  # CSV_LINK_MAX: a bigger run's CSV is save_csv only
+# CSV_LINK_MAX: a bigger run's CSV is save_csv only; the others are where they were before
+# the rows and the options had their modules
+__all__ = ["ALL_VERSIONS", "CSV_LINK_MAX", "DRAFT_VERSION", "SAME", "ReplayTool", "row_text"]
 EMPTY = "No rows yet: press Replay"
 RUNNING = "Replaying: the rows appear here as they finish…"
 
 
-def _columns(metas: list[dict[str, Any]]) -> list[Column]:
-    """The replay grid's columns: the row, its verdicts, one per scorer, the judges' reason,
-    production's answer and the new one, then its metrics (on the right, where the grid
-    scrolls sideways when narrow)."""
-    judged = any(m.get("kind") == "judge" for m in metas)
-    return [
-        Column("context", width="150px"),
-        Column("version", width="56px", numeric=True),
-        Column("repeat", width="56px", numeric=True),
-        Column("changed", width="66px"),
-        Column("similarity", width="84px", numeric=True),
-        *(Column(_scorer_title(m["name"]), width="84px", numeric=True) for m in metas),
-        *((Column("judge's reason", width="170px"),) if judged else ()),
-        Column("error", width="100px"),
-        Column("production's answer"),
-        Column("new answer"),
-        Column("latency (s)", width="64px", numeric=True),
-        Column("sample tokens", width="62px", numeric=True),
-        Column("cost (USD)", width="70px", numeric=True),
-    ]
-
-
-BASE_TITLES = {
-    "context",
-    "version",
-    "repeat",
-    "changed",
-    "similarity",
-    "latency (s)",
-    "sample tokens",
-    "cost (USD)",
-    "error",
-    "new answer",
-    "production's answer",
-    "judge's reason",
-}
-
-
-def _scorer_title(name: str) -> str:
-    """A scorer's column header: its name, unless a base column has that name."""
-    return f"{name} (scorer)" if name in BASE_TITLES else name
-
-
-def row_cells(row: Any, metas: list[dict[str, Any]]) -> list[str]:
-    """A replay row's summary cells, in ``_columns``' order."""
-    scores = row.scores or {}
-    changed = "" if row.changed is None else ("changed" if row.changed else "same")
-    latency = row.latency_ms
-    judges = [m["name"] for m in metas if m.get("kind") == "judge"]
-    reasons = row.reasons or {}
-    reason = " · ".join(str(reasons[n]) for n in judges if reasons.get(n))
-    return [
-        row_label(row.context_id, row.context),
-        row.version or "",
-        str(row.repeat + 1),  # 1-based, as the app and the DataFrame count
-        changed,
-        num(row.similarity, 2),
-        *(num(scores.get(m["name"]), 2) for m in metas),
-        *((cut(reason, 120),) if judges else ()),
-        cut(row.error, 120),
-        cut(row.production, 120),
-        cut(row.new),
-        num(None if latency is None else latency / 1000, 2),
-        num(row.sample_tokens, 0),
-        num(row.price, 5),
-    ]
-
-
-def row_text(row: Any) -> str:
-    """What the grid's search looks in: the id, the whole context, both whole answers, the
-    reasons and the error (not the cut cells)."""
-    return " ".join(
-        str(x or "")
-        for x in (
-            row_label(row.context_id, row.context),  # what the context cell shows
-            row.context_id,
-            row.context,
-            row.production,
-            row.new,
-            *(row.reasons or {}).values(),
-            row.error,
-        )
-    )
-
-
-def view_order(row: Any) -> tuple[Any, ...]:
-    """The grid's order once a run ends: changed rows first, then errors, least similar first."""
-    return (
-        row.changed is not True,
-        row.error is None,
-        row.similarity or 0,
-        row.context_id,
-        row.repeat,
-    )
-
-
-class ReplayTool(Tool):
+class ReplayTool(ReplayOptions):
     """Choose logs and scorers, run the Tester's draft on each with progress, list the rows
     in a grid as they finish (changed first once the run ends; sortable by score, similarity,
     cost, latency, error), show a row's diff, scores and reasons, open it in the Tester, and
@@ -154,40 +67,7 @@ class ReplayTool(Tool):
         self._rows_lock = threading.Lock()
         self.on_open: Callable[[Any], Any] | None = None  # the app: show the Tester tab
 
-        self.prompt_filter = w.Dropdown(description="Logs of", options=[SAME], value=SAME)
-        # the draft's version is preselected: a replay compares the draft with answers of
-        # the same prompt version unless another version (or all) is chosen
-        self.version_filter = w.Dropdown(
-            description="Version", options=[DRAFT_VERSION, ALL_VERSIONS], value=DRAFT_VERSION
-        )
-        self.version_filter.add_class("pt-replay-version")
-        self.unresolved_view = w.HTML()
-        self.unresolved_view.add_class("pt-replay-unresolved")
-        # what a log's context lacks: filled for this run, or sent as written (else not sent)
-        self.fill_missing = w.Text(
-            description="Fill missing",
-            placeholder="agent_name=Sam; other=value",
-            style={"description_width": "initial"},
-            layout=w.Layout(width="360px"),
-        )
-        self.fill_missing.add_class("pt-replay-defaults")
-        self.send_unresolved = w.Checkbox(
-            description="Send rows that still lack a variable", value=False, indent=False
-        )
-        self.send_unresolved.add_class("pt-replay-send-unresolved")
-        self.since = w.DatetimePicker(description="Since")
-        self.until = w.DatetimePicker(description="Until")
-        self.limit = w.BoundedIntText(description="Last", value=50, min=1, max=10_000)
-        self.concurrency = w.IntSlider(
-            description="Concurrency",
-            value=16,
-            min=1,
-            max=64,
-            style={"description_width": "initial"},
-        )
-        self.max_cost = w.BoundedFloatText(
-            description="Max cost $", value=0.0, min=0.0, max=10_000.0, step=0.01
-        )
+        self._build_options()  # what the next run selects: logs, version, limits
         self.estimate_button = w.Button(description="Estimate", icon="calculator")
         self.run_button = w.Button(description="Replay", icon="play", button_style="success")
         self.cancel_button = w.Button(description="Cancel", icon="stop", disabled=True)
@@ -198,7 +78,7 @@ class ReplayTool(Tool):
         self.estimate_view = w.HTML()
         self.summary_view = w.HTML()
         self.grid = Grid(
-            _columns([]),
+            replay_columns([]),
             css_class="pt-replay-grid",
             page_size=ROWS_PAGE,
             empty=EMPTY,
@@ -214,7 +94,6 @@ class ReplayTool(Tool):
         self.frame_button, self.csv_button = self.export.frame_button, self.export.csv_button
         self.csv_link, self.frame_view = self.export.csv_link, self.export.frame_view
         self._drafts: dict[int, dict[str, Any]] = {}  # id(run) -> the draft it replayed
-        self.limit.add_class("pt-replay-limit")
         self.run_button.add_class("pt-replay-run")
         self.diff = w.HTML()
         self.diff.add_class("pt-diff")
@@ -311,7 +190,7 @@ class ReplayTool(Tool):
         # the scorer columns are known before any row lands
         self._scorer_meta = [s.meta() for s in ScorerSet.build(options["scorers"])]
         self.grid.select(None)
-        self.grid.columns = _columns(self._scorer_meta)
+        self.grid.columns = replay_columns(self._scorer_meta)
         self.grid.empty = RUNNING
         self.grid.set_rows([])
         run = self.session.replay(
@@ -388,33 +267,6 @@ class ReplayTool(Tool):
         return draft
 
     # --- internals -------------------------------------------------------------------------------
-    def _load_prompts(self) -> None:
-        self.prompt_filter.options = [SAME, *self.session.prompts()]
-        self.prompt_filter.observe(self.guarded(lambda _: self._load_versions()), "value")
-        # a draft loaded in the Tester (its versions listed there) lists its versions here
-        self.tester.version.observe(self.guarded(lambda _: self._load_versions()), "options")
-        self._load_versions()
-
-    def _load_versions(self) -> None:
-        """The chosen prompt's versions, after the draft's (the default) and all."""
-        prompt = self.prompt_filter.value
-        prompt_id = (self.tester.prompt_data or {}).get("prompt_id") if prompt == SAME else prompt
-        versions = self.session.prompt_versions(prompt_id) if prompt_id else []
-        keep = self.version_filter.value
-        options = [DRAFT_VERSION, ALL_VERSIONS, *(f"version {v}" for v in versions)]
-        self.version_filter.options = options
-        self.version_filter.value = keep if keep in options else DRAFT_VERSION
-
-    def selected_version(self) -> str | None:
-        """The version the next run selects: the draft's, one chosen, or None (all)."""
-        chosen = self.version_filter.value
-        if chosen == ALL_VERSIONS:
-            return None
-        if chosen == DRAFT_VERSION:
-            version = (self.tester.prompt_data or {}).get("version")
-            return None if version in (None, "") else str(version)
-        return chosen.removeprefix("version ")
-
     def _show_unresolved(self, run: Any) -> None:
         """Say in words which logs were not sent for lacking a variable the draft uses."""
         from ..display.runs import unresolved_lines
@@ -428,41 +280,6 @@ class ReplayTool(Tool):
             if lines
             else ""
         )
-
-    def _options(self) -> dict[str, Any]:
-        if not self.tester.behaviour:
-            raise ValidationError("behaviour: choose a behaviour in the Tester", field="behaviour")
-        prompt = self.prompt_filter.value
-        return {
-            "behaviour": self.tester.behaviour,
-            "prompt_id": None if prompt == SAME else prompt,
-            "since": self.since.value if isinstance(self.since.value, datetime) else None,
-            "until": self.until.value if isinstance(self.until.value, datetime) else None,
-            "limit": int(self.limit.value),
-            "concurrency": int(self.concurrency.value),
-            "max_cost": float(self.max_cost.value) or None,
-            "scorers": self.scorers,
-            "repeats": self.form.repeat_count,
-            "version": self.selected_version(),
-            "defaults": self.defaults(),
-            "unresolved": "send" if self.send_unresolved.value else "skip",
-        }
-
-    def defaults(self) -> dict[str, str] | None:
-        """ "Fill missing" as ``defaults=``: ``name=value`` pairs separated by ``;``."""
-        text = self.fill_missing.value.strip()
-        if not text:
-            return None
-        out: dict[str, str] = {}
-        for piece in filter(None, (p.strip() for p in text.split(";"))):
-            name, sep, value = piece.partition("=")
-            if not sep or not name.strip():
-                raise ValidationError(
-                    f"defaults: write each as name=value, separated by ';' (not {piece!r})",
-                    field="defaults",
-                )
-            out[name.strip()] = value.strip()
-        return out
 
     def _on_progress(self, done: int, total: int) -> None:
         """Live counts while the run goes: calls done of those planned so far, and the
@@ -515,26 +332,8 @@ class ReplayTool(Tool):
             self.messages.error(f"Replay failed: {message}")
             return
         s = run.summary()
-        stopped = {"max_cost": "stopped at the cost cap", "cancelled": "cancelled"}.get(
-            s.get("stopped_reason") or "", "done"
-        )
-        errors = (
-            ", ".join(f"{k}: {v}" for k, v in (s.get("errors_by_kind") or {}).items()) or "none"
-        )
-        p50, p95 = s.get("latency_p50_ms"), s.get("latency_p95_ms")
-        repeats = f" · {s['repeats']} repeats" if (s.get("repeats") or 1) > 1 else ""
-        judged = f" · {s['judge_calls']} judge call(s)" if s.get("judge_calls") else ""
-        self.summary_view.value = (
-            f"<b>{esc(stopped)}</b> · {s['succeeded']} answered, {s['failed']} failed,"
-            f" {s.get('not_run', 0)} not run · <b>{s['changed']}</b> changed"
-            f" ({(s.get('share_changed') or 0) * 100:.0f}%) · cost ${s['total_cost']:.5f}"
-            f" · latency p50 {esc(p50)} ms, p95 {esc(p95)} ms · errors {esc(errors)}"
-            f"{esc(repeats)}{esc(judged)}"
-        ) + (
-            f'<div class="pt-warn pt-models-differ">⚠ Different models: {esc(s["models"])}</div>'
-            if s.get("models")
-            else ""
-        )
+        stopped = stopped_label(s)
+        self.summary_view.value = run_summary_html(s)
         self._show_estimate(run.estimate)  # complete now that every log was read
         self._show_unresolved(run)
         self._scorer_meta = list(run.scorers or [])
@@ -543,7 +342,7 @@ class ReplayTool(Tool):
         with self._rows_lock:
             self._landed = []
             self._rows = {(r.context_id, r.repeat): r for r in ordered}
-        self.grid.columns = _columns(self._scorer_meta)
+        self.grid.columns = replay_columns(self._scorer_meta)
         self.grid.empty = EMPTY if run.rows else "No log matched the selection"
         self.grid.set_rows(
             [(k, row_cells(r, self._scorer_meta)) for k, r in self._rows.items()],
@@ -556,58 +355,13 @@ class ReplayTool(Tool):
     @staticmethod
     def scores_html(metas: list[dict[str, Any]], scores: dict[str, dict[str, Any]]) -> str:
         """The per-scorer summary: mean, pass rate and the 95 % intervals, n, the spread."""
-        if not metas:
-            return ""
-
-        def ci(value: Any) -> str:
-            return (
-                ""
-                if not value
-                else f" <span class='pt-muted'>[{value[0]:.2f}, {value[1]:.2f}]</span>"
-            )
-
-        def num(value: Any, digits: int = 2) -> str:
-            return "—" if value is None else f"{value:.{digits}f}"
-
-        rows = []
-        for meta in metas:
-            d = scores.get(meta["name"]) or {}
-            rate = d.get("pass_rate")
-            rows.append(
-                "<tr>"
-                f"<td><code>{esc(meta['name'])}</code></td><td>{esc(meta.get('kind'))}</td>"
-                f"<td>{d.get('n', 0)}</td><td>{d.get('unscored', 0)}</td>"
-                f"<td>{num(d.get('mean'))}{ci(d.get('mean_ci95'))}</td>"
-                f"<td>{'—' if rate is None else f'{rate * 100:.0f}%'}{ci(d.get('ci95'))}"
-                f" <span class='pt-muted'>(≥ {float(meta.get('threshold', 1)):.2f})</span></td>"
-                f"<td>{num(d.get('repeat_sd'), 3)}</td>"
-                f"<td>{esc(_rows_for_5pt(rate, d.get('more_rows_for_5pt')))}</td>"
-                "</tr>"
-            )
-        return (
-            "<table class='pt-table pt-score-summary'><thead><tr><th>scorer</th><th>kind</th>"
-            "<th>n</th><th>unscored</th><th>mean [95% bootstrap]</th>"
-            "<th>pass rate [95% Wilson]</th><th>SD over repeats</th>"
-            "<th>more rows for ±5 pts</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
-        )
+        return scores_summary_html(metas, scores)
 
     def _on_row(self, key: Any) -> None:
         row = self._rows.get(key) if key else None
         self.open_button.disabled = row is None
         self.row_scores.value = "" if row is None else self.row_scores_html(row)
-        if row is None:
-            self.diff.value = ""
-        elif row.error:
-            self.diff.value = f"<div class='pt-error'>{esc(row.error)}</div>"
-        else:
-            self.diff.value = (
-                '<div class="pt-ok">Same answer as production.</div>'
-                if (row.production or "") == (row.new or "")
-                else "<b>Differences</b> (production → this replay)"
-                + word_diff_html(
-                    row.production or "", row.new or "", "production's answer", "this replay"
-                )
-            )
+        self.diff.value = "" if row is None else row_diff_html(row)
 
     @property
     def selected_row(self) -> Any:
@@ -625,32 +379,8 @@ class ReplayTool(Tool):
 
     def row_scores_html(self, row: Any) -> str:
         """A row's scores, whether each passes, and why (a judge's reason, a check's error)."""
-        head = (
-            f"<div><b>{esc(row_label(row.context_id, row.context))}</b> · log"
-            f" {id_html(row.context_id)} · repeat {row.repeat + 1}</div>"
-        )
-        table = scores_table_html(row, self._scorer_meta)
-        ideal = (
-            f"<div><b>Ideal answer</b></div><pre class='pt-pre'>{esc(row.ideal)}</pre>"
-            if row.ideal
-            else ""
-        )
-        return head + table + ideal
+        return row_detail_html(row, self._scorer_meta)
 
     def _show_estimate(self, estimate: Any) -> None:
-        if not estimate.rows and self.last_run is not None and not self.last_run.done:
-            # the run has not planned a log yet: say so rather than "0 calls · $0"
-            self.estimate_view.value = "<span class='pt-muted'>estimating as logs are read…</span>"
-            return
-        self.estimate_view.value = (
-            f"<span class='pt-muted'>{estimate.calls} model call(s) for {estimate.rows} log(s)"
-            f" ({estimate.cached} from the cache) · estimated cost ${estimate.estimated_cost:.5f}</span>"
-        )
-
-
-def _rows_for_5pt(rate: float | None, more: Any) -> str:
-    """More rows for ±5 points, only where it means something: at a 0% or 100% pass rate
-    the interval is one-sided and the rule's normal approximation says nothing."""
-    if rate is None or rate <= 0 or rate >= 1 or more is None:
-        return "—"
-    return str(more)
+        planning = self.last_run is not None and not self.last_run.done
+        self.estimate_view.value = estimate_html(estimate, planning=planning)

@@ -1,4 +1,10 @@
-"""The tester: edit the prompt's chats and the context, pick version and behaviour, run, compare."""
+"""The tester: edit the prompt's chats and the context, pick version and behaviour, run, compare.
+
+Its parts live beside it, each named for what it holds: the chats as rows or raw JSON
+(``chats_editor``), the "Save as ideal answer" confirmation (``ideal_answer``), the prompt
+version the chats hold and switching it (``version_switch``); the HTML it shows is
+``tester_views``'.
+"""
 
 from __future__ import annotations
 
@@ -10,78 +16,33 @@ import ipywidgets as w
 
 from ..behaviour_spec import AS_LOGGED, logged_model_label
 from ..errors import PromptTesterError, ValidationError
-from ..models import LogEntry, PromptData, TestDraft, TestOrigin, TestResult
-from ..service import MAX_IDEAL_ANSWER
-from ..service.logs import IDEAL_SCOPE, ideal_differences
+from ..models import LogEntry, TestDraft, TestResult
 from ..session import Session
-from ..validation import parse
-from ._common import Messages, Tool, esc, pretty
+from ._common import Messages, esc, pretty
+from .chats_editor import ROLES, ChatRow, ChatsEditor
 from .context_form import ContextForm
 from .diff_view import word_diff_html
+from .ideal_answer import ANYWAY_LABEL, IdealAnswer
 from .labels import row_label
 from .tester_views import (
     TESTER_CSS,
     answer_box,
+    error_html,
     metrics_html,
     request_html,
     scores_table_html,
 )
+from .version_switch import VersionSwitch
 
 _AS_LOGGED_LABEL = "as-logged (log's model)"
-
-ROLES = ["system", "user", "assistant", "tool", "function"]
-
-ANYWAY_LABEL = "Save it as the log's ideal answer anyway"
+__all__ = ["ANYWAY_LABEL", "ROLES", "ChatRow", "Tester"]  # where they were before the split
 
 
-class ChatRow(w.HBox):
-    """One chat: role, content, and buttons to move or remove it. Other fields are kept."""
-
-    def __init__(self, chat: dict[str, Any], owner: Tester):
-        super().__init__(layout=w.Layout(width="100%", align_items="flex-start"))
-        self.add_class("pt-chat")
-        self.extra = {k: v for k, v in chat.items() if k not in ("role", "content")}
-        role = chat.get("role") or "user"
-        self.role = w.Dropdown(
-            options=ROLES if role in ROLES else [*ROLES, role],
-            value=role,
-            layout=w.Layout(width="110px"),
-        )
-        text = chat.get("content") or ""
-        # tall enough to read the whole chat (about 100 characters a line), up to 12 lines
-        lines = sum(max(1, -(-len(line) // 100)) for line in text.splitlines() or [""])
-        self.content = w.Textarea(
-            value=text, rows=min(12, max(3, lines)), layout=w.Layout(width="100%")
-        )
-        self.content.add_class("pt-mono")
-        self.content.observe(lambda _: owner._refresh_title(), names="value")
-        self.role.observe(lambda _: owner._refresh_title(), names="value")
-        self.up = w.Button(icon="arrow-up", tooltip="Move up", layout=w.Layout(width="34px"))
-        self.down = w.Button(icon="arrow-down", tooltip="Move down", layout=w.Layout(width="34px"))
-        self.remove = w.Button(
-            icon="trash", tooltip="Remove this chat", layout=w.Layout(width="34px")
-        )
-        self.up.on_click(lambda _: owner.move_chat(self, -1))
-        self.down.on_click(lambda _: owner.move_chat(self, 1))
-        self.remove.on_click(lambda _: owner.remove_chat(self))
-        label = " ".join(k for k in ("is_multiple", "while_fits", "required") if self.extra.get(k))
-        self.flags = w.HTML(
-            f'<span class="pt-muted">{esc(label)}</span>', layout=w.Layout(width="90px")
-        )
-        self.children = [
-            self.role,
-            self.content,
-            w.VBox([self.up, self.down, self.remove]),
-            self.flags,
-        ]
-
-    def to_chat(self) -> dict[str, Any]:
-        return {**self.extra, "role": self.role.value, "content": self.content.value}
-
-
-class Tester(Tool):
+class Tester(ChatsEditor, IdealAnswer, VersionSwitch):
     """The prompt tester. ``prompt_data``, ``context_data``, ``behaviour`` and ``run()`` are
-    the Python equivalents of editing and clicking."""
+    the Python equivalents of editing and clicking; editing the chats (``ChatsEditor``),
+    saving the ideal answer (``IdealAnswer``) and switching versions (``VersionSwitch``) are
+    its mixins."""
 
     __test__ = False  # not a pytest class
 
@@ -140,86 +101,20 @@ class Tester(Tool):
         self._title: tuple[Any, Any, str] | None = None
         self.diff = w.HTML()
         self.diff.add_class("pt-diff")
-        self.save_ideal_button = w.Button(
-            description="Save as ideal answer",
-            icon="star",
-            tooltip="Keep this test's answer as the log's ideal answer (through flow-prompt)",
-            disabled=True,
-            layout=w.Layout(width="auto", min_width="190px"),  # the whole label, never cut
-        )
-        self.ideal_status = Messages()
-        # Asked when the version dropdown changes while the chats are edited.
-        self.version_notice = w.HTML()
-        self.version_switch = w.Button(
-            description="Switch and drop my edits",
-            icon="exchange",
-            layout=w.Layout(width="auto", min_width="220px"),  # the whole label, never cut
-        )
-        self.version_keep = w.Button(
-            description="Keep my edits",
-            icon="undo",
-            layout=w.Layout(width="auto", min_width="140px"),
-        )
-        self.version_confirm = w.HBox(
-            [self.version_notice, self.version_switch, self.version_keep],
-            layout=w.Layout(display="none"),
-        )
-        self.version_confirm.add_class("pt-version-confirm")
-        # The confirmation a save goes through: the text to keep (editable), what differs
-        # from the log, an explicit "anyway" when something does, Confirm / Cancel.
-        self.ideal_notice = w.HTML()
-        self.ideal_text = w.Textarea(rows=6, layout=w.Layout(width="100%"))
-        self.ideal_text.add_class("pt-mono")
-        self.ideal_anyway = w.Checkbox(
-            value=False, description=ANYWAY_LABEL, indent=False, layout=w.Layout(width="auto")
-        )
-        self.ideal_reason = Messages()
-        self.ideal_confirm = w.Button(
-            description="Confirm", icon="check", button_style="primary", disabled=True
-        )
-        self.ideal_cancel = w.Button(description="Cancel", icon="times")
-        self.ideal_box = w.VBox(
-            [
-                self.ideal_notice,
-                self.ideal_text,
-                self.ideal_anyway,
-                w.HBox([self.ideal_confirm, self.ideal_cancel, self.ideal_reason]),
-            ],
-            layout=w.Layout(width="100%", display="none"),
-        )
+        self._build_ideal_answer()  # the Save button and its confirmation box
+        self._build_version_switch()  # asked when the version changes while edited
         # Stable hooks for browser tests and user CSS.
         for widget, name in (
             (self.title, "pt-tester-title"),
             (self.run_button, "pt-run"),
             (self.result, "pt-result"),
             (self.comparison, "pt-comparison"),
-            (self.save_ideal_button, "pt-save-ideal"),
-            (self.ideal_status, "pt-ideal-status"),
-            (self.ideal_box, "pt-ideal-confirm-box"),
-            (self.ideal_notice, "pt-ideal-notice"),
-            (self.ideal_text, "pt-ideal-text"),
-            (self.ideal_anyway, "pt-ideal-anyway"),
-            (self.ideal_confirm, "pt-ideal-confirm"),
-            (self.ideal_cancel, "pt-ideal-cancel"),
-            (self.ideal_reason, "pt-ideal-reason"),
             (self.version, "pt-version"),
-            (self.version_switch, "pt-version-switch"),
-            (self.version_keep, "pt-version-keep"),
         ):
             widget.add_class(name)
 
         self.run_button.on_click(self.guarded(lambda _: self.run()))
         self.add_chat_button.on_click(self.guarded(lambda _: self.add_chat()))
-        self.save_ideal_button.on_click(self.guarded(lambda _: self.review_ideal_answer()))
-        self.ideal_confirm.on_click(self.guarded(lambda _: self.confirm_ideal_answer()))
-        self.ideal_cancel.on_click(self.guarded(lambda _: self.cancel_ideal_answer()))
-        self.ideal_text.observe(self.guarded(lambda _: self._update_ideal_confirm()), names="value")
-        self.ideal_anyway.observe(
-            self.guarded(lambda _: self._update_ideal_confirm()), names="value"
-        )
-        self.version.observe(self.guarded(self._on_version), names="value")
-        self.version_switch.on_click(self.guarded(lambda _: self._switch_version()))
-        self.version_keep.on_click(self.guarded(lambda _: self._hide_version_confirm()))
         self.raw.observe(self.guarded(self._on_raw), names="value")
         self.context.observe(self.guarded(lambda _: self._check_context()), names="value")
         self.prompt_tabs.observe(self.guarded(self._on_tab), names="selected_index")
@@ -322,25 +217,6 @@ class Tester(Tool):
     def _behaviour_values(self) -> list[str]:
         return [o[1] if isinstance(o, tuple) else o for o in self.behaviour_picker.options]
 
-    # --- editing the chats -------------------------------------------------------------------
-    def add_chat(self, role: str = "user", content: str = "") -> ChatRow:
-        row = ChatRow({"role": role, "content": content}, self)
-        self.rows.children = [*self.rows.children, row]
-        self._refresh_title()
-        return row
-
-    def move_chat(self, row: ChatRow, offset: int) -> None:
-        rows = list(self.rows.children)
-        i = rows.index(row)
-        j = min(max(i + offset, 0), len(rows) - 1)
-        rows[i], rows[j] = rows[j], rows[i]
-        self.rows.children = rows
-        self._refresh_title()
-
-    def remove_chat(self, row: ChatRow) -> None:
-        self.rows.children = [r for r in self.rows.children if r is not row]
-        self._refresh_title()
-
     # --- loading -------------------------------------------------------------------------------
     def load_behaviours(self) -> None:
         """The stored behaviours after ``as-logged`` (each log on the model that served it,
@@ -417,23 +293,9 @@ class Tester(Tool):
         self.load_draft(draft)
         # the "edited" mark compares with the stored version, which the replayed draft may
         # have changed
-        prompt_id, version = draft.prompt_data.get("prompt_id"), draft.prompt_data.get("version")
-        if prompt_id and version:
-            try:
-                stored = self.session.prompt(prompt_id, str(version)).data.get("chats")
-            except PromptTesterError:
-                stored = None
-            if isinstance(stored, list):
-                self._loaded_chats = [
-                    {
-                        **{k: v for k, v in c.items() if k not in ("role", "content")},
-                        "role": c.get("role") or "user",
-                        "content": c.get("content") or "",
-                    }
-                    for c in stored
-                    if isinstance(c, dict)
-                ]
-                self._refresh_title()
+        self._compare_with_stored(
+            draft.prompt_data.get("prompt_id"), draft.prompt_data.get("version")
+        )
         if behaviour and behaviour in (self.behaviour_picker.options or ()):
             self.behaviour_picker.value = behaviour
         label = row_label(row.context_id, row.context)
@@ -463,88 +325,6 @@ class Tester(Tool):
             " and reasons are the replay's (Run calls the model again)"
         )
 
-    def chats_edited(self) -> bool:
-        """Whether the chats differ from the version last loaded (so switching would drop
-        the user's edits)."""
-        return (
-            self._loaded_chats is not None
-            and [row.to_chat() for row in self.rows.children] != self._loaded_chats
-        )
-
-    def load_version(self, version: str, discard_edits: bool = False) -> None:
-        """Replace the chats with another stored version of the same prompt (context kept).
-
-        Edited chats are not dropped silently: without ``discard_edits=True`` an edited
-        draft is refused (the dropdown asks instead)."""
-        prompt_id = self._meta.get("prompt_id")
-        if not prompt_id:
-            raise ValidationError("version: load a prompt first", field="version")
-        if self.chats_edited() and not discard_edits:
-            raise ValidationError(
-                f"version: the chats of version {self._meta.get('version')} are edited; switching"
-                " to another version drops the edits (pass discard_edits=True to do so)",
-                field="version",
-            )
-        self.prompt_data = self.session.prompt(prompt_id, version).data
-        self._loaded_chats = [row.to_chat() for row in self.rows.children]
-        self._hide_version_confirm()
-        self._loading = True
-        try:
-            if version in (self.version.options or ()):
-                self.version.value = version
-        finally:
-            self._loading = False
-        self._set_title(prompt_id, version)
-        self.messages.info(f"Loaded version {version} of {prompt_id}; the context is unchanged")
-
-    def _set_title(self, prompt_id: Any, version: Any, note: str = "") -> None:
-        """The title: the prompt and the version the chats hold, and the log they came from."""
-        self._title = (prompt_id, version, note)
-        self._refresh_title()
-
-    def _refresh_title(self) -> None:
-        """The title again, with an "edited" mark while the chats differ from the version
-        loaded (so a draft that is no longer the stored version says so)."""
-        if self._title is None or self._loading:
-            return
-        prompt_id, version, note = self._title
-        log = self.source_log
-        where = f" · from log <code>{esc(log.context_id)}</code>" if log else ""
-        edited = (
-            " <span class='pt-warn pt-edited' title='The chats differ from the stored"
-            " version'>· edited</span>"
-            if self.chats_edited()
-            else ""
-        )
-        self.title.value = (
-            f"<b>{esc(prompt_id)}</b> version {esc(version)}{esc(note)}{edited}{where}"
-        )
-
-    def _ask_version_switch(self, version: str) -> None:
-        """The dropdown asked for ``version`` while the chats are edited: put the dropdown
-        back and ask whether to drop the edits."""
-        self._pending_version = version
-        self._loading = True
-        try:
-            self.version.value = str(self._meta.get("version") or "") or None
-        finally:
-            self._loading = False
-        self.version_notice.value = (
-            f"<span class='pt-warn'>⚠ You edited the chats of version"
-            f" {esc(self._meta.get('version'))}. Switching to version {esc(version)} drops"
-            " those edits.</span>"
-        )
-        self.version_confirm.layout.display = None
-
-    def _switch_version(self) -> None:
-        """'Switch and drop my edits': load the version the user picked, edits dropped."""
-        if self._pending_version:
-            self.load_version(self._pending_version, discard_edits=True)
-
-    def _hide_version_confirm(self) -> None:
-        self._pending_version = None
-        self.version_confirm.layout.display = "none"
-
     # --- running ---------------------------------------------------------------------------------
     def run(self) -> TestResult:
         """Run the draft with the context and the chosen behaviour; shows and returns the result."""
@@ -568,7 +348,7 @@ class Tester(Tool):
                 log_id = self.source_log.context_id if self.source_log else None
                 result = self.session.test(prompt, context, self.behaviour, context_id=log_id)
         except PromptTesterError as exc:
-            self.result.value = self._error_html(exc)
+            self.result.value = error_html(exc)
             raise
         finally:
             self.busy_indicator.value = ""
@@ -580,16 +360,6 @@ class Tester(Tool):
         )
         self._show(result)
         return result
-
-    def _error_html(self, exc: PromptTesterError) -> str:
-        attempts = getattr(exc, "attempts", None) or []
-        items = "".join(
-            f"<li>{esc(a.get('attempt'))} {esc(a.get('model'))}: {esc(a.get('error'))}</li>"
-            for a in attempts
-        )
-        return f'<div class="pt-error">⚠ {esc(exc.message)}</div>' + (
-            f"<ul>{items}</ul>" if items and len(attempts) > 1 else ""
-        )
 
     def _show(self, result: TestResult) -> None:
         warn = ""
@@ -620,137 +390,6 @@ class Tester(Tool):
         self.comparison.value = f'<div class="pt-answers">{cells}</div>'
         self._update_save_ideal()
 
-    def _update_save_ideal(self) -> None:
-        result = self.last_result
-        self.save_ideal_button.disabled = not (
-            self.source_log is not None
-            and result is not None
-            and bool((result.content or "").strip())
-        )
-
-    def ideal_differences(self) -> list[str]:
-        """How the last run differs from the opened log (the service's rule, as
-        ``set_ideal_answer(from_test=...)`` applies it): its context, its prompt version, its
-        chats against those opened. Empty when the answer is about the log's own inputs."""
-        log = self.source_log
-        if log is None or self._last_run is None:
-            return []
-        prompt, context = self._last_run
-        test = TestOrigin.model_construct(
-            context=context, version=prompt.get("version"), chats=prompt.get("chats")
-        )
-        return list(ideal_differences(log, test, self._opened_chats).values())
-
-    def review_ideal_answer(self) -> None:
-        """Open the confirmation (the "Save as ideal answer" button's action): the last
-        answer in an editable box, what differs from the log, Confirm / Cancel."""
-        if self.source_log is None:
-            raise ValidationError("ideal_answer: open a log first", field="ideal_answer")
-        if self.last_result is None or not (self.last_result.content or "").strip():
-            raise ValidationError("ideal_answer: run the test first", field="ideal_answer")
-        differences = self.ideal_differences()
-        context_id = self.source_log.context_id
-        self._ideal_pending = {"context_id": context_id, "differs": bool(differences)}
-        notice = (
-            f"<b>Save as the ideal answer of <code>{esc(context_id)}</code></b>"
-            f"<div>{esc(IDEAL_SCOPE)} Edit the text below before you confirm.</div>"
-        )
-        if differences:
-            items = "".join(f"<li>{esc(d)}</li>" for d in differences)
-            notice += (
-                '<div class="pt-warn">⚠ This answer came from a test that differs from the log:'
-                f"<ul>{items}</ul>Tick “{esc(ANYWAY_LABEL)}” to save it all the same.</div>"
-            )
-        self.ideal_notice.value = notice
-        self.ideal_text.value = self.last_result.content or ""
-        self.ideal_anyway.value = False
-        self.ideal_anyway.layout.display = None if differences else "none"
-        self.ideal_status.clear()
-        self.ideal_box.layout.display = None
-        self._update_ideal_confirm()
-
-    def _update_ideal_confirm(self) -> None:
-        """Confirm is enabled only when there is text to save and, if the test differs from
-        the log, the explicit "anyway" is ticked; otherwise the reason is shown."""
-        pending = self._ideal_pending
-        reason = ""
-        if pending is None:
-            reason = "Nothing to save"
-        elif not self.ideal_text.value.strip():
-            reason = "The ideal answer is empty: type the text to save"
-        elif len(self.ideal_text.value) > MAX_IDEAL_ANSWER:
-            reason = f"The ideal answer is too long (at most {MAX_IDEAL_ANSWER:,} characters)"
-        elif pending["differs"] and not self.ideal_anyway.value:
-            reason = f"The test differs from the log: tick “{ANYWAY_LABEL}” to save it"
-        self.ideal_confirm.disabled = bool(reason)
-        if reason and pending is not None:
-            self.ideal_reason.info(reason)
-        else:
-            self.ideal_reason.clear()
-
-    def confirm_ideal_answer(self) -> LogEntry:
-        """Save the box's (edited) text as the log's ideal answer (the Confirm button)."""
-        pending = self._ideal_pending
-        if pending is None:
-            raise ValidationError(
-                "ideal_answer: click “Save as ideal answer” first", field="ideal_answer"
-            )
-        self._update_ideal_confirm()
-        if self.ideal_confirm.disabled:
-            raise ValidationError(f"ideal_answer: {self.ideal_reason.text}", field="ideal_answer")
-        return self._save_ideal(pending["context_id"], self.ideal_text.value)
-
-    def cancel_ideal_answer(self) -> None:
-        """Close the confirmation; nothing is saved (the Cancel button)."""
-        self._close_ideal_box()
-        self.ideal_status.info("Not saved")
-
-    def save_ideal_answer(
-        self, text: str | None = None, *, anyway: bool = False
-    ) -> LogEntry | None:
-        """The Python side of "Save as ideal answer".
-
-        Without ``text`` this opens the same confirmation as the button (and returns None):
-        confirm there, or call ``confirm_ideal_answer()``. With ``text`` it saves that text as
-        the opened log's ideal answer and returns the log; when the last run's context, prompt
-        version or chats differ from the log's, it refuses unless ``anyway=True``.
-        """
-        if text is None:
-            self.review_ideal_answer()
-            return None
-        if self.source_log is None:
-            raise ValidationError("ideal_answer: open a log first", field="ideal_answer")
-        differences = self.ideal_differences()
-        if differences and not anyway:
-            raise ValidationError(
-                "ideal_answer: " + " ".join(differences) + f" {IDEAL_SCOPE} Pass anyway=True"
-                " to save it as the log's ideal answer all the same.",
-                field="ideal_answer",
-            )
-        return self._save_ideal(self.source_log.context_id, text)
-
-    def _save_ideal(self, context_id: str, text: str) -> LogEntry:
-        try:
-            with self.busy(
-                self.save_ideal_button, self.ideal_confirm, label="Saving the ideal answer…"
-            ):
-                entry = self.session.set_ideal_answer(context_id, text)
-        except PromptTesterError as exc:
-            self.ideal_status.error(exc.message)
-            raise
-        self.source_log = entry
-        self._close_ideal_box()
-        self.messages.clear()
-        self.ideal_status.ok(f"Saved as the ideal answer of {context_id}")
-        self._show_comparison()
-        return entry
-
-    def _close_ideal_box(self) -> None:
-        self._ideal_pending = None
-        self.ideal_box.layout.display = "none"
-        self.ideal_confirm.disabled = True
-        self.ideal_reason.clear()
-
     @staticmethod
     def diff_html(before: str, after: str) -> str:
         """The logged answer against this test's, word by word, inline (``diff_view``)."""
@@ -759,40 +398,6 @@ class Tester(Tool):
         return "<b>Differences</b> (logged → this test)" + word_diff_html(before, after)
 
     # --- observers ---------------------------------------------------------------------------------
-    def _sync_raw(self) -> None:
-        self._loading, was = True, self._loading
-        try:
-            self.raw.value = pretty(self.prompt_data)
-            self.raw_message.clear()
-        finally:
-            self._loading = was
-
-    def _on_tab(self, change: dict[str, Any]) -> None:
-        if change["new"] == 1:
-            self._sync_raw()
-
-    def _on_raw(self, change: dict[str, Any]) -> None:
-        if self._loading:
-            return
-        try:
-            data = json.loads(change["new"])
-        except json.JSONDecodeError as exc:
-            self.raw_message.error(
-                f"Not valid JSON: {exc.msg} at line {exc.lineno}; the chats keep their last valid state"
-            )
-            return
-        try:
-            parse(PromptData, data, "prompt_data")
-        except ValidationError as exc:
-            self.raw_message.error(exc.message)
-            return
-        self._loading = True
-        try:
-            self.prompt_data = data
-        finally:
-            self._loading = False
-        self.raw_message.ok("Applied to the chats")
-
     def _check_context(self) -> None:
         """Check the context as it is typed (fields or raw JSON): while a field holds invalid
         JSON or the raw box is not a JSON object, Run is disabled and says why (a click would
@@ -810,11 +415,3 @@ class Tester(Tool):
             self.run_button.disabled = False
         self.run_button.tooltip = ""
         self.context_message.info(f"{len(value)} variable(s)")
-
-    def _on_version(self, change: dict[str, Any]) -> None:
-        if self._loading or not change["new"] or change["new"] == self._meta.get("version"):
-            return
-        if self.chats_edited():
-            self._ask_version_switch(change["new"])
-            return
-        self.load_version(change["new"])

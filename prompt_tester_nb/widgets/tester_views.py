@@ -1,7 +1,8 @@
 """The read-only views of a logged call, shared by the Tester and the log browser's detail
 pane: the logged request as a chat transcript, the metrics with their units (production's
 beside the test's with the difference, or the log's alone), the context as key/value rows,
-the whole log as raw JSON one click away, and the answer boxes' CSS.
+the whole log as raw JSON one click away, a failed run's error with its attempts, and
+the answer boxes' CSS.
 
 Every number carries its unit ("2.97 s", "232 tokens", "$0.00466"); every text is escaped
 (a logged message may hold ``<script>``). The views are HTML strings: they hold no widget
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..behaviour_spec import logged_model_label
+from ..errors import PromptTesterError
 from ..models import LogEntry, TestResult
 from ..models_used import models_differ
 from ._common import esc
@@ -346,4 +348,16 @@ def scores_table_html(row: Any, metas: list[dict[str, Any]]) -> str:
     return (
         "<table class='pt-table'><thead><tr><th>scorer</th><th>score</th><th>pass at</th>"
         "<th>reason</th></tr></thead><tbody>" + "".join(lines) + "</tbody></table>"
+    )
+
+
+def error_html(exc: PromptTesterError) -> str:
+    """A failed run: the error, and each attempt's when there were several."""
+    attempts = getattr(exc, "attempts", None) or []
+    items = "".join(
+        f"<li>{esc(a.get('attempt'))} {esc(a.get('model'))}: {esc(a.get('error'))}</li>"
+        for a in attempts
+    )
+    return f'<div class="pt-error">⚠ {esc(exc.message)}</div>' + (
+        f"<ul>{items}</ul>" if items and len(attempts) > 1 else ""
     )

@@ -1,0 +1,138 @@
+"""What a replay selects and how it runs: the logs' prompt and version, the time window, the
+limit, the concurrency, the cost cap, and what to do with a log that lacks a variable.
+
+A mixin of ``ReplayTool`` (kept apart so the tool's module holds its flow): the controls
+and ``selected_version()`` / ``defaults()`` are the tool's own attributes, as the tests and
+the app use them, and ``_options()`` gathers them as ``session.replay``'s arguments.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as w
+
+from ..errors import ValidationError
+from ..session import Session
+from ._common import Tool
+from .scorer_form import ScorerForm
+from .tester import Tester
+
+SAME = "(the draft's prompt)"
+DRAFT_VERSION = "(the draft's version)"  # the version filter's default: like for like
+ALL_VERSIONS = "all versions"
+
+
+class ReplayOptions(Tool):
+    """The selection part of ``ReplayTool``: its filters and limits."""
+
+    # Set by ``ReplayTool``: the session, the Tester whose draft is replayed, the scorers' form.
+    session: Session
+    tester: Tester
+    form: ScorerForm
+
+    if TYPE_CHECKING:  # the ReplayTool's (declared for the type checker only)
+
+        @property
+        def scorers(self) -> list[Any]: ...  # the scorers the next run uses
+
+    def _build_options(self) -> None:
+        """The selection's controls (the ReplayTool lays them out)."""
+        self.prompt_filter = w.Dropdown(description="Logs of", options=[SAME], value=SAME)
+        # the draft's version is preselected: a replay compares the draft with answers of
+        # the same prompt version unless another version (or all) is chosen
+        self.version_filter = w.Dropdown(
+            description="Version", options=[DRAFT_VERSION, ALL_VERSIONS], value=DRAFT_VERSION
+        )
+        self.version_filter.add_class("pt-replay-version")
+        self.unresolved_view = w.HTML()
+        self.unresolved_view.add_class("pt-replay-unresolved")
+        # what a log's context lacks: filled for this run, or sent as written (else not sent)
+        self.fill_missing = w.Text(
+            description="Fill missing",
+            placeholder="agent_name=Sam; other=value",
+            style={"description_width": "initial"},
+            layout=w.Layout(width="360px"),
+        )
+        self.fill_missing.add_class("pt-replay-defaults")
+        self.send_unresolved = w.Checkbox(
+            description="Send rows that still lack a variable", value=False, indent=False
+        )
+        self.send_unresolved.add_class("pt-replay-send-unresolved")
+        self.since = w.DatetimePicker(description="Since")
+        self.until = w.DatetimePicker(description="Until")
+        self.limit = w.BoundedIntText(description="Last", value=50, min=1, max=10_000)
+        self.concurrency = w.IntSlider(
+            description="Concurrency",
+            value=16,
+            min=1,
+            max=64,
+            style={"description_width": "initial"},
+        )
+        self.max_cost = w.BoundedFloatText(
+            description="Max cost $", value=0.0, min=0.0, max=10_000.0, step=0.01
+        )
+        self.limit.add_class("pt-replay-limit")
+
+    def _load_prompts(self) -> None:
+        self.prompt_filter.options = [SAME, *self.session.prompts()]
+        self.prompt_filter.observe(self.guarded(lambda _: self._load_versions()), "value")
+        # a draft loaded in the Tester (its versions listed there) lists its versions here
+        self.tester.version.observe(self.guarded(lambda _: self._load_versions()), "options")
+        self._load_versions()
+
+    def _load_versions(self) -> None:
+        """The chosen prompt's versions, after the draft's (the default) and all."""
+        prompt = self.prompt_filter.value
+        prompt_id = (self.tester.prompt_data or {}).get("prompt_id") if prompt == SAME else prompt
+        versions = self.session.prompt_versions(prompt_id) if prompt_id else []
+        keep = self.version_filter.value
+        options = [DRAFT_VERSION, ALL_VERSIONS, *(f"version {v}" for v in versions)]
+        self.version_filter.options = options
+        self.version_filter.value = keep if keep in options else DRAFT_VERSION
+
+    def selected_version(self) -> str | None:
+        """The version the next run selects: the draft's, one chosen, or None (all)."""
+        chosen = self.version_filter.value
+        if chosen == ALL_VERSIONS:
+            return None
+        if chosen == DRAFT_VERSION:
+            version = (self.tester.prompt_data or {}).get("version")
+            return None if version in (None, "") else str(version)
+        return chosen.removeprefix("version ")
+
+    def _options(self) -> dict[str, Any]:
+        if not self.tester.behaviour:
+            raise ValidationError("behaviour: choose a behaviour in the Tester", field="behaviour")
+        prompt = self.prompt_filter.value
+        return {
+            "behaviour": self.tester.behaviour,
+            "prompt_id": None if prompt == SAME else prompt,
+            "since": self.since.value if isinstance(self.since.value, datetime) else None,
+            "until": self.until.value if isinstance(self.until.value, datetime) else None,
+            "limit": int(self.limit.value),
+            "concurrency": int(self.concurrency.value),
+            "max_cost": float(self.max_cost.value) or None,
+            "scorers": self.scorers,
+            "repeats": self.form.repeat_count,
+            "version": self.selected_version(),
+            "defaults": self.defaults(),
+            "unresolved": "send" if self.send_unresolved.value else "skip",
+        }
+
+    def defaults(self) -> dict[str, str] | None:
+        """ "Fill missing" as ``defaults=``: ``name=value`` pairs separated by ``;``."""
+        text = self.fill_missing.value.strip()
+        if not text:
+            return None
+        out: dict[str, str] = {}
+        for piece in filter(None, (p.strip() for p in text.split(";"))):
+            name, sep, value = piece.partition("=")
+            if not sep or not name.strip():
+                raise ValidationError(
+                    f"defaults: write each as name=value, separated by ';' (not {piece!r})",
+                    field="defaults",
+                )
+            out[name.strip()] = value.strip()
+        return out
