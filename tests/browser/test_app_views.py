@@ -65,7 +65,11 @@ def _tester_notebook_on(lab_server, context_id: str) -> str:
 
 def test_the_demo_url_opens_the_app_with_every_tab_shown(page, lab_server, request):
     _open_on_the_app(page, lab_server, NOTEBOOK)
-    assert notebook_panel(page).locator(".jp-InputPrompt", has_text="[1]").count() == 1
+    # the prompts are numbered as each execute reply lands: wait for the first one's, then
+    # check the cells ran once (no second "[1]")
+    first = notebook_panel(page).locator(".jp-InputPrompt", has_text="[1]")
+    first.first.wait_for()
+    assert first.count() == 1
     banner = page.locator(".jp-OutputArea-output", has_text="signed in as").first.inner_text()
     assert "signed in as alice@acme.example" in banner
     # the run-once parameters are gone from the URL: a reload does not run the cells again
