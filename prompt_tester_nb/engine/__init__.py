@@ -2,7 +2,10 @@
 
 * ``prepared``: ``PreparedDraft`` (a draft + behaviour + keys made ready once), ``prepare``
   per context and ``call`` under the retry policy — the only attempt loop.
-* ``flow_adapter``: the only module that imports flow-prompt, with its workarounds.
+* ``flow_adapter``: flow-prompt's calls, with its workarounds; ``flow_models``: its provider
+  models with cached clients, and why an attempt failed (the two modules that import
+  flow-prompt); ``platform_client``: the call log and ideal answers through the platform's
+  flow-prompt API service.
 * ``failures``: the typed failure record and its kinds; ``retry``: the one retry policy;
   ``keys``: an environment's provider keys, never shown.
 

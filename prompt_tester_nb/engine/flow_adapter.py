@@ -1,4 +1,4 @@
-"""The one module that imports flow-prompt, and the workarounds for its process-global state.
+"""The module that runs flow-prompt's calls, and the workarounds for its process-global state.
 
 flow-prompt 0.1.31 has traps a multi-user tester must avoid (docs/design/flow-prompt.md):
 
@@ -12,11 +12,11 @@ flow-prompt 0.1.31 has traps a multi-user tester must avoid (docs/design/flow-pr
 * A failing fallback attempt loops forever in ``PromptAttempts``; each attempt is therefore
   run as its own single-attempt ``call`` (``count_of_retries=0``) and the engine walks the
   behaviour's order itself.
-* Every call builds a new OpenAI client (~18 ms of CPU); clients are cached per
-  (endpoint, key digest) here, with bounded timeouts and no client-side retries (the engine's
-  ``RetryPolicy`` retries, so a 429 is seen by the replay's concurrency control).
+* Every call builds a new OpenAI client (~18 ms of CPU); ``flow_models`` caches them (see its
+  docstring), and classifies an attempt's failure; its names are re-exported here.
 * ``SaveWorker`` starts a thread per instance and dies on the first network error; one
-  shared worker that survives errors posts calls to ``lib/logs`` instead.
+  shared worker that survives errors posts calls to ``lib/logs`` instead (``platform_client``,
+  which reaches ``FlowPromptService`` through this module).
 * ``call`` resolves the prompt against the context and counts its tokens; the engine has
   already done that (for the budget check, the estimate and the cache key), so ``call``
   receives the resolution (``_PreResolvedPrompt``) and counts nothing twice.
@@ -24,58 +24,44 @@ flow-prompt 0.1.31 has traps a multi-user tester must avoid (docs/design/flow-pr
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import queue
-import threading
 import time
-import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import openai
-import pydantic
-from cachetools import LRUCache
-
-from ..behaviour_spec import (
-    AzureModelSpec,
-    ClaudeModelSpec,
-    GeminiModelSpec,
-    OpenAIModelSpec,
-)
-from ..errors import NotFoundError, PromptError, StoreError, ValidationError
+from ..errors import PromptError
 from ..models import PromptData
-from ..tiktoken_cache import ensure_encodings
 from .failures import AttemptFailure
+from .flow_models import (
+    ClientOptions,
+    MissingKey,
+    build_model,
+    classify,
+    clients_mapping,
+    known_context_size,
+    retry_after_seconds,
+)
 from .keys import ProviderKeys
 
-ensure_encodings()
-# flow-prompt imports google's Gemini client, which warns about Python versions on import.
-warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\..*")
-
-# flow-prompt reads its settings at import time, after the encodings are in place.
-from flow_prompt import (  # noqa: E402
+# isort: split
+# flow_models prepares the process for flow-prompt (tiktoken's encodings, warnings) and is
+# imported first, so flow-prompt reads its settings after the encodings are in place.
+from flow_prompt import (
     AttemptToCall,
-    AzureAIModel,
     FlowPrompt,
-    OpenAIModel,
     PipePrompt,
 )
-from flow_prompt import settings as fp_settings  # noqa: E402
-from flow_prompt.ai_models.ai_model import AI_MODELS_PROVIDER  # noqa: E402
-from flow_prompt.ai_models.behaviour import AIModelsBehaviour  # noqa: E402
-from flow_prompt.exceptions import (  # noqa: E402
+from flow_prompt import settings as fp_settings
+from flow_prompt.ai_models.behaviour import AIModelsBehaviour
+from flow_prompt.exceptions import (
     BehaviourIsNotDefined,
-    FlowPromptError,
     NotEnoughBudgetError,
 )
-from flow_prompt.services.flow_prompt import FlowPromptService  # noqa: E402
+
+# Re-exported for platform_client, which reaches flow-prompt's API service only through here.
+from flow_prompt.services.flow_prompt import FlowPromptService
 
 logger = logging.getLogger(__name__)
-# flow-prompt logs every failed attempt with a traceback; without a handler of its own
-# Python's last-resort handler would print those into the user's notebook.
-logging.getLogger("flow_prompt").addHandler(logging.NullHandler())
 
 _CHAT_FIELDS = {
     "content",
@@ -94,246 +80,6 @@ _CHAT_FIELDS = {
     "presentation",
     "last_words",
 }
-
-_UNSUPPORTED = {
-    "claude": (
-        "Claude is not supported by this tester: flow-prompt 0.1.31 pins anthropic 0.31,"
-        " whose client cannot be built with httpx 0.28 (it passes the removed 'proxies'"
-        " argument). Use an Azure or OpenAI attempt, or a fallback."
-    ),
-    "gemini": (
-        "Gemini is not supported by this tester yet: flow-prompt's Gemini model calls"
-        " Google's API directly with no configurable endpoint. Use an Azure or OpenAI attempt."
-    ),
-}
-
-
-@dataclass(frozen=True)
-class ClientOptions:
-    timeout: float
-    openai_base_url: str | None
-    max_retries: int = 0  # the openai client's own retries; the engine's RetryPolicy retries
-
-
-# --------------------------------------------------------------------------- clients
-
-
-class _ClientCache:
-    """openai clients reused across calls, keyed by endpoint and a digest of the key."""
-
-    def __init__(self, size: int = 256):
-        self._cache: LRUCache = LRUCache(maxsize=size)
-        self._lock = threading.Lock()
-
-    def get(self, kind: str, key: str, build: Any, *parts: Any) -> Any:
-        cache_key = (kind, hashlib.sha256(key.encode()).hexdigest(), *parts)
-        with self._lock:
-            client = self._cache.get(cache_key)
-            if client is None:
-                client = build()
-                self._cache[cache_key] = client
-            return client
-
-
-_CLIENTS = _ClientCache()
-
-
-def clients_mapping(keys: ProviderKeys) -> dict[Any, Any]:
-    """flow-prompt's ``clients`` mapping, built for one environment's keys only."""
-    result: dict[Any, Any] = {AI_MODELS_PROVIDER.AZURE: dict(keys.azure)}
-    if keys.openai_api_key:
-        result[AI_MODELS_PROVIDER.OPENAI] = {
-            "api_key": keys.openai_api_key,
-            "organization": keys.openai_org,
-        }
-    return result
-
-
-class _RecordingMixin:
-    """Keeps the exception an attempt ended with (flow-prompt swallows retryable ones)."""
-
-    _options: ClientOptions
-    last_error: BaseException | None
-
-    def call(self, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return super().call(*args, **kwargs)  # type: ignore[misc]
-        except BaseException as exc:
-            self.last_error = exc.__context__ or exc
-            raise
-
-
-@dataclass(kw_only=True)
-class _AzureModel(_RecordingMixin, AzureAIModel):
-    _options: ClientOptions = field(repr=False, default=None)  # type: ignore[assignment]
-    last_error: BaseException | None = field(default=None, repr=False)
-
-    def get_client(self, client_secrets: dict | None = None) -> Any:
-        realm = (client_secrets or {})[self.realm]
-        opts = self._options
-        return _CLIENTS.get(
-            "azure",
-            realm["api_key"],
-            lambda: openai.AzureOpenAI(
-                api_version=realm["api_version"],
-                azure_endpoint=realm["azure_endpoint"],
-                api_key=realm["api_key"],
-                timeout=opts.timeout,
-                max_retries=opts.max_retries,
-            ),
-            realm["azure_endpoint"],
-            realm["api_version"],
-            opts,
-        )
-
-
-@dataclass(kw_only=True)
-class _OpenAIModel(_RecordingMixin, OpenAIModel):
-    _options: ClientOptions = field(repr=False, default=None)  # type: ignore[assignment]
-    last_error: BaseException | None = field(default=None, repr=False)
-
-    def get_client(self, client_secrets: dict | None = None) -> Any:
-        secrets = client_secrets or {}
-        opts = self._options
-        return _CLIENTS.get(
-            "openai",
-            secrets["api_key"],
-            lambda: openai.OpenAI(
-                api_key=secrets["api_key"],
-                organization=secrets.get("organization"),
-                base_url=opts.openai_base_url,
-                timeout=opts.timeout,
-                max_retries=opts.max_retries,
-            ),
-            secrets.get("organization"),
-            opts,
-        )
-
-
-class MissingKey(Exception):
-    """An attempt that cannot be built: no key for it, or a provider that cannot run here."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
-
-
-def build_model(model: Any, keys: ProviderKeys, options: ClientOptions) -> Any:
-    if isinstance(model, AzureModelSpec):
-        if model.realm not in keys.azure:
-            realms = ", ".join(sorted(keys.azure)) or "none"
-            raise MissingKey(
-                f"no Azure key for realm {model.realm!r} (stored realms: {realms}). Add it in"
-                " the app's Secrets tab, or in Python with"
-                f" secrets.set(AZURE_OPENAI_KEYS={{{model.realm!r}: {{'url': ..., 'key': ...}}}})"
-            )
-        return _AzureModel(
-            realm=model.realm,
-            deployment_id=model.deployment,
-            max_tokens=model.max_tokens,
-            support_functions=model.support_functions,
-            _options=options,
-        )
-    if isinstance(model, OpenAIModelSpec):
-        if not keys.openai_api_key:
-            raise MissingKey(
-                "no OPENAI_API_KEY is stored for this environment. Add it in the app's Secrets"
-                " tab, or in Python with secrets.set(OPENAI_API_KEY=...)"
-            )
-        return _OpenAIModel(
-            model=model.model,
-            max_tokens=model.max_tokens,
-            support_functions=model.support_functions,
-            _options=options,
-        )
-    if isinstance(model, ClaudeModelSpec | GeminiModelSpec):
-        raise MissingKey(_UNSUPPORTED[model.provider])
-    raise ValidationError(f"ai_model: unknown provider {model!r}", field="ai_model")
-
-
-_KNOWN_SIZES: dict[str, int] | None = None
-
-
-def known_context_size(name: str) -> int | None:
-    """The context size flow-prompt's own behaviours give the model ``name`` (``gpt-4``:
-    C_4K, ``gpt-4o-mini``: C_128K, …), or None for a name it does not know."""
-    global _KNOWN_SIZES
-    if _KNOWN_SIZES is None:
-        from flow_prompt.ai_models.openai import behaviours as known
-
-        sizes: dict[str, int] = {}
-        for value in vars(known).values():
-            if isinstance(value, AIModelsBehaviour):
-                for attempt in value.attempts:
-                    model = attempt.ai_model
-                    sizes.setdefault(getattr(model, "model", None) or "", int(model.max_tokens))
-        _KNOWN_SIZES = sizes
-    return _KNOWN_SIZES.get(name)
-
-
-# --------------------------------------------------------------------------- classification
-
-
-def retry_after_seconds(exc: BaseException | None) -> float | None:
-    """The wait a provider asked for (``Retry-After``/``retry-after-ms``), in seconds."""
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None)
-    if headers is None:
-        return None
-    try:
-        millis = headers.get("retry-after-ms")
-        if millis:
-            return max(0.0, float(millis) / 1000)
-    except (TypeError, ValueError):
-        pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:  # an HTTP date
-        from email.utils import parsedate_to_datetime
-
-        when = parsedate_to_datetime(value)
-        return max(0.0, when.timestamp() - time.time())
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-
-
-def classify(exc: BaseException | None, options: ClientOptions) -> tuple[str, str]:
-    """(kind, words) for why an attempt failed. Never includes provider bodies or keys."""
-    if exc is None:
-        return "error", "the attempt failed without an error"
-    if isinstance(exc, openai.APITimeoutError):
-        return "timeout", f"no answer within {options.timeout:g} s"
-    if isinstance(exc, openai.APIConnectionError):
-        return "connection", "could not connect to the provider's endpoint"
-    if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
-        if status == 429:
-            after = exc.response.headers.get("retry-after") if exc.response is not None else None
-            hint = f"; it asked to wait {after} s" if after else ""
-            return "rate_limit", f"the provider is rate-limiting requests (HTTP 429{hint})"
-        if status in (401, 403):
-            return "auth", (
-                f"the provider rejected the stored key (HTTP {status}); replace it in the"
-                " app's Secrets tab, or in Python with secrets.set(...)"
-            )
-        if status == 404:
-            return "not_found", "the provider has no such model or deployment (HTTP 404)"
-        if status == 400 and "filtered" in str(exc).lower():
-            return "content_filter", "the provider's content filter blocked this prompt"
-        if status >= 500:
-            return "server_error", f"the provider failed (HTTP {status})"
-        return "bad_request", f"the provider refused the request (HTTP {status})"
-    if isinstance(exc, json.JSONDecodeError | pydantic.ValidationError):
-        return "bad_response", "the provider sent an answer that is not valid JSON"
-    if isinstance(exc, FlowPromptError):
-        return "flow_prompt", f"flow-prompt reported {type(exc).__name__}"
-    return "error", f"{type(exc).__name__} while calling the provider"
-
 
 # --------------------------------------------------------------------------- drafts
 
@@ -591,108 +337,24 @@ class FlowModel:
         )
 
 
-# --------------------------------------------------------------------------- call logging
+def __getattr__(name: str) -> Any:
+    """The platform API client's names (``log_worker``, ``LogWorker``, ``put_ideal_answer``)
+    moved to ``platform_client``; they stay importable from here for existing callers. They
+    are looked up lazily because ``platform_client`` itself imports this module."""
+    if name in _PLATFORM_CLIENT_NAMES:
+        from . import platform_client
+
+        return getattr(platform_client, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-class LogWorker:
-    """Posts finished calls to ``{FLOW_PROMPT_API_URI}lib/logs`` from one background thread."""
-
-    def __init__(self, api_uri: str):
-        self.api_uri = api_uri if api_uri.endswith("/") else api_uri + "/"
-        self._queue: queue.Queue = queue.Queue(maxsize=10_000)
-        self._thread = threading.Thread(target=self._run, name="prompt-tester-log", daemon=True)
-        self._thread.start()
-        self.failures = 0
-
-    def add_task(self, api_token, prompt_data, context, response, test_data=None) -> None:
-        try:
-            self._queue.put_nowait((api_token, prompt_data, context, response))
-        except queue.Full:
-            self.failures += 1
-            logger.warning("The call log queue is full; a test call was not logged")
-
-    def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until every queued call was posted (tests and short scripts use this)."""
-        done = threading.Event()
-
-        def wait_all() -> None:
-            self._queue.join()
-            done.set()
-
-        threading.Thread(target=wait_all, daemon=True, name="prompt-tester-log-flush").start()
-        return done.wait(timeout)
-
-    def _run(self) -> None:
-        while True:
-            api_token, prompt_data, context, response = self._queue.get()
-            try:
-                FlowPromptService.url = self.api_uri
-                FlowPromptService.save_user_interaction(api_token, prompt_data, context, response)
-            except Exception as exc:
-                self.failures += 1
-                logger.warning(
-                    "Could not log a test call to the flow-prompt API: %s", type(exc).__name__
-                )
-            finally:
-                self._queue.task_done()
-
-
-# --------------------------------------------------------------------------- ideal answers
-
-_url_lock = threading.Lock()
-
-
-def put_ideal_answer(api_uri: str, api_token: str, log_id: str, ideal_answer: str) -> None:
-    """Store a log's ideal answer through flow-prompt's own client, as
-    ``FlowPrompt.add_ideal_answer`` does: ``PUT {api_uri}lib/logs`` with ``Authorization:
-    Token …`` and ``{"log_id", "ideal_answer"}``.
-
-    flow-prompt answers a dict on 200 and hands back the ``requests.Response`` otherwise (and
-    lets connection errors through): both become the package's errors here, in words, without
-    the token. ``FlowPromptService.url`` is a class attribute; it is set to the same value the
-    call-log worker uses, under a lock.
-    """
-    import requests
-
-    url = api_uri if api_uri.endswith("/") else api_uri + "/"
-    try:
-        with _url_lock:
-            FlowPromptService.url = url
-        answer = FlowPromptService.update_response_ideal_answer(api_token, log_id, ideal_answer)
-    except requests.RequestException as exc:
-        raise StoreError(
-            "Saving the ideal answer: the flow-prompt API service (FLOW_PROMPT_API_URI) could not"
-            f" be reached or did not answer properly ({type(exc).__name__})"
-        ) from None
-    if isinstance(answer, requests.Response):
-        status = answer.status_code
-        try:
-            message = str(answer.json().get("message") or "")
-        except (ValueError, AttributeError):
-            message = ""
-        message = message.replace(api_token, "…")[:200]
-        detail = f" (HTTP {status}{': ' + message if message else ''})"
-        if status == 404:
-            raise NotFoundError(f"The flow-prompt API service has no log {log_id!r}{detail}")
-        raise StoreError(f"Saving the ideal answer: the flow-prompt API service refused it{detail}")
-
-
-_workers: dict[str, LogWorker] = {}
-_workers_lock = threading.Lock()
-
-
-def log_worker(api_uri: str) -> LogWorker:
-    with _workers_lock:
-        if api_uri not in _workers:
-            _workers[api_uri] = LogWorker(api_uri)
-        return _workers[api_uri]
-
+_PLATFORM_CLIENT_NAMES = frozenset({"LogWorker", "log_worker", "put_ideal_answer"})
 
 __all__ = [
     "AttemptFailed",
     "ClientOptions",
     "FlowModel",
-    "LogWorker",
+    "FlowPromptService",
     "MissingKey",
     "Resolved",
     "build_model",
@@ -701,6 +363,4 @@ __all__ = [
     "fp_settings",
     "known_context_size",
     "load_draft",
-    "log_worker",
-    "put_ideal_answer",
 ]

@@ -37,6 +37,7 @@ from ..redaction import register as register_secret
 from . import flow_adapter as fa
 from .failures import AttemptFailure, Cancelled, failure_message, final_kind
 from .keys import ProviderKeys
+from .platform_client import log_worker
 from .retry import RetryPolicy
 
 _VARIABLE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.\-]*)\}")
@@ -138,7 +139,7 @@ class PreparedDraft:
         self._clients = fa.clients_mapping(keys)
         self._variables = draft_variables(prompt)
         # Calls are logged to lib/logs only when a token and an API URI are given (the Tester).
-        self._worker = fa.log_worker(api_uri) if (api_token and api_uri) else None
+        self._worker = log_worker(api_uri) if (api_token and api_uri) else None
         self._api_token = api_token if self._worker else None
         if api_token:
             register_secret(api_token)

@@ -21,33 +21,17 @@ Why the design is what it is (details checked against moto 5.2's source):
   ``POST /moto-api/seed`` therefore reproduces every id; dropping, adding or reordering even a
   read shifts all later ids. Consequences:
 
-  - the server is run **single-threaded**: with moto's default threaded server, concurrent
-    clients interleave their random draws in an order the recording does not capture (measured:
-    several of 60 Cognito ``sub`` values changed after a replay when users were created while
-    reads ran in parallel). The server is still ``moto.server.main``; a few lines of bootstrap
-    only turn ``threaded`` off and add a parent-death watchdog. An ephemeral server (no
-    state folder, as in the test suite) has nothing to replay and serves threaded, with
-    DynamoDB's item calls serialised (moto's transactions are not atomic across threads);
+  - the server is run **single-threaded** (``moto_bootstrap`` says why and how); an ephemeral
+    server (no state folder, as in the test suite) has nothing to replay and serves threaded;
   - the readiness probe and all control calls use ``/moto-api/recorder/*`` and
     ``/moto-api/seed``, which are neither recorded nor draw from the random generator;
   - read requests stay in the recording (the file grows with reads, not only writes).
 
-* Replay is done here, from the parent, not with ``POST /moto-api/recorder/replay-recording``:
-  moto's endpoint makes the server call itself over HTTP (a deadlock once single-threaded),
-  aborts with a 500 on the first undecodable line, and cannot repair Cognito access tokens.
-  Access tokens embed ``iat``/``exp`` timestamps, so a replayed ``InitiateAuth`` issues a
-  different token string; calls recorded with the old token (``ChangePassword``,
-  ``UpdateUserAttributes``, ...) would then fail and silently lose their effect. Their ``jti``
-  comes from the seeded generator and is identical, so the replayer maps old tokens to new
-  ones by ``jti``. moto's own replay does not re-record (it switches recording off while it
-  runs); here recording is simply started only after the replay, so the file never grows on
-  restart.
+* Replay is done here, from the parent, not with moto's own replay endpoint, and access tokens
+  are mapped old to new on the way (``moto_replay`` says why).
 
-* A partial or corrupt recording (a process killed mid-write, two writes interleaved) must not
-  make the demo unusable: the longest valid prefix is replayed, the rest is moved aside to
-  ``moto-recording.jsonl.corrupt-<timestamp>`` and the clean prefix replaces the recording, so
-  new requests are not appended after garbage. Only a prefix is kept because skipping a request
-  in the middle would shift every later id.
+* A partial or corrupt recording must not make the demo unusable: the longest valid prefix
+  is replayed and the rest is moved aside (``moto_recording`` says how and why).
 
 What does not survive a restart (moto limitations, not fixable from outside): creation and
 modification timestamps (they become the replay time), KMS key *material* (drawn from
@@ -61,23 +45,33 @@ fail; refresh tokens do survive), TOTP codes recorded during MFA setup.
 from __future__ import annotations
 
 import atexit
-import base64
 import contextlib
 import http.client
-import json
 import logging
 import os
 import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import urlsplit
 
 from .lifecycle import StartStop, end_process
+from .moto_bootstrap import BOOTSTRAP
+from .moto_recording import (
+    LOCK_NAME,
+    LOG_NAME,
+    META_NAME,
+    RECORDING_NAME,
+    Recording,
+    RestoreReport,
+    choose_seed,
+    load_recording,
+    parse_recording,
+    touch_private,
+    write_meta,
+)
+from .moto_replay import ReplayRequestFailed, replay
 
 try:  # POSIX only; on other platforms the state dir is simply not locked.
     import fcntl
@@ -86,89 +80,6 @@ except ImportError:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-RECORDING_NAME = "moto-recording.jsonl"
-LOG_NAME = "moto-server.log"
-META_NAME = "moto-state.json"
-LOCK_NAME = ".lock"
-_META_VERSION = 1
-
-# Runs in the child. It is still moto's own server (moto.server.main, same CLI flags); it only
-# forces threaded=False (see the module docstring) and exits when the parent disappears, which
-# covers a parent killed with SIGKILL, where neither stop() nor atexit runs.
-_BOOTSTRAP = """\
-import os, sys, threading, time
-
-def _orphan_watch(parent):
-    while os.getppid() == parent:
-        time.sleep(0.5)
-    os._exit(0)
-
-threading.Thread(target=_orphan_watch, args=(os.getppid(),), daemon=True).start()
-
-import moto.server as _server
-
-_run_simple = _server.run_simple
-
-def _serial_run_simple(*args, **kwargs):
-    kwargs["threaded"] = os.environ.get("PROMPT_TESTER_MOTO_THREADED") == "1"
-    return _run_simple(*args, **kwargs)
-
-_server.run_simple = _serial_run_simple
-
-# Secrets Manager moves AWSCURRENT with UpdateSecretVersionStage (the provider keys' compare-and-
-# swap, stores/secrets.py). moto 5.2 moves the label but keeps the old "default" version, which a
-# GetSecretValue without a stage then returns and a later PutSecretValue demotes, leaving two
-# versions labelled AWSCURRENT. AWS has one AWSCURRENT and returns it: so does this.
-from moto.secretsmanager.models import SecretsManagerBackend as _Sm
-
-_update_stage = _Sm.update_secret_version_stage
-
-def _update_secret_version_stage(self, secret_id, version_stage, remove_from_version_id,
-                                 move_to_version_id):
-    result = _update_stage(self, secret_id, version_stage, remove_from_version_id,
-                           move_to_version_id)
-    if version_stage == "AWSCURRENT" and move_to_version_id:
-        self.secrets[secret_id].set_default_version_id(move_to_version_id)
-    return result
-
-_Sm.update_secret_version_stage = _update_secret_version_stage
-
-if os.environ.get("PROMPT_TESTER_MOTO_THREADED") == "1":
-    # moto's DynamoDB is not thread-safe: TransactWriteItems deep-copies whole tables first and
-    # puts the copies back when a condition fails, undoing what other threads committed in the
-    # meantime (50 concurrent optimistic updates of one behaviour lost one that had succeeded).
-    # DynamoDB itself serialises transactions per item; here one lock serialises item calls.
-    import functools
-    from moto.dynamodb.models import DynamoDBBackend as _Ddb
-
-    _ddb_lock = threading.RLock()
-
-    def _serialised(fn):
-        @functools.wraps(fn)
-        def call(*args, **kwargs):
-            with _ddb_lock:
-                return fn(*args, **kwargs)
-        return call
-
-    for _name in ("put_item", "get_item", "update_item", "delete_item", "query", "scan",
-                  "transact_write_items", "execute_statement", "execute_transaction",
-                  "batch_execute_statement"):
-        setattr(_Ddb, _name, _serialised(getattr(_Ddb, _name)))
-    # The same for a secret's versions: AWS applies one label move at a time, so the check that
-    # RemoveFromVersionId still holds AWSCURRENT and the move are one step.
-    for _name in ("create_secret", "put_secret_value", "update_secret_version_stage",
-                  "get_secret_value", "describe_secret", "delete_secret", "update_secret"):
-        setattr(_Sm, _name, _serialised(getattr(_Sm, _name)))
-
-_server.main(sys.argv[1:])
-"""
-
-# Hop-by-hop or length headers from the recorded request; http.client recomputes them, and the
-# recorded Host names the previous (possibly different) port.
-_DROP_HEADERS = frozenset(
-    {"host", "content-length", "transfer-encoding", "connection", "keep-alive", "expect", "te"}
-)
-_COGNITO_TARGET_PREFIX = "AWSCognitoIdentityProviderService."
 _READY_BODY = b"Recording is set to False"
 
 
@@ -178,150 +89,6 @@ class AwsServerError(RuntimeError):
 
 class PortInUseError(AwsServerError):
     """The requested host:port is already taken by another program."""
-
-
-@dataclass
-class RestoreReport:
-    """What the last start() replayed; kept so callers and tests can show or check it."""
-
-    entries: int = 0
-    seconds: float = 0.0
-    client_errors: int = 0  # 4xx during replay: normal (the original call failed the same way)
-    server_errors: int = 0  # 5xx during replay: the state may differ from before the restart
-    quarantined: Path | None = None
-    warnings: list[str] = field(default_factory=list)
-
-
-@dataclass
-class _Recording:
-    entries: list[dict[str, Any]]
-    valid_bytes: int
-    total_bytes: int
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Atomically replace ``path`` with ``data``, owner-only, so a crash leaves old or new."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb", closefd=False) as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-
-
-def _touch_private(path: Path) -> None:
-    """Create ``path`` as 0600 if missing and tighten it if it exists.
-
-    moto opens the recording with ``open(path, "a+")``, which would create it with the default
-    umask; creating it first decides the mode (appending never changes it).
-    """
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-    finally:
-        os.close(fd)
-
-
-def _valid_entry(obj: Any) -> bool:
-    """Whether a decoded line looks like a moto recorder entry that can be replayed."""
-    if not isinstance(obj, dict):
-        return False
-    if not isinstance(obj.get("method"), str) or not isinstance(obj.get("url"), str):
-        return False
-    if not isinstance(obj.get("headers", {}), dict):
-        return False
-    body = obj.get("body")
-    if body is not None and not isinstance(body, str):
-        return False
-    if obj.get("body_encoded") and body:
-        try:
-            base64.b64decode(body, validate=True)
-        except ValueError:
-            return False
-    return True
-
-
-def parse_recording(data: bytes) -> _Recording:
-    """Decode moto's recording: the longest prefix of valid entries, and where it stops.
-
-    moto writes one ``json.dumps`` (ASCII only) per line, but not atomically: a line longer
-    than the 8 KiB write buffer is written in two syscalls, so concurrent writers or a kill
-    can leave two objects on one line or a truncated last object. Decoding object by object
-    (``raw_decode``) instead of line by line accepts the former; the latter ends the prefix.
-    """
-    text = data.decode("latin-1")  # 1:1 on bytes; anything non-ASCII is rejected below
-    decoder = json.JSONDecoder()
-    entries: list[dict[str, Any]] = []
-    pos, valid_end, size = 0, 0, len(text)
-    while True:
-        while pos < size and text[pos] in " \t\r\n":
-            pos += 1
-        if pos >= size:
-            return _Recording(entries, size, size)
-        try:
-            obj, end = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError:
-            return _Recording(entries, valid_end, size)
-        if not text[pos:end].isascii() or not _valid_entry(obj):
-            return _Recording(entries, valid_end, size)
-        entries.append(obj)
-        pos = valid_end = end
-
-
-def _jwt_claim(token: str, claim: str) -> Any:
-    """Read one claim of a JWT without verifying it (only used to match tokens by ``jti``)."""
-    try:
-        payload = token.split(".")[1]
-        decoded = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
-        return json.loads(decoded).get(claim)
-    except (IndexError, ValueError, AttributeError):
-        return None
-
-
-def _header(headers: dict[str, Any], name: str) -> str:
-    lowered = name.lower()
-    for key, value in headers.items():
-        if key.lower() == lowered:
-            return str(value)
-    return ""
-
-
-class _CognitoTokenMap:
-    """Maps access tokens from the recording to the ones the replay issued, by ``jti``."""
-
-    def __init__(self) -> None:
-        self._by_jti: dict[str, str] = {}
-
-    def learn(self, response_body: bytes) -> None:
-        try:
-            result = json.loads(response_body).get("AuthenticationResult") or {}
-        except (ValueError, AttributeError):
-            return
-        token = result.get("AccessToken") if isinstance(result, dict) else None
-        if not isinstance(token, str):
-            return
-        jti = _jwt_claim(token, "jti")
-        if jti:
-            self._by_jti[jti] = token
-
-    def rewrite(self, body: bytes) -> bytes:
-        if not self._by_jti or b'"AccessToken"' not in body:
-            return body
-        try:
-            old = json.loads(body).get("AccessToken")
-        except (ValueError, AttributeError):
-            return body
-        if not isinstance(old, str):
-            return body
-        new = self._by_jti.get(_jwt_claim(old, "jti") or "")
-        if not new or new == old:
-            return body
-        return body.replace(old.encode("ascii"), new.encode("ascii"))
 
 
 def _port_is_free(host: str, port: int) -> bool:
@@ -426,20 +193,20 @@ class AwsServer(StartStop):
         if self._proc is not None:  # died on its own since the last start
             self.stop()
         report = RestoreReport()
-        recording: _Recording | None = None
+        recording: Recording | None = None
         if self.state_dir is not None:
             self._prepare_state_dir()
             self._acquire_lock()
         try:
             if self.state_dir is not None:
-                recording = self._load_recording(report)
-                self._active_seed = self._choose_seed(recording, report)
+                recording = load_recording(self.state_dir / RECORDING_NAME, report)
+                self._active_seed = choose_seed(self._meta_path, recording, self.seed, report)
             self._launch(time.monotonic() + timeout)
             self._control("/moto-api/seed", query=f"a={self._active_seed}")
             if recording is not None and recording.entries:
                 self._replay(recording.entries, report)
             if self.state_dir is not None:
-                self._write_meta()
+                write_meta(self._meta_path, self._active_seed)
                 self._control("/moto-api/recorder/start-recording")
         except BaseException:
             self._shutdown()
@@ -481,8 +248,8 @@ class AwsServer(StartStop):
             if self.state_dir is not None:
                 self._delete_state_files()
                 self._active_seed = self.seed
-                self._write_meta()
-                _touch_private(self.state_dir / RECORDING_NAME)
+                write_meta(self._meta_path, self._active_seed)
+                touch_private(self.state_dir / RECORDING_NAME)
             self._control("/moto-api/seed", query=f"a={self._active_seed}")
             if recording:
                 self._control("/moto-api/recorder/start-recording")
@@ -534,57 +301,6 @@ class AwsServer(StartStop):
             ):
                 path.unlink(missing_ok=True)
 
-    def _load_recording(self, report: RestoreReport) -> _Recording:
-        """Read the recording, moving an undecodable tail aside so it can be inspected."""
-        path = self.state_dir / RECORDING_NAME  # type: ignore[operator]
-        data = path.read_bytes() if path.exists() else b""
-        recording = parse_recording(data)
-        if recording.valid_bytes < recording.total_bytes:
-            stamp = time.strftime("%Y%m%dT%H%M%S")
-            quarantine = path.with_name(f"{RECORDING_NAME}.corrupt-{stamp}")
-            _write_private(quarantine, data)
-            clean = b"".join(json.dumps(e).encode("ascii") + b"\n" for e in recording.entries)
-            _write_private(path, clean)
-            report.quarantined = quarantine
-            report.warnings.append(
-                f"recording was damaged after {len(recording.entries)} requests "
-                f"({recording.total_bytes - recording.valid_bytes} bytes could not be read); "
-                f"restored what came before, original kept in {quarantine}"
-            )
-        _touch_private(path)
-        return recording
-
-    def _choose_seed(self, recording: _Recording, report: RestoreReport) -> int:
-        """Replay with the seed the recording was made with, or the ids would all change."""
-        meta: dict[str, Any] = {}
-        with contextlib.suppress(OSError, ValueError):
-            meta = json.loads(self._meta_path.read_text())
-        if not recording.entries:
-            return self.seed
-        seed = meta.get("seed", self.seed)
-        if not isinstance(seed, int):
-            seed = self.seed
-        if seed != self.seed:
-            report.warnings.append(
-                f"the saved state was recorded with seed {seed}; using it instead of {self.seed}"
-            )
-        recorded_with = meta.get("moto_version")
-        current = _moto_version()
-        if recorded_with and recorded_with != current:
-            report.warnings.append(
-                f"the saved state was recorded with moto {recorded_with}, now {current}: "
-                "generated ids may differ after this restore"
-            )
-        return seed
-
-    def _write_meta(self) -> None:
-        meta = {
-            "version": _META_VERSION,
-            "seed": self._active_seed,
-            "moto_version": _moto_version(),
-        }
-        _write_private(self._meta_path, json.dumps(meta).encode("ascii"))
-
     # ------------------------------------------------------------------ process
 
     def _child_env(self, port: int) -> dict[str, str]:
@@ -619,7 +335,7 @@ class AwsServer(StartStop):
                     f"cannot start the local AWS server: {self.host}:{port} is already in use "
                     "(another moto/demo still running?). Stop it or choose another port."
                 )
-            cmd = [sys.executable, "-c", _BOOTSTRAP, "-H", self.host, "-p", str(port)]
+            cmd = [sys.executable, "-c", BOOTSTRAP, "-H", self.host, "-p", str(port)]
             extra: dict[str, Any] = {"umask": 0o077} if os.name == "posix" else {}
             self._proc = subprocess.Popen(  # noqa: S603, RUF100 - fixed argv, our own interpreter
                 cmd,
@@ -716,49 +432,22 @@ class AwsServer(StartStop):
 
     def _replay(self, entries: list[dict[str, Any]], report: RestoreReport) -> None:
         """Send the recorded requests again, in order, exactly once each."""
-        tokens = _CognitoTokenMap()
-        started = time.perf_counter()
-        for index, entry in enumerate(entries):
-            raw = entry.get("body")
-            if raw is None:
-                body = b""
-            elif entry.get("body_encoded"):
-                body = base64.b64decode(raw)
-            else:
-                body = raw.encode("utf-8")
-            recorded_headers: dict[str, Any] = entry.get("headers") or {}
-            headers = {
-                k: str(v) for k, v in recorded_headers.items() if k.lower() not in _DROP_HEADERS
-            }
-            cognito = _header(recorded_headers, "X-Amz-Target").startswith(_COGNITO_TARGET_PREFIX)
-            if cognito:
-                body = tokens.rewrite(body)
-            parts = urlsplit(entry["url"])
-            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-            try:
-                status, response = self._request(entry["method"], target, body or None, headers)
-            except (OSError, http.client.HTTPException) as exc:
-                raise AwsServerError(
-                    f"the local AWS server failed while restoring request {index + 1} of "
-                    f"{len(entries)} ({exc})" + self._log_hint()
-                ) from exc
-            if status >= 500:
-                report.server_errors += 1
-            elif status >= 400:
-                report.client_errors += 1
-            elif cognito:
-                tokens.learn(response)
-        report.entries = len(entries)
-        report.seconds = time.perf_counter() - started
-        if report.server_errors:
-            report.warnings.append(
-                f"{report.server_errors} restored requests failed inside moto (HTTP 5xx); "
-                "some state may be missing"
-            )
+        try:
+            replay(entries, report, self._request)
+        except ReplayRequestFailed as failed:
+            raise AwsServerError(
+                f"the local AWS server failed while restoring request {failed.index + 1} of "
+                f"{failed.total} ({failed.cause})" + self._log_hint()
+            ) from failed.cause
 
 
-def _moto_version() -> str:
-    try:
-        return metadata.version("moto")
-    except metadata.PackageNotFoundError:  # pragma: no cover
-        return "unknown"
+__all__ = [
+    "LOG_NAME",
+    "META_NAME",
+    "RECORDING_NAME",
+    "AwsServer",
+    "AwsServerError",
+    "PortInUseError",
+    "RestoreReport",
+    "parse_recording",
+]

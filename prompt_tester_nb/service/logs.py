@@ -253,7 +253,7 @@ def set_ideal_answer(
             " flow_prompt_api_uri) to its URL",
             field="FLOW_PROMPT_API_URI",
         )
-    from ..engine.flow_adapter import put_ideal_answer
+    from ..engine.platform_client import put_ideal_answer
 
     put_ideal_answer(api_uri, tokens.api_token(scope), entry.context_id, text)
     audit.record(scope, "log.ideal_answer", entry.context_id, details)
