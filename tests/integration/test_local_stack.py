@@ -174,7 +174,7 @@ def test_the_demo_names_the_part_that_died_and_stops(tmp_path):
     cmd += ["--state-dir", str(tmp_path / "state"), "--model-latency-ms", "0"]
     for part in ("aws", "model", "flow-api", "hosted-ui", "gateway"):
         cmd += [f"--{part}-port", "0"]
-    notebooks = Path(__file__).resolve().parents[1] / "notebooks" / "prompt_tester.ipynb"
+    notebooks = Path(__file__).resolve().parents[2] / "notebooks" / "prompt_tester.ipynb"
     cmd += ["--notebook", str(notebooks)]
     demo = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path
