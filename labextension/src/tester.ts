@@ -188,6 +188,11 @@ async function showAndRunAll(
     widget.sessionContext,
     options.sessionDialogs ?? undefined
   );
+  // The outputs of a run the product started are not the user's edits: the notebook stays
+  // marked unchanged, so closing it asks nothing (a later edit marks it as usual).
+  if (widget.context.model) {
+    widget.context.model.dirty = false;
+  }
   return widget;
 }
 

@@ -70,6 +70,8 @@ def test_the_demo_url_opens_the_app_with_every_tab_shown(page, lab_server, reque
     first = notebook_panel(page).locator(".jp-InputPrompt", has_text="[1]")
     first.first.wait_for()
     assert first.count() == 1
+    # the run the product started leaves the notebook unchanged: its tab has no unsaved mark
+    page.locator(".lm-TabBar-tab.jp-mod-dirty").first.wait_for(state="detached")
     banner = page.locator(".jp-OutputArea-output", has_text="signed in as").first.inner_text()
     assert "signed in as alice@acme.example" in banner
     # the run-once parameters are gone from the URL: a reload does not run the cells again
