@@ -92,4 +92,8 @@ def test_a_cancel_while_verdicts_are_owed_keeps_the_answers(alice, draft, ids, m
     assert all(r.settled for r in run.rows)
     owed = [r for r in run.rows if r.ok and r.scores["polite"] is None]
     assert owed, [(r.ok, r.scores, r.reasons) for r in run.rows]
-    assert all(r.reasons["polite"] == "the replay was cancelled" for r in owed)
+    reasons = [r.reasons["polite"] for r in owed]
+    assert all(reasons), reasons  # every unscored answer says why
+    # four verdicts were owed when the first two started, so at least one had not started
+    # when the first landed (a verdict in flight at the cancel may end with its own reason)
+    assert "the replay was cancelled" in reasons, reasons

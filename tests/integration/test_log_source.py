@@ -17,6 +17,7 @@ import pytest
 
 import prompt_tester_nb as pt
 from prompt_tester_nb.engine.flow_adapter import log_worker
+from prompt_tester_nb.engine.prepared import draft_variables
 from prompt_tester_nb.engine.retry import RetryPolicy
 from prompt_tester_nb.ids import ContextId
 from prompt_tester_nb.models import LogEntry, PromptData, TesterRun
@@ -88,10 +89,17 @@ def world(alice, service, settings):
     flow-prompt, three production logs, and one log whose item claims ``source:
     prompt-tester`` with no TesterRuns record (what a foreign writer could leave)."""
     env_id = alice.env.env_id
-    seeded = next(
-        i for i in alice.logs(prompt_id="support-reply", limit=50).items if i.version and i.context
+    # a production log whose context fills every variable of its version (the seed leaves one
+    # out of a few logs on purpose, and a replay does not send those)
+    opened = next(
+        o
+        for o in (
+            alice.open_test(i.context_id)
+            for i in alice.logs(prompt_id="support-reply", limit=50, source="production").items
+            if i.version and i.context
+        )
+        if set(draft_variables(PromptData.model_validate(o.prompt_data))) <= set(o.context_data)
     )
-    opened = alice.open_test(seeded.context_id)
     prompt_id = f"source-{uuid.uuid4().hex[:8]}"
     draft = {**opened.prompt_data, "prompt_id": prompt_id}
     context = dict(opened.context_data)
