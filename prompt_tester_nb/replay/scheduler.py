@@ -25,7 +25,6 @@ phase: selecting, planning, estimating or calling.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import queue
 import sqlite3
@@ -43,12 +42,13 @@ from ..engine.failures import Cancelled
 from ..engine.limiter import Limiter
 from ..errors import PromptTesterError, ProviderError
 from ..judging.panel import JudgePanel
-from ..judging.scorers import Score, Scorer, ScorerSet, safe_score
+from ..judging.scorers import Scorer, ScorerSet
 from ..models import LogEntry
+from .estimate import EstimateTally
 from .job import ReplayRun
 from .plan import Basis, judge_basis, new_row, plan_row
-from .records import ReplayEstimate
 from .rows import NOT_RUN, UNRESOLVED, ReplayRow
+from .verdicts import JudgedRuns, PendingVerdicts
 
 if TYPE_CHECKING:
     from ..engine.prepared import PreparedCall, PreparedDraft
@@ -76,39 +76,7 @@ class RunOptions:
     defaults: dict[str, str] = field(default_factory=dict)
 
 
-class _Estimate:
-    def __init__(self) -> None:
-        self.rows = self.calls = self.cached = self.unresolved = self.invalid = 0
-        self.prompt_tokens = self.sample_tokens = 0
-        self.cost = 0.0
-        self.by_variable: dict[str, int] = {}
-
-    def freeze(self) -> ReplayEstimate:
-        return ReplayEstimate(
-            rows=self.rows,
-            calls=self.calls,
-            cached=self.cached,
-            unresolved=self.unresolved,
-            prompt_tokens=self.prompt_tokens,
-            sample_tokens=self.sample_tokens,
-            estimated_cost=round(self.cost, 10),
-            invalid=self.invalid,
-            unresolved_by_variable=dict(sorted(self.by_variable.items())),
-        )
-
-
-@dataclass(slots=True)
-class _Judging:
-    """An answered row of a judged run, waiting for its verdicts."""
-
-    result: Any
-    scores: dict[str, float | None]  # its checks' (computed with the answer)
-    reasons: dict[str, str | None]
-    left: int  # verdicts still to come
-    verdicts: dict[str, Score] = field(default_factory=dict)
-
-
-class ReplayScheduler:
+class ReplayScheduler(JudgedRuns):
     """Runs one replay on a background thread; ``start()`` returns the running run."""
 
     def __init__(
@@ -137,8 +105,8 @@ class ReplayScheduler:
         # Judged runs: verdict jobs not started yet, and each answered row's partial verdicts.
         self.judges: list[Scorer] = options.scorers.judges if options.panel is not None else []
         self.verdicts: deque[tuple[int, Scorer]] = deque()
-        self.judging: dict[int, _Judging] = {}
-        self.estimate = _Estimate()
+        self.judging: dict[int, PendingVerdicts] = {}
+        self.estimate = EstimateTally()
         self.spent = 0.0
         self.max_sample = 0  # the longest new answer so far (answers may outgrow production's)
         self.answered = 0
@@ -225,44 +193,6 @@ class ReplayScheduler:
                 kind="error",
             )
         self.events.put(("answered" if self.judges else "done", index, result, error, key, scored))
-
-    def _verdict(self, index: int, scorer: Scorer, result: Any) -> None:
-        """One judge's verdict on one answered row, in a slot of its own."""
-        row = self.run.rows[index]
-        try:
-            if self.cancel.is_set():
-                verdict = Score(None, "the replay was cancelled")
-            else:
-                view = dataclasses.replace(row, result=result)  # the row with its answer
-                assert self.options.panel is not None
-                verdict = safe_score(scorer, view, self.options.panel.for_repeat(row.repeat))
-        except BaseException as exc:  # never lose the event: the row would never settle
-            verdict = Score(None, type(exc).__name__)
-        self.events.put(("verdict", index, scorer, verdict))
-
-    def _score(
-        self, row: ReplayRow, result: Any, checks_only: bool = False
-    ) -> tuple[dict, dict, float]:
-        """Every scorer on the row's answer (or its checks only, in a judged run); a judge's
-        call goes through the same limiter."""
-        view = dataclasses.replace(row, result=result)  # the row as it is with its answer
-        panel = self.options.panel
-        judge = panel.for_repeat(row.repeat) if panel is not None else None
-        scores: dict[str, float | None] = {}
-        reasons: dict[str, str | None] = {}
-        cost = 0.0
-        for scorer in self.options.scorers:
-            if checks_only and scorer.is_judge:
-                continue
-            if self.cancel.is_set() and scorer.is_judge:
-                scores[scorer.name], reasons[scorer.name] = None, "the replay was cancelled"
-                continue
-            verdict = safe_score(scorer, view, judge)
-            scores[scorer.name] = verdict.value
-            if verdict.reason is not None or scorer.is_judge:
-                reasons[scorer.name] = verdict.reason
-            cost += verdict.cost
-        return scores, reasons, cost
 
     # --- the scheduler ----------------------------------------------------------------
     def _take_page(self, page: list[LogEntry]) -> None:
@@ -394,61 +324,6 @@ class ReplayScheduler:
             row.tries = 0
             row.fail(NOT_RUN, "the replay was cancelled before this row's call")
         self._emit(row)
-
-    # --- judged runs: verdicts in slots of their own -------------------------------------
-    def _answered(
-        self, index: int, result, error: ProviderError | None, key: Any, checks: Any
-    ) -> None:
-        """A judged row's answer landed: its slot is free; queue one verdict job per judge
-        (a failed or cancelled row settles now, unscored, as in an unjudged run)."""
-        self._land(index, result, error, key)
-        if result is None:
-            self._settle(index, result, error, None)
-            return
-        scores, reasons, _ = checks or ({}, {}, 0.0)
-        self.judging[index] = _Judging(result, scores, reasons, len(self.judges))
-        basis = self.basis.get(index)
-        if basis is not None:  # it owes only its verdicts now
-            basis.answered = True
-            if index in self.outstanding:
-                self.outstanding[index] = basis.judge_cost
-        for scorer in self.judges:
-            if self.cancel.is_set():  # not started: say so, as an unjudged cancel would
-                self._verdict_done(index, scorer, Score(None, "the replay was cancelled"))
-            else:
-                self.verdicts.append((index, scorer))
-
-    def _verdict_done(self, index: int, scorer: Scorer, verdict: Score) -> None:
-        state = self.judging[index]
-        state.verdicts[scorer.name] = verdict
-        state.left -= 1
-        if state.left:
-            return
-        del self.judging[index]
-        scores: dict[str, float | None] = {}
-        reasons: dict[str, str | None] = {}
-        cost = 0.0
-        for one in self.options.scorers:  # the scorers' own order, as an unjudged run has it
-            if one.name in state.scores:
-                scores[one.name] = state.scores[one.name]
-                if one.name in state.reasons:
-                    reasons[one.name] = state.reasons[one.name]
-                continue
-            got = state.verdicts[one.name]
-            scores[one.name], reasons[one.name] = got.value, got.reason
-            cost += got.cost
-        self._settle(index, state.result, None, (scores, reasons, cost))
-
-    def _start_verdict(self, pool: ThreadPoolExecutor) -> None:
-        index, scorer = self.verdicts.popleft()
-        self.in_flight += 1
-        pool.submit(self._verdict, index, scorer, self.judging[index].result)
-
-    def _verdict_first(self) -> bool:
-        """Whether the next free slot goes to a waiting verdict rather than a new answer."""
-        if not self.verdicts:
-            return False
-        return not self.planned or len(self.verdicts) >= 2 * self.limiter.allowed
 
     def _handle(self, event: tuple) -> None:
         kind = event[0]

@@ -2,6 +2,8 @@
 
 Each handler validates its body with the same pydantic models, calls the service off the
 event loop with the verified principal, and answers JSON. Nothing here reads AWS itself.
+The dataset handlers are in dataset_handlers.py and the tester notebook's in
+tester_notebook.py; ROUTES, the one table of every route, is here.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ import re
 from functools import partial
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, Field
 from tornado import web
 
 from ..api.operations import operation
@@ -47,7 +48,13 @@ from ..models import (
     TestResult,
 )
 from .base import PromptTesterHandler
-from .tester_notebook import TesterNotebook, write_tester_notebook
+from .dataset_handlers import (
+    DatasetHandler,
+    DatasetItemsHandler,
+    DatasetLogsHandler,
+    DatasetsHandler,
+)
+from .tester_notebook import TesterNotebook, TesterNotebookBody, TesterNotebookHandler
 
 __all__ = ["DOCUMENTED_AS", "DOCUMENTED_MODELS", "PATH_PARAMETERS", "ROUTES"]
 
@@ -80,13 +87,6 @@ _VERSION = {
     "description": "Only logs of this prompt version (e.g. 3); omitted: every version. Filtered"
     " as source is, so a page may be short and still carry next_cursor",
 }
-
-
-class TesterNotebookBody(BaseModel):
-    context_id: str | None = Field(default=None, max_length=512)
-    prompt_id: str | None = Field(default=None, max_length=256)
-    version: str | None = Field(default=None, max_length=64)
-    env: str | None = Field(default=None, max_length=256)
 
 
 class EnvironmentsHandler(PromptTesterHandler):
@@ -312,103 +312,6 @@ class AuditHandler(PromptTesterHandler):
         who = await self.principal()
         limit = self.int_argument("limit", 50)
         self.send(await self.blocking(self.service.audit, who, env, limit))
-
-
-class DatasetsHandler(PromptTesterHandler):
-    @web.authenticated
-    async def get(self, env: str) -> None:
-        who = await self.principal()
-        self.send(await self.blocking(self.service.list_datasets, who, env))
-
-    @web.authenticated
-    async def post(self, env: str) -> None:
-        who = await self.principal()
-        body = self.body(DatasetCreateBody)
-        created = await self.blocking(
-            self.service.create_dataset, who, env, body.name, body.description
-        )
-        self.send(created, status=201)
-
-
-_ITEMS_PAGE = {
-    "offset": {"type": "integer", "minimum": 0, "maximum": 10**9, "default": 0},
-    "limit": {"type": "integer", "minimum": 1, "maximum": 5000, "default": 1000},
-}
-
-
-def _first_page(dataset: Dataset) -> Dataset:
-    """A change answers with the dataset's first page of items (``next_offset`` for more)."""
-    return dataset.page(0, 1000)
-
-
-class DatasetHandler(PromptTesterHandler):
-    QUERY: ClassVar[dict[str, dict[str, dict[str, Any]]]] = {"get": _ITEMS_PAGE}
-
-    @web.authenticated
-    async def get(self, env: str, dataset: str) -> None:
-        who = await self.principal()
-        offset, limit = self.int_argument("offset", 0), self.int_argument("limit", 1000)
-        self.send(await self.blocking(self.service.get_dataset, who, env, dataset, offset, limit))
-
-    @web.authenticated
-    async def delete(self, env: str, dataset: str) -> None:
-        who = await self.principal()
-        await self.blocking(self.service.delete_dataset, who, env, dataset)
-        self.set_status(204)
-        self.finish()
-
-
-class DatasetLogsHandler(PromptTesterHandler):
-    @web.authenticated
-    async def post(self, env: str, dataset: str) -> None:
-        who = await self.principal()
-        body = self.body(DatasetLogsBody)
-        changed = await self.blocking(
-            self.service.add_logs_to_dataset,
-            who,
-            env,
-            dataset,
-            body.context_ids,
-            body.expected,
-            body.source,
-        )
-        self.send(_first_page(changed))
-
-
-class DatasetItemsHandler(PromptTesterHandler):
-    @web.authenticated
-    async def post(self, env: str, dataset: str) -> None:
-        who = await self.principal()
-        body = self.body(DatasetRowsBody)
-        changed = await self.blocking(self.service.add_to_dataset, who, env, dataset, body.rows)
-        self.send(_first_page(changed))
-
-    @web.authenticated
-    async def delete(self, env: str, dataset: str) -> None:
-        who = await self.principal()
-        body = self.body(DatasetRemoveBody)
-        self.send(
-            await self.blocking(self.service.remove_from_dataset, who, env, dataset, body.item_ids)
-        )
-
-
-class TesterNotebookHandler(PromptTesterHandler):
-    """Writes a tester notebook for a deep link (or a blank one) and says where."""
-
-    @web.authenticated
-    async def post(self) -> None:
-        who = await self.principal()
-        body = self.body(TesterNotebookBody)
-        if body.context_id:
-            env = await self.blocking(
-                self.service.find_log_environment, who, body.context_id, body.env
-            )
-        else:
-            env = await self.blocking(self.service.default_environment_or_first, who, body.env)
-        written = await write_tester_notebook(
-            self, env.env_id, body.context_id, body.prompt_id, body.version
-        )
-        self.send(written)
 
 
 ENV = r"(?P<env>[^/]+)"

@@ -3,6 +3,7 @@ one-time proof that lets the labextension run it (run_proof.py), checked by ``ap
 
 The link's values are written as Python literals (``repr`` of a str or None), never pasted
 into code: a ``context_id`` holding quotes, newlines or code stays one string in the cell.
+The REST handler that writes one (``api/tester-notebook``) is here too, with its body.
 """
 
 from __future__ import annotations
@@ -114,3 +115,29 @@ async def write_tester_notebook(
     code = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
     proof = run_proofs(handler).issue(jupyter_user(handler), path, code)
     return TesterNotebook(path=path, env_id=env_id, run_proof=proof)
+
+
+class TesterNotebookBody(BaseModel):
+    context_id: str | None = Field(default=None, max_length=512)
+    prompt_id: str | None = Field(default=None, max_length=256)
+    version: str | None = Field(default=None, max_length=64)
+    env: str | None = Field(default=None, max_length=256)
+
+
+class TesterNotebookHandler(PromptTesterHandler):
+    """Writes a tester notebook for a deep link (or a blank one) and says where."""
+
+    @web.authenticated
+    async def post(self) -> None:
+        who = await self.principal()
+        body = self.body(TesterNotebookBody)
+        if body.context_id:
+            env = await self.blocking(
+                self.service.find_log_environment, who, body.context_id, body.env
+            )
+        else:
+            env = await self.blocking(self.service.default_environment_or_first, who, body.env)
+        written = await write_tester_notebook(
+            self, env.env_id, body.context_id, body.prompt_id, body.version
+        )
+        self.send(written)
