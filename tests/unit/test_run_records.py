@@ -71,7 +71,7 @@ def test_a_run_saved_before_loads_identically(path, tmp_path):
         assert _as_saved_before(resaved, saved) == saved
 
 
-def _new_fields_empty(value, old):
+def _as_saved_before(value, old):
     """``value`` cut to the keys of ``old`` (recursively), after checking that each key the
     old form lacks holds an empty value (None, empty list or dict)."""
     if isinstance(value, dict) and isinstance(old, dict):
@@ -79,16 +79,14 @@ def _new_fields_empty(value, old):
         cut = {k: value[k] for k in computed if k in old}
         for key in value.keys() - old.keys():
             assert value[key] in (None, [], {}), (key, value[key])
-        out = {k: _new_fields_empty(value[k], old[k]) for k in old if k in value and k not in cut}
+        out = {k: _as_saved_before(value[k], old[k]) for k in old if k in value and k not in cut}
         for k, v in cut.items():  # only the keys the old form had
             out[k] = {key: v[key] for key in old[k] if key in v}
         return out
     if isinstance(value, list) and isinstance(old, list) and len(value) == len(old):
-        return [_new_fields_empty(v, o) for v, o in zip(value, old, strict=True)]
+        return [_as_saved_before(v, o) for v, o in zip(value, old, strict=True)]
     return value
 
-
-_as_saved_before = _new_fields_empty
 
 
 @pytest.mark.parametrize("name", ["run.json.gz", "run.jsonl.gz"])
