@@ -337,19 +337,6 @@ class FlowModel:
         )
 
 
-def __getattr__(name: str) -> Any:
-    """The platform API client's names (``log_worker``, ``LogWorker``, ``put_ideal_answer``)
-    moved to ``platform_client``; they stay importable from here for existing callers. They
-    are looked up lazily because ``platform_client`` itself imports this module."""
-    if name in _PLATFORM_CLIENT_NAMES:
-        from . import platform_client
-
-        return getattr(platform_client, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-_PLATFORM_CLIENT_NAMES = frozenset({"LogWorker", "log_worker", "put_ideal_answer"})
-
 __all__ = [
     "AttemptFailed",
     "ClientOptions",

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import prompt_tester_nb as pt
-from prompt_tester_nb.engine.flow_adapter import log_worker
+from prompt_tester_nb.engine.platform_client import log_worker
 from prompt_tester_nb.engine.prepared import draft_variables
 from prompt_tester_nb.engine.retry import RetryPolicy
 from prompt_tester_nb.ids import ContextId

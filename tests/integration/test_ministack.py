@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import prompt_tester_nb as pt
-from prompt_tester_nb.engine.flow_adapter import log_worker
+from prompt_tester_nb.engine.platform_client import log_worker
 from prompt_tester_nb.local.stack import LocalStack
 from prompt_tester_nb.service import PromptTesterService
 from prompt_tester_nb.stores.lease import LeaseTable

@@ -14,7 +14,7 @@ import time
 import pytest
 
 import prompt_tester_nb as pt
-from prompt_tester_nb.engine.flow_adapter import log_worker
+from prompt_tester_nb.engine.platform_client import log_worker
 from prompt_tester_nb.replay import COLUMNS, ReplayRequest, RetryPolicy, replay
 from tests.conftest import password_of
 from tests.support import attacks

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import prompt_tester_nb as pt
-from prompt_tester_nb.engine.flow_adapter import log_worker
+from prompt_tester_nb.engine.platform_client import log_worker
 from prompt_tester_nb.service import PromptTesterService
 from tests.conftest import ALICE, _connect
 
