@@ -116,7 +116,11 @@ class ReplayTool(ReplayOptions):
                 "<span class='pt-muted'>Reruns the <b>Tester's draft</b> with the Tester's behaviour on"
                 " each chosen log's context, and compares with what production answered.</span>"
             ),
-            w.HBox([self.prompt_filter, self.version_filter, self.since, self.until]),
+            # wraps as the Logs tab's filters do, so Until is never cut at the panel's edge
+            w.HBox(
+                [self.prompt_filter, self.version_filter, self.since, self.until],
+                layout=w.Layout(flex_flow="row wrap"),
+            ),
             w.HBox([self.limit, self.concurrency, self.max_cost]),
             w.HBox([self.fill_missing, self.send_unresolved]),
             self.form,
