@@ -88,7 +88,6 @@ def _as_saved_before(value, old):
     return value
 
 
-
 @pytest.mark.parametrize("name", ["run.json.gz", "run.jsonl.gz"])
 def test_a_run_saves_gzipped_and_loads_by_content(name, tmp_path):
     run = pt.load_run(OLD[1])
