@@ -149,6 +149,19 @@ class QuotaError(StoreError):
         return data
 
 
+class RegressionError(PromptTesterError):
+    """A gate failed: the draft did worse than its policies allow (``verdict.raise_for_failure``).
+
+    Not a fault of the input (the CLI exits 1 for it, never 2); ``verdict`` is the gate's
+    ``Verdict``, with each policy's figure and threshold."""
+
+    status = 422
+
+    def __init__(self, message: str, verdict: Any = None):
+        super().__init__(message)
+        self.verdict = verdict
+
+
 __all__ = [
     "AccessDeniedError",
     "AuthenticationError",
@@ -158,6 +171,7 @@ __all__ = [
     "PromptTesterError",
     "ProviderError",
     "QuotaError",
+    "RegressionError",
     "StoreError",
     "ValidationError",
 ]

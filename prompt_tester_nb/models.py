@@ -465,3 +465,49 @@ class Dataset(DatasetInfo):
         return pd.DataFrame(
             [item.to_row() for item in self.items], columns=list(DATASET_ITEM_COLUMNS)
         )
+
+
+class ExperimentInfo(BaseModel):
+    """An experiment's header: one stored run over a dataset (or a log query), who stored it
+    and when, what was run, and its aggregates. Its rows are an S3 object (``rows_key``):
+    the run record's gzip-compressed JSON Lines.
+
+    ``draft_sha256`` is ``fingerprint.draft_sha256`` of the draft (its ``version`` left out),
+    so a gate or a publish can tell whether two drafts are the same text. ``status`` is
+    ``"complete"``, or ``"incomplete"`` for a run that was cancelled, failed or hit its cost
+    cap. ``gate`` is the CI gate's verdict when ``prompt-tester eval`` stored it
+    (``{"passed": bool, "policies": [...]}``); ``ci`` the CI run it came from
+    (``{"sha", "ref", "pull_request"}``).
+    """
+
+    experiment_id: str
+    env_id: str
+    name: str = ""
+    note: str = ""
+    created_by: str | None = None
+    created_at: datetime | None = None
+    status: Literal["complete", "incomplete"] = "complete"
+    prompt_id: str
+    prompt_version: str | None = None  # the version the draft was opened from
+    draft_sha256: str
+    behaviour: str
+    dataset: str | None = None  # None: a run over a log query
+    dataset_version: int | None = None
+    scorers: list[str] = Field(default_factory=list)
+    rows: int = 0
+    # per scorer: {"mean", "low", "high", "pass_rate", "pass_low", "pass_high", "n"}; and
+    # "win_rate": {"rate", "low", "high", "n"} when a pairwise comparison was stored with it
+    aggregates: dict[str, Any] = Field(default_factory=dict)
+    cost_usd: float | None = None
+    latency_p50_ms: float | None = None
+    latency_p95_ms: float | None = None
+    rows_key: str  # the S3 key of its rows
+    blessed: bool = False
+    gate: dict[str, Any] | None = None
+    ci: dict[str, Any] | None = None
+
+    def to_row(self) -> dict[str, Any]:
+        return self.model_dump()
+
+
+EXPERIMENT_COLUMNS: tuple[str, ...] = tuple(ExperimentInfo.model_fields)
