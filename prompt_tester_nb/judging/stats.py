@@ -7,6 +7,12 @@
 * How many rows a 5-point difference needs: the two-proportion sample size at 95 %
   confidence and 80 % power, ``(z_.975 + z_.80)^2 * 2 p (1 - p) / 0.05^2`` rows per run, with
   ``p`` the observed rate (kept within 5-95 % so a perfect score does not claim zero).
+* Paired comparisons of two runs over the same items (``experiments.compare``): **McNemar's
+  exact test** on the items whose pass/fail flipped, and a **paired bootstrap** of the mean
+  difference per scorer (one set of resampled items for every scorer, vectorised with numpy).
+
+No scipy: the exact binomial tail is a few lines of ``math.comb``, and scipy would add about
+40 MB to every install and to the Lambda bundle for that one function.
 """
 
 from __future__ import annotations
@@ -41,6 +47,58 @@ def bootstrap_mean(values: Sequence[float], resamples: int = 2000, seed: int = 0
     means = data[rng.integers(0, len(data), size=(resamples, len(data)))].mean(axis=1)
     low, high = np.percentile(means, [2.5, 97.5])
     return (float(low), float(high))
+
+
+def bootstrap_mean_columns(
+    matrix, resamples: int = 2000, seed: int = 0, chunk: int = 100
+) -> list[tuple[float, float] | None]:
+    """A 95 % percentile interval of each column's mean, resampling the rows (items) together:
+    every column is resampled with the same rows, as a paired comparison needs. ``matrix``:
+    rows x columns (a list of columns' values or a 2-D array), no NaN. None per column with
+    fewer than two rows.
+
+    Vectorised: ``resamples`` x rows indices are drawn ``chunk`` resamples at a time (int32,
+    4 MB a chunk for 10,000 rows), and every column is gathered with them in one numpy call
+    and summed: 10,000 rows x 3 columns take about a quarter of a second.
+    """
+    import numpy as np
+
+    data = np.asarray(matrix, dtype=float)
+    if data.ndim == 1:
+        data = data[:, None]
+    n, columns = data.shape
+    if n < 2:
+        return [None] * columns
+    rng = np.random.default_rng(seed)
+    means = np.empty((resamples, columns))
+    by_column = np.ascontiguousarray(data.T)  # columns x rows: one gather takes every column
+    for start in range(0, resamples, chunk):
+        size = min(chunk, resamples - start)
+        picks = rng.integers(0, n, size=(size, n), dtype=np.int32)
+        means[start : start + size] = np.take(by_column, picks, axis=1).sum(axis=2).T / n
+    low, high = np.percentile(means, [2.5, 97.5], axis=0)
+    return [(float(lo), float(hi)) for lo, hi in zip(low, high, strict=True)]
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """McNemar's exact test, two-sided: the p-value of ``b`` items that passed only in the
+    first run against ``c`` that passed only in the second, when either is equally likely.
+
+    Under that hypothesis ``b`` is Binomial(b + c, 1/2); the p-value is twice the smaller
+    tail, ``2 * sum(C(n, i) for i <= min(b, c)) / 2**n``, capped at 1 (1 when ``n`` is 0).
+    Exact integers throughout, one division at the end (correctly rounded by Python), so
+    10,000 discordant items are as exact as 10.
+    """
+    if b < 0 or c < 0:
+        raise ValueError("mcnemar_exact: b and c are counts (>= 0)")
+    n = b + c
+    if n == 0:
+        return 1.0
+    term, tail = 1, 1  # C(n, 0)
+    for i in range(min(b, c)):
+        term = term * (n - i) // (i + 1)
+        tail += term
+    return min(1.0, (2 * tail) / (1 << n))
 
 
 def rows_for_difference(rate: float, points: float = 0.05) -> int:
