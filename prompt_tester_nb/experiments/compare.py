@@ -55,13 +55,17 @@ def _record(run: Any, name: str) -> RunRecord:
     return record
 
 
-def _thresholds(record: RunRecord) -> dict[str, float]:
+def pass_marks(run: Any) -> dict[str, float]:
+    """Each scorer's pass threshold, from the run's ``scorers`` meta (1.0 where none is
+    given): scorer name -> mark, in the run's order."""
+    record = _record(run, "run")
     return {m["name"]: float(m.get("threshold", 1.0)) for m in record.scorers}
 
 
 def repeat_passed(row: Any, thresholds: dict[str, float]) -> bool:
     """Whether one row (one repeat of an item) passes every scorer: its call was answered and
-    each scorer in ``thresholds`` (name -> pass mark) scored it at or above its mark."""
+    each scorer in ``thresholds`` (``pass_marks(run)``) scored it at or above its mark. The
+    gate's JUnit output has one testcase per item and repeat: this is its verdict."""
     if not row.ok:
         return False
     scores = row.scores or {}
@@ -144,8 +148,19 @@ def item_results(run: Any) -> dict[str, ItemResult]:
     grouped: dict[str, list[Any]] = {}
     for row in record.rows:
         grouped.setdefault(item_key(row), []).append(row)
-    marks = list(_thresholds(record).items())
+    marks = list(pass_marks(record).items())
     return {key: _item(key, rows, marks) for key, rows in grouped.items()}
+
+
+def scorer_means(items: dict[str, ItemResult]) -> dict[str, float]:
+    """Per scorer, the mean over items of the item's mean (``item_results``): a failed call
+    or an unscored repeat counts 0, as the gate's ``min_score`` wants. Empty with no item."""
+    results = list(items.values())
+    if not results:
+        return {}
+    names = list(results[0].scores)
+    n = len(results)
+    return {name: sum(r.scores.get(name, 0.0) for r in results) / n for name in names}
 
 
 def _named(keys: list[str]) -> str:
@@ -249,9 +264,10 @@ class ExperimentComparison:
         bs = [b[k] for k in order]
         os_ = [o[k] for k in order]
         data: dict[str, Any] = {
-            "item_id": order,
-            "base_answer": [r.answer for r in bs],
-            "other_answer": [r.answer for r in os_],
+            # object columns even when empty (an empty list would read as float)
+            "item_id": np.array(order, dtype=object),
+            "base_answer": np.array([r.answer for r in bs], dtype=object),
+            "other_answer": np.array([r.answer for r in os_], dtype=object),
             "base_repeats": np.array([r.repeats for r in bs], dtype="int64"),
             "other_repeats": np.array([r.repeats for r in os_], dtype="int64"),
             "base_failed_calls": np.array([r.failed_calls for r in bs], dtype="int64"),
@@ -426,8 +442,9 @@ class ExperimentComparison:
         pair("repeats", base.repeats, other.repeats)
         out.extend(self._scorer_differences())
         for side, record, info in (("base", base, bi), ("other", other, oi)):
-            if (info is not None and info.status == "incomplete") or record.stopped_reason:
-                why = f" (stopped: {record.stopped_reason})" if record.stopped_reason else ""
+            stopped = record.stopped_reason or ("an internal error" if record.failure else None)
+            if (info is not None and info.status == "incomplete") or stopped:
+                why = f" (stopped: {stopped})" if stopped else ""
                 out.append(f"the {side} run is incomplete{why}")
         if self.only_in_base:
             out.append(
@@ -516,5 +533,7 @@ __all__ = [
     "compare_runs",
     "item_key",
     "item_results",
+    "pass_marks",
     "repeat_passed",
+    "scorer_means",
 ]

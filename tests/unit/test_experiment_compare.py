@@ -9,7 +9,14 @@ from datetime import UTC, datetime
 import pytest
 
 from prompt_tester_nb.errors import NotFoundError, ValidationError
-from prompt_tester_nb.experiments.compare import compare_runs, item_key, item_results
+from prompt_tester_nb.experiments.compare import (
+    compare_runs,
+    item_key,
+    item_results,
+    pass_marks,
+    repeat_passed,
+    scorer_means,
+)
 from prompt_tester_nb.judging import stats
 from prompt_tester_nb.models import ExperimentInfo, TestResult
 from prompt_tester_nb.replay import ReplayRun, RunRecord
@@ -134,11 +141,19 @@ def test_a_failed_call_or_an_unscored_value_counts_zero_and_fails_its_repeat():
         row("c", {"judge": 0.9}, repeat=0, answer="later"),
         row("c", {"judge": 0.9}, repeat=2),
     ]
-    results = item_results(record(rows, scorers=(JUDGE,), repeats=3))
+    run = record(rows, scorers=(JUDGE,), repeats=3)
+    results = item_results(run)
     a, b, c = results["a"], results["b"], results["c"]
     assert (a.scores["judge"], a.passed, a.failed_calls) == (0.5, False, 1)
     assert (b.scores["judge"], b.passed, b.failed_calls) == (0.45, False, 0)
     assert c.passed and c.scores["judge"] == pytest.approx(0.6) and c.answer == "later"
+    assert c.models == ("openai/gpt-4o-mini", None, "openai/gpt-4o-mini")
+    # the gate's figures: the mean over items (failures as 0), and each repeat's verdict
+    assert scorer_means(results) == {"judge": pytest.approx((0.5 + 0.45 + 0.6) / 3)}
+    assert scorer_means({}) == {}
+    marks = pass_marks(run)
+    assert marks == {"judge": 0.7}
+    assert [repeat_passed(r, marks) for r in rows] == [True, False, True, False, False, True, True]
     # with no scorer, an item passes when most of its repeats were answered
     bare = item_results(record(rows, scorers=()))
     assert (bare["a"].passed, bare["b"].passed, bare["c"].passed) == (False, True, True)
@@ -290,6 +305,7 @@ def test_the_html_escapes_answers_and_the_inputs_are_checked():
     with pytest.raises(ValidationError) as caught:
         compare_runs(base, other, other_info={"name": "x"})
     assert caught.value.field == "other_info"
+    assert compare_runs(record([]), record([])).to_dataframe()["item_id"].dtype == object
     empty = compare_runs(record([]), record([])).summary()
     assert empty["items"] == 0 and empty["mcnemar"]["p_value"] == 1.0
     assert empty["scorers"]["check"]["mean_difference"] is None
