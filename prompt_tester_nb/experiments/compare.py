@@ -181,6 +181,7 @@ class ExperimentComparison:
       paired difference with its bootstrap 95 % interval, and ``differences``.
     * ``differences``: what else differs between the runs, in words.
     * ``answers(item_id)``: both answers of one item (the first repeat's), for a word diff.
+    * ``to_dict()``: the summary and the table's rows as plain values.
     """
 
     def __init__(
@@ -488,6 +489,13 @@ class ExperimentComparison:
             if tb != to:
                 out.append(f"scorer {name}: threshold {tb:g} in base, {to:g} in other")
         return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """The comparison as plain values (for REST, Lambda and a stored copy): the
+        ``summary()`` and ``items``, ``to_dataframe()``'s rows as dicts (NaN as None)."""
+        frame = self.to_dataframe()
+        frame = frame.astype(object).where(frame.notna(), None)
+        return {"summary": self.summary(), "items": frame.to_dict(orient="records")}
 
     # --- display ----------------------------------------------------------------------
     def __repr__(self) -> str:

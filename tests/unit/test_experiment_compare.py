@@ -3,6 +3,7 @@ the paired statistics and the differences in words. Run records built in memory,
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, datetime
 
@@ -222,6 +223,10 @@ def test_regressions_come_first_then_the_rest_in_item_order():
     assert {"base_latency_ms", "other_latency_ms", "base_cost_usd", "other_cost_usd"} <= set(
         frame.columns
     )
+    as_dict = cmp.to_dict()
+    assert json.loads(json.dumps(as_dict)) == as_dict  # plain values only
+    assert as_dict["summary"] == cmp.summary() and as_dict["items"][0]["item_id"] == "item-1"
+    assert as_dict["items"][0]["base_latency_ms"] == 120.0
     assert cmp.regressions["item_id"].tolist() == cmp.regressed == ["item-1"]
     assert cmp.improvements["item_id"].tolist() == cmp.improved == ["item-2"]
     html = cmp._repr_html_()
@@ -299,6 +304,8 @@ def test_the_html_escapes_answers_and_the_inputs_are_checked():
     html = compare_runs(base, other)._repr_html_()
     assert "<script>" not in html and "&lt;script&gt;x&lt;/script&gt;" in html
     assert "(no answer: 1 failed call(s))" in html
+    items = compare_runs(base, other).to_dict()["items"]  # a failure's NaN latency is null
+    assert items[0]["other_latency_ms"] is None and json.dumps(items, allow_nan=False)
     with pytest.raises(ValidationError) as caught:
         compare_runs({"rows": []}, other)
     assert caught.value.field == "base"
