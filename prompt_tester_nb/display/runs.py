@@ -94,6 +94,12 @@ def run_html(run: Any, running: bool = False) -> str:
     ]
     if s.get("models"):
         facts.append(("different models", s["models"]))
+    if s.get("dataset"):
+        facts.insert(0, ("dataset", s["dataset"]))
+    if s.get("other_prompts"):
+        facts.append(("other prompts", s["other_prompts"]))
+    if run.name:
+        facts.insert(0, ("name", run.name))
     parts = [
         f"<div class='pt-replay-run'><p><b>Replay of {_e(run.draft.get('prompt_id'))}</b>"
         f" with behaviour {_e(run.behaviour)} in {_e(run.env_name or run.env_id)}</p>",

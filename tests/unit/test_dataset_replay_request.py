@@ -130,6 +130,8 @@ def test_a_dataset_run_says_what_it_did_not_run_and_saves_its_item_ids(tmp_path)
     assert run.summary()["other_prompts"] == words and run.summary()["dataset"] == "refunds@2"
     assert words in repr(run) and "dataset='refunds@2'" in repr(run)
     assert "'shorter greeting'" in repr(run)
+    shown = run._repr_html_()
+    assert "refunds@2" in shown and "other prompts" in shown and "shorter greeting" in shown
     assert list(run.to_dataframe()["item_id"]) == ["a1b2c3d4e5f60718"]
     for name in ("r.json", "r.jsonl"):
         again = pt.load_run(run.save(tmp_path / name))
