@@ -360,13 +360,8 @@ class Session:
             dry_run=dry_run,
             scorers=scorers,
             source="production" if source is None else source,
-            storer=self._experiment_storer(),
+            storer=self.experiments._store,
         )
-
-    def _experiment_storer(self) -> Any:
-        """What stores this session's runs as experiments (``ReplayRun.store``)."""
-        experiments = getattr(self, "experiments", None)  # s.experiments (issue 33)
-        return getattr(experiments, "_store", None)
 
     def compare(
         self,

@@ -49,8 +49,12 @@ class ReplayRun:
         self.error: Exception | None = None
         self.phase: str = "finished"  # "selecting", "planning", "calling", "finished"
         self._cancel = threading.Event()
+        # Ended: every row settled, the record complete. Done: ended and, for a run that is
+        # stored as it ends, stored (or failed to be) as well: what ``wait()`` waits for.
+        self._ended = threading.Event()
+        self._ended.set()  # until a scheduler starts it (loaded runs are finished runs)
         self._done = threading.Event()
-        self._done.set()  # until a scheduler starts it (loaded runs are finished runs)
+        self._done.set()
         # The experiment this run was stored as (None until stored: ``store()``).
         self.experiment_id: str | None = None
         # What stores it: set by ``Session.replay`` (None: a run loaded from a file).
@@ -78,12 +82,14 @@ class ReplayRun:
     # --- control ------------------------------------------------------------------------
     def begin(self) -> None:
         """The scheduler started: the run is running until ``finish()``."""
+        self._ended.clear()
         self._done.clear()
 
     def finish(self) -> None:
         """The run has ended (every row settled, the record complete). A run over a dataset
         is stored as an experiment first (a cancelled or failed one too: its header says
         "incomplete"), so that ``wait()`` returns with ``experiment_id`` set."""
+        self._ended.set()
         try:
             if self.store_on_finish and self.storer is not None and self.experiment_id is None:
                 self._store_now(warn=True)
@@ -105,7 +111,8 @@ class ReplayRun:
 
     @property
     def done(self) -> bool:
-        return self._done.is_set()
+        """The run has ended (``wait()`` also waits for a run over a dataset to be stored)."""
+        return self._ended.is_set()
 
     @property
     def progress(self) -> tuple[int, int]:
@@ -114,8 +121,9 @@ class ReplayRun:
         return sum(1 for r in rows if r.settled), len(rows)
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait for the run to end; Ctrl-C cancels it and still waits for the calls in flight
-        (a second Ctrl-C gives up waiting). Returns whether the run has ended."""
+        """Wait for the run to end (and a run over a dataset to be stored); Ctrl-C cancels it
+        and still waits for the calls in flight (a second Ctrl-C gives up waiting). Returns
+        whether the run has ended."""
         # Short waits in a loop: a Ctrl-C that Jupyter delivers as a flag (``interrupt_main``)
         # does not wake a blocked wait, so the loop gives it a chance five times a second.
         deadline = None if timeout is None else time.monotonic() + timeout

@@ -113,6 +113,24 @@ def test_a_replay_over_the_latest_version_runs_its_items_as_logged(alice, refund
     assert run.summary()["dataset"] == f"{name}@3"
     assert (run.name, run.note) == ("shorter greeting", "v3")
     assert list(run.to_dataframe()["item_id"]) == [i.item_id for i in items]
+    # stored as an experiment as it ended: the team gets back exactly what was run
+    assert run.experiment_id is not None and run.store_error is None
+    stored = alice.experiments.get(run.experiment_id)
+    assert stored == run and [r.item_id for r in stored.rows] == [i.item_id for i in items]
+    header = _header(alice, name, run.experiment_id)
+    assert (header.name, header.note, header.status, header.behaviour) == (
+        "shorter greeting",
+        "v3",
+        "complete",
+        AS_LOGGED,
+    )
+    assert (header.dataset, header.dataset_version, header.rows) == (name, 3, 7)
+
+
+def _header(session, dataset: str, experiment_id: str) -> pt.ExperimentInfo:
+    return next(
+        e for e in session.experiments.list(dataset=dataset) if e.experiment_id == experiment_id
+    )
 
 
 def test_an_earlier_version_replays_exactly_what_it_held(alice, refunds, model):
@@ -126,11 +144,34 @@ def test_an_earlier_version_replays_exactly_what_it_held(alice, refunds, model):
     assert all(r.ok for r in run.rows) and len(model.requests()) == 4
     assert (run.selection["dataset_version"], run.selection["items"]) == (1, 4)
     assert run.selection["other_prompts"] == {other: 1}
+    assert _header(alice, name, run.experiment_id).dataset_version == 1
     # a dry run of version 2 plans its 6 items and calls nothing (and stores nothing)
+    stored = len(alice.experiments.list(dataset=name))
     dry = _replay(alice, draft, dataset=f"{name}@2", dry_run=True, repeats=2)
     assert len(dry.rows) == 12 and {r.error_kind for r in dry.rows} == {"not_run"}
     assert dry.estimate.calls == 12 and dry.estimate.estimated_cost > 0
     assert len(model.requests()) == 4 and dry.experiment_id is None
+    assert len(alice.experiments.list(dataset=name)) == stored
+
+
+def test_a_cancelled_run_is_stored_incomplete_and_a_log_run_only_when_asked(alice, refunds, model):
+    name, draft, _ = refunds
+
+    def stop(phase, run):
+        if phase == "planning":
+            run.cancel()
+
+    cancelled = _replay(alice, draft, dataset=name, on_phase=stop, name="stopped")
+    assert cancelled.stopped_reason == "cancelled" and cancelled.experiment_id is not None
+    assert _header(alice, name, cancelled.experiment_id).status == "incomplete"
+    first = alice.datasets.get(f"{name}@1").items[0]
+    logs = _replay(alice, draft, context_ids=[first.source_context_id])
+    assert logs.experiment_id is None and all(r.item_id is None for r in logs.rows)
+    experiment_id = logs.store(name="one log", note="by hand")
+    assert logs.experiment_id == experiment_id
+    back = alice.experiments.get(experiment_id)
+    assert back == logs and (back.name, back.note) == ("one log", "by hand")
+    assert back.selection.get("dataset") is None
 
 
 def test_a_log_selection_beside_a_dataset_is_refused_and_nothing_runs(alice, refunds, model):
