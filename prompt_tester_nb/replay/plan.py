@@ -84,12 +84,13 @@ def new_row(index: int, entry: LogEntry, repeat: int = 0) -> ReplayRow:
     )
 
 
-def unresolved_message(names: list[str]) -> str:
-    """Why a row was not sent, naming the variables its context lacks."""
+def unresolved_message(names: list[str], what: str = "log") -> str:
+    """Why a row was not sent, naming the variables its context (a ``log``'s or an
+    ``item``'s) lacks."""
     listed = ", ".join("{" + n + "}" for n in names)
     example = ", ".join(f"{n!r}: ..." for n in names)
     return (
-        f"not sent: the log's context lacks {listed}, which the draft uses; give"
+        f"not sent: the {what}'s context lacks {listed}, which the draft uses; give"
         f" defaults={{{example}}} or unresolved='send' to send it anyway"
     )
 
@@ -120,7 +121,8 @@ def plan_row(
         row.failed_model = row.production_model
         return None
     if call.unresolved_variables and unresolved == "skip":  # resolved, never sent
-        row.fail(UNRESOLVED, unresolved_message(call.unresolved_variables))
+        what = "log" if row.item_id is None else "item"
+        row.fail(UNRESOLVED, unresolved_message(call.unresolved_variables, what))
         return None
     if cache is not None:
         hit = cache.find(prepared, call, row.repeat)

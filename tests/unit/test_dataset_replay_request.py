@@ -177,3 +177,18 @@ def test_store_calls_the_sessions_storer_with_the_name_and_note():
     assert isinstance(failing.store_error, pt.StoreError)
     failing.storer = storer
     assert failing.store() == "exp-1" and failing.store_error is None
+
+
+def test_items_lacking_a_variable_are_counted_as_items():
+    from prompt_tester_nb.display.runs import unresolved_lines
+    from prompt_tester_nb.replay.plan import unresolved_message
+
+    run = ReplayRun(env_id="e", behaviour="b", behaviour_spec={}, draft={})
+    for i, item_id in enumerate(("a" * 16, "b" * 16)):
+        # two items of one log (added twice) are two items
+        row = new_row(i, ItemEntry.of(_item(item_id=item_id), "e"))
+        run.rows.append(row)
+    run.rows[0].fail("unresolved", unresolved_message(["agent_name"], "item"))
+    run.rows[0].unresolved_variables = ["agent_name"]
+    assert unresolved_lines(run) == ["1 of 2 items lack agent_name: items of version 3"]
+    assert run.rows[0].error_message.startswith("not sent: the item's context lacks {agent_name}")
