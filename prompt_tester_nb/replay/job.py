@@ -147,6 +147,8 @@ class ReplayRun:
         named = f" {self.record.name!r}" if self.record.name else ""
         over = f" dataset={s['dataset']!r}" if s["dataset"] else ""
         other = f"; {s['other_prompts']}" if s["other_prompts"] else ""
+        if self.experiment_id:
+            other += f"; stored as experiment {self.experiment_id}"
         return (
             f"<ReplayRun{named} {self.record.draft.get('prompt_id')!r}"
             f" behaviour={self.record.behaviour!r}{over}"

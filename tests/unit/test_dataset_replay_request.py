@@ -159,6 +159,7 @@ def test_store_calls_the_sessions_storer_with_the_name_and_note():
     run = ReplayRun(env_id="e", behaviour="b", behaviour_spec={}, draft={}, name="first")
     run.storer = storer
     assert run.store(note="kept") == "exp-1" and run.experiment_id == "exp-1"
+    assert "stored as experiment exp-1" in repr(run)
     assert stored == [(run, "first", "kept")] and run.note == "kept"
     with pytest.raises(pt.ValidationError) as raised:
         run.store(name=["not text"])
