@@ -101,6 +101,10 @@ TABLES: tuple[Table, ...] = (
     # which write added (and removed) it, a version record which write each version commits,
     # so a dataset reads at any of its versions exactly as it was.
     Table("DatasetItems", ("dataset_key", S), ("item_key", S)),
+    # New: the versions the Tester published (s.publish), keyed like PromptHistory: who, when,
+    # with which experiment and verdict, and the message. The platform's PromptHistory item
+    # gains no field; a version published elsewhere simply has no item here.
+    Table("Publications", ("env_id_prompt_id", S), ("version", S)),
 )
 
 TABLE_NAMES: frozenset[str] = frozenset(t.name for t in TABLES)

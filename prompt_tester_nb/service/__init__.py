@@ -7,7 +7,7 @@ env)`` after checking UserRoles → Environments: nothing trusts an ``env_id``.
 
 Where each operation lives: ``access`` (environments), ``logs`` (logs, log sets, ideal
 answers), ``prompts``, ``testing``, ``behaviours``, ``secrets``, ``audit``, ``tokens``,
-``datasets``; what
+``datasets``, ``publishing``; what
 they accept is in ``inputs``. The methods below that take ``(principal, env_id, ...)`` are
 one-line doors into those modules, kept for the interfaces that call them.
 """
@@ -34,6 +34,7 @@ from ..models import (
     LogPage,
     Principal,
     PromptData,
+    PromptHistoryEntry,
     PromptVersion,
     SecretStatus,
     TestDraft,
@@ -47,6 +48,7 @@ from ..stores.datasets import DatasetStore
 from ..stores.lease import LeaseTable
 from ..stores.logs import LogStore
 from ..stores.prompts import PromptStore
+from ..stores.publications import PublicationStore
 from ..stores.secrets import SecretStore
 from ..stores.tester_runs import TesterRunStore
 from ..stores.tokens import TokenStore
@@ -54,7 +56,18 @@ from ..stores.tokens import TokenStore
 if TYPE_CHECKING:
     from ..auth import Authenticator
 from ..tiktoken_cache import ensure_encodings
-from . import access, audit, behaviours, datasets, logs, prompts, secrets, testing, tokens
+from . import (
+    access,
+    audit,
+    behaviours,
+    datasets,
+    logs,
+    prompts,
+    publishing,
+    secrets,
+    testing,
+    tokens,
+)
 from .inputs import (
     LOG_FRAME_FIELDS,
     MAX_IDEAL_ANSWER,
@@ -119,6 +132,7 @@ class PromptTesterService:
         self.audit_store = AuditStore(db, s.table("AuditLog"))
         self.tester_run_store = TesterRunStore(db, s.table("TesterRuns"))
         self.dataset_store = DatasetStore(db, s.table("Datasets"), s.table("DatasetItems"))
+        self.publication_store = PublicationStore(db, s.table("Publications"))
         self.cursors = CursorCodec(s.cursor_key)
         self._env_cache: TTLCache = TTLCache(maxsize=4096, ttl=max(s.access_cache_seconds, 0.001))
         self._tokens: dict[tuple[str, str], tuple[str, int]] = {}
@@ -387,3 +401,23 @@ class PromptTesterService:
         self, principal: Principal, env_id: str, name: str, item_ids: Any
     ) -> Dataset:
         return datasets.remove_items(self.scope(principal, env_id), name, item_ids)
+
+    # --- publishing (service.publishing) --------------------------------------------------
+    def publish(
+        self,
+        principal: Principal,
+        env_id: str,
+        prompt_data: Any,
+        prompt_id: Any = None,
+        gate: Any = None,
+        message: Any = "",
+        force: Any = False,
+        reason: Any = None,
+    ) -> str:
+        scope = self.scope(principal, env_id)
+        return publishing.publish(scope, prompt_data, prompt_id, gate, message, force, reason)
+
+    def prompt_history(
+        self, principal: Principal, env_id: str, prompt_id: str
+    ) -> list[PromptHistoryEntry]:
+        return publishing.prompt_history(self.scope(principal, env_id), prompt_id)

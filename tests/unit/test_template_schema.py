@@ -93,7 +93,15 @@ def differences(table: Table, props: dict[str, Any]) -> list[str]:
 
 def test_every_product_table_is_in_the_template_and_no_web_table(tables):
     owned = {t.name for t in TABLES if t.owner == TESTER}
-    assert owned == {"Behaviours", "AuditLog", "TesterRuns", "Leases", "Datasets", "DatasetItems"}
+    assert owned == {
+        "Behaviours",
+        "AuditLog",
+        "TesterRuns",
+        "Leases",
+        "Datasets",
+        "DatasetItems",
+        "Publications",
+    }
     assert set(tables) == owned
     assert {t.owner for t in TABLES} == {TESTER, WEB}
 
