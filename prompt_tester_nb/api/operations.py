@@ -156,6 +156,20 @@ OPERATIONS: tuple[Operation, ...] = (
         function=LOGS,
     ),
     Operation(
+        "publish",
+        "POST",
+        "/envs/{env}/prompts/{prompt_id}/publish",
+        "Publish a draft as the prompt's next version (needs a passing gate)",
+        function=PROMPT_TESTING,
+    ),
+    Operation(
+        "prompt_history",
+        "GET",
+        "/envs/{env}/prompts/{prompt_id}/history",
+        "Every version of a prompt, with who published it through the Tester",
+        function=PROMPT_TESTING,
+    ),
+    Operation(
         "tester_notebook",
         "POST",
         "/tester-notebook",

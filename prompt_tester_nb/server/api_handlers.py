@@ -2,7 +2,8 @@
 
 Each handler validates its body with the same pydantic models, calls the service off the
 event loop with the verified principal, and answers JSON. Nothing here reads AWS itself.
-The dataset handlers are in dataset_handlers.py and the tester notebook's in
+The dataset handlers are in dataset_handlers.py, publishing's in publish_handlers.py and
+the tester notebook's in
 tester_notebook.py; ROUTES, the one table of every route, is here.
 """
 
@@ -27,6 +28,8 @@ from ..api_models import (
     DatasetRowsBody,
     IdealAnswerBody,
     OpenTestBody,
+    PublishBody,
+    Published,
     SecretsDeleteBody,
     SecretsSetBody,
     TestBody,
@@ -42,6 +45,7 @@ from ..models import (
     Environment,
     LogEntry,
     LogPage,
+    PromptHistoryEntry,
     PromptVersion,
     SecretStatus,
     TestDraft,
@@ -54,6 +58,7 @@ from .dataset_handlers import (
     DatasetLogsHandler,
     DatasetsHandler,
 )
+from .publish_handlers import PromptHistoryHandler, PublishHandler
 from .tester_notebook import TesterNotebook, TesterNotebookBody, TesterNotebookHandler
 
 __all__ = ["DOCUMENTED_AS", "DOCUMENTED_MODELS", "PATH_PARAMETERS", "ROUTES"]
@@ -354,6 +359,16 @@ ROUTES: list[tuple[str, type, dict[str, tuple[str, Any, Any]]]] = [
         f"api/envs/{ENV}/prompts/(?P<prompt_id>[^/]+)/versions",
         VersionsHandler,
         {"get": (None, list[str])},
+    ),
+    _route(
+        f"api/envs/{ENV}/prompts/(?P<prompt_id>[^/]+)/publish",
+        PublishHandler,
+        {"post": (PublishBody, Published)},
+    ),
+    _route(
+        f"api/envs/{ENV}/prompts/(?P<prompt_id>[^/]+)/history",
+        PromptHistoryHandler,
+        {"get": (None, list[PromptHistoryEntry])},
     ),
     _route(
         f"api/envs/{ENV}/prompts/(?P<prompt_id>[^/]+)",

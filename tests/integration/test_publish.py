@@ -5,6 +5,7 @@ change."""
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pandas as pd
@@ -17,6 +18,11 @@ from prompt_tester_nb.gate import Verdict
 from prompt_tester_nb.models import PROMPT_HISTORY_COLUMNS
 from prompt_tester_nb.schema import env_prompt_key
 from prompt_tester_nb.widgets import Tester
+from tests.integration.test_lambda_gateway import alice_token, gateway, mallory_token  # noqa: F401
+from tests.integration.test_lambda_gateway import call as gw_call
+from tests.integration.test_server import call, jp_server_config, session_file, sign_in  # noqa: F401
+
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 
 def _draft(prompt_id: str, text: str, version: str | None = None) -> dict:
@@ -174,3 +180,47 @@ def test_two_publishes_of_one_prompt_at_once_give_two_versions(alice, unique):
     assert alice.prompt(pid).version == max(answers, key=int)
     history = alice.prompt_history(pid)
     assert set(history["published_by"]) == {"alice@acme.example"}
+
+
+# --------------------------------------------------------------------------- REST and Lambda
+
+
+async def test_publish_over_rest(jp_fetch, stack, unique):
+    cookie = await sign_in(jp_fetch, stack, "alice@acme.example")
+    pid = f"rest-{unique}"
+    base = ("prompt-tester", "api", "envs", "staging", "prompts", pid)
+    draft = _draft(pid, "Over REST.")
+    body = {"prompt_data": draft, "gate": _verdict(draft).model_dump(mode="json"), "message": "m"}
+    code, data, _ = await call(jp_fetch, *base, "publish", method="POST", cookie=cookie, body=body)
+    assert code == 201 and data == {"prompt_id": pid, "version": "1"}, data
+    code, data, _ = await call(jp_fetch, *base, "history", cookie=cookie)
+    assert code == 200 and data[0]["version"] == "1"
+    assert data[0]["published_by"] == "alice@acme.example" and data[0]["message"] == "m"
+    other = _draft(pid, "Another text.")
+    for changed, status, field in (
+        ({"gate": _verdict(other).model_dump(mode="json")}, 409, None),
+        ({"gate": None}, 400, "gate"),
+        ({"force": True}, 400, "reason"),
+        ({"message": 3}, 400, "message"),
+    ):
+        code, data, _ = await call(
+            jp_fetch, *base, "publish", method="POST", cookie=cookie, body={**body, **changed}
+        )
+        assert code == status and data.get("field") == field, (changed, data)
+    response = await jp_fetch("prompt-tester", "api", "openapi.json")
+    paths = json.loads(response.body)["paths"]
+    assert "post" in paths["/prompt-tester/api/envs/{env}/prompts/{prompt_id}/publish"]
+    assert "get" in paths["/prompt-tester/api/envs/{env}/prompts/{prompt_id}/history"]
+
+
+def test_publish_through_the_lambda_gateway(gateway, alice_token, mallory_token, unique):  # noqa: F811
+    pid = f"gw-{unique}"
+    base = f"/envs/env-acme-staging/prompts/{pid}"
+    draft = _draft(pid, "Through Lambda.")
+    body = {"prompt_data": draft, "gate": _verdict(draft).model_dump(mode="json")}
+    r = gw_call(gateway, "POST", f"{base}/publish", alice_token, json=body)
+    assert r.status_code == 201 and r.json()["version"] == "1", r.text
+    r = gw_call(gateway, "GET", f"{base}/history", alice_token)
+    assert r.status_code == 200 and r.json()[0]["published_by"] == "alice@acme.example"
+    r = gw_call(gateway, "POST", f"{base}/publish", mallory_token, json=body)
+    assert r.status_code == 403
