@@ -224,3 +224,54 @@ def test_publish_through_the_lambda_gateway(gateway, alice_token, mallory_token,
     assert r.status_code == 200 and r.json()[0]["published_by"] == "alice@acme.example"
     r = gw_call(gateway, "POST", f"{base}/publish", mallory_token, json=body)
     assert r.status_code == 403
+
+
+# --------------------------------------------------------------------------- the app
+
+
+def test_the_compare_view_offers_publish_after_a_passing_comparison(alice, bob, unique):
+    from types import SimpleNamespace
+
+    from prompt_tester_nb.judging.compare import Comparison, PairVerdict
+
+    pid = f"widget-{unique}"
+    draft = _draft(pid, "From the Compare view.", version="7")
+    run = SimpleNamespace(draft=draft)  # the candidate run: what the offer reads of it
+    pairs = [
+        PairVerdict(context_id=f"c{i}", repeat=0, candidate="a", baseline="b", verdict=v)
+        for i, v in enumerate(["win"] * 12 + ["tie"] * 2)
+    ]
+    won = Comparison(judge=pt.scorers.pairwise("Which?"), baseline="production", pairs=pairs)
+    even = won.model_copy(
+        update={"pairs": pairs[:1] + [p.model_copy(update={"verdict": "loss"}) for p in pairs[1:3]]}
+    )
+    compare = pt.app(alice).compare
+    compare._candidate_run = run
+    for comparison, shown in ((even, False), (won, True)):
+        compare.comparison = comparison
+        compare._show(comparison)
+        offer = compare.publish_offer
+        assert (offer.layout.display != "none") is shown
+    assert offer.button.description == "Publish as version 1"
+    offer.button.click()
+    confirm = offer.warning.value
+    assert "Every flow-prompt client of <b>" + pid in confirm and "version <b>1</b>" in confirm
+    assert alice.prompt_versions(pid) == []  # nothing is sent before the confirmation
+    offer.message.value = "won 12 of 14"
+    offer.confirm_button.click()
+    assert offer.published == "1" and "Published version 1" in compare.messages.text
+    assert alice.prompt(pid).data["chats"][0]["content"] == "From the Compare view."
+    row = alice.prompt_history(pid).iloc[0]
+    assert (row["published_by"], row["message"], row["passed"]) == (
+        "alice@acme.example",
+        "won 12 of 14",
+        True,
+    )
+    # a member sees the offer, and the refusal in words; nothing is published
+    member = pt.app(bob).compare
+    member._candidate_run = SimpleNamespace(draft=_draft(pid, "Bob's text."))
+    member.comparison = won
+    member._show(won)
+    member.publish_offer.button.click()
+    member.publish_offer.confirm_button.click()
+    assert "role 'admin'" in member.messages.text and alice.prompt_versions(pid) == ["1"]
