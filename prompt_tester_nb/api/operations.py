@@ -159,7 +159,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "publish",
         "POST",
         "/envs/{env}/prompts/{prompt_id}/publish",
-        "Publish a draft as the prompt's next version (needs a passing gate)",
+        "Create the prompt's next version from a draft: publish it (needs a passing gate)",
         function=PROMPT_TESTING,
     ),
     Operation(
