@@ -15,7 +15,7 @@ experiment and verdict, the message) is the Publications table.
 
 ``gate`` is duck-typed (``passed``, ``draft_sha256``, ``prompt_id``, ``experiment_id``,
 ``policies``): ``gate.Verdict`` sits above this layer. An experiment id is read through the
-experiment service.
+experiment service (``experiments.get_experiment``).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from ..fingerprint import draft_sha256
 from ..models import ExperimentInfo, PromptHistoryEntry, Publication, ms_to_datetime
 from ..validation import require
 from . import audit, tokens
+from .experiments import get_experiment
 from .inputs import force_reason, parse_test_input, prompt_id_arg
 from .prompts import _version_sort_key
 
@@ -141,15 +142,8 @@ def refusals(facts: GateFacts | None, digests: set[str], prompt_id: str) -> list
 
 
 def _read_header(scope: EnvironmentScope, experiment_id: str) -> ExperimentInfo:
-    """An experiment's header, through the experiment service (its access check included)."""
-    try:
-        from . import experiments  # type: ignore[attr-defined]
-    except ImportError:
-        raise ValidationError(
-            "gate: experiments are not stored by this version; pass the gate's Verdict",
-            field="gate",
-        ) from None
-    return experiments.get_header(scope, experiment_id)
+    """An experiment's header, through the experiment service (NotFoundError naming it)."""
+    return get_experiment(scope, experiment_id)
 
 
 def _require_role(scope: EnvironmentScope) -> None:

@@ -151,6 +151,32 @@ def test_publishing_is_refused_unless_the_gate_passed_on_this_draft(alice, bob, 
     assert (row["version"], row["forced"], row["reason"]) == ("2", True, "hotfix, gate later")
 
 
+def test_a_stored_experiment_is_a_gate_by_its_id(alice, unique):
+    from prompt_tester_nb.replay import RunRecord
+
+    pid = f"by-id-{unique}"
+    draft, other = _draft(pid, "Gated by an experiment."), _draft(pid, "Not gated.")
+
+    def stored(text_draft: dict, **header) -> str:
+        record = RunRecord(
+            env_id=alice.env.env_id, behaviour="default", behaviour_spec={}, draft=text_draft
+        )
+        return alice.experiments._store(record, name="gate", **header).experiment_id
+
+    passed = stored(draft, gate={"passed": True, "policies": []})
+    failed = stored(other, gate={"passed": False, "policies": []})
+    with pytest.raises(pt.ValidationError, match=f"did not pass \\(experiment {failed}\\)"):
+        alice.publish(other, gate=failed)
+    with pytest.raises(pt.ConflictError, match="another draft"):
+        alice.publish(other, gate=passed)
+    with pytest.raises(pt.NotFoundError, match="no-such-experiment"):
+        alice.publish(draft, gate="no-such-experiment")
+    assert alice.prompt_versions(pid) == []
+    assert alice.publish(draft, gate=passed, message="by id") == "1"
+    row = alice.prompt_history(pid).iloc[0]
+    assert (row["experiment_id"], row["passed"], row["message"]) == (passed, True, "by id")
+
+
 def test_two_publishes_of_one_prompt_at_once_give_two_versions(alice, unique):
     pid = f"race-{unique}"
     drafts = [_draft(pid, f"Text {n}.") for n in range(2)]
