@@ -65,6 +65,7 @@ def test_an_experiment_passes_by_its_gate_else_by_its_win_rate_interval():
         (_header(aggregates={"win_rate": {"rate": 0.7, "low": 0.55, "high": 0.8}}), True),
         (_header(aggregates={"win_rate": {"rate": 0.6, "low": 0.5, "high": 0.7}}), False),
         (_header(), False),  # nothing measured
+        (_header(status="incomplete", aggregates={"win_rate": {"low": 0.9}}), False),
     ]
     for header, passed in cases:
         by_id = gate_facts("e1", lambda eid, h=header: h)
