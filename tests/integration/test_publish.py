@@ -206,6 +206,12 @@ def test_two_publishes_of_one_prompt_at_once_give_two_versions(alice, unique):
     assert alice.prompt(pid).version == max(answers, key=int)
     history = alice.prompt_history(pid)
     assert set(history["published_by"]) == {"alice@acme.example"}
+    # the record is written once: a second one for a version leaves the first as it was
+    store = alice.service.publication_store
+    first = store.for_prompt(alice.env.env_id, pid)[answers[0]]
+    again = first.model_copy(update={"published_by": "someone@else.example", "message": "x"})
+    assert store.add(again) is False
+    assert store.for_prompt(alice.env.env_id, pid)[answers[0]] == first
 
 
 # --------------------------------------------------------------------------- REST and Lambda
