@@ -13,6 +13,7 @@ import pytest
 import requests
 
 import prompt_tester_nb as pt
+from prompt_tester_nb.engine.flow_adapter import FlowPromptService
 from prompt_tester_nb.fingerprint import draft_sha256
 from prompt_tester_nb.gate import Verdict
 from prompt_tester_nb.models import PROMPT_HISTORY_COLUMNS
@@ -72,6 +73,7 @@ def test_a_passing_gate_publishes_and_the_version_loads(alice, bob, service, sta
     second["version"] = v1
     v2 = alice.publish(second, pid, gate=_verdict(second), message="kinder")
     assert v2 == "2"
+    assert pid not in FlowPromptService.cached_prompts  # the shared cache is neither read nor fed
     latest = bob.prompt(pid)  # a teammate sees it as the latest
     assert latest.version == "2" and latest.data["chats"][0]["content"] == "Be brief and kind."
     assert alice.prompt(pid, "1").data["chats"][0]["content"] == "Be brief."
