@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 
 from ..errors import AuthenticationError, NotFoundError, PromptTesterError
 from ..ids import ContextId
@@ -99,6 +99,7 @@ def register_prompt(service: PromptTesterService, token: str, payload: Any) -> d
     prompt = payload.get("prompt")
     prompt_id = payload.get("id") or (prompt.get("prompt_id") if isinstance(prompt, dict) else None)
     require(isinstance(prompt_id, str) and 0 < len(prompt_id) <= 256, "id", "must be a prompt id")
+    prompt_id = cast(str, prompt_id)  # require() checked it
     settings = service.settings
     registry = PromptRegistry(
         service.aws.dynamodb, settings.table("LatestPrompts"), settings.table("PromptHistory")
