@@ -13,7 +13,7 @@ import json
 import pytest
 
 import prompt_tester_nb as pt
-from prompt_tester_nb.replay import RetryPolicy, RunRecord
+from prompt_tester_nb.replay import ReplayRun, RetryPolicy, RunRecord
 from prompt_tester_nb.service import PromptTesterService
 from tests.support.logs_support import like_for_like
 
@@ -182,17 +182,26 @@ def test_s3_failing_leaves_no_header(stack, alice, run, unique):
     assert {e.experiment_id for e in alice.experiments.list()} == before
 
 
-def test_history_and_a_header_over_the_item_limit(alice, run, unique):
+def test_a_comparison_history_and_a_header_over_the_item_limit(alice, run, unique):
     dataset = f"hist-{unique}"
-    stored = [alice.experiments._store(over_dataset(run, dataset), name=n) for n in ("one", "two")]
+    one = alice.experiments._store(over_dataset(run, dataset), name="one")
+    two_run = ReplayRun(over_dataset(run, dataset))
+    two = alice.experiments._store(two_run, name="two")
+    stored = [one, two]
     try:
+        # s.compare of a stored run keeps the comparison with it, its win rate in the header
+        cmp = alice.compare(two_run, judge=pt.scorers.pairwise("Which helps more?"), progress=False)
+        back = alice.experiments.get(two.experiment_id)
+        assert back.comparison == cmp and back == two_run
+        rate = alice.experiments.info(two.experiment_id).aggregates["win_rate"]
+        assert (rate["rate"], rate["n"]) == (cmp.win_rate, cmp.judged)
+        wins = alice.experiments.history(dataset, metric="win_rate")
+        assert list(wins["value"])[1] == cmp.win_rate and wins["value"].isna().tolist()[0]
         points = alice.experiments.history(dataset, metric="similarity")
         assert list(points["experiment_id"]) == [e.experiment_id for e in stored]
         assert points["value"].notna().all() and (points["low"] <= points["value"]).all()
         cost = alice.experiments.history(dataset, metric="cost_usd")
         assert list(cost["value"]) == [e.cost_usd for e in stored]
-        figure = points.plot()
-        assert type(figure).__name__ == "Figure"
         with pytest.raises(pt.ValidationError, match="similarity") as info:
             alice.experiments.history(dataset, metric="judge")
         assert info.value.field == "metric"
