@@ -72,7 +72,9 @@ def experiment_flow(alice: pt.Session, bob: pt.Session, run, unique: str) -> Non
     assert first.aggregates["similarity"]["n"] == run.score_summary()["similarity"]["n"]
     back = alice.experiments.get(first.experiment_id)
     assert back == run and back.experiment_id == first.experiment_id and back.comparison is None
+    alice.datasets.create(dataset)
     a = alice.experiments._store(over_dataset(run, dataset), name="a")
+    alice.datasets.delete(dataset)  # its experiments stay readable
     b = alice.experiments._store(over_dataset(run, dataset, 2), name="b")
     assert (a.dataset, a.dataset_version, b.dataset_version) == (dataset, 1, 2)
     listed = alice.experiments.list(dataset=dataset)
@@ -125,6 +127,14 @@ def test_other_organisations_unknown_ids_and_bad_input(alice, mallory, service, 
             alice.experiments.get(f"nope-{unique}")
         with pytest.raises(pt.NotFoundError, match=f"nope-{unique}"):
             alice.experiments.delete(f"nope-{unique}")
+        # a bless that read another baseline than the one there now changes nothing
+        header = service.experiment_store.header(alice.env.env_id, stored.experiment_id)
+        audit = service.audit_store.event(alice.env.env_id, "t", "experiment.bless", "x")
+        with pytest.raises(pt.ConflictError):
+            service.experiment_store.bless(
+                alice.env.env_id, {**header, "dataset": f"d-{unique}"}, "someone-else", audit
+            )
+        assert not alice.experiments.info(stored.experiment_id).blessed
         with pytest.raises(pt.ValidationError) as info:
             alice.experiments.get("../escape")
         assert info.value.field == "experiment_id"
