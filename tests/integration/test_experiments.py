@@ -187,7 +187,7 @@ def test_s3_failing_leaves_no_header(stack, alice, run, unique):
         service=broken,
     )
     before = {e.experiment_id for e in alice.experiments.list()}
-    with pytest.raises(pt.StoreError, match=f"missing-{unique}"):
+    with pytest.raises(pt.StoreError, match=f"bucket missing-{unique} does not exist; run"):
         s.experiments._store(run, name="lost")
     assert {e.experiment_id for e in alice.experiments.list()} == before
 
