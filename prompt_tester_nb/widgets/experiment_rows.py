@@ -18,6 +18,8 @@ from .grid import Column, cut, num
 from .labels import id_html, row_label
 
 STAR = "★"
+# ipywidgets' HTML sets the line height of a one-line label (28 px): prose gets its own
+PROSE = "<div style='line-height:1.5'>{}</div>"
 INCOMPLETE = "⚠ incomplete"
 INCOMPLETE_WHY = "cancelled, failed or stopped at its cost cap: some items have no answer"
 # what a result cell says for an item, and the order of the per-item grid after the
@@ -63,12 +65,12 @@ def experiment_name(info: Any) -> str:
 
 def experiment_label(info: Any) -> str:
     """A choice in the Base and Other pickers: "★ shorter greeting · refunds@2 · 2026-12-05
-    21:15 · alice@acme.example" (the star marks the dataset's baseline)."""
+    21:15 · alice" (the star marks the dataset's baseline; the grid names who in full)."""
     parts = [
         f"{STAR} {experiment_name(info)}" if info.blessed else experiment_name(info),
         dataset_label(info),
         when(info),
-        info.created_by or "",
+        (info.created_by or "").split("@")[0],
     ]
     return " · ".join(p for p in parts if p)
 
@@ -116,18 +118,18 @@ def scorer_names(infos: list[Any]) -> list[str]:
 
 
 BASE_TITLES = {
-    "baseline",
+    "blessed",
     "name",
-    "stored by",
+    "dataset",
     "stored (UTC)",
-    "dataset@version",
-    "prompt",
-    "behaviour",
-    "rows",
     "win rate [95%]",
     "cost (USD)",
     "latency p50 / p95 (ms)",
+    "rows",
     "status",
+    "behaviour",
+    "prompt",
+    "stored by",
 }
 
 
@@ -138,20 +140,22 @@ def score_title(name: str) -> str:
 
 
 def experiment_columns(scorers: list[str]) -> list[Column]:
+    """What tells experiments apart first (name, dataset, when, the scores, win rate, cost,
+    latency), then the rest; a grid wider than the tab scrolls sideways."""
     return [
-        Column("baseline", width="62px"),
-        Column("name", width="170px"),
-        Column("stored by", width="130px"),
+        Column("blessed", width="58px"),
+        Column("name", width="160px"),
+        Column("dataset", width="120px"),
         Column("stored (UTC)", width="118px", nowrap=True),
-        Column("dataset@version", width="110px"),
-        Column("prompt", width="110px"),
-        Column("behaviour", width="90px"),
-        Column("rows", width="48px", numeric=True),
-        *(Column(score_title(s), width="110px", numeric=True) for s in scorers),
-        Column("win rate [95%]", width="96px", numeric=True),
-        Column("cost (USD)", width="74px", numeric=True),
-        Column("latency p50 / p95 (ms)", width="100px", numeric=True),
+        *(Column(score_title(s), width="122px", numeric=True, nowrap=True) for s in scorers),
+        Column("win rate [95%]", width="112px", numeric=True, nowrap=True),
+        Column("cost (USD)", width="72px", numeric=True),
+        Column("latency p50 / p95 (ms)", width="96px", numeric=True),
+        Column("rows", width="44px", numeric=True),
         Column("status", width="96px"),
+        Column("behaviour", width="90px"),
+        Column("prompt", width="110px"),
+        Column("stored by", width="160px", nowrap=True),
     ]
 
 
@@ -159,19 +163,19 @@ def experiment_cells(info: Any, scorers: list[str]) -> list[str]:
     """An experiment's cells, in ``experiment_columns``' order."""
     aggregates = info.aggregates or {}
     return [
-        f"{STAR} blessed" if info.blessed else "",
+        STAR if info.blessed else "",
         cut(experiment_name(info), 80),
-        info.created_by or "",
-        when(info),
         dataset_label(info),
-        info.prompt_id,
-        info.behaviour,
-        str(info.rows),
+        when(info),
         *(score_cell(aggregates.get(s)) for s in scorers),
         win_rate_cell(aggregates.get("win_rate")),
         num(info.cost_usd, 5),
         latency_cell(info),
+        str(info.rows),
         status_cell(info),
+        info.behaviour,
+        info.prompt_id,
+        info.created_by or "",
     ]
 
 
@@ -226,7 +230,7 @@ def experiment_detail_html(info: Any) -> str:
         )
     note = f"<div class='pt-muted'>{esc(info.note)}</div>" if info.note else ""
     rows = "".join(f"<tr><th>{esc(k)}</th><td>{v}</td></tr>" for k, v in facts)
-    return (
+    return PROSE.format(
         f"<div><b>{esc(experiment_name(info))}</b></div>{note}"
         f"<table class='pt-table pt-experiment-facts'>{rows}</table>"
     )
@@ -316,7 +320,7 @@ def comparison_summary_html(cmp: Any, base: Any, other: Any) -> str:
             "<th>in words</th><th>items</th></tr></thead><tbody>" + rows + "</tbody></table>"
         )
     differences = "".join(f"<li>{esc(d)}</li>" for d in s.get("differences") or [])
-    return (
+    return PROSE.format(
         head
         + "".join(f"<div>{line}</div>" for line in lines)
         + table
@@ -330,13 +334,13 @@ def item_columns(scorers: list[str]) -> list[Column]:
     """The per-item grid: the result, the item, each scorer's base → other, both answers,
     then latency and cost (base → other)."""
     return [
-        Column("result", width="104px"),
-        Column("item", width="170px"),
-        *(Column(f"{s}: base → other (Δ)", width="120px", numeric=True) for s in scorers),
+        Column("result", width="96px"),
+        Column("item", width="160px"),
+        *(Column(f"{s}: base → other (Δ)", width="112px", numeric=True) for s in scorers),
         Column("base's answer"),
         Column("other's answer"),
-        Column("latency (s): base → other", width="100px", numeric=True),
-        Column("cost (USD): base → other", width="120px", numeric=True),
+        Column("latency (s): base → other", width="92px", numeric=True),
+        Column("cost (USD): base → other", width="112px", numeric=True),
     ]
 
 
@@ -429,7 +433,7 @@ def item_detail_html(record: dict[str, Any], scorers: list[str], row: Any = None
         if scorers
         else ""
     )
-    return (
+    return PROSE.format(
         f"<div><b>{esc(result)}</b> · {esc(item_label(str(record['item_id']), row))}"
         f" · item {id_html(str(record['item_id']))}{source}</div>"
         + table

@@ -84,6 +84,8 @@ class ExperimentsView(Tool):
         wide = {"style": {"description_width": "initial"}}
         self.dataset_filter = w.Dropdown(description="Dataset", options=[ALL], **wide)
         self.prompt_filter = w.Dropdown(description="Prompt", options=[ALL], **wide)
+        self.dataset_filter.add_class("pt-experiments-dataset")
+        self.prompt_filter.add_class("pt-experiments-prompt")
         self.refresh_button = w.Button(description="Refresh", icon="refresh")
         self.refresh_button.add_class("pt-experiments-refresh")
         self.grid = Grid(
@@ -98,10 +100,15 @@ class ExperimentsView(Tool):
         self.table = self.grid.table
         self.detail = w.HTML()
         self.detail.add_class("pt-experiment-detail")
-        self.base_button = w.Button(description="Use as base", icon="anchor", disabled=True)
+        auto = {"layout": w.Layout(width="auto", min_width="110px", flex="0 0 auto")}
+        self.base_button = w.Button(description="Use as base", icon="anchor", disabled=True, **auto)
         self.base_button.add_class("pt-experiment-use-base")
         self.bless_button = w.Button(
-            description="Bless as baseline", icon="star", button_style="warning", disabled=True
+            description="Bless as baseline",
+            icon="star",
+            button_style="warning",
+            disabled=True,
+            **auto,
         )
         self.bless_button.add_class("pt-experiment-bless")
         self.bless_note = w.HTML(
@@ -109,7 +116,7 @@ class ExperimentsView(Tool):
             f" <b>{esc(self.bless_role)}</b>)</span>"
         )
         self.delete_button = w.Button(
-            description="Delete", icon="trash", button_style="danger", disabled=True
+            description="Delete", icon="trash", button_style="danger", disabled=True, **auto
         )
         self.delete_button.add_class("pt-experiment-delete")
         self.confirm_label = w.HTML()
@@ -145,11 +152,11 @@ class ExperimentsView(Tool):
         self.summary_view.add_class("pt-experiment-summary")
         self.items = Grid(
             item_columns([]),
-            css_class="pt-experiment-items",
+            css_class="pt-experiment-items-grid",
             page_size=ITEMS_PAGE,
             empty="No comparison yet: choose a base and another experiment, then Compare",
             note=ITEMS_ORDER,
-            min_width="1000px",
+            min_width="960px",  # its columns fit the tab beside JupyterLab's side bar
             search=True,
         )
         self.open_button = w.Button(

@@ -42,27 +42,27 @@ def test_experiments_tab_lists_blesses_compares_opens_plots_and_deletes(alice, b
     assert [e.experiment_id for e in view.experiments] == [other.experiment_id, base.experiment_id]
     rows = view.grid.page_rows
     assert list(rows[0]) == [
-        "baseline",
+        "blessed",
         "name",
-        "stored by",
+        "dataset",
         "stored (UTC)",
-        "dataset@version",
-        "prompt",
-        "behaviour",
-        "rows",
         "similarity: mean [95%]",
         "polite: mean [95%]",
         "win rate [95%]",
         "cost (USD)",
         "latency p50 / p95 (ms)",
+        "rows",
         "status",
+        "behaviour",
+        "prompt",
+        "stored by",
     ]
     top = rows[0]
-    assert top["name"] == "keep it short" and top["dataset@version"] == f"{dataset}@1"
+    assert top["name"] == "keep it short" and top["dataset"] == f"{dataset}@1"
     assert top["stored by"] == "alice@acme.example" and top["rows"] == "8"
     assert top["polite: mean [95%]"].startswith("0.75 [") and top["status"] == "complete"
     assert top["cost (USD)"] == f"{other.cost_usd:.5f}" and " / " in top["latency p50 / p95 (ms)"]
-    assert top["baseline"] == ""
+    assert top["blessed"] == ""
 
     # choose the base: its header in words; bless it (alice is an admin)
     view.select(base.experiment_id)
@@ -70,7 +70,7 @@ def test_experiments_tab_lists_blesses_compares_opens_plots_and_deletes(alice, b
     assert "admin" in view.bless_note.value
     click(view.bless_button)
     assert "Blessed “production answers”" in view.messages.text
-    assert view.grid.page_rows[1]["baseline"] == "★ blessed" and view.bless_button.disabled
+    assert view.grid.page_rows[1]["blessed"] == "★" and view.bless_button.disabled
 
     # a member may not bless: told why, in words, nothing changed
     bobs = ExperimentsView(bob, Tester(bob))

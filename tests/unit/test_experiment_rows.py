@@ -47,22 +47,23 @@ def test_an_experiments_cells_carry_units_intervals_and_its_status_in_words():
     titles = [c.title for c in er.experiment_columns(scorers)]
     cells = dict(zip(titles, er.experiment_cells(e, scorers), strict=True))
     assert cells == {
-        "baseline": "",
+        "blessed": "",
         "name": "shorter greeting",
-        "stored by": "alice@acme.example",
+        "dataset": "refunds@2",
         "stored (UTC)": "2026-12-05 21:15",
-        "dataset@version": "refunds@2",
-        "prompt": "support-reply",
-        "behaviour": "default",
-        "rows": "12",
         "judge: mean [95%]": "0.82 [0.75, 0.88]",
         "polite: mean [95%]": "",  # nothing scored: empty, not "nan"
         "length: mean [95%]": "",
         "win rate [95%]": "62% [48%, 75%]",
         "cost (USD)": "0.01235",
         "latency p50 / p95 (ms)": "812 / 1,503",
+        "rows": "12",
         "status": "complete",
+        "behaviour": "default",
+        "prompt": "support-reply",
+        "stored by": "alice@acme.example",
     }
+    assert er.experiment_label(e) == "shorter greeting · refunds@2 · 2026-12-05 21:15 · alice"
     odd = info(
         blessed=True,
         status="incomplete",
@@ -73,8 +74,8 @@ def test_an_experiments_cells_carry_units_intervals_and_its_status_in_words():
         latency_p95_ms=None,
     )
     cells = dict(zip(titles, er.experiment_cells(odd, scorers), strict=True))
-    assert cells["baseline"] == "★ blessed" and cells["status"] == "⚠ incomplete"
-    assert cells["dataset@version"] == "log query" and cells["win rate [95%]"] == ""
+    assert cells["blessed"] == "★" and cells["status"] == "⚠ incomplete"
+    assert cells["dataset"] == "log query" and cells["win rate [95%]"] == ""
     assert cells["name"] == f"(unnamed) {odd.experiment_id}"
     assert cells["latency p50 / p95 (ms)"] == "812 / —"
     assert er.experiment_label(odd).startswith("★ (unnamed)")
