@@ -126,3 +126,22 @@ def test_the_comparisons_figures_are_read_out_in_words():
     }
     detail = er.item_detail_html(record, ["judge"])
     assert "no answer: 2 failed call(s)" in detail and "Hi Ada" in detail
+
+
+def test_a_real_comparisons_summary_reads_out_even_with_no_item_in_common():
+    from pathlib import Path
+
+    from prompt_tester_nb.experiments.compare import compare_runs
+    from prompt_tester_nb.replay import RunRecord
+
+    saved = Path(__file__).resolve().parents[1] / "data" / "replay-run-v1.jsonl"
+    run = RunRecord.load(saved)
+    same = er.comparison_summary_html(compare_runs(run, RunRecord.load(saved)), info(), info())
+    assert "item(s) matched" in same and "nothing to test" in same
+    assert "the draft is the same" in same and "<b class='pt-error'>0</b> regression(s)" in same
+    moved = RunRecord.load(saved)
+    for row in moved.rows:
+        row.context_id = f"other-{row.context_id}"
+    apart = er.comparison_summary_html(compare_runs(run, moved), info(), info(blessed=True))
+    assert "<b>0</b> item(s) matched" in apart and "only in base" in apart
+    assert "<script>" not in apart  # the rows' contexts and answers are escaped
