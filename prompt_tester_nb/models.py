@@ -275,6 +275,7 @@ REPLAY_COLUMNS = (
     "version",  # the log's prompt version (the draft's may differ)
     "unresolved_variables",  # the draft's variables the row's context lacked (empty: none)
     "production_model",  # the model that served the log ("openai/gpt-4o-mini"), if it says
+    "item_id",  # the dataset item the row ran (None: a row of a log)
 )
 
 
