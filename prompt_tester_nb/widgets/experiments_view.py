@@ -596,9 +596,8 @@ class ExperimentsView(Tool):
         row = self._rows[key][0 if side == "base" else 1]
         if row is None:  # pragma: no cover - the grid holds only items both runs have
             raise ValidationError(f"item: not in the {side} run", field="item")
-        record = getattr(self.run_of(info.experiment_id), "record", None) or self.run_of(
-            info.experiment_id
-        )
+        run = self.run_of(info.experiment_id)
+        record = getattr(run, "record", run)
         draft_data = dict(record.draft)
         context = dict(row.context or {})
         try:  # the item's log, when it came from one (its production answer is shown too)

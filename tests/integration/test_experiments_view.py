@@ -97,9 +97,10 @@ def test_experiments_tab_lists_blesses_compares_opens_plots_and_deletes(alice, b
     assert items[0]["other's answer"] == "Order shipped."
 
     # an item: both answers and the word diff; it opens in the Tester with the other's answer
-    key = view.items.row_keys[0]
-    view.select_item(key)
-    assert "Order shipped." in view.item_detail.value
+    assert view.items.row_keys[: len(REGRESSED)] == [f"item-{i:02d}" for i in REGRESSED]
+    view.select_item("item-00")
+    detail = view.item_detail.value
+    assert "Order shipped." in detail and "item-00" in detail and "support-reply#" in detail
     assert "<del>" in view.item_diff.value and "<ins>" in view.item_diff.value
     click(view.open_button)
     assert app.tabs.selected_index == TABS.index("Tester")

@@ -24,8 +24,9 @@ REGRESSED = (0, 1)  # item indexes that pass in the base and fail in the other
 IMPROVED = (2,)  # item indexes that fail in the base and pass in the other
 
 
-def _row(log: Any, answer: str, similarity: float, polite: float, latency_ms: int) -> dict:
+def _row(i: int, log: Any, answer: str, similarity: float, polite: float, latency_ms: int) -> dict:
     return {
+        "item_id": f"item-{i:02d}",  # a dataset item's id; the log it came from is context_id
         "context_id": log.context_id,
         "context": log.context,
         "production": log.response_content,
@@ -83,14 +84,14 @@ def experiment_pair(session: Any, dataset: str, n: int = 8) -> tuple[RunRecord, 
     for i, log in enumerate(logs):
         said = log.response_content
         if i in IMPROVED:
-            base_rows.append(_row(log, "Noted.", 0.2, 0.0, 700 + 10 * i))
+            base_rows.append(_row(i, log, "Noted.", 0.2, 0.0, 700 + 10 * i))
         else:
-            base_rows.append(_row(log, said, 1.0, 1.0, 800 + 10 * i))
+            base_rows.append(_row(i, log, said, 1.0, 1.0, 800 + 10 * i))
         if i in REGRESSED:
-            other_rows.append(_row(log, "Order shipped.", 0.3, 0.0, 500 + 10 * i))
+            other_rows.append(_row(i, log, "Order shipped.", 0.3, 0.0, 500 + 10 * i))
         else:
             other_rows.append(
-                _row(log, f"{said} Anything else I can help with?", 0.85, 1.0, 600 + 10 * i)
+                _row(i, log, f"{said} Anything else I can help with?", 0.85, 1.0, 600 + 10 * i)
             )
     return _record(session, draft, dataset, base_rows), _record(
         session, edited, dataset, other_rows
