@@ -143,7 +143,7 @@ def experiment_columns(scorers: list[str]) -> list[Column]:
     """What tells experiments apart first (name, dataset, when, the scores, win rate, cost,
     latency), then the rest; a grid wider than the tab scrolls sideways."""
     return [
-        Column("blessed", width="58px"),
+        Column("blessed", width="70px"),
         Column("name", width="160px"),
         Column("dataset", width="120px"),
         Column("stored (UTC)", width="118px", nowrap=True),

@@ -28,6 +28,7 @@ from ._common import Tool, esc
 from .diff_view import word_diff_html
 from .experiment_rows import (
     ITEMS_ORDER,
+    PROSE,
     comparison_summary_html,
     dataset_label,
     experiment_cells,
@@ -210,15 +211,18 @@ class ExperimentsView(Tool):
 
         def heading(text: str, hint: str) -> w.HTML:
             return w.HTML(
-                f"<h4 style='margin:10px 0 2px'>{text}</h4><span class='pt-muted'>{hint}</span>"
+                f"<h4 style='margin:10px 0 2px'>{text}</h4>"
+                + PROSE.format(f"<span class='pt-muted'>{hint}</span>")
             )
 
         self.children = [
             w.HTML(
-                "<span class='pt-muted'>Every run over a dataset is stored here for the team"
-                " (a replay in the <b>Replay</b> tab, <code>s.replay(..., dataset=…)</code> or"
-                " <code>run.store()</code> in Python). Choose one to see it, bless it as its"
-                " dataset's baseline or delete it; compare two item by item below.</span>"
+                PROSE.format(
+                    "<span class='pt-muted'>Every run over a dataset is stored here for the team"
+                    " (a replay in the <b>Replay</b> tab, <code>s.replay(..., dataset=…)</code> or"
+                    " <code>run.store()</code> in Python). Choose one to see it, bless it as its"
+                    " dataset's baseline or delete it; compare two item by item below.</span>"
+                )
             ),
             w.HBox(
                 [self.dataset_filter, self.prompt_filter, self.refresh_button],

@@ -24,22 +24,27 @@ def click(button: ipywidgets.Button) -> None:
 
 @pytest.fixture(scope="module")
 def stored(alice):
-    """Two experiments over one fresh dataset: (dataset, base header, other header)."""
+    """Three experiments over one fresh dataset: a cancelled one, then the two compared;
+    returns (dataset, base header, other header, the cancelled one's header)."""
     dataset = f"ui-exp-{uuid.uuid4().hex[:8]}"
     base, other = experiment_pair(alice, dataset)
+    cancelled = base.model_copy(update={"stopped_reason": "cancelled"})
+    cancelled.rows = base.rows[:3]
+    stopped = alice.experiments._store(cancelled, name="stopped early")
     first = alice.experiments._store(base, name="production answers", note="the baseline")
     second = alice.experiments._store(other, name="keep it short")
-    return dataset, first, second
+    return dataset, first, second, stopped
 
 
 def test_experiments_tab_lists_blesses_compares_opens_plots_and_deletes(alice, bob, stored):
-    dataset, base, other = stored
+    dataset, base, other, stopped = stored
     app = pt.app(alice)
     view: ExperimentsView = app.experiments
     app.tabs.selected_index = TABS.index("Experiments")  # lists on showing
     assert dataset in view.dataset_filter.options
     view.dataset_filter.value = dataset
-    assert [e.experiment_id for e in view.experiments] == [other.experiment_id, base.experiment_id]
+    ids = [other.experiment_id, base.experiment_id, stopped.experiment_id]
+    assert [e.experiment_id for e in view.experiments] == ids  # newest first
     rows = view.grid.page_rows
     assert list(rows[0]) == [
         "blessed",
@@ -63,6 +68,12 @@ def test_experiments_tab_lists_blesses_compares_opens_plots_and_deletes(alice, b
     assert top["polite: mean [95%]"].startswith("0.75 [") and top["status"] == "complete"
     assert top["cost (USD)"] == f"{other.cost_usd:.5f}" and " / " in top["latency p50 / p95 (ms)"]
     assert top["blessed"] == ""
+    # an incomplete run says so in the grid and why in its header; it cannot be blessed
+    assert rows[2]["status"] == "⚠ incomplete" and rows[2]["rows"] == "3"
+    view.select(stopped.experiment_id)
+    assert "stopped at its cost cap" in view.detail.value
+    click(view.bless_button)
+    assert "is incomplete" in view.messages.text and "bless a complete run" in view.messages.text
 
     # choose the base: its header in words; bless it (alice is an admin)
     view.select(base.experiment_id)
@@ -112,16 +123,16 @@ def test_experiments_tab_lists_blesses_compares_opens_plots_and_deletes(alice, b
     view.metric.value = "polite"
     click(view.plot_button)
     assert view.history.outputs and "image/png" in view.history.outputs[0]["data"]
-    assert "2 experiment(s)" in view.history_note.value
+    assert "3 experiment(s)" in view.history_note.value
 
     # delete asks first, beside the button; Cancel deletes nothing; Yes deletes
     view.select(other.experiment_id)
     click(view.delete_button)
     assert view.confirm_box.layout.display == "" and "keep it short" in view.confirm_label.value
     click(view.cancel_button)
-    assert len(alice.experiments.list(dataset=dataset)) == 2
+    assert len(alice.experiments.list(dataset=dataset)) == 3
     click(view.delete_button)
     click(view.confirm_button)
     assert "Deleted “keep it short”" in view.messages.text
-    assert [e.experiment_id for e in view.experiments] == [base.experiment_id]
+    assert [e.experiment_id for e in view.experiments] == ids[1:]
     assert view.comparison is None and view.summary_view.value == ""
