@@ -503,8 +503,10 @@ class ExperimentsView(Tool):
             raise ValidationError("base: choose the experiment to compare with", field="base")
         if base.experiment_id == other.experiment_id:
             raise ValidationError("base: choose an experiment other than the other", field="base")
-        base_run, other_run = self.run_of(base.experiment_id), self.run_of(other.experiment_id)
-        cmp = compare_runs(base_run, other_run, base_info=base, other_info=other)
+        with self.busy(self.compare_button, label="Reading both runs and comparing them…"):
+            base_run = self.run_of(base.experiment_id)
+            other_run = self.run_of(other.experiment_id)
+            cmp = compare_runs(base_run, other_run, base_info=base, other_info=other)
         self.comparison, self._pair = cmp, (base, other)
         frame = cmp.to_dataframe()
         records = frame.to_dict("records")
@@ -634,16 +636,26 @@ class ExperimentsView(Tool):
                 "dataset: choose a dataset in the filter (or an experiment over a dataset)",
                 field="dataset",
             )
-        history = self.session.experiments.history(dataset, metric=metric)
+        with self.busy(self.plot_button, label=f"Plotting the history of {dataset}…"):
+            history = self.session.experiments.history(dataset, metric=metric)
+            try:
+                figure = history.plot() if len(history) else None
+            except ImportError:
+                raise ValidationError(
+                    "history: the plot needs matplotlib (pip install 'prompt-tester-nb[plot]');"
+                    " the points are s.experiments.history(...) as a DataFrame",
+                    field="history",
+                ) from None
+            buffer = io.BytesIO()
+            if figure is not None:
+                figure.savefig(buffer, format="png", dpi=96)
+        self.messages.clear()
         self.history.clear_output()
-        if not len(history):
+        if figure is None:
             self.history_note.value = (
                 f"<span class='pt-muted'>No experiment over {esc(dataset)} yet</span>"
             )
             return None
-        figure = history.plot()
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=96)
         from IPython.display import Image
 
         # append_display_data rather than ``with output: display(...)``: that needs a
