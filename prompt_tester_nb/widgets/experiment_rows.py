@@ -352,7 +352,7 @@ def _pair(before: Any, after: Any, digits: int) -> str:
 def _answer(text: Any, failed: Any) -> str:
     if text is None:
         return f"(no answer: {int(failed or 0)} failed call(s))"
-    return cut(text, 120)
+    return cut(text, 90)  # a few lines in the narrow answer columns; the detail has it whole
 
 
 def item_label(item_id: str, row: Any) -> str:

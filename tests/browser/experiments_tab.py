@@ -79,6 +79,8 @@ def check_experiments_tab(
     page.locator(".pt-experiment-history img").first.wait_for()
     shoot(page, app, folder / "experiments_compare.png")
     shoot(page, page.locator(".pt-experiment-summary").first, folder / "experiments_summary.png")
+    items = page.locator(".pt-experiment-items-grid").first
+    shoot(page, items, folder / "experiments_items.png")
     # the item opens in the Tester with the other's answer
     page.locator("button.pt-experiment-open").first.click()
     page.locator(".widget-tab .lm-TabBar-tab.lm-mod-current", has_text="Tester").wait_for()
