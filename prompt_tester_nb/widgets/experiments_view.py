@@ -15,7 +15,6 @@ What a cell or a summary shows is ``experiment_rows``'; this module holds the ta
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import ipywidgets as w
@@ -26,6 +25,7 @@ from ..models import TestDraft
 from ..session import Session
 from ._common import Tool, esc
 from .diff_view import word_diff_html
+from .experiment_history import HistoryPanel
 from .experiment_rows import (
     ITEMS_ORDER,
     PROSE,
@@ -51,12 +51,6 @@ ALL = "(all)"
 PAGE = 50  # experiments on one page of the grid
 ITEMS_PAGE = 25  # items of a comparison on one page
 LOADED = 6  # runs kept loaded (each is read from S3 once, then reused)
-# the history's metrics besides the scorers, as ``s.experiments.history`` names them
-SPECIAL_METRICS = (
-    ("win rate", "win_rate"),
-    ("cost (USD)", "cost_usd"),
-    ("latency p50 (ms)", "latency_p50_ms"),
-)
 EMPTY = "No experiment stored in this environment yet: a replay over a dataset stores one"
 
 
@@ -183,14 +177,10 @@ class ExperimentsView(Tool):
         self.item_diff = w.HTML()
         self.item_diff.add_class("pt-experiment-diff")
 
-        self.metric = w.Dropdown(description="Metric", options=[], **wide)
-        self.metric.add_class("pt-experiment-metric")
-        self.plot_button = w.Button(description="Plot history", icon="line-chart")
-        self.plot_button.add_class("pt-experiment-plot")
-        self.history_note = w.HTML()
-        self.history_note.add_class("pt-experiment-history-note")
-        self.history = w.Output()
-        self.history.add_class("pt-experiment-history")
+        self.history_panel = HistoryPanel()
+        # the panel's parts, where a test or a user reaches them
+        self.metric, self.plot_button = self.history_panel.metric, self.history_panel.plot_button
+        self.history_note, self.history = self.history_panel.note, self.history_panel.output
 
         self._filtering = True
         self.dataset_filter.observe(self.guarded(lambda _: self._on_filter()), names="value")
@@ -264,8 +254,7 @@ class ExperimentsView(Tool):
                 " chosen experiment's), oldest first; bars: the 95% interval; ★: the blessed"
                 " baseline.",
             ),
-            w.HBox([self.metric, self.plot_button, self.history_note]),
-            self.history,
+            self.history_panel,
             self.output,
         ]
 
@@ -324,7 +313,7 @@ class ExperimentsView(Tool):
             texts=[experiment_text(e) for e in shown],
         )
         self._update_pickers()
-        self._update_metrics(scorers)
+        self.history_panel.set_metrics(scorers)
         self._on_experiment(self.grid.selected_key)
 
     def _update_pickers(self) -> None:
@@ -336,13 +325,6 @@ class ExperimentsView(Tool):
         self.other.value = other if other in ids else (ids[0] if ids else None)
         default = self._default_base(self.other.value)
         self.base.value = base if base in ids and base != self.other.value else default
-
-    def _update_metrics(self, scorers: list[str]) -> None:
-        current = self.metric.value
-        options = [(s, s) for s in scorers] + list(SPECIAL_METRICS)
-        self.metric.options = options
-        values = [v for _, v in options]
-        self.metric.value = current if current in values else (values[0] if values else None)
 
     def select(self, experiment_id: str) -> Any:
         """Choose an experiment of the grid (as a click does): its header, the ways on, and
@@ -638,34 +620,8 @@ class ExperimentsView(Tool):
             )
         with self.busy(self.plot_button, label=f"Plotting the history of {dataset}…"):
             history = self.session.experiments.history(dataset, metric=metric)
-            try:
-                figure = history.plot() if len(history) else None
-            except ImportError:
-                raise ValidationError(
-                    "history: the plot needs matplotlib (pip install 'prompt-tester-nb[plot]');"
-                    " the points are s.experiments.history(...) as a DataFrame",
-                    field="history",
-                ) from None
-            buffer = io.BytesIO()
-            if figure is not None:
-                figure.savefig(buffer, format="png", dpi=96)
+            figure = self.history_panel.show(dataset, metric, history)
         self.messages.clear()
-        self.history.clear_output()
-        if figure is None:
-            self.history_note.value = (
-                f"<span class='pt-muted'>No experiment over {esc(dataset)} yet</span>"
-            )
-            return None
-        from IPython.display import Image
-
-        # append_display_data rather than ``with output: display(...)``: that needs a
-        # kernel's display hook, and a figure shown through pyplot would stay open
-        self.history.append_display_data(Image(data=buffer.getvalue(), format="png"))
-        label = next((k for k, v in self.metric.options if v == metric), metric)
-        self.history_note.value = (
-            f"<span class='pt-muted'>{len(history)} experiment(s) over <b>{esc(dataset)}</b>,"
-            f" {esc(label)}</span>"
-        )
         return figure
 
 
