@@ -145,3 +145,24 @@ def test_a_real_comparisons_summary_reads_out_even_with_no_item_in_common():
     apart = er.comparison_summary_html(compare_runs(run, moved), info(), info(blessed=True))
     assert "<b>0</b> item(s) matched" in apart and "only in base" in apart
     assert "<script>" not in apart  # the rows' contexts and answers are escaped
+
+
+def test_the_history_panel_keeps_the_metric_chosen_and_draws_the_points():
+    from prompt_tester_nb.experiments.history import history_frame
+    from prompt_tester_nb.widgets.experiment_history import HistoryPanel
+
+    panel = HistoryPanel()
+    panel.set_metrics(["judge"])
+    panel.metric.value = "cost_usd"
+    panel.set_metrics(["judge", "polite"])  # the list changed: the choice stays
+    assert panel.metric.value == "cost_usd" and panel.metric.options[1] == ("polite", "polite")
+    assert panel.show("refunds", "judge", history_frame("refunds", [])) is None
+    assert "No experiment over refunds" in panel.note.value and not panel.output.outputs
+    point = {"name": "a", "experiment_id": "e1", "blessed": True, "metric": "judge"}
+    points = [
+        {**point, "value": 0.7, "low": 0.6, "high": 0.8},
+        {**point, "name": "b", "experiment_id": "e2", "blessed": False, "value": 0.8},
+    ]
+    figure = panel.show("refunds", "judge", history_frame("refunds", points))
+    assert figure is not None and "image/png" in panel.output.outputs[0]["data"]
+    assert "2 experiment(s) over <b>refunds</b>, judge" in panel.note.value
