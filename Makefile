@@ -79,6 +79,7 @@ bench: install
 	$(BIN)/python -m benchmarks.bench_gc
 	$(BIN)/python -m benchmarks.bench_datasets
 	$(BIN)/python -m benchmarks.bench_experiment_compare
+	$(BIN)/python -m benchmarks.bench_experiments
 
 # The long suites, outside `make test` (about 6 minutes on 2 cores): the whole pytest suite with
 # 100 schemathesis examples per operation and 3,000 hypothesis examples per property (the

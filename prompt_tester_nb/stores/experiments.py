@@ -58,23 +58,37 @@ class ExperimentStore:
         return self._bucket
 
     # --- S3 ---------------------------------------------------------------------------------
+    def _missing_bucket(self, exc: ClientError, action: str) -> None:
+        if exc.response.get("Error", {}).get("Code") == "NoSuchBucket":
+            raise StoreError(
+                f"{action}: bucket {self._bucket} does not exist; run `prompt-tester init`"
+                " (or set PROMPT_TESTER_BUCKET to the deployment's bucket)"
+            ) from None
+
     def _put_object(self, key: str, text: str, what: str) -> None:
-        with aws_errors(f"Storing {what} in bucket {self._bucket}"):
-            self._s3.put_object(
-                Bucket=self._bucket,
-                Key=key,
-                Body=pack(text),
-                ContentType=CONTENT_TYPE,
-                ContentEncoding="gzip",
-            )
+        action = f"Storing {what} in bucket {self._bucket}"
+        with aws_errors(action):
+            try:
+                self._s3.put_object(
+                    Bucket=self._bucket,
+                    Key=key,
+                    Body=pack(text),
+                    ContentType=CONTENT_TYPE,
+                    ContentEncoding="gzip",
+                )
+            except ClientError as exc:
+                self._missing_bucket(exc, action)
+                raise
 
     def _get_object(self, key: str, what: str) -> str | None:
-        with aws_errors(f"Reading {what} from bucket {self._bucket}"):
+        action = f"Reading {what} from bucket {self._bucket}"
+        with aws_errors(action):
             try:
                 body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                     return None
+                self._missing_bucket(exc, action)
                 raise
         return unpack(body)
 

@@ -42,16 +42,33 @@ def test_init_is_idempotent_and_additive():
     with AwsServer(None) as aws:
         first = _init(aws.url)
         assert first.returncode == 0, first.stderr
-        assert first.stdout.count(": created") == len(TABLES)
+        # every table and the experiments' bucket
+        assert first.stdout.count(": created") == len(TABLES) + 1
+        assert "bucket prompt-tester-experiments: created" in first.stdout
         assert "enabled TTL on expires_at" in first.stdout
         second = _init(aws.url)
         assert second.returncode == 0
-        assert second.stdout.count("already as the schema says") == len(TABLES)
+        assert second.stdout.count("already as the schema says") == len(TABLES) + 1
         suffixed = _init(
             aws.url, PROMPT_TESTER_TABLE_PREFIX="pre-", PROMPT_TESTER_TABLE_SUFFIX="-dev"
         )
         assert "pre-Logs-dev: created" in suffixed.stdout
+        assert "bucket pre-prompt-tester-experiments-dev: created" in suffixed.stdout
         import boto3
+
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=aws.url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        # no KMS key configured: SSE-S3; every kind of public access blocked
+        rules = s3.get_bucket_encryption(Bucket="prompt-tester-experiments")
+        default = rules["ServerSideEncryptionConfiguration"]["Rules"][0]
+        assert default["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+        block = s3.get_public_access_block(Bucket="prompt-tester-experiments")
+        assert all(block["PublicAccessBlockConfiguration"].values())
 
         db = boto3.client(
             "dynamodb",

@@ -441,6 +441,7 @@ def test_init_creates_the_tester_runs_table_under_the_configured_names(settings,
     assert [a.what for a in again if a.table == name] == ["already as the schema says"]
     for table_name in {mine.table(t) for t in TABLES_BY_NAME}:
         service.aws.dynamodb.delete_table(TableName=table_name)
+    service.aws.s3.delete_bucket(Bucket=mine.experiments_bucket)
 
 
 def test_the_template_declares_the_table_and_who_may_touch_it():

@@ -270,6 +270,20 @@ def test_a_dataset_flow(backend, alice, unique):
         bob.datasets.get(name)
 
 
+def test_an_experiment_flow(backend, alice, unique):
+    """Experiments on both emulators (rows in S3, header in DynamoDB): stored, listed, read
+    back equal, blessed by an admin only (a second blessing moves the baseline), deleted and
+    audited, seen by a teammate (``test_experiments.experiment_flow``)."""
+    from prompt_tester_nb.replay import ReplayRun
+    from tests.integration.test_experiments import experiment_flow
+    from tests.support.experiments_support import saved_record
+
+    if backend.name == "moto":
+        pytest.skip("test_experiments.py runs this flow on moto, with a real replay")
+    bob = backend.connect("bob@acme.example", "staging")
+    experiment_flow(alice, bob, ReplayRun(saved_record(alice.env.env_id)), unique)
+
+
 def test_the_key_writer_figure(backend, alice, unique):
     """50 concurrent writers of distinct keys (each its own Azure realm) to one environment,
     through the service: all 50 keys kept, every change in the audit log, at most 60 secret

@@ -33,6 +33,7 @@ from tests.integration.test_server import (  # noqa: F401 (fixtures)
     sign_in,
 )
 from tests.support import attacks
+from tests.support.experiments_support import store_saved_run
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
@@ -243,6 +244,20 @@ async def test_state_changing_routes_refuse_cross_site_requests(
         except pt.NotFoundError:
             return None
 
+    experiment = store_saved_run(alice, "xsrf", dataset).experiment_id
+
+    def experiment_state() -> str:
+        try:
+            return "blessed" if alice.experiments.info(experiment).blessed else "stored"
+        except pt.NotFoundError:
+            return "gone"
+
+    def experiment_is(state: str):
+        async def check() -> bool:
+            return experiment_state() == state
+
+        return check
+
     base = f"prompt-tester/api/envs/{env}"
     cases = [
         # (method, pattern, tail, body, params, unchanged before, changed after control)
@@ -284,6 +299,11 @@ async def test_state_changing_routes_refuse_cross_site_requests(
          {"item_ids": [kept_id]}, None, dataset_at(3), lambda: dataset_version(dataset) == 4),
         ("delete", "datasets/(?P<dataset>[^/]+)", f"{base}/datasets/{dataset}", None, None,
          dataset_at(4), lambda: dataset_version(dataset) is None),
+        ("post", "experiments/(?P<experiment_id>[^/]+)/bless",
+         f"{base}/experiments/{experiment}/bless", None, None, experiment_is("stored"),
+         lambda: experiment_state() == "blessed"),
+        ("delete", "experiments/(?P<experiment_id>[^/]+)", f"{base}/experiments/{experiment}",
+         None, None, experiment_is("blessed"), lambda: experiment_state() == "gone"),
     ]  # fmt: skip
     model.clear_requests()
     tried = set()
@@ -311,6 +331,8 @@ async def test_state_changing_routes_refuse_cross_site_requests(
         for n in (dataset, f"{dataset}-new"):
             if dataset_version(n) is not None:
                 alice.datasets.delete(n)
+        if experiment_state() != "gone":
+            alice.experiments.delete(experiment)
     assert tried == set(STATE_CHANGING)  # every POST/PUT/DELETE in ROUTES
 
     # --- the run-proof check (outside ROUTES: it needs the Jupyter login only) -------------
@@ -538,6 +560,21 @@ async def test_a_sentinel_key_is_in_no_rest_response_or_debug_log(
             )  # fmt: skip
             await hit("GET dataset", *base, "datasets", f"{dataset}@1", cookie=cookie)
             await hit("DELETE dataset", *base, "datasets", dataset, method="DELETE", cookie=cookie)
+            owner = pt.connect(
+                email="alice@acme.example",
+                password=password_of(stack, "alice@acme.example"),
+                env=env,
+                service=service,
+            )
+            experiment = store_saved_run(owner, "sentinel", dataset).experiment_id
+            await hit("GET experiments", *base, "experiments", cookie=cookie)
+            await hit("GET experiment", *base, "experiments", experiment, cookie=cookie)
+            await hit("GET experiment rows", *base, "experiments", experiment, "rows",
+                      cookie=cookie, params={"limit": "2"})  # fmt: skip
+            await hit("POST experiment bless", *base, "experiments", experiment, "bless",
+                      method="POST", cookie=cookie)  # fmt: skip
+            await hit("DELETE experiment", *base, "experiments", experiment, method="DELETE",
+                      cookie=cookie)  # fmt: skip
             await hit("GET audit", *base, "audit", cookie=cookie)
             code, made = await hit(
                 "POST tester-notebook", *api, "tester-notebook", method="POST", cookie=cookie,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import logging
@@ -243,6 +244,25 @@ def test_a_sentinel_secret_appears_in_no_channel(service, stack, model, caplog, 
             assert {r["key_sha256"] for r in model.requests()} == {
                 hashlib.sha256(sentinel.encode()).hexdigest()
             }
+            # a replay run with the key, stored as an experiment: its S3 rows and its header
+            run = s.replay(
+                draft.prompt_data, "default", context_ids=[draft.log.context_id], progress=False
+            )
+            stored = s.experiments._store(run, name="sentinel")
+            rows = service.aws.s3.get_object(
+                Bucket=service.settings.experiments_bucket, Key=stored.rows_key
+            )["Body"].read()
+            channels["stored experiment rows (S3)"] = gzip.decompress(rows).decode()
+            channels["stored experiment header (DynamoDB)"] = repr(
+                service.aws.dynamodb.get_item(
+                    TableName=service.settings.table("Experiments"),
+                    Key={
+                        "env_id": {"S": s.env.env_id},
+                        "item_key": {"S": f"e#{stored.experiment_id}"},
+                    },
+                )["Item"]
+            )
+            s.experiments.delete(stored.experiment_id)
             model.add_fault("status", status=401, count=2)
             try:
                 s.test(draft.prompt_data, draft.context_data, "default")
@@ -282,7 +302,7 @@ def test_a_sentinel_secret_appears_in_no_channel(service, stack, model, caplog, 
     channels["package log, a handler without the filter"] = package_lines.getvalue()
     assert "planted: [REDACTED]" in package_lines.getvalue()
     assert len(caplog.records) > 20  # DEBUG logging really was on (botocore, openai, …)
-    assert len(channels) == 20, sorted(channels)  # both error paths were taken
+    assert len(channels) == 22, sorted(channels)  # both error paths were taken
     # got anything = the sentinel is in the channel
     found = [
         name

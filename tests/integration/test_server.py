@@ -224,6 +224,7 @@ async def test_every_data_route_needs_a_cognito_session(jp_fetch):
             .replace("(?P<prompt_id>[^/]+)", "p")
             .replace("(?P<name>[^/]+)", "default")
             .replace("(?P<dataset>[^/]+)", "refunds")
+            .replace("(?P<experiment_id>[^/]+)", "20261101T120000000-0123abcd")
         )
         for method in methods:
             code, data, _ = await call(
@@ -236,7 +237,7 @@ async def test_every_data_route_needs_a_cognito_session(jp_fetch):
             assert "Sign in" in data["message"]
     code, _, _ = await call(jp_fetch, "prompt-tester", "auth", "me")
     attacks.record("rest", "GET auth/me", "no-session", code != 401)
-    assert code == 401 and tried == sum(len(m) for _, _, m in ROUTES) == 27
+    assert code == 401 and tried == sum(len(m) for _, _, m in ROUTES) == 32
 
 
 async def test_no_jupyter_token_no_access(jp_serverapp, http_server_client, jp_base_url):
@@ -551,6 +552,7 @@ async def test_forged_session_cookie_is_refused(jp_fetch):
                 .replace("(?P<prompt_id>[^/]+)", "support-reply")
                 .replace("(?P<name>[^/]+)", "default")
                 .replace("(?P<dataset>[^/]+)", "refunds")
+                .replace("(?P<experiment_id>[^/]+)", "20261101T120000000-0123abcd")
             )
             code, _, _ = await call(
                 jp_fetch, "prompt-tester", *path.split("/"), method=method.upper(), cookie=cookie

@@ -279,7 +279,9 @@ def test_the_prompt_audit_token_and_secret_stores_speak_models(service, unique):
 
 def test_provisioning_is_idempotent_on_the_local_endpoint(settings):
     actions = provision(settings)
-    assert {a.table for a in actions} == {settings.table(t.name) for t in TABLES}
+    assert {a.table for a in actions} == {settings.table(t.name) for t in TABLES} | {
+        f"bucket {settings.experiments_bucket}"
+    }
     assert all(a.ok for a in actions)
     assert all(a.what == "already as the schema says" for a in actions)
 
