@@ -35,10 +35,11 @@ def _names(section: dict[str, Any], limit: int = 20) -> str:
     return f"{section['count']}" + (f": {shown}{more}" if items else "")
 
 
-def _label(info: Any, record: Any) -> str:
+def _label(info: Any, side: str) -> str:
+    """An experiment's name and id from its header, else which side the run is."""
     if info is not None:
         return f"{info.name or info.experiment_id} ({info.experiment_id})"
-    return str(record.draft.get("prompt_id") or "a run")
+    return f"the {side} run"
 
 
 def experiment_comparison_html(comparison: Any) -> str:
@@ -57,8 +58,9 @@ def experiment_comparison_html(comparison: Any) -> str:
     ]
     parts = [
         "<div class='pt-experiment-comparison'>"
-        f"<p><b>{_e(_label(comparison.other_info, comparison.other))}</b> against base"
-        f" <b>{_e(_label(comparison.base_info, comparison.base))}</b></p>",
+        f"<p>{_e(comparison.other.draft.get('prompt_id') or 'A prompt')}:"
+        f" <b>{_e(_label(comparison.other_info, 'other'))}</b> against base"
+        f" <b>{_e(_label(comparison.base_info, 'base'))}</b></p>",
         "<table>"
         + "".join(
             f"<tr><th style='text-align:left'>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in facts

@@ -287,6 +287,12 @@ def test_differences_say_what_else_changed_in_words():
         "behaviour default: its spec differs between the runs"
         in compare_runs(base, respec).differences
     )
+    # two runs over log queries: the query's fields that differ
+    queried = compare_runs(
+        record(rows, selection={"since_ms": 1, "limit": 50}),
+        record(rows, selection={"since_ms": 2, "limit": 50}),
+    )
+    assert "the log selection differs (since_ms)" in queried.differences
     html = cmp._repr_html_()
     assert "run e2 (e2)</b> against base <b>run e1 (e1)" in html
     assert "Regressions</b>: none" in html and "&lt;" not in html  # no answer to escape here
