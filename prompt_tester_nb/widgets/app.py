@@ -10,12 +10,13 @@ from ..session import Session, connect
 from ._common import Tool, esc, style
 from .behaviour_editor import BehaviourEditor
 from .compare_view import CompareView
+from .experiments_view import ExperimentsView
 from .log_browser import LogBrowser
 from .replay_tool import ReplayTool
 from .secrets_form import SecretsForm
 from .tester import Tester
 
-TABS = ("Logs", "Tester", "Replay", "Compare", "Behaviours", "Secrets")
+TABS = ("Logs", "Tester", "Replay", "Compare", "Experiments", "Behaviours", "Secrets")
 
 
 class PromptTesterApp(Tool):
@@ -36,12 +37,15 @@ class PromptTesterApp(Tool):
         self.replay.on_open = lambda _row: self._show_tab("Tester")
         self.compare = CompareView(session, self.replay)
         self.compare.on_open = lambda _row: self._show_tab("Tester")
+        self.experiments = ExperimentsView(session, self.tester)
+        self.experiments.on_open = lambda _row: self._show_tab("Tester")
         self.tabs = w.Tab(
             children=[
                 self.logs,
                 self.tester,
                 self.replay,
                 self.compare,
+                self.experiments,
                 self.behaviours,
                 self.secrets,
             ]
@@ -80,6 +84,8 @@ class PromptTesterApp(Tool):
         elif change["new"] == TABS.index("Compare"):
             self.compare.load_behaviours()
             self.compare.refresh_runs()
+        elif change["new"] == TABS.index("Experiments"):
+            self.experiments.refresh()
 
 
 def app(

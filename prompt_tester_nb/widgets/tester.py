@@ -296,7 +296,7 @@ class Tester(ChatsEditor, IdealAnswer, VersionSwitch):
         self._compare_with_stored(
             draft.prompt_data.get("prompt_id"), draft.prompt_data.get("version")
         )
-        if behaviour and behaviour in (self.behaviour_picker.options or ()):
+        if behaviour and behaviour in self._behaviour_values():
             self.behaviour_picker.value = behaviour
         label = row_label(row.context_id, row.context)
         repeat = f" (repeat {row.repeat + 1})" if row.repeat else ""

@@ -1,8 +1,9 @@
 """The app as a newcomer meets it, in a real JupyterLab and Chromium: the demo's URL lands on
 the app (no Run All), the Tester shows production beside the test with units and a word
-diff, the context is edited as fields, the behaviours are a table with a form, and the status
-bar names the one identity the app uses, without 401 noise. A screenshot of each tab is kept
-under test-output/browser/ for a reviewer."""
+diff, the context is edited as fields, the behaviours are a table with a form, two stored
+experiments are blessed and compared (``experiments_tab``), and the status bar names the one
+identity the app uses, without 401 noise. A screenshot of each tab is kept under
+test-output/browser/ for a reviewer."""
 
 from __future__ import annotations
 
@@ -17,12 +18,13 @@ import pytest
 from prompt_tester_nb.local.jupyter import PROOF_PARAM, RUN_PARAM
 
 from .conftest import output_dir
+from .experiments_tab import check_experiments_tab, store_two
 from .lab import notebook_panel, wait_for_kernel_idle
 
 pytestmark = pytest.mark.browser
 
 NOTEBOOK = "prompt_tester.ipynb"
-TABS = ("Logs", "Tester", "Replay", "Compare", "Behaviours", "Secrets")
+TABS = ("Logs", "Tester", "Replay", "Compare", "Experiments", "Behaviours", "Secrets")
 
 
 def widget_tab(page, title: str):
@@ -63,7 +65,8 @@ def _tester_notebook_on(lab_server, context_id: str) -> str:
     return name
 
 
-def test_the_demo_url_opens_the_app_with_every_tab_shown(page, lab_server, request):
+def test_the_demo_url_opens_the_app_with_every_tab_shown(page, lab_server, request, alice):
+    stored = store_two(alice)  # two experiments for the Experiments tab (checked below)
     _open_on_the_app(page, lab_server, NOTEBOOK)
     # the prompts are numbered as each execute reply lands: wait for the first one's, then
     # check the cells ran once (no second "[1]")
@@ -127,6 +130,9 @@ def test_the_demo_url_opens_the_app_with_every_tab_shown(page, lab_server, reque
     shoot(page, page.locator(".widget-tab").first, folder / "tab_secrets_remove.png")
     page.locator("button.pt-secret-cancel, .pt-secret-cancel button").first.click()
     asked.wait_for(state="hidden")
+    # Experiments: two stored ones filtered, blessed, compared, plotted, opened in the Tester
+    app = notebook_panel(page).locator(".jp-OutputArea-output .widget-tab").first
+    check_experiments_tab(page, app, folder, stored, shoot)
 
 
 def test_the_tester_shows_production_beside_the_test_with_a_word_diff(
