@@ -8,6 +8,7 @@ experiment's) and shows errors in its message line.
 
 from __future__ import annotations
 
+import base64
 import io
 from typing import Any
 
@@ -75,11 +76,15 @@ class HistoryPanel(w.VBox):
             self.note.value = f"<span class='pt-muted'>No experiment over {esc(dataset)} yet</span>"
             return None
         figure, png = history_figure(history)
-        from IPython.display import Image
-
-        # append_display_data rather than ``with output: display(...)``: that needs a
-        # kernel's display hook, and a figure shown through pyplot would stay open
-        self.output.append_display_data(Image(data=png, format="png"))
+        # the PNG as the Output's one display item rather than ``with output: display(...)``:
+        # that needs a kernel's display hook, and a figure shown through pyplot would stay open
+        self.output.outputs = (
+            {
+                "output_type": "display_data",
+                "data": {"image/png": base64.b64encode(png).decode("ascii")},
+                "metadata": {},
+            },
+        )
         label = next((k for k, v in self.metric.options if v == metric), metric)
         self.note.value = (
             f"<span class='pt-muted'>{len(history)} experiment(s) over <b>{esc(dataset)}</b>,"
