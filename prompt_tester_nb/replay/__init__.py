@@ -67,6 +67,7 @@ def replay(
     dry_run: bool = False,
     scorers: Any = None,
     source: Any = "production",
+    offline: bool = False,
 ) -> ReplayRun:
     """Run ``request`` with the draft; returns the ``ReplayRun`` (still running with
     ``wait=False``). Ctrl-C while waiting cancels the run and returns what finished.
@@ -79,11 +80,17 @@ def replay(
     (``production``, ``similarity``, Compare): production calls by default, ``"all"`` only when
     asked. Logs named by ``context_ids`` run whatever their source (each row says it); one
     outside ``source`` has no baseline answer.
+
+    ``offline=True`` (it needs ``cache``) sends nothing: a row or verdict the answer cache
+    lacks fails with the kind ``offline`` (``engine.cache.offline_miss``).
     """
     source = log_source(source)
     require(progress is None or callable(progress), "progress", "must be a callable or None")
     require(on_row is None or callable(on_row), "on_row", "must be a callable or None")
     require(on_phase is None or callable(on_phase), "on_phase", "must be a callable or None")
+    require(
+        not offline or request.cache is not None, "cache", "an offline run needs an answers file"
+    )
     scorer_set = ScorerSet.build(scorers)
     scope = service.scope(principal, env_id)  # the one access check
     policy = policy_from(retry, service.retry_policy())
@@ -94,7 +101,7 @@ def replay(
         panel = JudgePanel(scope, policy)
         for judge in scorer_set.judges:
             panel.prepare(cast(str, judge.behaviour), cast(str, judge.marker))  # set on judges
-    cache = AnswerCache(request.cache) if request.cache is not None else None
+    cache = AnswerCache(request.cache, offline=offline) if request.cache is not None else None
     if panel is not None:
         panel.cache = cache
     run = ReplayRun(

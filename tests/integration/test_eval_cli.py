@@ -1,0 +1,232 @@
+"""``prompt-tester eval SPEC.toml`` end to end on the local stack: the exit codes, the outputs
+read back (JUnit by a JUnit parser), the offline rerun that calls no model, and a planted
+sentinel key that appears in no output.
+
+The runs that need a process of their own (a passing gate from a cold start, the offline
+rerun, AWS down) are subprocesses; the others call ``cli.main`` in this process. One answers
+file is shared: the first run fills it, the offline ones read it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from junitparser import JUnitXml
+
+import prompt_tester_nb as pt
+from prompt_tester_nb import cli
+from tests.conftest import password_of
+
+SENTINEL = "sk-eval-SENTINEL-3f9d2b7c-never-in-an-output"
+RUBRIC = "Apologises for the trouble and gives the order id"
+ALICE = "alice@acme.example"
+PROMPT = "support-reply"
+
+
+def _draft(alice: pt.Session, worse: bool = False) -> dict:
+    draft = alice.prompt(PROMPT).data
+    user = [c for c in draft["chats"] if c.get("role") == "user" and not c.get("is_multiple")][-1]
+    if worse:
+        user["content"] = "Say OK."
+    else:
+        user["content"] = (
+            "Apologise for the trouble and give order {order_id} first.\n" + user["content"]
+        )
+    return draft
+
+
+def _spec(folder: Path, name: str, *, draft: str = "draft.json", extra: str = "") -> Path:
+    text = f"""
+environment = "staging"
+draft = "{draft}"
+behaviour = "default"
+repeats = 1
+max_cost = 1.0
+
+[logs]
+prompt_id = "{PROMPT}"
+limit = 6
+
+[[scorers]]
+kind = "regex"
+name = "order_id"
+pattern = 'A-\\d{{6}}'
+
+[[scorers]]
+kind = "rubric"
+rubric = "{RUBRIC}"
+
+[compare]
+against = "production"
+rubric = "{RUBRIC}"
+
+[gate]
+min_win_rate = 0.3
+min_score = {{ rubric = 0.5 }}
+{extra}
+"""
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="module")
+def sentinel_keys(alice, stack):
+    """The environment's provider keys are a sentinel while the gates run (the demo model
+    takes any key); the demo's keys come back after."""
+    env_id = alice.env.env_id
+    alice.secrets.set(
+        OPENAI_API_KEY=SENTINEL,
+        AZURE_OPENAI_KEYS={"westus": {"url": stack.model.url, "key": SENTINEL}},
+    )
+    yield SENTINEL
+    alice.secrets.set(
+        OPENAI_API_KEY=f"demo-openai-key-{env_id}",
+        AZURE_OPENAI_KEYS={"westus": {"url": stack.model.url, "key": f"demo-azure-key-{env_id}"}},
+    )
+
+
+@pytest.fixture(scope="module")
+def work(alice, sentinel_keys, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("eval")
+    (folder / "draft.json").write_text(json.dumps(_draft(alice)))
+    (folder / "worse.json").write_text(json.dumps(_draft(alice, worse=True)))
+    _spec(folder, "pass.toml")
+    _spec(folder, "fail.toml", draft="worse.json")
+    return folder
+
+
+def _env(stack, folder: Path, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        **stack.environ(),
+        "PROMPT_TESTER_EMAIL": ALICE,
+        "PROMPT_TESTER_PASSWORD": password_of(stack, ALICE),
+        "PROMPT_TESTER_SESSION_FILE": str(folder / "session.json"),
+        **extra,
+    }
+
+
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "prompt_tester_nb.cli", "eval", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _in_process(monkeypatch, env: dict[str, str], *args: str) -> int:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return cli.main(["eval", *args])
+
+
+def test_a_passing_gate_an_offline_rerun_and_aws_down(work, stack, model):
+    # AWS down: its retries' back-off is waiting, not work, so it runs beside the rest
+    down = subprocess.Popen(
+        [sys.executable, "-m", "prompt_tester_nb.cli", "eval", str(work / "pass.toml")],
+        env=_env(stack, work, AWS_ENDPOINT_URL="http://127.0.0.1:9"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    answers = work / "answers.sqlite"
+    summary = work / "summary.md"
+    env = _env(stack, work, GITHUB_STEP_SUMMARY=str(summary))
+    out = [work / "v.json", work / "v.xml", work / "v.md"]
+    done = _cli(
+        env,
+        str(work / "pass.toml"),
+        "--answers",
+        str(answers),
+        "--json",
+        str(out[0]),
+        "--junit",
+        str(out[1]),
+        "--markdown",
+        str(out[2]),
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    verdict = json.loads(out[0].read_text())
+    assert verdict["passed"] is True
+    names = [p["name"] for p in verdict["policies"]]
+    assert names == ["max_cost", "min_win_rate", "min_score.rubric"]
+    assert all(p["threshold"] is not None for p in verdict["policies"])
+    assert len(verdict["items"]) == 6
+    assert all(i["item_id"].startswith(PROMPT + "#") for i in verdict["items"])
+    suites = list(JUnitXml.fromfile(str(out[1])))
+    assert len(list(suites[0])) == 6  # one testcase per item and repeat
+    assert "min_score.rubric" in out[2].read_text()
+    assert summary.read_text().strip() == out[2].read_text().strip()
+
+    # offline from the answers just recorded: the same verdict, and not one model call
+    model.clear_requests()
+    rerun = _cli(env, str(work / "pass.toml"), "--answers", str(answers), "--offline")
+    assert rerun.returncode == 0, rerun.stderr + rerun.stdout
+    assert model.requests() == []
+
+    down_out, down_err = down.communicate(timeout=120)
+    assert down.returncode == 3, down_err
+    assert "infrastructure" in down_err
+
+    # no output holds a key, the password or a token (the answers file holds answers only)
+    texts = [done.stdout, done.stderr, rerun.stdout, rerun.stderr, down_out, down_err]
+    texts += [path.read_text() for path in (*out, summary)]
+    texts.append(answers.read_bytes().decode("utf-8", "replace"))
+    password = password_of(stack, ALICE)
+    for text in texts:
+        assert SENTINEL not in text and password not in text
+        assert "eyJ" not in text  # no JWT (Cognito's tokens)
+
+
+def test_a_failing_gate_exits_1_and_says_why(work, stack, model, monkeypatch):
+    junit = work / "fail.xml"
+    code = _in_process(
+        monkeypatch, _env(stack, work), str(work / "fail.toml"), "--junit", str(junit)
+    )
+    assert code == 1
+    failures = [c for suite in JUnitXml.fromfile(str(junit)) for c in suite if not c.is_passed]
+    assert failures
+    # the judge's reason is in <failure>
+    assert any("rubric reason" in (r.text or "") for c in failures for r in c.result)
+
+
+def test_spec_and_command_line_faults_exit_2_naming_the_key(
+    work, stack, model, monkeypatch, capsys
+):
+    env = _env(stack, work)
+    bad = work / "bad.toml"
+    bad.write_text(
+        (work / "pass.toml")
+        .read_text()
+        .replace('kind = "rubric"\nrubric', 'kind = "rubric"\nrubrik')
+    )
+    assert _in_process(monkeypatch, env, str(bad)) == 2
+    assert "scorers[1].rubrik" in capsys.readouterr().err
+    assert _in_process(monkeypatch, env, str(work / "pass.toml"), "--offline") == 2
+    assert "offline" in capsys.readouterr().err
+    other = work / "other_env.toml"
+    other.write_text((work / "pass.toml").read_text().replace('"staging"', '"nowhere"'))
+    assert _in_process(monkeypatch, env, str(other)) == 2
+    assert "environment" in capsys.readouterr().err
+    # offline, and the answers file lacks the worse draft's answers: exit 2, listing them
+    model.clear_requests()
+    code = _in_process(
+        monkeypatch,
+        env,
+        str(work / "fail.toml"),
+        "--answers",
+        str(work / "answers.sqlite"),
+        "--offline",
+    )
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "no answer for 6 item(s)" in err and f"{PROMPT}#" in err
+    assert model.requests() == []
