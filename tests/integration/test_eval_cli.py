@@ -128,7 +128,7 @@ def _in_process(monkeypatch, env: dict[str, str], *args: str) -> int:
     return cli.main(["eval", *args])
 
 
-def test_a_passing_gate_an_offline_rerun_and_aws_down(work, stack, model):
+def test_a_passing_gate_an_offline_rerun_and_aws_down(work, stack, model, monkeypatch, capsys):
     # AWS down: its retries' back-off is waiting, not work, so it runs beside the rest
     down = subprocess.Popen(
         [sys.executable, "-m", "prompt_tester_nb.cli", "eval", str(work / "pass.toml")],
@@ -141,19 +141,15 @@ def test_a_passing_gate_an_offline_rerun_and_aws_down(work, stack, model):
     summary = work / "summary.md"
     env = _env(stack, work, GITHUB_STEP_SUMMARY=str(summary))
     out = [work / "v.json", work / "v.xml", work / "v.md"]
-    done = _cli(
+    code = _in_process(
+        monkeypatch,
         env,
         str(work / "pass.toml"),
-        "--answers",
-        str(answers),
-        "--json",
-        str(out[0]),
-        "--junit",
-        str(out[1]),
-        "--markdown",
-        str(out[2]),
+        *("--answers", str(answers), "--json", str(out[0])),
+        *("--junit", str(out[1]), "--markdown", str(out[2])),
     )
-    assert done.returncode == 0, done.stderr + done.stdout
+    done = capsys.readouterr()
+    assert code == 0, done.err + done.out
     verdict = json.loads(out[0].read_text())
     assert verdict["passed"] is True
     names = [p["name"] for p in verdict["policies"]]
@@ -166,7 +162,7 @@ def test_a_passing_gate_an_offline_rerun_and_aws_down(work, stack, model):
     assert "min_score.rubric" in out[2].read_text()
     assert summary.read_text().strip() == out[2].read_text().strip()
 
-    # offline from the answers just recorded: the same verdict, and not one model call
+    # offline from the answers just recorded, in a process of its own: not one model call
     model.clear_requests()
     rerun = _cli(env, str(work / "pass.toml"), "--answers", str(answers), "--offline")
     assert rerun.returncode == 0, rerun.stderr + rerun.stdout
@@ -177,7 +173,7 @@ def test_a_passing_gate_an_offline_rerun_and_aws_down(work, stack, model):
     assert "infrastructure" in down_err
 
     # no output holds a key, the password or a token (the answers file holds answers only)
-    texts = [done.stdout, done.stderr, rerun.stdout, rerun.stderr, down_out, down_err]
+    texts = [done.out, done.err, rerun.stdout, rerun.stderr, down_out, down_err]
     texts += [path.read_text() for path in (*out, summary)]
     texts.append(answers.read_bytes().decode("utf-8", "replace"))
     password = password_of(stack, ALICE)
