@@ -196,7 +196,8 @@ class GateRun:
                 "a dataset's replay cannot run offline in this installation",
             )
             extra["offline"] = True
-        return session.replay(
+        replayer: Any = session.replay  # dataset=, name=, note=: the experiments' replay
+        return replayer(
             self.spec.draft,
             dataset=self.spec.dataset,
             behaviour=self.spec.behaviour,
@@ -266,7 +267,7 @@ class GateRun:
     def _blessed(self, session: Session, key: str) -> Any:
         """The dataset's blessed experiment's header (``s.experiments``), or exit 2 naming
         the key that needs it."""
-        experiments = getattr(session, "experiments", None)
+        experiments: Any = getattr(session, "experiments", None)
         require(
             experiments is not None,
             key,
@@ -287,7 +288,8 @@ class GateRun:
         return blessed[0]
 
     def _blessed_run(self, session: Session, key: str) -> Any:
-        return session.experiments.get(self._blessed(session, key).experiment_id)
+        experiments: Any = getattr(session, "experiments", None)
+        return experiments.get(self._blessed(session, key).experiment_id)
 
     # --- the verdict ----------------------------------------------------------------------
     def verdict(self) -> Verdict:

@@ -31,6 +31,7 @@ KIND_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "rubric": (("rubric", "judge"), ("rubric",)),
     "ideal": (("judge",), ()),
 }
+DEFAULT_NAMES = {"ideal": "ideal_match"}  # kinds whose own name is a run's column
 MAX_REPEATS = 20
 MAX_LIMIT = 10_000
 
@@ -62,7 +63,9 @@ class ScorerSpec(_Strict):
 
     @property
     def scorer_name(self) -> str:
-        return self.name or self.kind
+        """The name given, else the kind; ``ideal`` is a run's column (the log's ideal
+        answer), so that kind's scores are ``ideal_match``, as ``pt.scorers.ideal`` names them."""
+        return self.name or DEFAULT_NAMES.get(self.kind, self.kind)
 
     @property
     def judge_behaviour(self) -> str:
@@ -219,17 +222,17 @@ def _check(spec: GateSpec) -> None:
     for i, scorer in enumerate(spec.scorers):
         allowed, needed = KIND_KEYS[scorer.kind]
         for key in ("text", "pattern", "rubric", "judge"):
-            value = getattr(scorer, key)
-            if value is not None and key not in allowed:
+            if getattr(scorer, key) is not None and key not in allowed:
                 raise ValidationError(
                     f"scorers[{i}].{key}: a {scorer.kind} scorer takes no {key}",
                     field=f"scorers[{i}].{key}",
                 )
-            if key in needed:
-                present = value not in (None, "", [])
-                require(
-                    present, f"scorers[{i}].{key}", f"a {scorer.kind} scorer needs {key} (text)"
-                )
+        for key in needed:
+            require(
+                getattr(scorer, key) not in (None, "", []),
+                f"scorers[{i}].{key}",
+                f"a {scorer.kind} scorer needs {key} (a text)",
+            )
         if scorer.name in names or scorer.scorer_name in names:
             raise ValidationError(
                 f"scorers[{i}].name: two scorers are named {scorer.scorer_name!r}; give one a name",
