@@ -511,3 +511,17 @@ class ExperimentInfo(BaseModel):
 
 
 EXPERIMENT_COLUMNS: tuple[str, ...] = tuple(ExperimentInfo.model_fields)
+
+
+class ExperimentRowsPage(BaseModel):
+    """One page of an experiment's rows, as the web API answers (a Lambda answer holds at
+    most 6 MB): ``run`` is the run record's header line (draft, behaviour, summary), ``rows``
+    the saved rows ``offset`` to ``offset + len(rows)`` of ``total``; ``next_offset`` is where
+    the next page begins (None: this is the last)."""
+
+    experiment_id: str
+    run: dict[str, Any]
+    rows: list[dict[str, Any]]
+    offset: int = 0
+    total: int = 0
+    next_offset: int | None = None

@@ -27,13 +27,14 @@ from .models import (
     TestResult,
 )
 from .service import PromptTesterService
-from .session_clients import BehavioursAPI, DatasetsAPI, SecretsAPI
+from .session_clients import BehavioursAPI, DatasetsAPI, ExperimentsAPI, SecretsAPI
 from .settings import Settings, SignInDefaults
 
 # The sub-clients moved to session_clients.py; their names stay importable from here.
 __all__ = [
     "BehavioursAPI",
     "DatasetsAPI",
+    "ExperimentsAPI",
     "KernelSignIn",
     "SecretsAPI",
     "Session",
@@ -64,6 +65,7 @@ class Session:
         self.behaviours = BehavioursAPI(self)
         self.secrets = SecretsAPI(self)
         self.datasets = DatasetsAPI(self)
+        self.experiments = ExperimentsAPI(self)
 
     def __repr__(self) -> str:
         who = self._principal.email or self._principal.user_id
@@ -357,7 +359,9 @@ class Session:
         """Pairwise A/B of a replay run against production (``baseline=None``) or another run:
         the judge is asked twice per context with the order swapped, and only agreement counts
         as a win or a loss. Returns a ``judging.compare.Comparison``. Against production, only
-        rows of production logs are judged unless ``source="all"`` says otherwise."""
+        rows of production logs are judged unless ``source="all"`` says otherwise. When the
+        candidate is a stored experiment (it has an ``experiment_id``), the comparison is kept
+        with it and its win rate goes into the experiment's header."""
         from .engine.retry import policy_from
         from .judging.compare import compare
         from .replay import TqdmProgress
@@ -367,7 +371,7 @@ class Session:
         elif progress is False:
             progress = None
         scope = self._service.scope(self._who(), self._env.env_id)
-        return compare(
+        comparison = compare(
             scope,
             candidate,
             baseline,
@@ -378,6 +382,9 @@ class Session:
             progress=progress,
             source=source,
         )
+        if getattr(candidate, "experiment_id", None):  # a stored run: keep the comparison
+            self.experiments._attach_comparison(candidate, comparison)
+        return comparison
 
 
 _services: dict[Settings, PromptTesterService] = {}
