@@ -339,7 +339,35 @@ class GateRun:
                     raise OfflineMissError(misses, what="pairwise verdict")
         except (AuthenticationError, StoreError) as exc:
             raise InfrastructureError(str(exc)) from None
-        return self._measure(run, self.comparison)
+        verdict = self._measure(run, self.comparison)
+        try:
+            self._store(session, run, verdict)
+        except (AuthenticationError, StoreError) as exc:
+            raise InfrastructureError(f"the run could not be stored: {exc}") from None
+        return verdict
+
+    def _store(self, session: Session, run: Any, verdict: Verdict) -> None:
+        """The run as an experiment (the team sees every gate in the Experiments tab), with
+        the verdict's policies and the CI run it came from. A dataset's replay stored itself
+        as it ended: only its id is taken."""
+        stored = getattr(run, "experiment_id", None)
+        if stored is None:
+            experiments: Any = getattr(session, "experiments", None)
+            if experiments is None or not hasattr(experiments, "_store"):
+                return  # an installation that stores no experiments
+            info = experiments._store(
+                run,
+                name=self._experiment_name(),
+                note="prompt-tester eval",
+                comparison=self.comparison,
+                gate={
+                    "passed": verdict.passed,
+                    "policies": [p.model_dump() for p in verdict.policies],
+                },
+                ci=ci_context() or None,
+            )
+            stored = info.experiment_id
+        verdict.experiment_id = stored
 
     def _offline_misses(self, run: Any) -> None:
         if not self.offline:
@@ -474,6 +502,32 @@ class GateRun:
             passed=count == 0,
             detail=f"{count} item(s) passed in the blessed experiment and fail now",
         )
+
+
+def ci_context(environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """The CI run a gate came from: GitHub Actions' ``GITHUB_SHA``, ``GITHUB_REF`` and the
+    pull request's number (from ``refs/pull/N/…``, else the event file); empty elsewhere."""
+    import json
+    import re
+
+    env = os.environ if environ is None else environ
+    out: dict[str, Any] = {}
+    if env.get("GITHUB_SHA"):
+        out["sha"] = env["GITHUB_SHA"]
+    ref = env.get("GITHUB_REF", "")
+    if ref:
+        out["ref"] = ref
+    found = re.match(r"^refs/pull/(\d+)/", ref)
+    number: Any = int(found.group(1)) if found else None
+    if number is None and env.get("GITHUB_EVENT_PATH"):
+        try:
+            event = json.loads(Path(env["GITHUB_EVENT_PATH"]).read_text(encoding="utf-8"))
+            number = (event.get("pull_request") or {}).get("number")
+        except (OSError, ValueError, AttributeError):
+            number = None
+    if isinstance(number, int):
+        out["pull_request"] = number
+    return out
 
 
 def item_id(row: Any) -> str:

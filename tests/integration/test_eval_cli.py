@@ -128,7 +128,9 @@ def _in_process(monkeypatch, env: dict[str, str], *args: str) -> int:
     return cli.main(["eval", *args])
 
 
-def test_a_passing_gate_an_offline_rerun_and_aws_down(work, stack, model, monkeypatch, capsys):
+def test_a_passing_gate_an_offline_rerun_and_aws_down(
+    work, stack, alice, model, monkeypatch, capsys
+):
     # AWS down: its retries' back-off is waiting, not work, so it runs beside the rest
     down = subprocess.Popen(
         [sys.executable, "-m", "prompt_tester_nb.cli", "eval", str(work / "pass.toml")],
@@ -139,7 +141,13 @@ def test_a_passing_gate_an_offline_rerun_and_aws_down(work, stack, model, monkey
     )
     answers = work / "answers.sqlite"
     summary = work / "summary.md"
-    env = _env(stack, work, GITHUB_STEP_SUMMARY=str(summary))
+    env = _env(
+        stack,
+        work,
+        GITHUB_STEP_SUMMARY=str(summary),
+        GITHUB_SHA="0123456789abcdef0123456789abcdef01234567",
+        GITHUB_REF="refs/pull/7/merge",
+    )
     out = [work / "v.json", work / "v.xml", work / "v.md"]
     code = _in_process(
         monkeypatch,
@@ -161,6 +169,11 @@ def test_a_passing_gate_an_offline_rerun_and_aws_down(work, stack, model, monkey
     assert len(list(suites[0])) == 6  # one testcase per item and repeat
     assert "min_score.rubric" in out[2].read_text()
     assert summary.read_text().strip() == out[2].read_text().strip()
+    # stored as an experiment, with its verdict and the CI run it came from
+    stored = alice.experiments.info(verdict["experiment_id"])
+    assert stored.ci == {"sha": env["GITHUB_SHA"], "ref": "refs/pull/7/merge", "pull_request": 7}
+    assert stored.gate is not None and stored.gate["passed"] is True
+    assert [p["name"] for p in stored.gate["policies"]] == names
 
     # offline from the answers just recorded, in a process of its own: not one model call
     model.clear_requests()

@@ -15,7 +15,7 @@ from prompt_tester_nb import cli
 from prompt_tester_nb.errors import ValidationError
 from prompt_tester_nb.gate import Policy, Verdict, outputs
 from prompt_tester_nb.gate.faults import OfflineMissError
-from prompt_tester_nb.gate.run import GateRun
+from prompt_tester_nb.gate.run import GateRun, ci_context
 from prompt_tester_nb.gate.spec import build_scorers, load_spec
 
 DRAFT = {"prompt_id": "support-reply", "version": "3", "chats": [{"role": "user", "content": "hi"}]}
@@ -238,3 +238,15 @@ def test_the_writers(tmp_path, monkeypatch):
     assert text.startswith("earlier step\n## Prompt gate: passed")
     monkeypatch.delenv("GITHUB_STEP_SUMMARY")
     assert not outputs.append_step_summary("x")
+
+
+def test_the_ci_context(tmp_path):
+    assert ci_context({}) == {}
+    pr = {"GITHUB_SHA": "abc", "GITHUB_REF": "refs/pull/12/merge"}
+    assert ci_context(pr) == {"sha": "abc", "ref": "refs/pull/12/merge", "pull_request": 12}
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"pull_request": {"number": 5}}))
+    branch = {"GITHUB_REF": "refs/heads/main", "GITHUB_EVENT_PATH": str(event)}
+    assert ci_context(branch) == {"ref": "refs/heads/main", "pull_request": 5}
+    event.write_text("not json")
+    assert ci_context(branch) == {"ref": "refs/heads/main"}
