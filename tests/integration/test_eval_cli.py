@@ -239,3 +239,27 @@ def test_spec_and_command_line_faults_exit_2_naming_the_key(
     assert code == 2, err
     assert "no answer for 6 item(s)" in err and f"{PROMPT}#" in err
     assert model.requests() == []
+
+
+def test_over_budget_runs_nothing_and_a_provider_down_is_infrastructure(
+    work, stack, model, monkeypatch, capsys
+):
+    env = _env(stack, work)
+    cheap = work / "cheap.toml"
+    cheap.write_text(
+        (work / "pass.toml").read_text().replace("max_cost = 1.0", "max_cost = 0.00001")
+    )
+    out = work / "cheap.json"
+    model.clear_requests()
+    assert _in_process(monkeypatch, env, str(cheap), "--json", str(out)) == 1
+    assert model.requests() == []  # the estimate was over the cap: nothing ran
+    policies = json.loads(out.read_text())["policies"]
+    assert policies[0]["name"] == "max_cost" and policies[0]["figure"] > 0.00001
+    assert "nothing ran" in policies[0]["detail"]
+    capsys.readouterr()
+    # every row failing at the provider: nothing was learnt about the draft (no answers file,
+    # so no row comes from a cache)
+    model.add_fault("status", status=500, count=1000)
+    env["PROMPT_TESTER_MODEL_MAX_RETRIES"] = "0"  # each row fails at once
+    assert _in_process(monkeypatch, env, str(work / "pass.toml")) == 3
+    assert "every row failed at the provider" in capsys.readouterr().err
