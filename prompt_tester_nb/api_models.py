@@ -161,3 +161,39 @@ class DatasetRemoveBody(BaseModel):
     item_ids: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
         min_length=1, max_length=_DATASET_CHANGE
     )
+
+
+# --- publishing (service/publishing.py checks the rest, naming the field) ---------------------
+class PublishBody(BaseModel):
+    """A draft to publish as its prompt's next version, and the gate it passed."""
+
+    prompt_data: Annotated[Any, documented_as(PromptData)]
+    gate: Annotated[
+        Any,
+        WithJsonSchema(
+            {
+                "type": ["string", "object", "null"],
+                "description": "A stored experiment's id, or the gate's verdict (passed,"
+                " draft_sha256, prompt_id, experiment_id, policies)",
+            }
+        ),
+    ] = None
+    message: Annotated[Any, WithJsonSchema({"type": "string", "maxLength": 2000})] = Field(
+        default="", description="Why this version (kept with it)"
+    )
+    force: Annotated[Any, WithJsonSchema({"type": "boolean"})] = Field(
+        default=False, description="Publish although the gate did not pass on this draft"
+    )
+    reason: Annotated[
+        Any,
+        WithJsonSchema(
+            {"type": ["string", "null"], "minLength": 1, "maxLength": MAX_REASON, "pattern": "\\S"}
+        ),
+    ] = Field(default=None, description="Why (needed with force; audited)")
+
+
+class Published(BaseModel):
+    """The version the platform's lib/prompts answered (a text seen before: its latest)."""
+
+    prompt_id: str
+    version: str

@@ -513,6 +513,43 @@ class ExperimentInfo(BaseModel):
 EXPERIMENT_COLUMNS: tuple[str, ...] = tuple(ExperimentInfo.model_fields)
 
 
+class Publication(BaseModel):
+    """A prompt version the Tester published (``s.publish``): the product's own record, kept
+    beside the platform's PromptHistory item (which gains no field). ``verdict`` is the gate
+    it passed (``{"passed", "policies": [...]}``, or the experiment's win rate); a forced
+    publish says so with its reason."""
+
+    env_id: str
+    prompt_id: str
+    version: str
+    published_by: str  # the user's email, else their id
+    published_at: datetime
+    experiment_id: str | None = None
+    verdict: dict[str, Any] = Field(default_factory=dict)
+    draft_sha256: str
+    message: str = ""
+    forced: bool = False
+    reason: str | None = None
+
+
+class PromptHistoryEntry(BaseModel):
+    """One version of a prompt (from PromptHistory) and, when the Tester published it, who did,
+    when, with which experiment, and the message; blank for versions published elsewhere."""
+
+    version: str
+    created_at: datetime | None = None
+    published_by: str | None = None
+    published_at: datetime | None = None
+    experiment_id: str | None = None
+    passed: bool | None = None
+    message: str | None = None
+    forced: bool | None = None
+    reason: str | None = None
+
+
+PROMPT_HISTORY_COLUMNS: tuple[str, ...] = tuple(PromptHistoryEntry.model_fields)
+
+
 class ExperimentRowsPage(BaseModel):
     """One page of an experiment's rows, as the web API answers (a Lambda answer holds at
     most 6 MB): ``run`` is the run record's header line (draft, behaviour, summary), ``rows``

@@ -101,6 +101,10 @@ TABLES: tuple[Table, ...] = (
     # which write added (and removed) it, a version record which write each version commits,
     # so a dataset reads at any of its versions exactly as it was.
     Table("DatasetItems", ("dataset_key", S), ("item_key", S)),
+    # New: the versions the Tester published (s.publish), keyed like PromptHistory: who, when,
+    # with which experiment and verdict, and the message. The platform's PromptHistory item
+    # gains no field; a version published elsewhere simply has no item here.
+    Table("Publications", ("env_id_prompt_id", S), ("version", S)),
     # New: an environment's experiments (stored runs): one header per experiment
     # (``e#<experiment_id>``, ids sort by time) and one baseline record per dataset and prompt
     # (``b#<dataset>#<prompt_id>`` → the blessed experiment), so blessing moves the baseline in

@@ -157,6 +157,48 @@ class Session:
             reason=reason,
         )
 
+    def publish(
+        self,
+        prompt_data: Any,
+        prompt_id: str | None = None,
+        *,
+        gate: Any = None,
+        message: str = "",
+        force: bool = False,
+        reason: str | None = None,
+    ) -> str:
+        """Publish the draft as its prompt's next version and return that version (a str).
+
+        It is registered as flow-prompt registers a prompt (``POST
+        {FLOW_PROMPT_API_URI}lib/prompts``); the platform assigns the version, and a text it
+        has seen before answers its latest version (nothing rolls back). ``gate`` is the
+        verdict of ``pt.gate`` or a stored experiment's id; it must have passed, on this draft
+        and prompt, unless ``force=True`` with a ``reason=`` (audited). Needs the organisation
+        role ``Settings.publish_role`` names (``admin``). Every flow-prompt client of the
+        prompt may start using the new version."""
+        return self._service.publish(
+            self._who(),
+            self._env.env_id,
+            prompt_data,
+            prompt_id,
+            gate=gate,
+            message=message,
+            force=force,
+            reason=reason,
+        )
+
+    def prompt_history(self, prompt_id: str):
+        """Every version of the prompt, newest first, as a DataFrame (``PROMPT_HISTORY_COLUMNS``):
+        its ``created_at``, and for the versions the Tester published ``published_by``,
+        ``published_at``, ``experiment_id``, ``passed``, ``message``, ``forced`` and ``reason``
+        (blank for versions published elsewhere)."""
+        import pandas as pd
+
+        from .models import PROMPT_HISTORY_COLUMNS
+
+        entries = self._service.prompt_history(self._who(), self._env.env_id, prompt_id)
+        return pd.DataFrame([e.model_dump() for e in entries], columns=list(PROMPT_HISTORY_COLUMNS))
+
     def logs_frame(
         self,
         since: Any = None,

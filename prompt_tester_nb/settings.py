@@ -215,6 +215,14 @@ class Settings(BaseSettings):
         " writers of one environment take turns, stores/lease.py) before a 409; nothing is"
         " written while it waits.",
     )
+    publish_role: str = Field(
+        "admin",
+        min_length=1,
+        max_length=64,
+        validation_alias=_env("PROMPT_TESTER_PUBLISH_ROLE", "publish_role"),
+        description="The organisation role (UserRoles' role) that may publish a draft as a"
+        " prompt's next version (s.publish).",
+    )
     cursor_key: str | None = Field(
         None,
         repr=False,

@@ -156,6 +156,20 @@ OPERATIONS: tuple[Operation, ...] = (
         function=LOGS,
     ),
     Operation(
+        "publish",
+        "POST",
+        "/envs/{env}/prompts/{prompt_id}/publish",
+        "Create the prompt's next version from a draft: publish it (needs a passing gate)",
+        function=PROMPT_TESTING,
+    ),
+    Operation(
+        "prompt_history",
+        "GET",
+        "/envs/{env}/prompts/{prompt_id}/history",
+        "Every version of a prompt, with who published it through the Tester",
+        function=PROMPT_TESTING,
+    ),
+    Operation(
         "list_experiments",
         "GET",
         "/envs/{env}/experiments",

@@ -56,6 +56,7 @@ from flow_prompt.ai_models.behaviour import AIModelsBehaviour
 from flow_prompt.exceptions import (
     BehaviourIsNotDefined,
     NotEnoughBudgetError,
+    NotFoundPromptError,
 )
 
 # Re-exported for platform_client, which reaches flow-prompt's API service only through here.
@@ -343,6 +344,7 @@ __all__ = [
     "FlowModel",
     "FlowPromptService",
     "MissingKey",
+    "NotFoundPromptError",
     "Resolved",
     "build_model",
     "classify",

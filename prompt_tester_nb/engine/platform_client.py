@@ -1,7 +1,9 @@
-"""The client of the platform's flow-prompt API service: the call log and ideal answers.
+"""The client of the platform's flow-prompt API service: the call log, ideal answers and
+registering a prompt version.
 
 Tested calls are posted to ``{FLOW_PROMPT_API_URI}lib/logs`` and ideal answers are stored
-there, both through flow-prompt's own ``FlowPromptService``. That talks to a remote service
+there, and a published draft is registered at ``lib/prompts``, all through flow-prompt's own
+``FlowPromptService``. That talks to a remote service
 and has its own failure handling (a worker thread that survives errors, the service's
 answers turned into the package's errors), unlike the call quarantine in ``flow_adapter``;
 so it lives apart. ``FlowPromptService`` is taken from ``flow_adapter``, which stays the only
@@ -15,7 +17,7 @@ import queue
 import threading
 
 from ..errors import NotFoundError, StoreError
-from .flow_adapter import FlowPromptService
+from .flow_adapter import FlowPromptService, NotFoundPromptError
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +108,53 @@ def put_ideal_answer(api_uri: str, api_token: str, log_id: str, ideal_answer: st
         raise StoreError(f"Saving the ideal answer: the flow-prompt API service refused it{detail}")
 
 
+# --------------------------------------------------------------------------- prompt versions
+
+
+def register_prompt(api_uri: str, api_token: str, prompt_id: str, prompt_data: dict) -> str:
+    """Register ``prompt_data`` as flow-prompt registers a prompt, and return the version the
+    platform answered: ``FlowPromptService.get_actual_prompt`` posts ``{"prompt", "id",
+    "version", "is_taken_globally"}`` to ``{api_uri}lib/prompts`` with ``Authorization: Token
+    …``; the platform's service assigns the version (a new one for a text it has not seen,
+    else its latest).
+
+    ``get_actual_prompt`` keeps answers for five minutes per prompt id in
+    ``cached_prompts``, a dict shared by every instance of the class (keyed by prompt id
+    alone, whatever the environment), and sends nothing while an answer is cached. Each
+    registration here uses its own instance with its own empty ``cached_prompts`` and ``url``
+    (instance attributes shadow the class's), so it is always sent and never reads or fills
+    the shared cache. Failures become the package's errors, without the token.
+    """
+    import requests
+
+    client = FlowPromptService()
+    client.url = api_uri if api_uri.endswith("/") else api_uri + "/"
+    client.cached_prompts = {}
+    version = prompt_data.get("version")
+    try:
+        answer = client.get_actual_prompt(
+            api_token, prompt_id, prompt_data=prompt_data, version=version
+        )
+    except requests.RequestException as exc:
+        raise StoreError(
+            "Publishing: the flow-prompt API service (FLOW_PROMPT_API_URI) could not be reached"
+            f" or did not answer properly ({type(exc).__name__})"
+        ) from None
+    except NotFoundPromptError as exc:
+        detail = exc.args[0] if exc.args else ""
+        message = str(detail.get("message") or "") if isinstance(detail, dict) else ""
+        message = message.replace(api_token, "…")[:200]
+        raise StoreError(
+            "Publishing: the flow-prompt API service refused the prompt"
+            + (f" ({message})" if message else "")
+        ) from None
+    except ValueError:  # an answer that is not JSON
+        raise StoreError("Publishing: the flow-prompt API service's answer was not JSON") from None
+    if answer.version is None or str(answer.version) == "":
+        raise StoreError("Publishing: the flow-prompt API service answered no version")
+    return str(answer.version)
+
+
 _workers: dict[str, LogWorker] = {}
 _workers_lock = threading.Lock()
 
@@ -117,4 +166,4 @@ def log_worker(api_uri: str) -> LogWorker:
         return _workers[api_uri]
 
 
-__all__ = ["LogWorker", "log_worker", "put_ideal_answer"]
+__all__ = ["LogWorker", "log_worker", "put_ideal_answer", "register_prompt"]

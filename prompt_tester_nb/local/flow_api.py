@@ -3,7 +3,9 @@
 flow-prompt posts every call made with an API token to ``{FLOW_PROMPT_API_URI}lib/logs``.
 This server checks the token (digest and expiry, through the service's token store) and
 records the call in Logs from what flow-prompt posted, so tests show up in the log browser; a
-``PUT`` to ``lib/logs`` (``FlowPrompt.add_ideal_answer``) writes the log's ``ideal_answer``.
+``PUT`` to ``lib/logs`` (``FlowPrompt.add_ideal_answer``) writes the log's ``ideal_answer``;
+a ``POST`` to ``lib/prompts`` registers a prompt as the platform does (``prompt_registry``:
+a new version for an unseen text, the latest for a text seen before).
 Recording calls is the flow-prompt API service's job, not the Prompt Tester's: in production the
 real service writes these items. Like the platform's service may, it writes no mark of who
 made the call: the product knows its Tester's logs from its own TesterRuns records.
@@ -16,7 +18,7 @@ import logging
 import time
 from typing import Any
 
-from ..errors import AuthenticationError, PromptTesterError
+from ..errors import AuthenticationError, NotFoundError, PromptTesterError
 from ..ids import ContextId
 from ..models import check_json_size
 from ..schema import env_prompt_key
@@ -24,6 +26,7 @@ from ..service import MAX_IDEAL_ANSWER, PromptTesterService
 from ..stores.tokens import ApiTokenOwner
 from ..validation import require
 from .http_service import StandInHandler, ThreadedHTTPService
+from .prompt_registry import PromptRegistry
 
 logger = logging.getLogger(__name__)
 _MAX_BODY = 2_000_000
@@ -84,6 +87,32 @@ def store_ideal_answer(service: PromptTesterService, token: str, payload: Any) -
     cid = ContextId.parse(log_id, field="log_id")
     service.log_store.set_ideal_answer(owner.env_id, cid.prompt_id, cid.timestamp, text)
     return str(cid)
+
+
+def register_prompt(service: PromptTesterService, token: str, payload: Any) -> dict[str, Any]:
+    """``POST lib/prompts`` as flow-prompt's ``get_actual_prompt`` sends it: ``{"prompt",
+    "id", "version", "is_taken_globally"}``. The token says whose environment. Answers
+    ``{"prompt", "version", "is_taken_globally"}``: the version the text has now (a new one for
+    an unseen text) and the prompt to use. Without prompt data, the latest (404 if none)."""
+    owner = _owner(service, token)
+    require(isinstance(payload, dict), "body", "must be a JSON object")
+    prompt = payload.get("prompt")
+    prompt_id = payload.get("id") or (prompt.get("prompt_id") if isinstance(prompt, dict) else None)
+    require(isinstance(prompt_id, str) and 0 < len(prompt_id) <= 256, "id", "must be a prompt id")
+    settings = service.settings
+    registry = PromptRegistry(
+        service.aws.dynamodb, settings.table("LatestPrompts"), settings.table("PromptHistory")
+    )
+    if prompt is None:
+        latest = registry.latest(owner.env_id, prompt_id)
+        if latest is None:
+            raise NotFoundError(f"No prompt {prompt_id!r}")
+        data, version = latest.get("prompt"), latest.get("version")
+    else:
+        require(isinstance(prompt, dict), "prompt", "must be prompt data (service_dump shape)")
+        check_json_size(prompt, "prompt")
+        version, data = registry.register(owner.env_id, prompt_id, prompt)
+    return {"prompt": data, "is_taken_globally": False, "version": version}
 
 
 def _owner(service: PromptTesterService, token: str) -> ApiTokenOwner:
@@ -160,20 +189,8 @@ class _Handler(StandInHandler):
         if path.endswith("/lib/logs"):
             log_id = ingest_call_log(service, self._token(), body)
             self._send(200, {"id": log_id})
-        elif path.endswith("/lib/prompts"):
-            # The tester never asks for prompts (it runs the draft); answer as the service
-            # does when the local prompt is the latest, after checking the token.
-            if service.token_store.find(self._token()) is None:
-                self._send(401, {"message": "unknown or expired token"})
-                return
-            self._send(
-                200,
-                {
-                    "prompt": body.get("prompt"),
-                    "is_taken_globally": False,
-                    "version": body.get("version"),
-                },
-            )
+        elif path.endswith("/lib/prompts"):  # FlowPromptService.get_actual_prompt
+            self._send(200, register_prompt(service, self._token(), body))
         else:
             self._send(404, {"message": "not found"})
 

@@ -3,7 +3,7 @@
 Each handler validates its body with the same pydantic models, calls the service off the
 event loop with the verified principal, and answers JSON. Nothing here reads AWS itself.
 The dataset handlers are in dataset_handlers.py, the experiment handlers in
-experiment_handlers.py and the tester notebook's in
+experiment_handlers.py, publishing's in publish_handlers.py and the tester notebook's in
 tester_notebook.py; ROUTES, the one table of every route, is here.
 """
 
@@ -28,6 +28,8 @@ from ..api_models import (
     DatasetRowsBody,
     IdealAnswerBody,
     OpenTestBody,
+    PublishBody,
+    Published,
     SecretsDeleteBody,
     SecretsSetBody,
     TestBody,
@@ -45,6 +47,7 @@ from ..models import (
     ExperimentRowsPage,
     LogEntry,
     LogPage,
+    PromptHistoryEntry,
     PromptVersion,
     SecretStatus,
     TestDraft,
@@ -63,6 +66,7 @@ from .experiment_handlers import (
     ExperimentRowsHandler,
     ExperimentsHandler,
 )
+from .publish_handlers import PromptHistoryHandler, PublishHandler
 from .tester_notebook import TesterNotebook, TesterNotebookBody, TesterNotebookHandler
 
 __all__ = ["DOCUMENTED_AS", "DOCUMENTED_MODELS", "PATH_PARAMETERS", "ROUTES"]
@@ -364,6 +368,16 @@ ROUTES: list[tuple[str, type, dict[str, tuple[str, Any, Any]]]] = [
         f"api/envs/{ENV}/prompts/(?P<prompt_id>[^/]+)/versions",
         VersionsHandler,
         {"get": (None, list[str])},
+    ),
+    _route(
+        f"api/envs/{ENV}/prompts/(?P<prompt_id>[^/]+)/publish",
+        PublishHandler,
+        {"post": (PublishBody, Published)},
+    ),
+    _route(
+        f"api/envs/{ENV}/prompts/(?P<prompt_id>[^/]+)/history",
+        PromptHistoryHandler,
+        {"get": (None, list[PromptHistoryEntry])},
     ),
     _route(
         f"api/envs/{ENV}/prompts/(?P<prompt_id>[^/]+)",

@@ -7,7 +7,7 @@ env)`` after checking UserRoles → Environments: nothing trusts an ``env_id``.
 
 Where each operation lives: ``access`` (environments), ``logs`` (logs, log sets, ideal
 answers), ``prompts``, ``testing``, ``behaviours``, ``secrets``, ``audit``, ``tokens``,
-``datasets``, ``experiments``; what
+``datasets``, ``experiments``, ``publishing``; what
 they accept is in ``inputs``. The methods below that take ``(principal, env_id, ...)`` are
 one-line doors into those modules, kept for the interfaces that call them.
 """
@@ -36,6 +36,7 @@ from ..models import (
     LogPage,
     Principal,
     PromptData,
+    PromptHistoryEntry,
     PromptVersion,
     SecretStatus,
     TestDraft,
@@ -50,6 +51,7 @@ from ..stores.experiments import ExperimentStore
 from ..stores.lease import LeaseTable
 from ..stores.logs import LogStore
 from ..stores.prompts import PromptStore
+from ..stores.publications import PublicationStore
 from ..stores.secrets import SecretStore
 from ..stores.tester_runs import TesterRunStore
 from ..stores.tokens import TokenStore
@@ -65,6 +67,7 @@ from . import (
     experiments,
     logs,
     prompts,
+    publishing,
     secrets,
     testing,
     tokens,
@@ -133,6 +136,7 @@ class PromptTesterService:
         self.audit_store = AuditStore(db, s.table("AuditLog"))
         self.tester_run_store = TesterRunStore(db, s.table("TesterRuns"))
         self.dataset_store = DatasetStore(db, s.table("Datasets"), s.table("DatasetItems"))
+        self.publication_store = PublicationStore(db, s.table("Publications"))
         self.experiment_store = ExperimentStore(
             db, self.aws.s3, s.table("Experiments"), s.experiments_bucket
         )
@@ -404,6 +408,26 @@ class PromptTesterService:
         self, principal: Principal, env_id: str, name: str, item_ids: Any
     ) -> Dataset:
         return datasets.remove_items(self.scope(principal, env_id), name, item_ids)
+
+    # --- publishing (service.publishing) --------------------------------------------------
+    def publish(
+        self,
+        principal: Principal,
+        env_id: str,
+        prompt_data: Any,
+        prompt_id: Any = None,
+        gate: Any = None,
+        message: Any = "",
+        force: Any = False,
+        reason: Any = None,
+    ) -> str:
+        scope = self.scope(principal, env_id)
+        return publishing.publish(scope, prompt_data, prompt_id, gate, message, force, reason)
+
+    def prompt_history(
+        self, principal: Principal, env_id: str, prompt_id: str
+    ) -> list[PromptHistoryEntry]:
+        return publishing.prompt_history(self.scope(principal, env_id), prompt_id)
 
     # --- experiments (service.experiments) ------------------------------------------------
     def store_experiment(

@@ -3,7 +3,8 @@ run), judged pairwise in both orders? Counts, the win rate with its 95 % interva
 pairs in a grid, losses, then ties, then wins, then errors, a page of ``PAGE`` at a time;
 the grid sits right under the summary and selecting a pair shows both full texts and both
 reasons under it, the word diff between them, and the way on: Open in Tester (the candidate's
-row, its answer shown), the comparison as a DataFrame or CSV.
+row, its answer shown), the comparison as a DataFrame or CSV, and, when the candidate won
+(the interval above 0.5), "Publish as version N" (``publish_offer``).
 
 The judge sees each pair twice and speaks of "A" (the answer shown first) and "B"; the page
 never shows those letters: each reason names "candidate" and "production" (or the baseline
@@ -25,6 +26,7 @@ from .diff_view import word_diff_html
 from .export import CsvOffer
 from .grid import Column, Grid, cut
 from .labels import id_html, row_label
+from .publish_offer import PublishOffer
 from .replay_tool import ReplayTool
 from .scorer_form import JUDGE
 
@@ -158,6 +160,7 @@ class CompareView(Tool):
         self._candidate_run: Any = None
         self._contexts: dict[tuple[str, int], Any] = {}
         self.on_open: Any = None  # the app: show the Tester tab
+        self.publish_offer = PublishOffer(session, self.guarded, self.messages)
         self.open_button.on_click(self.guarded(lambda _: self.open_selected()))
         self.export.wire(self.guarded)
 
@@ -181,6 +184,7 @@ class CompareView(Tool):
             self.grid,
             # the chosen pair's way on (the Tester) and the whole comparison's exports
             w.HBox([self.open_button, *self.export.buttons]),
+            self.publish_offer,  # after a passing comparison only
             self.export.frame_view,
             self.pair_detail,
             self.pair_diff,
@@ -223,6 +227,7 @@ class CompareView(Tool):
         self.run_button.disabled = True
         self.summary_view.value = self.pair_detail.value = self.pair_diff.value = ""
         self.export.reset()
+        self.publish_offer.offer(None, None)
         self.open_button.disabled = True
         self._pairs, self._sorted = {}, []
         self.grid.select(None)
@@ -422,6 +427,7 @@ class CompareView(Tool):
             )
         self.grid.set_rows(rows, texts=texts)
         self.export.enable()
+        self.publish_offer.offer(c, self._candidate_run)
         self.messages.ok(f"Compared {len(c.pairs)} pair(s): see the grid, {ORDER_TEXT}")
 
     def _on_pair(self, key: Any) -> None:

@@ -108,6 +108,7 @@ def test_every_product_table_is_in_the_template_and_no_web_table(tables):
         "Leases",
         "Datasets",
         "DatasetItems",
+        "Publications",
         "Experiments",
     }
     assert set(tables) == owned
