@@ -4,6 +4,7 @@ prompt-tester local [--reset]   start the embedded default stack and wait
 prompt-tester demo              the stack plus JupyterLab on the tester notebook
 prompt-tester init              create missing tables/indexes/TTL on the configured endpoint
 prompt-tester eval SPEC.toml    the CI gate: exit 0 passed, 1 failed, 2 spec/CLI wrong, 3 infrastructure
+                                (--publish: on a pass, the draft becomes the prompt's next version)
 """
 
 from __future__ import annotations
@@ -241,7 +242,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     except (InfrastructureError, AuthenticationError, StoreError) as exc:
         print(f"error (infrastructure): {exc}", file=sys.stderr)
         return 3
-    extra = {"estimated_cost": run.estimate}
+    extra: dict = {"estimated_cost": run.estimate, "published_version": None}
+    if args.publish and verdict.passed:
+        try:
+            extra["published_version"] = run.publish(
+                verdict, message=f"prompt-tester eval {Path(args.spec).name}"
+            )
+        except InfrastructureError as exc:  # a publish that fails after a pass
+            print(f"error (infrastructure): {exc}", file=sys.stderr)
+            return 3
     if args.json:
         outputs.write(args.json, outputs.to_json(verdict, extra))
     if args.junit:
@@ -254,6 +263,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         mark = "pass" if policy.passed else "FAIL"
         print(f"{mark}  {policy.name}: {policy.detail}")
     print("the gate passed" if verdict.passed else "the gate FAILED", flush=True)
+    if extra["published_version"] is not None:
+        print(f"published {verdict.prompt_id} as version {extra['published_version']}")
+    elif args.publish:
+        print("nothing published: the gate did not pass")
     return 0 if verdict.passed else 1
 
 
@@ -289,6 +302,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     gate.add_argument(
         "--offline", action="store_true", help="call no model: every answer from --answers"
+    )
+    gate.add_argument(
+        "--publish",
+        action="store_true",
+        help="on a pass only: publish the draft as its prompt's next version",
     )
     gate.set_defaults(func=cmd_eval)
     args = parser.parse_args(argv)  # a wrong command line: argparse exits 2

@@ -346,6 +346,22 @@ class GateRun:
             raise InfrastructureError(f"the run could not be stored: {exc}") from None
         return verdict
 
+    def publish(self, verdict: Verdict, message: str = "") -> str:
+        """After a passing gate: the draft as its prompt's next version (``s.publish``, gated
+        on this verdict). Refused on a failed gate; any failure to publish after a pass is
+        infrastructure (the CLI's exit 3)."""
+        require(verdict.passed, "publish", "the gate did not pass: nothing is published")
+        session = self.session
+        assert session is not None  # verdict() signed in
+        publisher: Any = getattr(session, "publish", None)
+        if publisher is None:
+            raise InfrastructureError("publish: this installation cannot publish")
+        try:
+            return str(publisher(self.spec.draft, gate=verdict, message=message))
+        except Exception as exc:
+            words = getattr(exc, "message", None) or type(exc).__name__
+            raise InfrastructureError(f"the gate passed but publishing failed: {words}") from None
+
     def _store(self, session: Session, run: Any, verdict: Verdict) -> None:
         """The run as an experiment (the team sees every gate in the Experiments tab), with
         the verdict's policies and the CI run it came from. A dataset's replay stored itself

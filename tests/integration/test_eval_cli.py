@@ -195,12 +195,13 @@ def test_a_passing_gate_an_offline_rerun_and_aws_down(
         assert "eyJ" not in text  # no JWT (Cognito's tokens)
 
 
-def test_a_failing_gate_exits_1_and_says_why(work, stack, model, monkeypatch):
+def test_a_failing_gate_exits_1_and_says_why(work, stack, model, monkeypatch, capsys):
     junit = work / "fail.xml"
     code = _in_process(
-        monkeypatch, _env(stack, work), str(work / "fail.toml"), "--junit", str(junit)
+        monkeypatch, _env(stack, work), str(work / "fail.toml"), "--junit", str(junit), "--publish"
     )
     assert code == 1
+    assert "nothing published" in capsys.readouterr().out
     failures = [c for suite in JUnitXml.fromfile(str(junit)) for c in suite if not c.is_passed]
     assert failures
     # the judge's reason is in <failure>
@@ -263,3 +264,27 @@ def test_over_budget_runs_nothing_and_a_provider_down_is_infrastructure(
     env["PROMPT_TESTER_MODEL_MAX_RETRIES"] = "0"  # each row fails at once
     assert _in_process(monkeypatch, env, str(work / "pass.toml")) == 3
     assert "every row failed at the provider" in capsys.readouterr().err
+
+
+def test_a_passing_gate_publishes_the_draft(work, stack, alice, model, monkeypatch, capsys, unique):
+    # a prompt of its own, so the shared stack's support-reply keeps its versions
+    draft = json.loads((work / "draft.json").read_text())
+    draft["prompt_id"] = f"eval-gate-{unique}"
+    (work / "publish.json").write_text(json.dumps(draft))
+    spec = _spec(work, "publish.toml", draft="publish.json")
+    out = work / "publish-verdict.json"
+    answers = str(work / "answers.sqlite")
+    code = _in_process(
+        monkeypatch,
+        _env(stack, work),
+        str(spec),
+        "--answers",
+        answers,
+        "--json",
+        str(out),
+        "--publish",
+    )
+    assert code == 0, capsys.readouterr().err
+    version = json.loads(out.read_text())["published_version"]
+    assert version is not None and f"as version {version}" in capsys.readouterr().out
+    assert alice.prompt(draft["prompt_id"]).version == version
