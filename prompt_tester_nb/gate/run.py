@@ -141,76 +141,65 @@ class GateRun:
 
     # --- the replay -----------------------------------------------------------------------
     def _replay(self, session: Session, *, dry_run: bool) -> Any:
-        spec = self.spec
-        if spec.dataset is not None:
-            return self._replay_dataset(session, dry_run=dry_run)
+        """The replay (or its dry run) over the spec's logs or dataset. The run is not stored
+        here: ``_store`` stores it with the verdict and the CI run."""
+        import inspect
+
         from ..replay import ReplayRequest, replay
 
-        logs = spec.logs
-        assert logs is not None  # the spec has one or the other
+        spec = self.spec
+        selection: dict[str, Any]
+        if spec.dataset is not None:
+            require(
+                "dataset" in inspect.signature(ReplayRequest.build).parameters,
+                "dataset",
+                "this installation cannot replay a dataset; use a [logs] table",
+            )
+            selection = {
+                "dataset": spec.dataset,
+                "name": self._experiment_name(),
+                "note": "prompt-tester eval",
+            }
+        else:
+            logs = spec.logs
+            assert logs is not None  # the spec has one or the other
+            selection = {
+                "prompt_id": logs.prompt_id,
+                "since": logs.since,
+                "until": logs.until,
+                "limit": logs.limit,
+                "version": logs.version,
+            }
         try:
             request = ReplayRequest.build(
                 behaviour=spec.behaviour,
-                prompt_id=logs.prompt_id,
-                since=logs.since,
-                until=logs.until,
-                limit=logs.limit,
-                version=logs.version,
                 repeats=spec.repeats,
                 max_cost=spec.max_cost,
                 cache=self.answers,
+                **selection,
             )
         except ValidationError as exc:
-            key = {"behaviour": "behaviour", "repeats": "repeats", "max_cost": "max_cost"}.get(
-                exc.field or "", f"logs.{exc.field}"
-            )
+            own = {"behaviour", "repeats", "max_cost", "dataset"}
+            field = exc.field or ""
+            key = field if field in own or spec.logs is None else f"logs.{field}"
             words = exc.message.split(": ", 1)[-1]
             raise ValidationError(f"{key}: {words}", field=key) from None
-        return replay(
-            session.service,
-            session._who(),
-            session.env.env_id,
-            spec.draft,
-            request,
-            dry_run=dry_run,
-            scorers=self.scorers,
-            offline=self.offline and not dry_run,
-            progress=self.progress or None,
-        )
-
-    def _replay_dataset(self, session: Session, *, dry_run: bool) -> Any:
-        """A dataset's replay goes through ``Session.replay(dataset=…)`` (stored there)."""
-        import inspect
-
-        parameters = inspect.signature(session.replay).parameters
-        require(
-            "dataset" in parameters,
-            "dataset",
-            "this installation cannot replay a dataset yet; use a [logs] table",
-        )
-        extra: dict[str, Any] = {}
-        if self.offline and not dry_run:
-            require(
-                "offline" in parameters,
-                "offline",
-                "a dataset's replay cannot run offline in this installation",
+        try:
+            return replay(
+                session.service,
+                session._who(),
+                session.env.env_id,
+                spec.draft,
+                request,
+                dry_run=dry_run,
+                scorers=self.scorers,
+                offline=self.offline and not dry_run,
+                progress=self.progress or None,
             )
-            extra["offline"] = True
-        replayer: Any = session.replay  # dataset=, name=, note=: the experiments' replay
-        return replayer(
-            self.spec.draft,
-            dataset=self.spec.dataset,
-            behaviour=self.spec.behaviour,
-            repeats=self.spec.repeats,
-            max_cost=self.spec.max_cost,
-            cache=self.answers,
-            scorers=self.scorers,
-            dry_run=dry_run,
-            progress=False,
-            name=self._experiment_name(),
-            note="prompt-tester eval",
-            **extra,
-        )
+        except NotFoundError as exc:  # an unknown dataset or version
+            if spec.dataset is None:
+                raise
+            raise ValidationError(f"dataset: {exc.message}", field="dataset") from None
 
     def _experiment_name(self) -> str:
         ref = os.environ.get("GITHUB_REF", "")
