@@ -265,8 +265,8 @@ class GateRun:
         name = (self.spec.dataset or "").split("@", 1)[0]
         blessed = [
             e
-            for e in experiments.list(dataset=name)
-            if getattr(e, "blessed", False) and e.prompt_id == self.spec.prompt_id
+            for e in experiments.list(dataset=name, prompt_id=self.spec.prompt_id)
+            if getattr(e, "blessed", False)
         ]
         require(
             bool(blessed),
@@ -287,6 +287,7 @@ class GateRun:
         try:
             self._check_behaviours(session)
             if spec.gate.no_regressions:
+                _paired_comparison()
                 self._blessed(session, "gate.no_regressions")
             dry = self._replay(session, dry_run=True)
         except (AuthenticationError, StoreError) as exc:
@@ -491,22 +492,36 @@ class GateRun:
         )
 
     def _regressions(self, run: Any) -> Policy:
-        """Items that passed in the blessed experiment and fail in this run (paired)."""
-        from ..experiments import compare as paired  # exp-compare's compare_runs
-
+        """Items that passed in the blessed experiment and fail in this run, paired by item
+        under the experiments' pass rule (``experiments.compare.compare_runs``)."""
+        compare_runs = _paired_comparison()
         session = self.session
         assert session is not None
         base = self._blessed_run(session, "gate.no_regressions")
-        result = paired.compare_runs(base, run)
-        regressions = list(getattr(result, "regressions", []) or [])
-        count = len(regressions)
+        regressed = [str(k) for k in compare_runs(base, run).regressed]
+        named = ", ".join(regressed[:10]) + (" …" if len(regressed) > 10 else "")
         return Policy(
             name="no_regressions",
-            figure=float(count),
+            figure=float(len(regressed)),
             threshold=0.0,
-            passed=count == 0,
-            detail=f"{count} item(s) passed in the blessed experiment and fail now",
+            passed=not regressed,
+            detail=f"{len(regressed)} item(s) passed in the blessed experiment and fail now"
+            + (f": {named}" if regressed else ""),
         )
+
+
+def _paired_comparison() -> Any:
+    """``experiments.compare.compare_runs``, or exit 2 naming ``gate.no_regressions`` in an
+    installation that cannot compare experiments item by item."""
+    try:
+        from ..experiments.compare import compare_runs
+    except ImportError:
+        raise ValidationError(
+            "gate.no_regressions: has nothing to measure: this installation cannot compare"
+            " experiments item by item",
+            field="gate.no_regressions",
+        ) from None
+    return compare_runs
 
 
 def ci_context(environ: dict[str, str] | None = None) -> dict[str, Any]:

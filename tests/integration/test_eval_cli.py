@@ -288,3 +288,54 @@ def test_a_passing_gate_publishes_the_draft(work, stack, alice, model, monkeypat
     version = json.loads(out.read_text())["published_version"]
     assert version is not None and f"as version {version}" in capsys.readouterr().out
     assert alice.prompt(draft["prompt_id"]).version == version
+
+
+def _can(module: str, name: str) -> bool:
+    import importlib
+    import inspect
+
+    try:
+        found = getattr(importlib.import_module(module), name, None)
+    except ImportError:
+        return False
+    if module.endswith("replay") and found is not None:  # a dataset's replay
+        return "dataset" in inspect.signature(found.build).parameters
+    return found is not None
+
+
+@pytest.mark.skipif(
+    not (
+        _can("prompt_tester_nb.replay", "ReplayRequest")
+        and _can("prompt_tester_nb.experiments.compare", "compare_runs")
+    ),
+    reason="needs the replay over a dataset and the experiments' item-by-item comparison",
+)
+def test_a_dataset_gate_against_its_blessed_experiment(
+    work, stack, alice, model, monkeypatch, capsys, unique
+):
+    logs = alice.logs(prompt_id=PROMPT, source="production", limit=6).items
+    name = f"gate-{unique}"
+    alice.datasets.create(name)
+    alice.datasets.add_logs(name, [e.context_id for e in logs], expected="production")
+    spec = work / f"{name}.toml"
+    text = _spec(work, "tmp.toml").read_text()
+    text = text.replace(f'[logs]\nprompt_id = "{PROMPT}"\nlimit = 6\n', f'dataset = "{name}"\n')
+    spec.write_text(text)
+    env = _env(stack, work)
+    answers = str(work / "answers.sqlite")
+    out = work / f"{name}.json"
+    assert _in_process(monkeypatch, env, str(spec), "--answers", answers, "--json", str(out)) == 0
+    first = json.loads(out.read_text())
+    assert len({i["item_id"] for i in first["items"]}) == 6  # the dataset's item ids
+    assert alice.experiments.info(first["experiment_id"]).dataset == name
+    # no blessed experiment yet: no_regressions has nothing to measure
+    paired = spec.read_text().replace("min_win_rate = 0.3", "no_regressions = true")
+    paired = paired.replace('against = "production"', 'against = "baseline"')
+    spec.write_text(paired.replace("[gate]", "[gate]\nmin_win_rate = 0.0"))
+    assert _in_process(monkeypatch, env, str(spec), "--answers", answers) == 2
+    assert "gate.no_regressions" in capsys.readouterr().err
+    alice.experiments.bless(first["experiment_id"])
+    code = _in_process(monkeypatch, env, str(spec), "--answers", answers, "--json", str(out))
+    assert code == 0, capsys.readouterr().err
+    policies = {p["name"]: p for p in json.loads(out.read_text())["policies"]}
+    assert policies["no_regressions"]["figure"] == 0 and policies["no_regressions"]["passed"]
