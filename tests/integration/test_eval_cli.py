@@ -193,6 +193,14 @@ def test_a_passing_gate_an_offline_rerun_and_aws_down(
     for text in texts:
         assert SENTINEL not in text and password not in text
         assert "eyJ" not in text  # no JWT (Cognito's tokens)
+    # nor a context value or an answer's text (the answers file holds answers: not scanned)
+    ran = alice.experiments.get(verdict["experiment_id"])
+    private = {r.new for r in ran.rows if r.new} | {r.production for r in ran.rows if r.production}
+    private |= {
+        v for r in ran.rows for v in r.context.values() if isinstance(v, str) and len(v) > 5
+    }
+    for text in texts[:-1]:
+        assert not [p for p in private if p in text]
 
 
 def test_a_failing_gate_exits_1_and_says_why(work, stack, model, monkeypatch, capsys):
