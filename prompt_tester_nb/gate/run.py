@@ -28,6 +28,7 @@ from ..errors import (
     ValidationError,
 )
 from ..fingerprint import draft_sha256
+from ..replay.rows import NOT_RUN
 from ..validation import require
 from .faults import InfrastructureError, OfflineMissError
 from .spec import GateSpec, build_scorers, load_spec
@@ -296,9 +297,7 @@ class GateRun:
         require(bool(dry.rows), source, "selects no log: nothing to gate")
         if self.offline:
             missing = [
-                (item_id(r), r.repeat)
-                for r in dry.rows
-                if not r.cached and r.error_kind == "not_run"
+                (item_id(r), r.repeat) for r in dry.rows if not r.cached and r.error_kind == NOT_RUN
             ]
             if missing:
                 raise OfflineMissError(missing)
@@ -354,8 +353,8 @@ class GateRun:
 
     def _store(self, session: Session, run: Any, verdict: Verdict) -> None:
         """The run as an experiment (the team sees every gate in the Experiments tab), with
-        the verdict's policies and the CI run it came from. A dataset's replay stored itself
-        as it ended: only its id is taken."""
+        the verdict's policies and the CI run it came from (the gate's replay does not store
+        itself; a run that has an experiment id already keeps it)."""
         stored = getattr(run, "experiment_id", None)
         if stored is None:
             experiments: Any = getattr(session, "experiments", None)
@@ -513,9 +512,11 @@ class GateRun:
 def _paired_comparison() -> Any:
     """``experiments.compare.compare_runs``, or exit 2 naming ``gate.no_regressions`` in an
     installation that cannot compare experiments item by item."""
-    try:
-        from ..experiments.compare import compare_runs
-    except ImportError:
+    from importlib import import_module
+
+    try:  # by name: the module comes with the experiments' comparison, which may be absent
+        compare_runs = import_module("..experiments.compare", __package__).compare_runs
+    except (ImportError, AttributeError):
         raise ValidationError(
             "gate.no_regressions: has nothing to measure: this installation cannot compare"
             " experiments item by item",
