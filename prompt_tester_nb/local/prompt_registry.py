@@ -74,9 +74,13 @@ class PromptRegistry:
                 for i in items
             )
             if seen:
+                # the latest; LatestPrompts may lag a registration still under way, so the
+                # highest version in PromptHistory counts as the latest too
+                newest = max(items, key=lambda i: _number(i.get("version")))
                 latest = self.latest(env_id, prompt_id)
-                if latest is not None and latest.get("version") is not None:
-                    return str(latest["version"]), dict(latest.get("prompt") or prompt)
+                if latest is None or _number(latest.get("version")) < _number(newest["version"]):
+                    latest = newest
+                return str(latest["version"]), dict(latest.get("prompt") or prompt)
             version = str(max((_number(i.get("version")) for i in items), default=0) + 1)
             data = {**prompt, "prompt_id": prompt_id, "version": version}
             item = {

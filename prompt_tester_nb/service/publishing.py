@@ -64,8 +64,8 @@ def _policy(policy: Any) -> dict[str, Any]:
 
 
 def facts_of_header(header: ExperimentInfo) -> GateFacts:
-    """An experiment passed when its stored gate passed, or, with no gate, when its pairwise
-    win rate's interval lies above 0.5."""
+    """An experiment passed when its stored gate passed, or, with no gate, when it is complete
+    and its pairwise win rate's interval lies above 0.5."""
     if header.gate is not None:
         passed = header.gate.get("passed") is True
         summary = {
@@ -75,7 +75,8 @@ def facts_of_header(header: ExperimentInfo) -> GateFacts:
     else:
         win = header.aggregates.get("win_rate") if isinstance(header.aggregates, dict) else None
         low = win.get("low") if isinstance(win, dict) else None
-        passed = isinstance(low, int | float) and low > WIN_RATE_BAR
+        measured = isinstance(low, int | float) and low > WIN_RATE_BAR
+        passed = measured and header.status == "complete"  # a cancelled run proves nothing
         summary = {"passed": passed, "win_rate": dict(win) if isinstance(win, dict) else None}
     return GateFacts(
         passed=passed,
@@ -221,7 +222,12 @@ def publish(
             f"Publishing {prompt_id!r}: the flow-prompt API service answered version"
             f" {version!r}, but PromptHistory holds no such version"
         )
-    new = version not in before and item.prompt is not None and draft_sha256(item.prompt) == digest
+    # Ours when the version appeared with this publish and holds this text (the platform may
+    # store the prompt with fields of its own: the chats are the text).
+    holds = item.prompt is None or (
+        draft_sha256(item.prompt) == digest or item.prompt.get("chats") == draft.get("chats")
+    )
+    new = version not in before and holds
     recorded = False
     if new:
         record = Publication(

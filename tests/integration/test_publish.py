@@ -13,6 +13,7 @@ import pytest
 import requests
 
 import prompt_tester_nb as pt
+from prompt_tester_nb.engine.flow_adapter import FlowPromptService
 from prompt_tester_nb.fingerprint import draft_sha256
 from prompt_tester_nb.gate import Verdict
 from prompt_tester_nb.models import PROMPT_HISTORY_COLUMNS
@@ -72,6 +73,7 @@ def test_a_passing_gate_publishes_and_the_version_loads(alice, bob, service, sta
     second["version"] = v1
     v2 = alice.publish(second, pid, gate=_verdict(second), message="kinder")
     assert v2 == "2"
+    assert pid not in FlowPromptService.cached_prompts  # the shared cache is neither read nor fed
     latest = bob.prompt(pid)  # a teammate sees it as the latest
     assert latest.version == "2" and latest.data["chats"][0]["content"] == "Be brief and kind."
     assert alice.prompt(pid, "1").data["chats"][0]["content"] == "Be brief."
@@ -206,6 +208,12 @@ def test_two_publishes_of_one_prompt_at_once_give_two_versions(alice, unique):
     assert alice.prompt(pid).version == max(answers, key=int)
     history = alice.prompt_history(pid)
     assert set(history["published_by"]) == {"alice@acme.example"}
+    # the record is written once: a second one for a version leaves the first as it was
+    store = alice.service.publication_store
+    first = store.for_prompt(alice.env.env_id, pid)[answers[0]]
+    again = first.model_copy(update={"published_by": "someone@else.example", "message": "x"})
+    assert store.add(again) is False
+    assert store.for_prompt(alice.env.env_id, pid)[answers[0]] == first
 
 
 # --------------------------------------------------------------------------- REST and Lambda

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from prompt_tester_nb.errors import ValidationError
+from prompt_tester_nb.errors import AccessDeniedError, ValidationError
 from prompt_tester_nb.fingerprint import draft_sha256
 from prompt_tester_nb.gate import Policy, Verdict
 from prompt_tester_nb.models import ExperimentInfo
-from prompt_tester_nb.service.publishing import gate_facts, refusals
+from prompt_tester_nb.service.publishing import _require_role, gate_facts, refusals
+from prompt_tester_nb.settings import Settings
 
 DRAFT = {"prompt_id": "p", "chats": [{"role": "user", "content": "{q}"}], "version": "3"}
 SHA = draft_sha256(DRAFT)
@@ -65,6 +66,7 @@ def test_an_experiment_passes_by_its_gate_else_by_its_win_rate_interval():
         (_header(aggregates={"win_rate": {"rate": 0.7, "low": 0.55, "high": 0.8}}), True),
         (_header(aggregates={"win_rate": {"rate": 0.6, "low": 0.5, "high": 0.7}}), False),
         (_header(), False),  # nothing measured
+        (_header(status="incomplete", aggregates={"win_rate": {"low": 0.9}}), False),
     ]
     for header, passed in cases:
         by_id = gate_facts("e1", lambda eid, h=header: h)
@@ -84,3 +86,19 @@ def test_another_draft_or_prompt_or_a_failed_gate_is_refused_with_the_reason():
     assert refusals(failed, {SHA}, "p") == ["the gate did not pass (experiment e1)"]
     anonymous = gate_facts({"passed": True}, _no_read)
     assert "does not say which draft" in refusals(anonymous, {SHA}, "p")[0]
+
+
+def test_the_role_that_may_publish_is_the_settings():
+    from types import SimpleNamespace
+
+    def scope(role: str | None, needed: str) -> SimpleNamespace:
+        env = SimpleNamespace(role=role, org_name="Acme", org_id="org-acme")
+        service = SimpleNamespace(settings=Settings(publish_role=needed))
+        return SimpleNamespace(env=env, service=service)
+
+    assert Settings().publish_role == "admin"
+    _require_role(scope("admin", "admin"))
+    _require_role(scope("owner", "owner"))
+    for role, needed in (("member", "admin"), ("admin", "owner"), (None, "admin")):
+        with pytest.raises(AccessDeniedError, match=f"role {needed!r}"):
+            _require_role(scope(role, needed))
