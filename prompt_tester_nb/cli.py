@@ -232,6 +232,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .gate.run import GateRun
     from .gate.spec import load_spec
 
+    for option in ("json", "junit", "markdown"):  # where the outputs go, before anything runs
+        target = getattr(args, option)
+        if target is not None and (Path(target).is_dir() or not Path(target).parent.is_dir()):
+            print(
+                f"error: --{option}: {target!r} is not a file in an existing folder",
+                file=sys.stderr,
+            )
+            return 2
     try:
         spec = load_spec(args.spec)
         run = GateRun(spec, answers=args.answers, offline=args.offline)

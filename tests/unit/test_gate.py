@@ -156,6 +156,9 @@ def test_the_cli_exits_2_before_signing_in(folder, capsys, monkeypatch):
     missing = str(folder / "none.sqlite")
     assert cli.main(["eval", str(folder / "spec.toml"), "--answers", missing, "--offline"]) == 2
     assert "answers: offline, and there is no answers file" in capsys.readouterr().err
+    nowhere = str(folder / "no-such-folder" / "v.xml")
+    assert cli.main(["eval", str(folder / "spec.toml"), "--junit", nowhere]) == 2
+    assert "--junit: " in capsys.readouterr().err
     with pytest.raises(ValidationError, match=r"^offline"):
         GateRun(load_spec(folder / "spec.toml"), offline=True)
 
