@@ -111,8 +111,17 @@ def _policy_words(policy: Policy) -> str:
 
 
 def _cell(text: Any) -> str:
-    """Text safe in a Markdown table cell: one line, pipes escaped."""
-    return " ".join(str(text).split()).replace("|", "\\|")
+    """Text safe in a Markdown table cell or list line: one line, pipes escaped, and no HTML
+    (a judge's reason may hold ``<`` or ``&``: they show as written)."""
+    one_line = " ".join(_NOT_XML.sub("", str(text)).split())
+    for raw, escaped in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("|", "\\|")):
+        one_line = one_line.replace(raw, escaped)
+    return one_line
+
+
+def _code(text: Any) -> str:
+    """An id as inline code (backticks inside it cannot end the span)."""
+    return "`" + " ".join(str(text).split()).replace("`", "'") + "`"
 
 
 def to_markdown(verdict: Verdict, title: str = "Prompt gate") -> str:
@@ -139,9 +148,9 @@ def to_markdown(verdict: Verdict, title: str = "Prompt gate") -> str:
         for item in failed[:MAX_MARKDOWN_ITEMS]:
             message, _ = _failure_text(item)
             reasons = "; ".join(f"{k}: {v}" for k, v in sorted((item.get("reasons") or {}).items()))
-            reasons = _cell(reasons)[:MAX_REASON]
+            reasons = _cell(reasons[:MAX_REASON])
             lines.append(
-                f"- `{_cell(item['item_id'])}` repeat {item['repeat']}: {_cell(message)}"
+                f"- {_code(item['item_id'])} repeat {item['repeat']}: {_cell(message)}"
                 + (f" ({reasons})" if reasons else "")
             )
         if len(failed) > MAX_MARKDOWN_ITEMS:

@@ -232,6 +232,7 @@ def test_the_writers(tmp_path, monkeypatch):
     big = outputs.to_markdown(_verdict(20_000))
     assert len(big.encode()) < 200_000
     assert "## Prompt gate: FAILED" in big and "a \\| b" in big
+    assert "&lt;&amp;&gt;" in big and "<&>" not in big  # a reason's HTML shows as written
     assert "… and 19900 more" in big
     summary = tmp_path / "summary.md"
     summary.write_text("earlier step\n")
