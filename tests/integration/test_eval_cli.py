@@ -20,6 +20,7 @@ from junitparser import JUnitXml
 
 import prompt_tester_nb as pt
 from prompt_tester_nb import cli
+from prompt_tester_nb.engine.cache import AnswerCache
 from tests.conftest import password_of
 
 SENTINEL = "sk-eval-SENTINEL-3f9d2b7c-never-in-an-output"
@@ -234,14 +235,21 @@ def test_spec_and_command_line_faults_exit_2_naming_the_key(
     other.write_text((work / "pass.toml").read_text().replace('"staging"', '"nowhere"'))
     assert _in_process(monkeypatch, env, str(other)) == 2
     assert "environment" in capsys.readouterr().err
-    # offline, and the answers file lacks the worse draft's answers: exit 2, listing them
+    judge = work / "no_judge.toml"
+    text = (work / "pass.toml").read_text()
+    judge.write_text(text.replace('kind = "rubric"\n', 'kind = "rubric"\njudge = "nobody"\n'))
+    assert _in_process(monkeypatch, env, str(judge)) == 2
+    assert "scorers[1].judge: no behaviour named 'nobody'" in capsys.readouterr().err
+    # offline, and the answers file lacks the answers: exit 2, listing them
+    empty = work / "empty.sqlite"
+    AnswerCache(empty).close()
     model.clear_requests()
     code = _in_process(
         monkeypatch,
         env,
         str(work / "fail.toml"),
         "--answers",
-        str(work / "answers.sqlite"),
+        str(empty),
         "--offline",
     )
     err = capsys.readouterr().err
