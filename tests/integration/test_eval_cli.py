@@ -181,6 +181,23 @@ def test_a_passing_gate_an_offline_rerun_and_aws_down(
     rerun = _cli(env, str(work / "pass.toml"), "--answers", str(answers), "--offline")
     assert rerun.returncode == 0, rerun.stderr + rerun.stdout
     assert model.requests() == []
+    # offline, a judge's verdict the file lacks is a miss too (the answers are there): the
+    # scorer's, then the pairwise judge's; still not one model call
+    for old, new, what in (
+        ('rubric = "Apologises', 'rubric = "Kindly apologises', "no answer or verdict for 6"),
+        (
+            '[compare]\nagainst = "production"\nrubric = "Apologises',
+            '[compare]\nrubric = "Kinder',
+            "no pairwise verdict for 6",
+        ),
+    ):
+        other = work / "judged.toml"
+        other.write_text((work / "pass.toml").read_text().replace(old, new, 1))
+        assert (
+            _in_process(monkeypatch, env, str(other), "--answers", str(answers), "--offline") == 2
+        )
+        assert what in capsys.readouterr().err
+    assert model.requests() == []
 
     down_out, down_err = down.communicate(timeout=120)
     assert down.returncode == 3, down_err
