@@ -49,6 +49,8 @@ _LAZY = {
     "load_comparison": ("judging.compare", "load_comparison"),
     "scorers": ("judging.scorers", None),
     "sample": ("sampling", "sample"),
+    # the gate package itself: importing it makes it this attribute, so it is callable
+    "gate": ("gate", None),
 }
 
 
@@ -131,6 +133,7 @@ __all__ = [
     "__version__",
     "app",
     "connect",
+    "gate",
     "load_comparison",
     "load_run",
     "sample",

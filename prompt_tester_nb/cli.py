@@ -3,6 +3,8 @@
 prompt-tester local [--reset]   start the embedded default stack and wait
 prompt-tester demo              the stack plus JupyterLab on the tester notebook
 prompt-tester init              create missing tables/indexes/TTL on the configured endpoint
+prompt-tester eval SPEC.toml    the CI gate: exit 0 passed, 1 failed, 2 spec/CLI wrong, 3 infrastructure
+                                (--publish: on a pass, the draft becomes the prompt's next version)
 """
 
 from __future__ import annotations
@@ -221,6 +223,61 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0 if all(a.ok for a in actions) else 1
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    """The CI gate: 0 it passed, 1 it failed, 2 the spec or command line is wrong (naming the
+    key), 3 infrastructure (AWS, the sign-in, every row failing at the provider)."""
+    from .errors import AuthenticationError, StoreError, ValidationError
+    from .gate import outputs
+    from .gate.faults import InfrastructureError
+    from .gate.run import GateRun
+    from .gate.spec import load_spec
+
+    for option in ("json", "junit", "markdown"):  # where the outputs go, before anything runs
+        target = getattr(args, option)
+        if target is not None and (Path(target).is_dir() or not Path(target).parent.is_dir()):
+            print(
+                f"error: --{option}: {target!r} is not a file in an existing folder",
+                file=sys.stderr,
+            )
+            return 2
+    try:
+        spec = load_spec(args.spec)
+        run = GateRun(spec, answers=args.answers, offline=args.offline)
+        verdict = run.verdict()
+    except ValidationError as exc:  # the spec, the command line, an offline miss
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (InfrastructureError, AuthenticationError, StoreError) as exc:
+        print(f"error (infrastructure): {exc}", file=sys.stderr)
+        return 3
+    extra: dict = {"estimated_cost": run.estimate, "published_version": None}
+    if args.publish and verdict.passed:
+        try:
+            extra["published_version"] = run.publish(
+                verdict, message=f"prompt-tester eval {Path(args.spec).name}"
+            )
+        except InfrastructureError as exc:  # a publish that fails after a pass
+            print(f"error (infrastructure): {exc}", file=sys.stderr)
+            return 3
+    if args.json:
+        outputs.write(args.json, outputs.to_json(verdict, extra))
+    if args.junit:
+        outputs.write(args.junit, outputs.to_junit(verdict))
+    markdown = outputs.to_markdown(verdict)
+    if args.markdown:
+        outputs.write(args.markdown, markdown)
+    outputs.append_step_summary(markdown)
+    for policy in verdict.policies:
+        mark = "pass" if policy.passed else "FAIL"
+        print(f"{mark}  {policy.name}: {policy.detail}")
+    print("the gate passed" if verdict.passed else "the gate FAILED", flush=True)
+    if extra["published_version"] is not None:
+        print(f"published {verdict.prompt_id} as version {extra['published_version']}")
+    elif args.publish:
+        print("nothing published: the gate did not pass")
+    return 0 if verdict.passed else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="prompt-tester", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -239,11 +296,35 @@ def main(argv: list[str] | None = None) -> int:
     run.set_defaults(func=cmd_run)
     init = sub.add_parser("init", help="create missing tables, indexes and TTL (idempotent)")
     init.set_defaults(func=cmd_init)
-    args = parser.parse_args(argv)
-    from .errors import PromptTesterError
+    gate = sub.add_parser(
+        "eval",
+        help="the CI gate: run SPEC.toml's draft, scorers and policies (exit 0 pass, 1 fail,"
+        " 2 spec or command line wrong, 3 infrastructure)",
+    )
+    gate.add_argument("spec", help="the gate's spec (TOML)")
+    gate.add_argument("--json", metavar="PATH", help="write the verdict as JSON")
+    gate.add_argument("--junit", metavar="PATH", help="write JUnit XML (one testcase per item)")
+    gate.add_argument("--markdown", metavar="PATH", help="write a Markdown summary")
+    gate.add_argument(
+        "--answers", metavar="FILE", help="the answer cache to use and fill (holds answers' text)"
+    )
+    gate.add_argument(
+        "--offline", action="store_true", help="call no model: every answer from --answers"
+    )
+    gate.add_argument(
+        "--publish",
+        action="store_true",
+        help="on a pass only: publish the draft as its prompt's next version",
+    )
+    gate.set_defaults(func=cmd_eval)
+    args = parser.parse_args(argv)  # a wrong command line: argparse exits 2
+    from .errors import PromptTesterError, RegressionError
 
     try:
         return args.func(args)
+    except RegressionError as exc:  # a failed gate is never a wrong command line
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except MissingExtraError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

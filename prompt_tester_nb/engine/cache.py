@@ -4,6 +4,10 @@ A rerun of a replay answers the rows (and the judge calls) whose exact request (
 resolved messages, max_tokens, the draft's params; a repeat's number when a log is run more
 than once) was answered before, with no model call. The file holds answers and their metrics,
 never a key, a token or the messages. Safe to share between the threads of one run.
+
+Offline (``AnswerCache(path, offline=True)``, the CI gate's ``--offline``): a request the file
+does not hold is never sent; it fails with ``offline_miss()`` (kind ``offline``), so a rerun
+from committed answers makes no model call at all.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import PromptError, ValidationError
+from ..errors import PromptError, ProviderError, ValidationError
 from ..models import TestResult
 
 if TYPE_CHECKING:
@@ -35,11 +39,24 @@ _FIELDS = (
 )
 
 
-class AnswerCache:
-    """Answers by request digest (stdlib ``sqlite3``), behind one lock."""
+OFFLINE = "offline"  # the error kind of a request an offline cache does not hold
+OFFLINE_MISS = "offline: the answers file holds no answer for this request"
 
-    def __init__(self, path: str | os.PathLike[str]):
+
+def offline_miss() -> ProviderError:
+    """The failure of a request that an offline run may not send (no model was called)."""
+    return ProviderError(
+        OFFLINE_MISS, attempts=[{"attempt": "-", "model": "-", "kind": OFFLINE}], kind=OFFLINE
+    )
+
+
+class AnswerCache:
+    """Answers by request digest (stdlib ``sqlite3``), behind one lock. ``offline``: a miss
+    is never sent to a model (the scheduler and the judges raise ``offline_miss()``)."""
+
+    def __init__(self, path: str | os.PathLike[str], *, offline: bool = False):
         self.path = Path(path)
+        self.offline = offline
         fresh = not self.path.exists()
         if fresh:  # owner-only: answers come from production contexts
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))

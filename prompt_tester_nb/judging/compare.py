@@ -314,13 +314,15 @@ def compare(
     cache: Any = None,
     progress: Callable[[int, int], Any] | None = None,
     source: Any = "production",
+    offline: bool = False,
 ) -> Comparison:
     """Judge ``candidate`` (a replay run) against ``baseline`` (None: production's answers;
     or another run of the same logs) with the pairwise ``judge``, both orders.
 
     Against production, ``source`` says whose logged answers are the baseline: production
     calls only by default, so a row of a log the Tester made is skipped unless ``"all"`` (or
-    ``"prompt-tester"``) is asked for."""
+    ``"prompt-tester"``) is asked for. ``offline=True`` (with ``cache``) asks no judge: a
+    verdict the cache lacks is that pair's error (``engine.cache.OFFLINE_MISS``)."""
     source = log_source(source)
     require(
         isinstance(judge, Pairwise), "judge", "must be pt.scorers.pairwise(rubric, behaviour=…)"
@@ -332,6 +334,9 @@ def compare(
             hasattr(baseline, "rows"), "baseline", "must be a replay run, or None for production"
         )
     whole_number(concurrency, "concurrency", 1, 64)
+    require(
+        not offline or cache is not None, "cache", "an offline comparison needs an answers file"
+    )
     answers: dict[tuple[str, int], str] = {}
     baseline_models: dict[str, str | None] = {}
     draft_version = (getattr(candidate, "draft", None) or {}).get("version")
@@ -389,7 +394,7 @@ def compare(
     answer_cache = None
     cache_file = cache_path(cache)
     if cache_file is not None:
-        answer_cache = AnswerCache(cache_file)
+        answer_cache = AnswerCache(cache_file, offline=offline)
     panel = JudgePanel(scope, retry, answer_cache)
     panel.prepare(judge.behaviour, prompts.MARKER_PAIRWISE)
     panel.limiter = Limiter(concurrency, retry.grow_every, 0.0)

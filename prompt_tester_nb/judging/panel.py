@@ -12,7 +12,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from ..behaviour_spec import AS_LOGGED
-from ..engine.cache import AnswerCache
+from ..engine.cache import AnswerCache, offline_miss
 from . import prompts
 
 if TYPE_CHECKING:
@@ -111,6 +111,8 @@ class JudgePanel:
                 with self._lock:
                     self.cache_hits += 1
                 return hit.content or "", 0.0
+            if self.cache.offline:  # never sent: the run is offline
+                raise offline_miss()
         try:
             result = draft.call(call, limiter=self.limiter, cancel=self.cancel)
         except Exception as exc:

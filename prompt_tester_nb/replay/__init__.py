@@ -76,6 +76,7 @@ def replay(
     scorers: Any = None,
     source: Any = "production",
     storer: Storer | None = None,
+    offline: bool = False,
 ) -> ReplayRun:
     """Run ``request`` with the draft; returns the ``ReplayRun`` (still running with
     ``wait=False``). Ctrl-C while waiting cancels the run and returns what finished.
@@ -93,11 +94,17 @@ def replay(
     ``NotFoundError``); its items of the draft's prompt are the rows, in the dataset's order.
     ``storer`` stores the run as an experiment (``ReplayRun.store``); a run over a dataset
     calls it when it ends, unless ``dry_run``.
+
+    ``offline=True`` (it needs ``cache``) sends nothing: a row or verdict the answer cache
+    lacks fails with the kind ``offline`` (``engine.cache.offline_miss``).
     """
     source = log_source(source)
     require(progress is None or callable(progress), "progress", "must be a callable or None")
     require(on_row is None or callable(on_row), "on_row", "must be a callable or None")
     require(on_phase is None or callable(on_phase), "on_phase", "must be a callable or None")
+    require(
+        not offline or request.cache is not None, "cache", "an offline run needs an answers file"
+    )
     scorer_set = ScorerSet.build(scorers)
     scope = service.scope(principal, env_id)  # the one access check
     policy = policy_from(retry, service.retry_policy())
@@ -113,7 +120,7 @@ def replay(
     items: list[ItemEntry] = []
     if request.dataset is not None:
         selection, items = _dataset_rows(scope, request, prompt_id)
-    cache = AnswerCache(request.cache) if request.cache is not None else None
+    cache = AnswerCache(request.cache, offline=offline) if request.cache is not None else None
     if panel is not None:
         panel.cache = cache
     run = ReplayRun(

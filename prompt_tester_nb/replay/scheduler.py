@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ..engine.cache import AnswerCache
+from ..engine.cache import AnswerCache, offline_miss
 from ..engine.failures import Cancelled
 from ..engine.limiter import Limiter
 from ..errors import PromptTesterError, ProviderError
@@ -171,6 +171,8 @@ class ReplayScheduler(JudgedRuns):
             if call is None:  # answered from the cache at planning: score it only
                 result = row.result
             else:
+                if self.cache is not None and self.cache.offline:
+                    raise offline_miss()  # offline: a request the answers file lacks is never sent
                 result = self.prepared.call(
                     call, limiter=self.limiter, cancel=self.cancel, retry=self.options.retry
                 )

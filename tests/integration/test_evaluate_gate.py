@@ -34,11 +34,11 @@ def _run(tmp_path: Path, stack, monkeypatch, draft: str) -> nbformat.NotebookNod
 def test_the_gate_fails_the_notebook_on_a_worse_draft(tmp_path, stack, monkeypatch, model):
     with pytest.raises(CellExecutionError) as info:
         _run(tmp_path, stack, monkeypatch, "worse")
-    assert info.value.ename == "AssertionError"
-    assert "the draft loses to production" in str(info.value)
+    assert info.value.ename == "RegressionError"  # verdict.raise_for_failure()
+    assert "the gate failed: min_win_rate" in str(info.value)
 
 
 def test_the_gate_passes_the_candidate_on_other_data(tmp_path, stack, monkeypatch, model):
     nb = _run(tmp_path, stack, monkeypatch, "candidate")
     last = nb.cells[-1].outputs[-1]["data"]["text/plain"]
-    assert "gate passed" in last
+    assert "('min_win_rate'" in last and "False" not in last
