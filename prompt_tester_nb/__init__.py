@@ -49,8 +49,8 @@ _LAZY = {
     "load_comparison": ("judging.compare", "load_comparison"),
     "scorers": ("judging.scorers", None),
     "sample": ("sampling", "sample"),
-    # the gate package itself: importing it makes it this attribute, so it is callable
-    "gate": ("gate", None),
+    "gate": ("gating.run", "gate"),
+    "Verdict": ("gating.verdict", "Verdict"),
 }
 
 
@@ -130,6 +130,7 @@ __all__ = [
     "TestDraft",
     "TestResult",
     "ValidationError",
+    "Verdict",
     "__version__",
     "app",
     "connect",

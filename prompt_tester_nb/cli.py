@@ -227,10 +227,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     """The CI gate: 0 it passed, 1 it failed, 2 the spec or command line is wrong (naming the
     key), 3 infrastructure (AWS, the sign-in, every row failing at the provider)."""
     from .errors import AuthenticationError, StoreError, ValidationError
-    from .gate import outputs
-    from .gate.faults import InfrastructureError
-    from .gate.run import GateRun
-    from .gate.spec import load_spec
+    from .gating import outputs
+    from .gating.faults import InfrastructureError
+    from .gating.run import GateRun
+    from .gating.spec import load_spec
 
     for option in ("json", "junit", "markdown"):  # where the outputs go, before anything runs
         target = getattr(args, option)

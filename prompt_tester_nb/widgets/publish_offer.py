@@ -17,7 +17,7 @@ import ipywidgets as w
 
 from ..errors import ValidationError
 from ..fingerprint import draft_sha256
-from ..gate import Policy, Verdict
+from ..gating import Policy, Verdict
 from ..session import Session
 from ._common import Messages, esc
 

@@ -15,7 +15,7 @@ import requests
 import prompt_tester_nb as pt
 from prompt_tester_nb.engine.flow_adapter import FlowPromptService
 from prompt_tester_nb.fingerprint import draft_sha256
-from prompt_tester_nb.gate import Verdict
+from prompt_tester_nb.gating import Verdict
 from prompt_tester_nb.models import PROMPT_HISTORY_COLUMNS
 from prompt_tester_nb.schema import env_prompt_key
 from prompt_tester_nb.widgets import Tester

@@ -13,10 +13,10 @@ from junitparser import JUnitXml
 import prompt_tester_nb as pt
 from prompt_tester_nb import cli
 from prompt_tester_nb.errors import ValidationError
-from prompt_tester_nb.gate import Policy, Verdict, outputs
-from prompt_tester_nb.gate.faults import OfflineMissError
-from prompt_tester_nb.gate.run import GateRun, ci_context
-from prompt_tester_nb.gate.spec import build_scorers, load_spec
+from prompt_tester_nb.gating import Policy, Verdict, outputs
+from prompt_tester_nb.gating.faults import OfflineMissError
+from prompt_tester_nb.gating.run import GateRun, ci_context
+from prompt_tester_nb.gating.spec import build_scorers, load_spec
 
 DRAFT = {"prompt_id": "support-reply", "version": "3", "chats": [{"role": "user", "content": "hi"}]}
 
@@ -172,7 +172,7 @@ def test_a_regression_error_is_exit_1_never_2(monkeypatch, capsys):
     monkeypatch.setattr(cli, "cmd_eval", failing)
     assert cli.main(["eval", "spec.toml"]) == 1
     assert "the gate failed: x" in capsys.readouterr().err
-    assert callable(pt.gate) and pt.gate.Verdict is Verdict  # the package, callable
+    assert callable(pt.gate) and pt.Verdict is Verdict
     assert issubclass(OfflineMissError, ValidationError)
     assert "2 item(s): a#1 (repeat 0), b#2 (repeat 1)" in str(
         OfflineMissError([("a#1", 0), ("b#2", 1)])

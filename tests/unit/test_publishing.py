@@ -8,7 +8,7 @@ import pytest
 
 from prompt_tester_nb.errors import AccessDeniedError, ValidationError
 from prompt_tester_nb.fingerprint import draft_sha256
-from prompt_tester_nb.gate import Policy, Verdict
+from prompt_tester_nb.gating import Policy, Verdict
 from prompt_tester_nb.models import ExperimentInfo
 from prompt_tester_nb.service.publishing import _require_role, gate_facts, refusals
 from prompt_tester_nb.settings import Settings
