@@ -21,6 +21,7 @@ from .models import (
     SecretStatus,
 )
 from .service import PromptTesterService
+from .validation import require
 
 if TYPE_CHECKING:
     from .session import Session
@@ -190,6 +191,33 @@ class ExperimentsAPI:
         service, who, env = self._door()
         info, lines, comparison = service.read_experiment(who, env, experiment_id)
         return load(info, lines, comparison)
+
+    def blessed(self, dataset: str, prompt_id: str) -> ExperimentInfo:
+        """The dataset's blessed experiment for the prompt (its baseline); a NotFoundError
+        when none is blessed."""
+        service, who, env = self._door()
+        return service.blessed_experiment(who, env, dataset, prompt_id)
+
+    def compare(self, other_id: str, base_id: str | None = None):  # -> ExperimentComparison
+        """Compare two stored experiments item by item: ``other_id`` against ``base_id``, or
+        against the blessed experiment of its dataset and prompt when no base is named.
+        ``cmp.to_dataframe()`` (regressions first), ``cmp.regressions``, ``cmp.summary()``
+        (McNemar's exact test on pass/fail pairs, a bootstrap interval of each scorer's mean
+        difference, every other difference between the runs in words)."""
+        from .experiments.compare import compare_runs
+
+        other = self.get(other_id)
+        if base_id is None:
+            info = other.experiment
+            require(
+                info.dataset is not None,
+                "base_id",
+                f"experiment {info.experiment_id!r} ran over a log query, which has no blessed"
+                " baseline: name the base",
+            )
+            base_id = self.blessed(info.dataset, info.prompt_id).experiment_id
+        base = self.get(base_id)
+        return compare_runs(base, other, base_info=base.experiment, other_info=other.experiment)
 
     def bless(self, experiment_id: str) -> ExperimentInfo:
         """Make it its dataset's baseline for its prompt (audited; the one blessed before is

@@ -264,18 +264,10 @@ class GateRun:
             "has nothing to measure: this installation stores no experiments",
         )
         name = (self.spec.dataset or "").split("@", 1)[0]
-        blessed = [
-            e
-            for e in experiments.list(dataset=name, prompt_id=self.spec.prompt_id)
-            if getattr(e, "blessed", False)
-        ]
-        require(
-            bool(blessed),
-            key,
-            f"has nothing to measure: dataset {name!r} has no blessed experiment for prompt"
-            f" {self.spec.prompt_id!r} (s.experiments.bless(experiment_id))",
-        )
-        return blessed[0]
+        try:
+            return experiments.blessed(name, self.spec.prompt_id)
+        except NotFoundError as exc:
+            raise ValidationError(f"{key}: has nothing to measure: {exc}", field=key) from None
 
     def _blessed_run(self, session: Session, key: str) -> Any:
         experiments: Any = getattr(session, "experiments", None)

@@ -452,6 +452,11 @@ class PromptTesterService:
     ) -> ExperimentInfo:
         return experiments.get_experiment(self.scope(principal, env_id), experiment_id)
 
+    def blessed_experiment(
+        self, principal: Principal, env_id: str, dataset: str, prompt_id: str
+    ) -> ExperimentInfo:
+        return experiments.blessed_experiment(self.scope(principal, env_id), dataset, prompt_id)
+
     def read_experiment(
         self, principal: Principal, env_id: str, experiment_id: str
     ) -> tuple[ExperimentInfo, str, str | None]:

@@ -270,6 +270,23 @@ def get_experiment(scope: EnvironmentScope, experiment_id: Any) -> ExperimentInf
     return _info(_header(scope, experiment_id))
 
 
+def blessed_experiment(scope: EnvironmentScope, dataset: Any, prompt_id: Any) -> ExperimentInfo:
+    """The dataset's baseline for the prompt: the experiment blessed for them. A comparison
+    or a gate without an explicit base compares against it, so that base never drifts; with
+    none blessed, a ``NotFoundError`` that says how to bless one."""
+    name = dataset_name(dataset, "dataset")
+    require(
+        isinstance(prompt_id, str) and 0 < len(prompt_id) <= 256, "prompt_id", "must be a prompt id"
+    )
+    found = scope.service.experiment_store.blessed(scope.env.env_id, name, prompt_id)
+    if found is None:
+        raise NotFoundError(
+            f"Dataset {name!r} has no blessed experiment for prompt {prompt_id!r}: bless one"
+            " with s.experiments.bless(experiment_id), or name the base"
+        )
+    return get_experiment(scope, found)
+
+
 def read_experiment(
     scope: EnvironmentScope, experiment_id: Any
 ) -> tuple[ExperimentInfo, str, str | None]:

@@ -92,6 +92,17 @@ def experiment_flow(alice: pt.Session, bob: pt.Session, run, unique: str) -> Non
     assert alice.experiments.bless(b.experiment_id).blessed  # moves the baseline
     blessed = {e.experiment_id: e.blessed for e in alice.experiments.list(dataset=dataset)}
     assert blessed == {a.experiment_id: False, b.experiment_id: True}
+    # compared against the blessed one unless a base is named; the same rows: nothing regressed
+    assert bob.experiments.blessed(dataset, a.prompt_id).experiment_id == b.experiment_id
+    cmp = bob.experiments.compare(a.experiment_id)
+    summary = cmp.summary()
+    items = {getattr(r, "item_id", None) or r.context_id for r in run.rows}
+    assert (summary["items"], summary["regressions"]) == (len(items), 0)
+    assert any("dataset" in words and "@1" in words for words in cmp.differences)
+    assert bob.experiments.compare(b.experiment_id, base_id=a.experiment_id).summary()["items"]
+    with pytest.raises(pt.ValidationError) as info:
+        bob.experiments.compare(first.experiment_id)  # a log-query run has no baseline
+    assert info.value.field == "base_id"
     with pytest.raises(pt.ValidationError) as info:
         alice.experiments.bless(first.experiment_id)  # a log-query run has no dataset
     assert info.value.field == "experiment_id"
