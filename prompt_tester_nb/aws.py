@@ -23,7 +23,7 @@ def _config(settings: Settings, service: str = "") -> Config:
         # a local endpoint (127.0.0.1:port) has no bucket subdomains: bucket in the path
         extra["s3"] = {"addressing_style": "path"}
     return Config(
-        retries={"mode": "standard", "max_attempts": 4},
+        retries={"mode": "standard", "max_attempts": settings.aws_max_retries},
         connect_timeout=5,
         read_timeout=settings.aws_timeout_seconds,
         max_pool_connections=64,

@@ -195,11 +195,19 @@ class Settings(BaseSettings):
         validation_alias=_env("PROMPT_TESTER_MODEL_MAX_RETRIES", "model_max_retries"),
         description="The openai client's retries per attempt (backoff, honouring Retry-After).",
     )
+    aws_max_retries: int = Field(
+        4,
+        ge=0,
+        le=10,
+        validation_alias=_env("PROMPT_TESTER_AWS_MAX_RETRIES", "aws_max_retries"),
+        description="Retries botocore makes of a throttled, failed or dropped AWS call after the"
+        " first attempt (standard retry mode, with backoff).",
+    )
     aws_timeout_seconds: float = Field(
         20,
         gt=0,
         validation_alias=_env("PROMPT_TESTER_AWS_TIMEOUT", "aws_timeout_seconds"),
-        description="Read timeout of each AWS call (botocore retries throttling up to 4 times).",
+        description="Read timeout of each AWS call.",
     )
     access_cache_seconds: float = Field(
         10,
@@ -360,3 +368,17 @@ class SignInDefaults(BaseSettings):
     password: SecretStr | None = Field(
         None, validation_alias=_env("PROMPT_TESTER_PASSWORD", "password")
     )
+
+
+class CiRun(BaseSettings):
+    """The CI run a gate runs in, as GitHub Actions describes it in its own variables (empty
+    elsewhere): which commit and ref, the event file (a pull request's number), and the job
+    summary file ``prompt-tester eval`` appends its Markdown to. Not configuration: read here
+    so that Settings' module stays the package's one reader of the environment."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+    sha: str = Field("", validation_alias=_env("GITHUB_SHA", "sha"))
+    ref: str = Field("", validation_alias=_env("GITHUB_REF", "ref"))
+    event_path: str = Field("", validation_alias=_env("GITHUB_EVENT_PATH", "event_path"))
+    step_summary: str = Field("", validation_alias=_env("GITHUB_STEP_SUMMARY", "step_summary"))

@@ -15,6 +15,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+from ..settings import CiRun
 from .verdict import Policy, Verdict
 
 MAX_MARKDOWN_ITEMS = 100  # failed items listed in the Markdown (the rest are counted)
@@ -166,7 +167,7 @@ def write(path: str | os.PathLike[str], text: str) -> Path:
 
 def append_step_summary(text: str) -> bool:
     """Append to ``$GITHUB_STEP_SUMMARY`` when a GitHub Actions job set it."""
-    target = os.environ.get("GITHUB_STEP_SUMMARY")
+    target = CiRun().step_summary
     if not target:
         return False
     with open(target, "a", encoding="utf-8") as handle:

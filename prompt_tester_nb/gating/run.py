@@ -29,6 +29,7 @@ from ..errors import (
 )
 from ..fingerprint import draft_sha256
 from ..replay.rows import NOT_RUN
+from ..settings import CiRun
 from ..validation import require
 from .faults import InfrastructureError, OfflineMissError
 from .spec import GateSpec, build_scorers, load_spec
@@ -203,8 +204,8 @@ class GateRun:
             raise ValidationError(f"dataset: {exc.message}", field="dataset") from None
 
     def _experiment_name(self) -> str:
-        ref = os.environ.get("GITHUB_REF", "")
-        sha = os.environ.get("GITHUB_SHA", "")[:8]
+        ci = CiRun()
+        ref, sha = ci.ref, ci.sha[:8]
         return " ".join(p for p in ("gate", self.spec.prompt_id, ref, sha) if p)
 
     def _compare_estimate(self, session: Session, dry: Any) -> float:
@@ -519,22 +520,23 @@ def _paired_comparison() -> Any:
 
 def ci_context(environ: dict[str, str] | None = None) -> dict[str, Any]:
     """The CI run a gate came from: GitHub Actions' ``GITHUB_SHA``, ``GITHUB_REF`` and the
-    pull request's number (from ``refs/pull/N/…``, else the event file); empty elsewhere."""
+    pull request's number (from ``refs/pull/N/…``, else the event file); empty elsewhere.
+    ``environ`` stands in for the process's variables (``settings.CiRun`` reads those)."""
     import json
     import re
 
-    env = os.environ if environ is None else environ
+    ci = CiRun() if environ is None else CiRun.model_validate(environ)
     out: dict[str, Any] = {}
-    if env.get("GITHUB_SHA"):
-        out["sha"] = env["GITHUB_SHA"]
-    ref = env.get("GITHUB_REF", "")
+    if ci.sha:
+        out["sha"] = ci.sha
+    ref = ci.ref
     if ref:
         out["ref"] = ref
     found = re.match(r"^refs/pull/(\d+)/", ref)
     number: Any = int(found.group(1)) if found else None
-    if number is None and env.get("GITHUB_EVENT_PATH"):
+    if number is None and ci.event_path:
         try:
-            event = json.loads(Path(env["GITHUB_EVENT_PATH"]).read_text(encoding="utf-8"))
+            event = json.loads(Path(ci.event_path).read_text(encoding="utf-8"))
             number = (event.get("pull_request") or {}).get("number")
         except (OSError, ValueError, AttributeError):
             number = None

@@ -23,11 +23,12 @@ def proxy(stack):
     p.stop()
 
 
-def _through(stack, proxy, aws_timeout_seconds: float) -> pt.Session:
+def _through(stack, proxy, aws_timeout_seconds: float, aws_max_retries: int = 4) -> pt.Session:
     settings = stack.settings.model_copy(
         update={
             "endpoint_url": proxy.url,
             "aws_timeout_seconds": aws_timeout_seconds,
+            "aws_max_retries": aws_max_retries,
             "access_cache_seconds": 0,
         }
     )
@@ -45,6 +46,16 @@ def faulty(stack, proxy):
     the proxy sees exactly the attempts the faults caused (no timeout-and-retry of its own)."""
     proxy.clear()
     yield _through(stack, proxy, aws_timeout_seconds=60)
+    proxy.clear()
+
+
+@pytest.fixture
+def brittle(stack, proxy):
+    """Alice through the proxy with no botocore retry (PROMPT_TESTER_AWS_MAX_RETRIES=0): for
+    the tests of what a call that failed for good leaves behind, where retries would only add
+    their backoff (seconds per call) to the same outcome."""
+    proxy.clear()
+    yield _through(stack, proxy, aws_timeout_seconds=60, aws_max_retries=0)
     proxy.clear()
 
 
@@ -67,7 +78,7 @@ def test_a_few_throttles_are_retried_and_succeed(faulty, proxy, unique):
 
 
 def test_persistent_throttling_is_a_clear_error_and_writes_nothing(faulty, proxy, unique):
-    proxy.add_fault("throttle", match="TransactWriteItems", count=10)
+    proxy.add_fault("throttle", match="TransactWriteItems", count=10)  # over the 4 retries
     with pytest.raises(pt.StoreError) as info:
         faulty.behaviours.create(f"thr-{unique}", SPEC)
     assert "ThrottlingException" in str(info.value) and "Traceback" not in str(info.value)
@@ -81,8 +92,9 @@ def test_persistent_throttling_is_a_clear_error_and_writes_nothing(faulty, proxy
     ("kind", "options"), [("status", {"status": 500}), ("drop", {}), ("throttle", {})]
 )
 def test_failed_behaviour_changes_leave_the_behaviour_and_the_audit_log_as_they_were(
-    faulty, proxy, unique, kind, options
+    brittle, proxy, unique, kind, options
 ):
+    faulty = brittle
     name = f"keep-{unique}"
     faulty.behaviours.create(name, SPEC)
     before = faulty.behaviours.get(name)
@@ -119,7 +131,8 @@ def test_a_failing_token_write_makes_the_test_fail_plainly_and_keeps_no_token(st
     ("kind", "options", "words"),
     [("status", {"status": 500}, "failed at AWS"), ("drop", {}, "could not be reached")],
 )
-def test_server_errors_and_dropped_connections(faulty, proxy, unique, kind, options, words):
+def test_server_errors_and_dropped_connections(brittle, proxy, unique, kind, options, words):
+    faulty = brittle
     before = [s.model_dump() for s in faulty.secrets.status()]
     proxy.add_fault(kind, match="PutSecretValue", count=10, **options)
     with pytest.raises(pt.StoreError) as info:

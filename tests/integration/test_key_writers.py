@@ -13,7 +13,9 @@ import time
 import uuid
 from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
 
 import prompt_tester_nb as pt
 from prompt_tester_nb.local.fault_proxy import FaultProxy, _Handler
@@ -85,6 +87,18 @@ def _leases(service: PromptTesterService, **options: Any) -> LeaseTable:
 
 def _store(service: PromptTesterService, **options: Any) -> SecretStore:
     return SecretStore(service.aws.secretsmanager, None, lease=_leases(service, **options))
+
+
+def _dying_store(service: PromptTesterService) -> SecretStore:
+    """A writer through the proxy whose Secrets Manager client makes one attempt per call: a
+    dropped call fails at once instead of after botocore's backed-off retries (each of which
+    the proxy would drop as well), so a writer dies in milliseconds, not seconds."""
+    sm = boto3.session.Session(region_name=service.settings.region).client(
+        "secretsmanager",
+        endpoint_url=service.settings.endpoint_for("secretsmanager"),
+        config=Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=5),
+    )
+    return SecretStore(sm, None, lease=_leases(service))
 
 
 def _pending(sm: Any, name: str) -> list[str]:
@@ -173,11 +187,11 @@ def test_a_writer_that_dies_between_its_steps_leaves_one_pending_label_at_most(
     sm = service.aws.secretsmanager
     healthy = _store(service)
     healthy.merge(name, {"OPENAI_ORG": "org-first"}, [], {})
-    dying = _store(through_proxy)
+    dying = _dying_store(through_proxy)
     try:
         for w in range(22):
             proxy.clear()
-            proxy.cut_after_put = True  # botocore's retries of the cut calls are cut too
+            proxy.cut_after_put = True  # every later call of the writer is dropped
             with pytest.raises(pt.StoreError):
                 dying.merge(name, {"OPENAI_API_KEY": f"sk-{w}-{unique}-lost"}, [], {})
             assert PUT_SECRET in proxy.seen and STAGE in proxy.dropped, proxy.seen
