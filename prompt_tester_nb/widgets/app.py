@@ -10,12 +10,13 @@ from ..session import Session, connect
 from ._common import Tool, esc, style
 from .behaviour_editor import BehaviourEditor
 from .compare_view import CompareView
+from .datasets_tab import DatasetBrowser
 from .log_browser import LogBrowser
 from .replay_tool import ReplayTool
 from .secrets_form import SecretsForm
 from .tester import Tester
 
-TABS = ("Logs", "Tester", "Replay", "Compare", "Behaviours", "Secrets")
+TABS = ("Logs", "Tester", "Replay", "Compare", "Datasets", "Behaviours", "Secrets")
 
 
 class PromptTesterApp(Tool):
@@ -36,12 +37,17 @@ class PromptTesterApp(Tool):
         self.replay.on_open = lambda _row: self._show_tab("Tester")
         self.compare = CompareView(session, self.replay)
         self.compare.on_open = lambda _row: self._show_tab("Tester")
+        self.datasets = DatasetBrowser(session)
+        # logs added from the Logs tab or a replay show in the Datasets tab's grid
+        for adder in (self.logs.add_to_dataset, self.replay.add_to_dataset):
+            adder.on_added.append(lambda _ds: self.datasets.refresh())
         self.tabs = w.Tab(
             children=[
                 self.logs,
                 self.tester,
                 self.replay,
                 self.compare,
+                self.datasets,
                 self.behaviours,
                 self.secrets,
             ]
@@ -80,6 +86,8 @@ class PromptTesterApp(Tool):
         elif change["new"] == TABS.index("Compare"):
             self.compare.load_behaviours()
             self.compare.refresh_runs()
+        elif change["new"] == TABS.index("Datasets"):
+            self.datasets.refresh()  # a teammate's changes too
 
 
 def app(

@@ -17,6 +17,7 @@ from ..errors import ValidationError
 from ..judging.scorers import ScorerSet
 from ..session import Session
 from ._common import esc
+from .dataset_add import AddToDataset
 from .export import CSV_LINK_MAX, CsvOffer
 from .grid import Grid
 from .replay_options import ALL_VERSIONS, DRAFT_VERSION, SAME, ReplayOptions
@@ -84,12 +85,18 @@ class ReplayTool(ReplayOptions):
             empty=EMPTY,
             min_width="880px",  # beside JupyterLab's side bar every column shows
             search=True,
+            multi=True,  # Ctrl/Cmd-click: several rows for Add to dataset
         )
         self.table = self.grid.table  # the ITable: ``table.selected_rows`` is the browser's
         self.open_button = w.Button(
             description="Open in Tester", icon="flask", button_style="primary", disabled=True
         )
         self.open_button.add_class("pt-replay-open")
+        # the selected rows' logs into a dataset (a log's repeats are one item)
+        self.add_to_dataset = AddToDataset(
+            session, self._selected_context_ids, css_class="pt-replay", noun="log"
+        )
+        self.grid.on_selection(lambda _keys: self.add_to_dataset.refresh_button_state())
         self.export = CsvOffer("replay", "app.replay", self.to_dataframe, "pt-replay")
         self.frame_button, self.csv_button = self.export.frame_button, self.export.csv_button
         self.csv_link, self.frame_view = self.export.csv_link, self.export.frame_view
@@ -141,6 +148,7 @@ class ReplayTool(ReplayOptions):
             w.HBox([self.open_button, self.frame_button, self.csv_button, self.csv_link]),
             self.frame_view,  # the run as a DataFrame, once asked for
             self.grid,
+            self.add_to_dataset,
             self.row_scores,
             self.diff,
             self.output,
@@ -372,6 +380,15 @@ class ReplayTool(ReplayOptions):
         """The replay row chosen in the grid (None when none is)."""
         key = self.grid.selected_key
         return self._rows.get(key) if key else None
+
+    def select_rows(self, keys: list[tuple[str, int]]) -> list[Any]:
+        """Select several rows of the page shown: ``(context_id, repeat)`` each."""
+        self.grid.select_keys(keys)
+        return [self._rows[k] for k in self.grid.selected_keys if k in self._rows]
+
+    def _selected_context_ids(self) -> list[str]:
+        """The logs of the rows selected, each once (its repeats are one log)."""
+        return list(dict.fromkeys(k[0] for k in self.grid.selected_keys))
 
     def select_row(self, context_id: str, repeat: int = 0) -> Any:
         """Select a row of the last run (``repeat`` 0-based, as ``ReplayRow.repeat``)."""
