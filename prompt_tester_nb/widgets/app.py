@@ -41,6 +41,7 @@ class PromptTesterApp(Tool):
         # logs added from the Logs tab or a replay show in the Datasets tab's grid
         for adder in (self.logs.add_to_dataset, self.replay.add_to_dataset):
             adder.on_added.append(lambda _ds: self.datasets.refresh())
+            adder.on_show.append(self.show_dataset)
         self.tabs = w.Tab(
             children=[
                 self.logs,
@@ -74,6 +75,11 @@ class PromptTesterApp(Tool):
         draft = self.tester.open_log(context_id, prompt_id, version)
         self.tabs.selected_index = TABS.index("Tester")
         return draft
+
+    def show_dataset(self, name: str) -> Any:
+        """The Datasets tab, opened on ``name`` (its latest version)."""
+        self._show_tab("Datasets")
+        return self.datasets.open_dataset(name)
 
     def _show_tab(self, title: str) -> None:
         self.tabs.selected_index = TABS.index(title)

@@ -47,6 +47,9 @@ def _in_the_forms_words(exc: PromptTesterError) -> str:
     return message
 
 
+LABELS = {"description_width": "125px"}  # the form's fields line up under one another
+
+
 class AddToDataset(Tool):
     """A button, "Add to dataset", and the small form it opens under it.
 
@@ -54,7 +57,9 @@ class AddToDataset(Tool):
     button is enabled while there are some (``refresh_button_state()`` after a selection
     changes). ``add(name, expected=, include_tester=, description=)`` is the click's Python
     equivalent; ``on_added`` listeners hear of each dataset changed (the Datasets tab lists
-    it again)."""
+    it again). After an add, "Open in the Datasets tab" calls the ``on_show`` listeners with
+    the dataset's name (the app shows that tab on it; without a listener the button is not
+    offered)."""
 
     def __init__(
         self,
@@ -68,6 +73,7 @@ class AddToDataset(Tool):
         self.selected_ids = selected_ids
         self.noun = noun
         self.on_added: list[Callable[[Any], Any]] = []
+        self.on_show: list[Callable[[str], Any]] = []
         self.last: Any = None  # the Dataset the last add answered with
 
         self.button = w.Button(
@@ -83,34 +89,46 @@ class AddToDataset(Tool):
             description="Dataset",
             placeholder="choose one, or type a new name",
             ensure_option=False,
-            layout=w.Layout(width="360px"),
+            layout=w.Layout(width="400px"),
+            style=LABELS,
         )
         self.name.add_class(f"{css_class}-add-name")
         self.description = w.Text(
             description="Description",
             placeholder="what these cases are for (a new dataset)",
-            layout=w.Layout(width="420px"),
+            layout=w.Layout(width="460px"),
+            style=LABELS,
         )
         self.description.add_class(f"{css_class}-add-description")
         self.expected = w.Dropdown(
-            description="Expected",
+            description="Expected answer",
             options=EXPECTED,
             value="ideal_answer",
-            layout=w.Layout(width="300px"),
+            layout=w.Layout(width="340px"),
+            style=LABELS,
         )
         self.expected.add_class(f"{css_class}-add-expected")
         self.include_tester = w.Checkbox(
             description="also the Tester's own logs (not production calls)",
             value=False,
             indent=False,
+            layout=w.Layout(width="auto"),  # the whole label, never cut
         )
         self.include_tester.add_class(f"{css_class}-add-tester")
-        self.confirm = w.Button(description="Add", icon="check", button_style="primary")
+        self.confirm = w.Button(
+            description="Add", icon="check", button_style="primary", layout=w.Layout(width="auto")
+        )
         self.confirm.add_class(f"{css_class}-add-confirm")
         self.cancel = w.Button(description="Cancel")
         self.new_note = w.HTML()
         self.result = self.messages  # what the last add did, or why it was refused
         self.result.add_class(f"{css_class}-add-result")
+        self.show_button = w.Button(
+            description="Open in the Datasets tab",
+            icon="table",
+            layout=w.Layout(display="none", width="auto"),
+        )
+        self.show_button.add_class(f"{css_class}-add-show")
         self.form = w.VBox(
             [
                 w.HTML(
@@ -132,8 +150,14 @@ class AddToDataset(Tool):
         self.button.on_click(self.guarded(lambda _: self.open_form()))
         self.cancel.on_click(self.guarded(lambda _: self.close_form()))
         self.confirm.on_click(self.guarded(lambda _: self._submit()))
+        self.show_button.on_click(self.guarded(lambda _: self.show()))
         self.name.observe(self.guarded(lambda _: self._on_name()), names="value")
-        self.children = [w.HBox([self.button, self.count]), self.form, self.result, self.output]
+        self.children = [
+            w.HBox([self.button, self.count]),
+            self.form,
+            w.HBox([self.result, self.show_button], layout=w.Layout(align_items="center")),
+            self.output,
+        ]
         self.refresh_button_state()
 
     # --- Python equivalents of the clicks ----------------------------------------------------
@@ -141,6 +165,7 @@ class AddToDataset(Tool):
         """Enable the button while rows are selected, and say how many logs they are."""
         ids = list(dict.fromkeys(self.selected_ids()))
         self.button.disabled = not ids
+        self.confirm.description = f"Add {len(ids)} {self.noun}(s)"
         self.count.value = (
             f"<span class='pt-muted'>{len(ids)} {self.noun}(s) selected</span>"
             if ids
@@ -152,11 +177,19 @@ class AddToDataset(Tool):
         """Show the form, the environment's datasets offered by name."""
         self.name.options = tuple(d.name for d in self.session.datasets.list())
         self.result.clear()
+        self.show_button.layout.display = "none"
+        self.refresh_button_state()
         self._on_name()
         self.form.layout.display = ""
 
     def close_form(self) -> None:
         self.form.layout.display = "none"
+
+    def show(self) -> None:
+        """Show the dataset last added to (the app: its Datasets tab, opened on it)."""
+        if self.last is not None:
+            for listener in list(self.on_show):
+                listener(self.last.name)
 
     def add(
         self,
@@ -192,6 +225,7 @@ class AddToDataset(Tool):
         self.last = ds
         self.close_form()
         self.result.ok(added_summary(ds, created=created))
+        self.show_button.layout.display = "" if self.on_show else "none"
         for listener in list(self.on_added):
             listener(ds)
         return ds
@@ -217,7 +251,7 @@ class AddToDataset(Tool):
         new = bool(name) and name not in self.name.options
         self.description.layout.display = "" if new else "none"
         self.new_note.value = (
-            f"<span class='pt-muted'>a new dataset, <b>{esc(name)}</b>, is created</span>"
+            f"<span class='pt-muted'>new: a dataset named <b>{esc(name)}</b> will be created</span>"
             if new
             else ""
         )

@@ -28,15 +28,17 @@ DATASET_COLUMNS = (
     Column("updated (UTC)", width="130px", nowrap=True),
 )
 
+# Every column fits beside JupyterLab's open file browser (the grid's minimum width, 880 px,
+# as the Logs grid's): the item id on one line, who added it under when (an e-mail address
+# is never broken mid-word in a column this wide).
 ITEM_COLUMNS = (
-    Column("item", width="128px", nowrap=True),
-    Column("prompt@version", width="130px"),
+    Column("item", width="144px", nowrap=True),  # 16 hex digits and the padding
+    Column("prompt@version", width="126px"),  # the header whole, on one line
     Column("context (variables)"),
     Column("expected answer"),
     Column("production's answer"),
-    Column("added in version", width="70px", numeric=True),
-    Column("added by", width="140px"),
-    Column("added (UTC)", width="124px", nowrap=True),
+    Column("added in version", width="60px", numeric=True),
+    Column("added (UTC), by", width="150px"),
 )
 
 
@@ -93,8 +95,7 @@ def item_cells(item: DatasetItem) -> list[str]:
         cut(item.expected, 120),
         cut(item.production, 120),
         str(item.added_in),
-        item.added_by or "",
-        utc_minute(item.added_at),
+        " by ".join(p for p in (utc_minute(item.added_at), item.added_by or "") if p),
     ]
 
 

@@ -36,7 +36,7 @@ INTRO = (
     " exactly as it was. Add logs with <b>Add to dataset</b> under the Logs tab's grid or a"
     " replay's.</span>"
 )
-NO_DATASET = "Choose a dataset above to see its items"
+NO_DATASET = "Choose a dataset above to see its items and versions"
 
 
 class DatasetBrowser(Tool):
@@ -101,21 +101,45 @@ class DatasetBrowser(Tool):
         )
         self.items_grid = Grid(
             ITEM_COLUMNS,
-            css_class="pt-dataset-items",
+            css_class="pt-dataset-items-grid",
             page_size=ITEMS_PAGE,
             empty=NO_DATASET,
-            min_width="1000px",
+            min_width="880px",
             search=True,
             multi=True,
         )
         self.items_table = self.items_grid.table
         self.remove_button = w.Button(
-            description="Remove selected items", icon="minus-square", disabled=True
+            description="Remove selected items",
+            icon="minus-square",
+            disabled=True,
+            layout=w.Layout(width="auto"),  # the whole label
         )
         self.remove_button.add_class("pt-dataset-remove")
         self.selection_note = w.HTML()
         self.detail = w.HTML()
         self.detail.add_class("pt-dataset-item-detail")
+
+        # the chosen dataset's part, shown once one is chosen (a hint says how until then)
+        self.choose_hint = w.HTML(f"<span class='pt-muted'>{NO_DATASET}.</span>")
+        self.dataset_view = w.VBox(
+            [
+                self.header,
+                w.HBox(
+                    [self.version, self.version_note, self.delete_button],
+                    layout=w.Layout(flex_flow="row wrap", align_items="center"),
+                ),
+                self.confirm_box,
+                self.items_grid,
+                w.HBox(
+                    [self.remove_button, self.selection_note],
+                    layout=w.Layout(align_items="center"),
+                ),
+                self.detail,
+            ],
+            layout=w.Layout(width="100%"),
+        )
+        self.dataset_view.add_class("pt-dataset-view")
 
         self.refresh_button.on_click(self.guarded(lambda _: self.refresh()))
         self.new_button.on_click(self.guarded(lambda _: self._show_new_form(True)))
@@ -137,17 +161,8 @@ class DatasetBrowser(Tool):
             self.new_form,
             self.messages,
             self.grid,
-            self.header,
-            w.HBox(
-                [self.version, self.version_note, self.delete_button],
-                layout=w.Layout(flex_flow="row wrap", align_items="center"),
-            ),
-            self.confirm_box,
-            self.items_grid,
-            w.HBox(
-                [self.remove_button, self.selection_note], layout=w.Layout(align_items="center")
-            ),
-            self.detail,
+            self.choose_hint,
+            self.dataset_view,
             self.output,
         ]
         self._show_dataset(None)
@@ -256,8 +271,7 @@ class DatasetBrowser(Tool):
             self.grid.set_rows([(d.name, dataset_cells(d)) for d in self.infos])
         finally:
             self._quiet = False
-        if not self.infos:
-            self.messages.info("No dataset in this environment yet")
+        self.choose_hint.layout.display = "" if self.dataset is None and self.infos else "none"
 
     def _latest(self) -> int | None:
         ds = self.dataset
@@ -305,7 +319,8 @@ class DatasetBrowser(Tool):
                 self.version.value = ds.version
         finally:
             self._quiet = False
-        self.version.layout.display = "none" if ds is None else ""
+        self.dataset_view.layout.display = "none" if ds is None else ""
+        self.choose_hint.layout.display = "" if ds is None and self.infos else "none"
         if ds is None:
             self._items = {}
             self.header.value = ""

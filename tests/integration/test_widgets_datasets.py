@@ -7,6 +7,7 @@ import ipywidgets
 import pytest
 
 import prompt_tester_nb as pt
+from prompt_tester_nb.widgets.app import TABS
 from prompt_tester_nb.widgets.dataset_rows import context_cell
 from tests.integration.test_log_source import _mark, _put_log
 
@@ -36,15 +37,16 @@ def test_add_to_dataset_from_the_logs_grid_and_the_datasets_tab(app, alice, serv
     assert adder.form.layout.display == ""
     name = f"ui-{unique}"
     adder.name.value = name  # a new name: the description is asked for
-    assert adder.description.layout.display == "" and "a new dataset" in adder.new_note.value
+    assert adder.description.layout.display == "" and "will be created" in adder.new_note.value
     adder.description.value = "two logs from the grid"
     adder.expected.value = "production"
     click(adder.confirm)
     said = adder.messages.text
     assert f"Created '{name}' and added 2 log(s): now version 1 (2 item(s))" in said, said
     assert adder.form.layout.display == "none"
-    # the Datasets tab lists it (told by the add), opened on a click of its row
-    assert name in tab.grid.row_keys
+    # the Datasets tab lists it (told by the add); a click there on its row opens it, and so
+    # does the button beside what the add said
+    assert name in tab.grid.row_keys and tab.dataset is None
     row = tab.grid.page_rows[tab.grid.row_keys.index(name)]
     assert (row["version"], row["items"], row["description"]) == (
         "1",
@@ -55,6 +57,11 @@ def test_add_to_dataset_from_the_logs_grid_and_the_datasets_tab(app, alice, serv
     tab.grid.table.selected_rows = [tab.grid.row_keys.index(name)]
     ds = tab.dataset
     assert ds is not None and (ds.name, ds.version, len(ds.items)) == (name, 1, 2)
+    tab.grid.table.selected_rows = []
+    assert tab.dataset is None and tab.items_grid.row_keys == []
+    click(adder.show_button)
+    assert app.tabs.selected_index == TABS.index("Datasets") and tab.dataset.name == name
+    assert tab.grid.selected_key == name
     assert tab.version.options == (("1 (latest)", 1), ("0", 0))
     cells = tab.items_grid.page_rows
     assert list(cells[0]) == [
@@ -64,8 +71,7 @@ def test_add_to_dataset_from_the_logs_grid_and_the_datasets_tab(app, alice, serv
         "expected answer",
         "production's answer",
         "added in version",
-        "added by",
-        "added (UTC)",
+        "added (UTC), by",
     ]
     by_log = {i.source_context_id: i for i in ds.items}
     first = by_log[production[0].context_id]
