@@ -135,7 +135,7 @@ def item_detail_html(item: DatasetItem) -> str:
     )
     main = (
         "<h4>Expected answer</h4>"
-        + answer_box(item.expected, "No expected answer: scorers compare with production's.")
+        + answer_box(item.expected, "No expected answer was kept for this item.")
         + "<h4>Production's answer</h4>"
         + answer_box(item.production, "No production answer was kept.")
     )
