@@ -176,14 +176,20 @@ class DatasetBrowser(Tool):
 
     # --- Python equivalents of the clicks ------------------------------------------------------
     def refresh(self) -> list[DatasetInfo]:
-        """List the datasets again. The one shown is read again: at its new latest version
-        if the latest was shown (someone may have added to it), else at the version shown."""
+        """List the datasets again. The one shown follows: read at its new latest version if
+        its latest was shown and someone changed it since, else kept as it is (a version
+        never changes, so it is not read again; the picker gains the new versions)."""
         ds, was_latest = self.dataset, self._at_latest()
         self._relist()
-        if ds is not None and ds.name in self.grid.row_keys:
-            self.open_dataset(ds.name, None if was_latest else ds.version)
-        elif ds is not None:
-            self._show_dataset(None)
+        if ds is None:
+            return self.infos
+        info = next((d for d in self.infos if d.name == ds.name), None)
+        if info is None:
+            self._show_dataset(None)  # deleted meanwhile
+        elif was_latest and info.version != ds.version:
+            self.open_dataset(ds.name)
+        else:
+            self._show_dataset(ds, keep_selection=True)
         return self.infos
 
     def open_dataset(self, name: str, version: int | None = None) -> Dataset:
@@ -237,7 +243,7 @@ class DatasetBrowser(Tool):
         self._show_dataset(fresh)
         self.messages.ok(
             f"Removed {fresh.removed} item(s) from {fresh.name!r}: now version {fresh.version}"
-            f" ({fresh.item_count} item(s)); version {fresh.version - 1} still holds them"
+            f" ({fresh.item_count} item(s)); earlier versions still hold them"
             if fresh.removed
             else f"Nothing removed: still version {fresh.version}"
         )
@@ -291,6 +297,7 @@ class DatasetBrowser(Tool):
     def _on_dataset(self, name: Any) -> None:
         if self._quiet:
             return
+        self.messages.clear()  # what was said was about the one chosen before
         if name is None:
             self._show_dataset(None)
         else:
@@ -301,11 +308,14 @@ class DatasetBrowser(Tool):
             return
         self.open_dataset(self.dataset.name, int(change["new"]))
 
-    def _show_dataset(self, ds: Dataset | None) -> None:
-        """Show ``ds`` (its header, versions, items) or, with None, that none is chosen."""
+    def _show_dataset(self, ds: Dataset | None, keep_selection: bool = False) -> None:
+        """Show ``ds`` (its header, versions, items) or, with None, that none is chosen;
+        ``keep_selection``: the same dataset shown again keeps its items selected."""
         self.dataset = ds
         self._hide_confirm()
-        self.detail.value = ""
+        if not keep_selection:
+            self.items_grid.select(None)
+            self.detail.value = ""
         self.delete_button.disabled = ds is None
         self._quiet = True
         try:

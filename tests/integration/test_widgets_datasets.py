@@ -107,6 +107,8 @@ def test_add_to_dataset_from_the_logs_grid_and_the_datasets_tab(app, alice, serv
     tab.version.value = 2  # the picker: the dataset as it was
     assert tab.dataset.version == 2 and set(gone) <= set(tab.items_grid.row_keys)
     assert "an earlier version" in tab.version_note.value
+    tab.refresh()  # the tab shown again: an earlier version stays as it is
+    assert tab.dataset.version == 2 and tab.version.options[0] == ("3 (latest)", 3)
     tab.items_table.selected_rows = [0]
     assert tab.remove_button.disabled  # changes go to the latest
     # the Tester's own logs are refused unless the box says so, in the form's words
