@@ -17,12 +17,17 @@ from botocore.config import Config
 from .settings import Settings
 
 
-def _config(settings: Settings) -> Config:
+def _config(settings: Settings, service: str = "") -> Config:
+    extra: dict[str, Any] = {}
+    if service == "s3" and settings.endpoint_for("s3"):
+        # a local endpoint (127.0.0.1:port) has no bucket subdomains: bucket in the path
+        extra["s3"] = {"addressing_style": "path"}
     return Config(
         retries={"mode": "standard", "max_attempts": 4},
         connect_timeout=5,
         read_timeout=settings.aws_timeout_seconds,
         max_pool_connections=64,
+        **extra,
     )
 
 
@@ -48,7 +53,7 @@ class AwsClients:
                     service,
                     region_name=self.settings.region,
                     endpoint_url=self.settings.endpoint_for(service),
-                    config=_config(self.settings),
+                    config=_config(self.settings, service),
                 )
             return self._clients[service]
 
@@ -63,3 +68,7 @@ class AwsClients:
     @property
     def cognito(self) -> Any:
         return self.client("cognito-idp")
+
+    @property
+    def s3(self) -> Any:
+        return self.client("s3")

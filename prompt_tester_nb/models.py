@@ -275,6 +275,7 @@ REPLAY_COLUMNS = (
     "version",  # the log's prompt version (the draft's may differ)
     "unresolved_variables",  # the draft's variables the row's context lacked (empty: none)
     "production_model",  # the model that served the log ("openai/gpt-4o-mini"), if it says
+    "item_id",  # the dataset item the row ran (None: a row of a log)
 )
 
 
@@ -511,3 +512,17 @@ class ExperimentInfo(BaseModel):
 
 
 EXPERIMENT_COLUMNS: tuple[str, ...] = tuple(ExperimentInfo.model_fields)
+
+
+class ExperimentRowsPage(BaseModel):
+    """One page of an experiment's rows, as the web API answers (a Lambda answer holds at
+    most 6 MB): ``run`` is the run record's header line (draft, behaviour, summary), ``rows``
+    the saved rows ``offset`` to ``offset + len(rows)`` of ``total``; ``next_offset`` is where
+    the next page begins (None: this is the last)."""
+
+    experiment_id: str
+    run: dict[str, Any]
+    rows: list[dict[str, Any]]
+    offset: int = 0
+    total: int = 0
+    next_offset: int | None = None

@@ -101,7 +101,22 @@ TABLES: tuple[Table, ...] = (
     # which write added (and removed) it, a version record which write each version commits,
     # so a dataset reads at any of its versions exactly as it was.
     Table("DatasetItems", ("dataset_key", S), ("item_key", S)),
+    # New: an environment's experiments (stored runs): one header per experiment
+    # (``e#<experiment_id>``, ids sort by time) and one baseline record per dataset and prompt
+    # (``b#<dataset>#<prompt_id>`` → the blessed experiment), so blessing moves the baseline in
+    # one conditional transaction. The rows are in S3 (``Settings.experiments_bucket``).
+    Table("Experiments", ("env_id", S), ("item_key", S)),
 )
+
+# The experiments' bucket (``Settings.experiments_bucket``): created by ``prompt-tester init``,
+# the local stack and deploy/template.yaml alike, with every kind of public access blocked and
+# default encryption (SSE-KMS with the configured key, else SSE-S3).
+BUCKET_PUBLIC_ACCESS_BLOCK: dict[str, bool] = {
+    "BlockPublicAcls": True,
+    "IgnorePublicAcls": True,
+    "BlockPublicPolicy": True,
+    "RestrictPublicBuckets": True,
+}
 
 TABLE_NAMES: frozenset[str] = frozenset(t.name for t in TABLES)
 TABLES_BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
@@ -128,6 +143,30 @@ def prompt_hash_key(env_id: str, prompt_id: str, digest: str) -> str:
 def dataset_key(env_id: str, dataset_id: str) -> str:
     """DatasetItems' partition key: one partition per dataset (a new id when re-created)."""
     return f"{env_id}{KEY_SEP}{dataset_id}"
+
+
+EXPERIMENT_PREFIX = "e#"
+BASELINE_PREFIX = "b#"
+
+
+def experiment_key(experiment_id: str) -> str:
+    """Experiments' sort key of a header."""
+    return f"{EXPERIMENT_PREFIX}{experiment_id}"
+
+
+def baseline_key(dataset: str, prompt_id: str) -> str:
+    """Experiments' sort key of a baseline record (dataset names never hold '#')."""
+    return f"{BASELINE_PREFIX}{dataset}{KEY_SEP}{prompt_id}"
+
+
+def experiment_rows_key(env_id: str, experiment_id: str) -> str:
+    """The S3 key of an experiment's rows (gzip JSON Lines)."""
+    return f"experiments/{env_id}/{experiment_id}/rows.jsonl.gz"
+
+
+def experiment_comparison_key(env_id: str, experiment_id: str) -> str:
+    """The S3 key of the pairwise comparison stored with an experiment (gzip JSON)."""
+    return f"experiments/{env_id}/{experiment_id}/comparison.json.gz"
 
 
 def audit_event_id(at_iso: str, unique: str) -> str:

@@ -27,13 +27,14 @@ from .models import (
     TestResult,
 )
 from .service import PromptTesterService
-from .session_clients import BehavioursAPI, DatasetsAPI, SecretsAPI
+from .session_clients import BehavioursAPI, DatasetsAPI, ExperimentsAPI, SecretsAPI
 from .settings import Settings, SignInDefaults
 
 # The sub-clients moved to session_clients.py; their names stay importable from here.
 __all__ = [
     "BehavioursAPI",
     "DatasetsAPI",
+    "ExperimentsAPI",
     "KernelSignIn",
     "SecretsAPI",
     "Session",
@@ -64,6 +65,7 @@ class Session:
         self.behaviours = BehavioursAPI(self)
         self.secrets = SecretsAPI(self)
         self.datasets = DatasetsAPI(self)
+        self.experiments = ExperimentsAPI(self)
 
     def __repr__(self) -> str:
         who = self._principal.email or self._principal.user_id
@@ -269,7 +271,7 @@ class Session:
         prompt_id: str | None = None,
         since: Any = None,
         until: Any = None,
-        limit: int = 100,
+        limit: int | None = None,
         concurrency: int = 16,
         max_cost: float | None = None,
         cache: Any = None,
@@ -282,12 +284,26 @@ class Session:
         on_phase: Any = None,
         scorers: Any = None,
         repeats: int = 1,
-        source: str = "production",
+        source: str | None = None,
         version: Any = None,
         unresolved: str = "skip",
         defaults: dict[str, str] | None = None,
+        dataset: str | None = None,
+        name: str | None = None,
+        note: str | None = None,
     ):
-        """Replay the draft on the last ``limit`` logs (or ``context_ids``) and compare.
+        """Replay the draft on the last ``limit`` logs (100 when not given), on
+        ``context_ids``, or on a dataset's items, and compare.
+
+        ``dataset="refunds"`` (its latest version) or ``"refunds@2"`` runs every item of the
+        draft's prompt with the item's context and compares with the item's production
+        answer (else its ``expected``); items of other prompts are counted and named
+        (``run.selection["other_prompts"]``), and ``run.selection`` records the exact version
+        read. A log-query argument beside it (``context_ids``, ``prompt_id``, ``since``,
+        ``until``, ``version``, ``source``, ``limit``) is a ``ValidationError`` naming it.
+        A run over a dataset is stored as an experiment when it ends (``run.experiment_id``;
+        a dry run stores nothing); any run can be stored with ``run.store(name=…)``.
+        ``name`` and ``note`` label the run (and the experiment).
 
         ``version`` keeps the logs of one prompt version (None: every version), for a query
         and for ``context_ids`` alike. A log whose context lacks a variable the draft uses is
@@ -296,7 +312,7 @@ class Session:
         fills such variables for the run, ``unresolved="send"`` sends the rows anyway. Each
         row lists what it lacked in ``unresolved_variables``.
 
-        ``source`` selects the logs: production calls only by default; ``"all"`` (or
+        ``source`` selects the logs: production calls only by default (None); ``"all"`` (or
         ``"prompt-tester"``) must be asked for to include the Tester's own. ``context_ids``
         are run whatever their source, and each row says it; a row whose log is outside
         ``source`` has no production answer (``production``, ``similarity`` empty).
@@ -321,6 +337,10 @@ class Session:
             version=version,
             unresolved=unresolved,
             defaults=defaults,
+            dataset=dataset,
+            source=source,
+            name=name,
+            note=note,
         )
         if progress is True:
             progress = TqdmProgress(desc=f"replay {behaviour}")
@@ -339,7 +359,8 @@ class Session:
             wait=wait,
             dry_run=dry_run,
             scorers=scorers,
-            source=source,
+            source="production" if source is None else source,
+            storer=self.experiments._store,
         )
 
     def compare(
@@ -357,7 +378,9 @@ class Session:
         """Pairwise A/B of a replay run against production (``baseline=None``) or another run:
         the judge is asked twice per context with the order swapped, and only agreement counts
         as a win or a loss. Returns a ``judging.compare.Comparison``. Against production, only
-        rows of production logs are judged unless ``source="all"`` says otherwise."""
+        rows of production logs are judged unless ``source="all"`` says otherwise. When the
+        candidate is a stored experiment (it has an ``experiment_id``), the comparison is kept
+        with it and its win rate goes into the experiment's header."""
         from .engine.retry import policy_from
         from .judging.compare import compare
         from .replay import TqdmProgress
@@ -367,7 +390,7 @@ class Session:
         elif progress is False:
             progress = None
         scope = self._service.scope(self._who(), self._env.env_id)
-        return compare(
+        comparison = compare(
             scope,
             candidate,
             baseline,
@@ -378,6 +401,9 @@ class Session:
             progress=progress,
             source=source,
         )
+        if getattr(candidate, "experiment_id", None):  # a stored run: keep the comparison
+            self.experiments._attach_comparison(candidate, comparison)
+        return comparison
 
 
 _services: dict[Settings, PromptTesterService] = {}

@@ -154,6 +154,18 @@ class Settings(BaseSettings):
         validation_alias=_env("PROMPT_TESTER_KMS_KEY_ID", "kms_key_id"),
         description="KMS key that encrypts those secrets; unset: the AWS managed key.",
     )
+    bucket: str | None = Field(
+        None,
+        validation_alias=_env("PROMPT_TESTER_BUCKET", "bucket"),
+        description="The S3 bucket of experiments' rows; unset: {prefix}prompt-tester-experiments"
+        "{suffix} in lower case (a deployment names its own: bucket names are global).",
+    )
+    bless_role: str = Field(
+        "admin",
+        min_length=1,
+        validation_alias=_env("PROMPT_TESTER_BLESS_ROLE", "bless_role"),
+        description="The organisation role that may bless an experiment (a dataset's baseline).",
+    )
     token_ttl_hours: float = Field(
         24,
         gt=0,
@@ -248,6 +260,15 @@ class Settings(BaseSettings):
         if logical_name not in TABLE_NAMES:
             raise KeyError(logical_name)
         return f"{self.table_prefix}{logical_name}{self.table_suffix}"
+
+    @property
+    def experiments_bucket(self) -> str:
+        """The bucket of experiments' rows: ``bucket``, else one named after the tables'
+        prefix and suffix (lower case, "_" as "-": S3's naming rule)."""
+        if self.bucket:
+            return self.bucket
+        name = f"{self.table_prefix}prompt-tester-experiments{self.table_suffix}"
+        return name.lower().replace("_", "-")
 
     def endpoint_for(self, service: str) -> str | None:
         """The endpoint for one AWS service: its own setting, else ``endpoint_url``."""

@@ -17,6 +17,11 @@ Datasets, made from logs: ``GET``/``POST /envs/{env}/datasets``, ``GET``/``DELET
 (``DatasetLogsBody``), ``POST``/``DELETE .../{dataset}/items`` (rows in, item ids out).
 A dataset's items come 1,000 a page (``?offset=``, ``?limit=`` up to 5,000; ``next_offset``),
 so an answer stays under Lambda's 6 MB.
+
+Experiments, stored from Python (a replay never runs here: it outlasts API Gateway's 29 s):
+``GET /envs/{env}/experiments`` (``?dataset=``, ``?prompt_id=``), ``GET``/``DELETE
+.../experiments/{experiment_id}``, ``GET .../{experiment_id}/rows`` (200 rows a page,
+``?offset=``, ``?limit=`` up to 1,000; ``next_offset``) and ``POST .../{experiment_id}/bless``.
 """
 
 from __future__ import annotations
@@ -135,6 +140,47 @@ def remove_from_dataset(env: str, dataset: str) -> Any:
         who, path_value(env), path_value(dataset), body.item_ids
     )
     return json_response(changed.page(0, 1000))  # the first page of items
+
+
+# --- experiments: read, blessed and deleted here; stored from Python ---------------------------
+@app.get("/envs/<env>/experiments")
+def list_experiments(env: str) -> Any:
+    found = runtime.service().list_experiments(
+        principal(app), path_value(env), query(app, "dataset"), query(app, "prompt_id")
+    )
+    return json_response(found)
+
+
+@app.get("/envs/<env>/experiments/<experiment_id>")
+def get_experiment(env: str, experiment_id: str) -> Any:
+    found = runtime.service().get_experiment(
+        principal(app), path_value(env), path_value(experiment_id)
+    )
+    return json_response(found)
+
+
+@app.delete("/envs/<env>/experiments/<experiment_id>")
+def delete_experiment(env: str, experiment_id: str) -> Any:
+    runtime.service().delete_experiment(principal(app), path_value(env), path_value(experiment_id))
+    return no_content()
+
+
+@app.get("/envs/<env>/experiments/<experiment_id>/rows")
+def experiment_rows(env: str, experiment_id: str) -> Any:
+    who = principal(app)
+    offset, limit = runtime.int_query(app, "offset", 0), runtime.int_query(app, "limit", 200)
+    page = runtime.service().experiment_rows(
+        who, path_value(env), path_value(experiment_id), offset, limit
+    )
+    return json_response(page)
+
+
+@app.post("/envs/<env>/experiments/<experiment_id>/bless")
+def bless_experiment(env: str, experiment_id: str) -> Any:
+    blessed = runtime.service().bless_experiment(
+        principal(app), path_value(env), path_value(experiment_id)
+    )
+    return json_response(blessed)
 
 
 @runtime.entry_point

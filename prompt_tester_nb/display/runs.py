@@ -46,29 +46,30 @@ def _cost_line(s: dict) -> str:
     return line + (f"; actual {off:+.1%} from it)" if off is not None else ")")
 
 
-def _versions(versions: list[str | None]) -> str:
+def _versions(versions: list[str | None], what: str = "logs") -> str:
     """The logs' versions in words: "logs of version 2", or with counts when several:
     "logs of version 2 (17) and version 3 (1)"."""
     counts = Counter("no version" if v is None else f"version {v}" for v in versions)
     if len(counts) == 1:
-        return f"logs of {next(iter(counts))}"
+        return f"{what} of {next(iter(counts))}"
     ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
     named = [f"{name} ({n})" for name, n in ordered]
-    return "logs of " + ", ".join(named[:-1]) + " and " + named[-1]
+    return f"{what} of " + ", ".join(named[:-1]) + " and " + named[-1]
 
 
 def unresolved_lines(run: Any) -> list[str]:
-    """In words, per variable, the logs whose rows were not sent for lacking it and their
-    versions: "18 of 50 logs lack agent_name: logs of version 2" (a log counts once, whatever
-    its repeats)."""
-    total = len({r.context_id for r in run.rows})
+    """In words, per variable, the logs (a dataset's items, in a run over one) whose rows were
+    not sent for lacking it and their versions: "18 of 50 logs lack agent_name: logs of
+    version 2" (a log counts once, whatever its repeats)."""
+    total = len({r.item_id or r.context_id for r in run.rows})
+    what = "items" if any(r.item_id for r in run.rows) else "logs"  # a run over a dataset
     lacking: dict[str, dict[str, str | None]] = {}
     for r in run.rows:
         if r.error_kind == "unresolved":
             for name in r.unresolved_variables:
-                lacking.setdefault(name, {})[r.context_id] = r.version
+                lacking.setdefault(name, {})[r.item_id or r.context_id] = r.version
     return [
-        f"{len(logs)} of {total} logs lack {name}: {_versions(list(logs.values()))}"
+        f"{len(logs)} of {total} {what} lack {name}: {_versions(list(logs.values()), what)}"
         for name, logs in sorted(lacking.items(), key=lambda item: (-len(item[1]), item[0]))
     ]
 
@@ -94,6 +95,12 @@ def run_html(run: Any, running: bool = False) -> str:
     ]
     if s.get("models"):
         facts.append(("different models", s["models"]))
+    if s.get("dataset"):
+        facts.insert(0, ("dataset", s["dataset"]))
+    if s.get("other_prompts"):
+        facts.append(("other prompts", s["other_prompts"]))
+    if run.name:
+        facts.insert(0, ("name", run.name))
     parts = [
         f"<div class='pt-replay-run'><p><b>Replay of {_e(run.draft.get('prompt_id'))}</b>"
         f" with behaviour {_e(run.behaviour)} in {_e(run.env_name or run.env_id)}</p>",

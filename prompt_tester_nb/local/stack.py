@@ -16,6 +16,7 @@ from typing import Any
 
 from ..aws import AwsClients
 from ..provision import init as provision_tables
+from ..provision import init_bucket
 from ..service import PromptTesterService
 from ..settings import Settings
 from .aws_server import AwsServer
@@ -97,12 +98,15 @@ class LocalStack(StartStop):
         clients = AwsClients(base)
         if self.restored and info_path.exists():
             self.info = StackInfo(**json.loads(info_path.read_text()))
-            provision_tables(base, clients)  # tables added by a newer version of this package
+            # tables added by a newer version of this package
+            provision_tables(base, clients, bucket=False)
         else:
-            provision_tables(base, clients)
+            provision_tables(base, clients, bucket=False)
             self.info = self._provision(clients)
             info_path.write_text(self.info.to_json())
             os.chmod(info_path, 0o600)
+        # the experiments' bucket, encrypted with the stack's KMS key (made by _provision)
+        init_bucket(base.model_copy(update={"kms_key_id": self.info.kms_key_id}), clients)
         self.hosted_ui = HostedUI(
             self.aws.url,
             REGION,

@@ -12,6 +12,11 @@ run through the same engine call as the Tester::
     run.summary()           # counts, errors by kind, share changed, cost, latency p50/p95
     run.save("replay.json"); pt.load_run("replay.json")
 
+Over a dataset (``dataset="refunds@2"``) the rows are the items of the draft's prompt: each
+item's context, prompt version and baseline answer (``plan.ItemEntry``); items of other
+prompts are counted in ``run.selection["other_prompts"]``. Such a run is stored as an
+experiment when it ends (``ReplayRun.store``, through the session's storer).
+
 The package, by job: ``request`` (what to replay, validated), ``rows`` (a row and its saved
 form), ``records`` (the ``RunRecord``: the run's saved form, saving and loading), ``job``
 (``ReplayRun``, the live handle: wait, cancel, progress), ``plan`` (a log becomes a row and a
@@ -21,6 +26,7 @@ answer cache (answers by exact request) is the engine's: ``engine.cache``.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, cast
 
@@ -30,8 +36,10 @@ from ..judging.panel import JudgePanel
 from ..judging.scorers import ScorerSet
 from ..models import LogEntry
 from ..service import log_source
+from ..service.datasets import dataset_at
 from ..validation import require
-from .job import ReplayRun, load_run
+from .job import ReplayRun, Storer, load_run
+from .plan import ItemEntry
 from .progress import TqdmProgress
 from .records import (
     COLUMNS,
@@ -67,6 +75,7 @@ def replay(
     dry_run: bool = False,
     scorers: Any = None,
     source: Any = "production",
+    storer: Storer | None = None,
 ) -> ReplayRun:
     """Run ``request`` with the draft; returns the ``ReplayRun`` (still running with
     ``wait=False``). Ctrl-C while waiting cancels the run and returns what finished.
@@ -79,6 +88,11 @@ def replay(
     (``production``, ``similarity``, Compare): production calls by default, ``"all"`` only when
     asked. Logs named by ``context_ids`` run whatever their source (each row says it); one
     outside ``source`` has no baseline answer.
+
+    ``request.dataset``: the dataset is read once, before anything runs (an unknown one is a
+    ``NotFoundError``); its items of the draft's prompt are the rows, in the dataset's order.
+    ``storer`` stores the run as an experiment (``ReplayRun.store``); a run over a dataset
+    calls it when it ends, unless ``dry_run``.
     """
     source = log_source(source)
     require(progress is None or callable(progress), "progress", "must be a callable or None")
@@ -94,6 +108,11 @@ def replay(
         panel = JudgePanel(scope, policy)
         for judge in scorer_set.judges:
             panel.prepare(cast(str, judge.behaviour), cast(str, judge.marker))  # set on judges
+    prompt_id = prepared.prompt.prompt_id
+    selection = {**request.selection(prompt_id), "source": source}
+    items: list[ItemEntry] = []
+    if request.dataset is not None:
+        selection, items = _dataset_rows(scope, request, prompt_id)
     cache = AnswerCache(request.cache) if request.cache is not None else None
     if panel is not None:
         panel.cache = cache
@@ -103,7 +122,9 @@ def replay(
         behaviour=request.behaviour,
         behaviour_spec=prepared.behaviour_document(),
         draft=prepared.prompt.to_service_dump(),
-        selection={**request.selection(prepared.prompt.prompt_id), "source": source},
+        selection=selection,
+        name=request.name,
+        note=request.note,
         rows=[],
         estimate=EMPTY_ESTIMATE,
         concurrency=request.concurrency,
@@ -111,6 +132,8 @@ def replay(
         scorers=[s.meta() for s in scorer_set],
         repeats=request.repeats,
     )
+    run.storer = storer
+    run.store_on_finish = request.dataset is not None and not dry_run
 
     def baseline_only(entry: LogEntry) -> LogEntry:
         """A named log outside ``source`` keeps its source but lends no answer as a baseline
@@ -120,12 +143,16 @@ def replay(
         return entry.model_copy(update={"response": {}})
 
     def pages() -> Iterator[list]:
+        if request.dataset is not None:  # read already: handed over in pages all the same
+            for start in range(0, len(items), ITEM_PAGE):
+                yield items[start : start + ITEM_PAGE]
+            return
         if request.context_ids is not None:
             named = scope.logs_by_id(list(request.context_ids), version=request.version)
             yield [baseline_only(e) for e in named]
             return
         yield from scope.log_pages(
-            prompt_id=request.prompt_id or prepared.prompt.prompt_id,
+            prompt_id=request.prompt_id or prompt_id,
             since_ms=request.since_ms,
             until_ms=request.until_ms,
             limit=request.limit,
@@ -168,6 +195,44 @@ def replay(
     return run
 
 
+def _dataset_rows(
+    scope: Any, request: ReplayRequest, prompt_id: str
+) -> tuple[dict[str, Any], list[ItemEntry]]:
+    """The selection a run over a dataset records, and its items of the draft's prompt as
+    log-shaped entries. The dataset is read through the scope (its access check), at the
+    version asked for or its latest; the selection names the version read."""
+    dataset, dataset_id = dataset_at(scope, request.dataset_ref, "dataset")
+    mine = [i for i in dataset.items if i.prompt_id == prompt_id]
+    other = Counter(i.prompt_id for i in dataset.items if i.prompt_id != prompt_id)
+    where = f"{dataset.name}@{dataset.version}"
+    require(
+        bool(mine),
+        "dataset",
+        f"{where} holds no item of the draft's prompt {prompt_id!r}"
+        + (
+            f" (its items are of {', '.join(repr(p) for p in sorted(other))})"
+            if other
+            else " (it holds no items)"
+        ),
+    )
+    require(
+        len(mine) <= MAX_ROWS,
+        "dataset",
+        f"{where} holds {len(mine):,} items of {prompt_id!r}; a run takes at most {MAX_ROWS:,}",
+    )
+    selection = {
+        **request.selection(prompt_id),
+        "dataset_version": dataset.version,
+        "dataset_id": dataset_id,
+        "items": len(mine),
+        "other_prompts": dict(sorted(other.items())),
+    }
+    env_id = scope.env.env_id
+    return selection, [ItemEntry.of(item, env_id) for item in mine]
+
+
+ITEM_PAGE = 500  # dataset items handed to the scheduler at a time (calls start on the first)
+
 __all__ = [
     "COLUMNS",
     "MAX_CONCURRENCY",
@@ -177,6 +242,7 @@ __all__ = [
     "SAVED_FIELDS",
     "UNRESOLVED",
     "AnswerCache",
+    "ItemEntry",
     "ReplayEstimate",
     "ReplayRequest",
     "ReplayRow",

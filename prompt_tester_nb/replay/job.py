@@ -8,16 +8,27 @@ or ``run.stopped_reason`` are the record's.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..errors import PromptTesterError, ValidationError
 from ..validation import require
 from .records import RunRecord
+from .request import MAX_NAME, MAX_NOTE, run_label
+
+logger = logging.getLogger(__name__)
 
 _FIELDS = frozenset(RunRecord.model_fields)
+
+# Stores a finished run as an experiment (the session's ``experiments._store``): called as
+# ``storer(run, name=..., note=...)``, it sets ``run.experiment_id`` and returns the header.
+Storer = Callable[..., Any]
 
 
 class ReplayRun:
@@ -38,8 +49,20 @@ class ReplayRun:
         self.error: Exception | None = None
         self.phase: str = "finished"  # "selecting", "planning", "calling", "finished"
         self._cancel = threading.Event()
+        # Ended: every row settled, the record complete. Done: ended and, for a run that is
+        # stored as it ends, stored (or failed to be) as well: what ``wait()`` waits for.
+        self._ended = threading.Event()
+        self._ended.set()  # until a scheduler starts it (loaded runs are finished runs)
         self._done = threading.Event()
-        self._done.set()  # until a scheduler starts it (loaded runs are finished runs)
+        self._done.set()
+        # The experiment this run was stored as (None until stored: ``store()``).
+        self.experiment_id: str | None = None
+        # What stores it: set by ``Session.replay`` (None: a run loaded from a file).
+        self.storer: Storer | None = None
+        # Stored as soon as it ends (a run over a dataset, unless a dry run), and why that
+        # failed if it did (``store()`` tries again).
+        self.store_on_finish = False
+        self.store_error: Exception | None = None
 
     # --- the record's fields, through the handle ----------------------------------------
     def __getattr__(self, name: str) -> Any:
@@ -59,11 +82,19 @@ class ReplayRun:
     # --- control ------------------------------------------------------------------------
     def begin(self) -> None:
         """The scheduler started: the run is running until ``finish()``."""
+        self._ended.clear()
         self._done.clear()
 
     def finish(self) -> None:
-        """The run has ended (every row settled, the record complete)."""
-        self._done.set()
+        """The run has ended (every row settled, the record complete). A run over a dataset
+        is stored as an experiment first (a cancelled or failed one too: its header says
+        "incomplete"), so that ``wait()`` returns with ``experiment_id`` set."""
+        self._ended.set()
+        try:
+            if self.store_on_finish and self.storer is not None and self.experiment_id is None:
+                self._store_now(warn=True)
+        finally:
+            self._done.set()
 
     def cancel(self) -> None:
         """Stop scheduling calls; calls in flight end, finished rows are kept."""
@@ -80,7 +111,8 @@ class ReplayRun:
 
     @property
     def done(self) -> bool:
-        return self._done.is_set()
+        """The run has ended (``wait()`` also waits for a run over a dataset to be stored)."""
+        return self._ended.is_set()
 
     @property
     def progress(self) -> tuple[int, int]:
@@ -89,8 +121,9 @@ class ReplayRun:
         return sum(1 for r in rows if r.settled), len(rows)
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait for the run to end; Ctrl-C cancels it and still waits for the calls in flight
-        (a second Ctrl-C gives up waiting). Returns whether the run has ended."""
+        """Wait for the run to end (and a run over a dataset to be stored); Ctrl-C cancels it
+        and still waits for the calls in flight (a second Ctrl-C gives up waiting). Returns
+        whether the run has ended."""
         # Short waits in a loop: a Ctrl-C that Jupyter delivers as a flag (``interrupt_main``)
         # does not wake a blocked wait, so the loop gives it a chance five times a second.
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -111,12 +144,17 @@ class ReplayRun:
     def __repr__(self) -> str:
         s = self.record.counts()  # no score statistics: a repr must stay cheap while a run goes
         state = "running" if not self.done else (s["stopped_reason"] or "done")
+        named = f" {self.record.name!r}" if self.record.name else ""
+        over = f" dataset={s['dataset']!r}" if s["dataset"] else ""
+        other = f"; {s['other_prompts']}" if s["other_prompts"] else ""
+        if self.experiment_id:
+            other += f"; stored as experiment {self.experiment_id}"
         return (
-            f"<ReplayRun {self.record.draft.get('prompt_id')!r}"
-            f" behaviour={self.record.behaviour!r}"
+            f"<ReplayRun{named} {self.record.draft.get('prompt_id')!r}"
+            f" behaviour={self.record.behaviour!r}{over}"
             f" rows={s['calls']} ok={s['succeeded']} failed={s['failed']}"
             f" not_run={s['not_run']} changed={s['changed']} cost=${s['total_cost']:.5f}"
-            f" [{state}]>"
+            f" [{state}]{other}>"
         )
 
     def to_dataframe(self):  # -> pandas.DataFrame
@@ -142,6 +180,47 @@ class ReplayRun:
     def plot(self):  # -> matplotlib.figure.Figure
         """Latency, cost and score distributions (needs the ``plot`` extra: matplotlib)."""
         return self.record.plot()
+
+    # --- storing for the team -------------------------------------------------------------
+    def store(self, name: str | None = None, note: str | None = None) -> str:
+        """Store the run as an experiment the team can list, open and compare (its header in
+        DynamoDB, its rows in S3); returns the experiment id, also ``run.experiment_id``.
+        ``name`` and ``note`` replace the run's when given. A run over a dataset is stored
+        when it ends; any other run is stored only when asked. Storing again stores again
+        (a new experiment)."""
+        require(self.done, "run", "is still running; wait() for it (or cancel()) first")
+        if name is not None:
+            self.record.name = run_label(name, "name", MAX_NAME)
+        if note is not None:
+            self.record.note = run_label(note, "note", MAX_NOTE)
+        return self._store_now(warn=False)
+
+    def _store_now(self, *, warn: bool) -> str:
+        if self.storer is None:
+            raise ValidationError(
+                "run: was not started from a session (a run loaded with pt.load_run is"
+                " one), so there is nowhere to store it; replay it with s.replay(...)",
+                field="run",
+            )
+        try:
+            info = self.storer(self, name=self.record.name, note=self.record.note)
+        except Exception as exc:
+            self.store_error = exc
+            if not warn:
+                raise
+            said = str(exc) if isinstance(exc, PromptTesterError) else type(exc).__name__
+            logger.warning("The run was not stored as an experiment: %s", said)
+            warnings.warn(
+                f"The run was not stored as an experiment ({said}); run.store() tries again",
+                stacklevel=2,
+            )
+            return ""
+        self.store_error = None
+        found = getattr(info, "experiment_id", None)
+        if isinstance(found, str) and found:
+            self.experiment_id = found
+        require(self.experiment_id is not None, "run", "the store gave no experiment id")
+        return str(self.experiment_id)
 
     # --- saving -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

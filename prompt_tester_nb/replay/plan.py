@@ -1,4 +1,5 @@
-"""Planning one row: a log becomes a ``ReplayRow`` and, unless settled at once, a prepared call.
+"""Planning one row: a log (or a dataset item, shaped as one: ``ItemEntry``) becomes a
+``ReplayRow`` and, unless settled at once, a prepared call.
 
 Each row is resolved by flow-prompt (through the engine's ``prepare``) before its call: the
 token count it gives feeds the row's estimate, the cache key and the call itself. A row the
@@ -16,11 +17,38 @@ from typing import TYPE_CHECKING
 from ..behaviour_spec import logged_model_label
 from ..engine.cache import AnswerCache
 from ..errors import PromptError, ProviderError
-from ..models import LogEntry
+from ..models import DatasetItem, LogEntry
 from .rows import UNRESOLVED, ReplayRow
 
 if TYPE_CHECKING:
     from ..engine.prepared import PreparedCall, PreparedDraft
+
+
+class ItemEntry(LogEntry):
+    """A dataset item in the shape of the log it stands for, so the scheduler runs it as it
+    runs a log: its context, its prompt version, its baseline answer as the response and its
+    copied model details as the metrics (``as-logged`` reads the model there, so it runs
+    even when the log is gone)."""
+
+    item_id: str
+
+    @classmethod
+    def of(cls, item: DatasetItem, env_id: str) -> ItemEntry:
+        """The item's baseline is its ``production`` answer, else its ``expected`` one; an
+        item added from a frame (no log) stands under its item id as its context id."""
+        baseline = item.production if item.production is not None else item.expected
+        return cls(
+            item_id=item.item_id,
+            context_id=item.source_context_id or item.item_id,
+            prompt_id=item.prompt_id,
+            timestamp=0,
+            env_id=env_id,
+            version=item.prompt_version,
+            context=item.context,
+            response={} if baseline is None else {"content": baseline},
+            metrics={"ai_model_details": item.model} if item.model else {},
+            ideal_answer=item.expected,
+        )
 
 
 @dataclass(slots=True)
@@ -52,15 +80,17 @@ def new_row(index: int, entry: LogEntry, repeat: int = 0) -> ReplayRow:
         source=entry.source,
         production_model=logged_model_label((entry.metrics or {}).get("ai_model_details")),
         version=entry.version,
+        item_id=entry.item_id if isinstance(entry, ItemEntry) else None,
     )
 
 
-def unresolved_message(names: list[str]) -> str:
-    """Why a row was not sent, naming the variables its context lacks."""
+def unresolved_message(names: list[str], what: str = "log") -> str:
+    """Why a row was not sent, naming the variables its context (a ``log``'s or an
+    ``item``'s) lacks."""
     listed = ", ".join("{" + n + "}" for n in names)
     example = ", ".join(f"{n!r}: ..." for n in names)
     return (
-        f"not sent: the log's context lacks {listed}, which the draft uses; give"
+        f"not sent: the {what}'s context lacks {listed}, which the draft uses; give"
         f" defaults={{{example}}} or unresolved='send' to send it anyway"
     )
 
@@ -91,7 +121,8 @@ def plan_row(
         row.failed_model = row.production_model
         return None
     if call.unresolved_variables and unresolved == "skip":  # resolved, never sent
-        row.fail(UNRESOLVED, unresolved_message(call.unresolved_variables))
+        what = "log" if row.item_id is None else "item"
+        row.fail(UNRESOLVED, unresolved_message(call.unresolved_variables, what))
         return None
     if cache is not None:
         hit = cache.find(prepared, call, row.repeat)

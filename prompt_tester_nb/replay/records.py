@@ -85,7 +85,11 @@ class RunRecord(SavedModel):
     behaviour: str  # the file nests it with its spec: {"name": ..., "spec": ...}
     behaviour_spec: dict[str, Any]
     draft: dict[str, Any]
+    # How the rows were chosen: a log query or named logs, or a dataset (``dataset``,
+    # ``dataset_version``: the version read, ``dataset_id``, ``items``, ``other_prompts``).
     selection: dict[str, Any] = Field(default_factory=dict)
+    name: str = ""  # what the user called the run (an experiment's name when stored)
+    note: str = ""
     concurrency: int = 1
     max_cost: float | None = None
     estimate: ReplayEstimate = EMPTY_ESTIMATE
@@ -176,7 +180,7 @@ class RunRecord(SavedModel):
                     continue
                 values.append(value)
                 by_repeat.setdefault(r.repeat, []).append(value)
-                by_log.setdefault(r.context_id, []).append(value)
+                by_log.setdefault(r.item_id or r.context_id, []).append(value)
             passed = sum(1 for v in values if v >= threshold - 1e-12)
             described = stats.describe(values, passed, by_repeat)
             described["unscored"] = unscored
@@ -188,6 +192,30 @@ class RunRecord(SavedModel):
     def summary(self) -> dict[str, Any]:
         """Counts, errors by kind, cost, latency, and per scorer its statistics."""
         return {**self.counts(), "scores": self.score_summary()}
+
+    @property
+    def dataset_ref(self) -> str | None:
+        """``"refunds@2"``: the dataset and the exact version a run over one read (None: a
+        run over logs)."""
+        name = self.selection.get("dataset")
+        if not name:
+            return None
+        version = self.selection.get("dataset_version")
+        return name if version is None else f"{name}@{version}"
+
+    def other_prompts_words(self) -> str | None:
+        """The dataset's items of other prompts than the draft's, not run, in words
+        ("2 items of other prompts were not run: 'billing' (1), 'refund-v0' (1)"); None
+        when there were none (or the run was over logs)."""
+        other = self.selection.get("other_prompts") or {}
+        total = sum(other.values())
+        if not total:
+            return None
+        named = ", ".join(f"{pid!r} ({n})" for pid, n in sorted(other.items()))
+        what = (
+            "1 item of another prompt was" if total == 1 else f"{total} items of other prompts were"
+        )
+        return f"{what} not run (the draft is {self.draft.get('prompt_id')!r}): {named}"
 
     def counts(self) -> dict[str, Any]:
         """The summary without the score statistics (cheap enough for a running run's repr)."""
@@ -235,6 +263,9 @@ class RunRecord(SavedModel):
             "judge_cost": round(sum(r.judge_cost for r in rows), 10),
             # one line when answered rows ran on other models than their logs, else None
             "models": models_differ((r.production_model, r.model) for r in ok),
+            "dataset": self.dataset_ref,
+            # one line naming the dataset's items of other prompts (not run), else None
+            "other_prompts": self.other_prompts_words(),
         }
 
     # --- rich display -----------------------------------------------------------------

@@ -3,6 +3,10 @@
 The Python API (``Session.replay``), the app's Replay tab and any other interface build one
 request from the user's arguments; every check names the field it rejects and runs before
 anything is read or any model is called.
+
+A request selects logs (``context_ids`` or a query) or a dataset's items (``dataset=``,
+``"name"`` or ``"name@version"``), never both: beside ``dataset=``, a log-query argument is
+refused naming it.
 """
 
 from __future__ import annotations
@@ -16,18 +20,23 @@ from pydantic import BaseModel, ConfigDict
 from ..errors import ValidationError
 from ..ids import ContextId
 from ..service import log_query, log_version
+from ..service.datasets import dataset_ref
 from ..validation import cache_path, require, whole_number
 
 MAX_ROWS = 10_000
 MAX_CONCURRENCY = 64
 MAX_REPEATS = 20
+LOG_LIMIT = 100  # logs a query replays when no ``limit`` is given
 UNRESOLVED_CHOICES = ("skip", "send")
 MAX_DEFAULTS = 100  # variables one run's ``defaults`` may fill
 MAX_DEFAULT_TEXT = 10_000  # characters of each default value
+MAX_NAME = 200  # characters of a run's name
+MAX_NOTE = 4000  # characters of a run's note
 
 
 class ReplayRequest(BaseModel):
-    """Which logs, which behaviour, how fast and at what cost. Immutable once built."""
+    """Which logs (or which dataset), which behaviour, how fast and at what cost. Immutable
+    once built."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -45,6 +54,10 @@ class ReplayRequest(BaseModel):
     # A row whose context lacks a variable the draft uses: "skip" (not sent) or "send".
     unresolved: str = "skip"
     defaults: dict[str, str] = {}  # variable -> value for a context that lacks it
+    dataset: str | None = None  # a dataset's name: its items are replayed, not logs
+    dataset_version: int | None = None  # that version of it (None: its latest)
+    name: str = ""  # the run's name and note (an experiment's, once stored)
+    note: str = ""
 
     @classmethod
     def build(
@@ -55,7 +68,7 @@ class ReplayRequest(BaseModel):
         prompt_id: Any = None,
         since: Any = None,
         until: Any = None,
-        limit: Any = 100,
+        limit: Any = None,
         concurrency: Any = 16,
         max_cost: Any = None,
         cache: Any = None,
@@ -63,9 +76,35 @@ class ReplayRequest(BaseModel):
         version: Any = None,
         unresolved: Any = "skip",
         defaults: Any = None,
+        dataset: Any = None,
+        source: Any = None,
+        name: Any = None,
+        note: Any = None,
     ) -> ReplayRequest:
-        """The request from a user's arguments, or a ``ValidationError`` naming the field."""
+        """The request from a user's arguments, or a ``ValidationError`` naming the field.
+
+        ``limit`` None is ``LOG_LIMIT`` logs. ``source`` is only checked here (the run reads
+        it): beside ``dataset=`` it, like every log-query argument, must be left out."""
         require(isinstance(behaviour, str), "behaviour", "must be a behaviour name")
+        dataset_name, at = None, None
+        if dataset is not None:
+            dataset_name, at = dataset_ref(dataset, "dataset")
+            for field, value in (
+                ("context_ids", context_ids),
+                ("prompt_id", prompt_id),
+                ("since", since),
+                ("until", until),
+                ("version", version),
+                ("source", source),
+                ("limit", limit),
+            ):
+                require(
+                    value is None,
+                    field,
+                    "selects logs; a replay over a dataset runs every item of the draft's"
+                    " prompt (give either dataset= or a log selection, not both)",
+                )
+        limit = LOG_LIMIT if limit is None else limit
         whole_number(concurrency, "concurrency", 1, MAX_CONCURRENCY)
         whole_number(limit, "limit", 1, MAX_ROWS)
         whole_number(repeats, "repeats", 1, MAX_REPEATS)
@@ -108,10 +147,30 @@ class ReplayRequest(BaseModel):
             version=log_version(version),
             unresolved=unresolved,
             defaults=_defaults(defaults),
+            dataset=dataset_name,
+            dataset_version=at,
+            name=run_label(name, "name", MAX_NAME),
+            note=run_label(note, "note", MAX_NOTE),
         )
 
+    @property
+    def dataset_ref(self) -> str | None:
+        """The dataset as asked for (``"refunds"``, ``"refunds@2"``); None: a log selection."""
+        if self.dataset is None:
+            return None
+        at = "" if self.dataset_version is None else f"@{self.dataset_version}"
+        return f"{self.dataset}{at}"
+
     def selection(self, draft_prompt_id: str) -> dict[str, Any]:
-        """How the logs were chosen, as a saved run records it."""
+        """How the logs were chosen, as a saved run records it (a dataset's run adds what it
+        read: ``replay.dataset_selection``)."""
+        if self.dataset is not None:
+            return {
+                "dataset": self.dataset,
+                "prompt_id": draft_prompt_id,
+                "unresolved": self.unresolved,
+                "defaults": dict(self.defaults),
+            }
         by_id = self.context_ids is not None
         return {
             "context_ids": by_id,
@@ -123,6 +182,18 @@ class ReplayRequest(BaseModel):
             "unresolved": self.unresolved,
             "defaults": dict(self.defaults),
         }
+
+
+def run_label(value: Any, field: str, most: int) -> str:
+    """A run's ``name`` or ``note``: text (None: empty)."""
+    if value is None:
+        return ""
+    require(
+        isinstance(value, str) and len(value) <= most,
+        field,
+        f"must be text of at most {most:,} characters",
+    )
+    return value
 
 
 def _defaults(value: Any) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""A replay's rows: one ``ReplayRow`` per log (and repeat), and ``RowRecord``, a row's saved form.
+"""A replay's rows: one ``ReplayRow`` per log or dataset item (and repeat), and ``RowRecord``,
+a row's saved form.
 
 A row is the log's inputs (context id, context, production's answer) plus the engine's one
 result type (``TestResult``) or the failure that ended it. Plain values only: a replay of
@@ -75,6 +76,7 @@ class RowRecord(SavedModel):
     production_model: str | None = None
     version: str | int | None = None
     unresolved_variables: list[str] = Field(default_factory=list)
+    item_id: str | None = None
 
 
 SAVED_FIELDS = tuple(RowRecord.model_fields)
@@ -127,6 +129,9 @@ class ReplayRow:
     version: str | None = None  # the log's prompt version
     # The draft's variables that neither the log's context nor the run's ``defaults`` gave.
     unresolved_variables: list[str] = field(default_factory=list)
+    # The dataset item the row ran (None: a row of a log). Its ``context_id`` is the item's
+    # log, or, for an item added from a frame (no log), the item id itself.
+    item_id: str | None = None
     _similarity: float | None = None
 
     # --- the result's fields, as columns ------------------------------------------------
@@ -224,6 +229,7 @@ class ReplayRow:
             production_model=saved.production_model,
             version=None if saved.version is None else str(saved.version),
             unresolved_variables=[str(n) for n in saved.unresolved_variables],
+            item_id=saved.item_id,
         )
         if saved.new is not None and saved.error_kind is None:
             fields = {name: getattr(saved, field) for field, name in _RESULT_FIELDS.items()}

@@ -2,7 +2,8 @@
 
 Each handler validates its body with the same pydantic models, calls the service off the
 event loop with the verified principal, and answers JSON. Nothing here reads AWS itself.
-The dataset handlers are in dataset_handlers.py and the tester notebook's in
+The dataset handlers are in dataset_handlers.py, the experiment handlers in
+experiment_handlers.py and the tester notebook's in
 tester_notebook.py; ROUTES, the one table of every route, is here.
 """
 
@@ -40,6 +41,8 @@ from ..models import (
     Dataset,
     DatasetInfo,
     Environment,
+    ExperimentInfo,
+    ExperimentRowsPage,
     LogEntry,
     LogPage,
     PromptVersion,
@@ -53,6 +56,12 @@ from .dataset_handlers import (
     DatasetItemsHandler,
     DatasetLogsHandler,
     DatasetsHandler,
+)
+from .experiment_handlers import (
+    ExperimentBlessHandler,
+    ExperimentHandler,
+    ExperimentRowsHandler,
+    ExperimentsHandler,
 )
 from .tester_notebook import TesterNotebook, TesterNotebookBody, TesterNotebookHandler
 
@@ -70,6 +79,7 @@ PATH_PARAMETERS: dict[str, dict[str, Any]] = {
         "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}(@[0-9]{1,9})?$",
         "description": "A dataset's name; name@version for an earlier version (reads only)",
     },
+    "experiment_id": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"},
 }
 _LIMIT = {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}
 _TIME = {"type": "string", "description": "ISO date/time or epoch milliseconds"}
@@ -434,6 +444,29 @@ ROUTES: list[tuple[str, type, dict[str, tuple[str, Any, Any]]]] = [
             "post": (DatasetRowsBody, Dataset),
             "delete": (DatasetRemoveBody, Dataset),
         },
+    ),
+    _route(
+        f"api/envs/{ENV}/experiments",
+        ExperimentsHandler,
+        {"get": (None, list[ExperimentInfo])},
+    ),
+    _route(
+        f"api/envs/{ENV}/experiments/(?P<experiment_id>[^/]+)",
+        ExperimentHandler,
+        {
+            "get": (None, ExperimentInfo),
+            "delete": (None, None),
+        },
+    ),
+    _route(
+        f"api/envs/{ENV}/experiments/(?P<experiment_id>[^/]+)/rows",
+        ExperimentRowsHandler,
+        {"get": (None, ExperimentRowsPage)},
+    ),
+    _route(
+        f"api/envs/{ENV}/experiments/(?P<experiment_id>[^/]+)/bless",
+        ExperimentBlessHandler,
+        {"post": (None, ExperimentInfo)},
     ),
     _route(
         "api/tester-notebook",

@@ -7,7 +7,7 @@ env)`` after checking UserRoles → Environments: nothing trusts an ``env_id``.
 
 Where each operation lives: ``access`` (environments), ``logs`` (logs, log sets, ideal
 answers), ``prompts``, ``testing``, ``behaviours``, ``secrets``, ``audit``, ``tokens``,
-``datasets``; what
+``datasets``, ``experiments``; what
 they accept is in ``inputs``. The methods below that take ``(principal, env_id, ...)`` are
 one-line doors into those modules, kept for the interfaces that call them.
 """
@@ -30,6 +30,8 @@ from ..models import (
     Dataset,
     DatasetInfo,
     Environment,
+    ExperimentInfo,
+    ExperimentRowsPage,
     LogEntry,
     LogPage,
     Principal,
@@ -44,6 +46,7 @@ from ..stores.access import AccessStore
 from ..stores.audit import AuditStore
 from ..stores.behaviours import BehaviourStore
 from ..stores.datasets import DatasetStore
+from ..stores.experiments import ExperimentStore
 from ..stores.lease import LeaseTable
 from ..stores.logs import LogStore
 from ..stores.prompts import PromptStore
@@ -54,7 +57,18 @@ from ..stores.tokens import TokenStore
 if TYPE_CHECKING:
     from ..auth import Authenticator
 from ..tiktoken_cache import ensure_encodings
-from . import access, audit, behaviours, datasets, logs, prompts, secrets, testing, tokens
+from . import (
+    access,
+    audit,
+    behaviours,
+    datasets,
+    experiments,
+    logs,
+    prompts,
+    secrets,
+    testing,
+    tokens,
+)
 from .inputs import (
     LOG_FRAME_FIELDS,
     MAX_IDEAL_ANSWER,
@@ -119,6 +133,9 @@ class PromptTesterService:
         self.audit_store = AuditStore(db, s.table("AuditLog"))
         self.tester_run_store = TesterRunStore(db, s.table("TesterRuns"))
         self.dataset_store = DatasetStore(db, s.table("Datasets"), s.table("DatasetItems"))
+        self.experiment_store = ExperimentStore(
+            db, self.aws.s3, s.table("Experiments"), s.experiments_bucket
+        )
         self.cursors = CursorCodec(s.cursor_key)
         self._env_cache: TTLCache = TTLCache(maxsize=4096, ttl=max(s.access_cache_seconds, 0.001))
         self._tokens: dict[tuple[str, str], tuple[str, int]] = {}
@@ -387,3 +404,66 @@ class PromptTesterService:
         self, principal: Principal, env_id: str, name: str, item_ids: Any
     ) -> Dataset:
         return datasets.remove_items(self.scope(principal, env_id), name, item_ids)
+
+    # --- experiments (service.experiments) ------------------------------------------------
+    def store_experiment(
+        self,
+        principal: Principal,
+        env_id: str,
+        payload: Any,
+        rows_text: Any,
+        comparison_text: Any = None,
+        win_rate: Any = None,
+    ) -> ExperimentInfo:
+        scope = self.scope(principal, env_id)
+        return experiments.store_experiment(scope, payload, rows_text, comparison_text, win_rate)
+
+    def list_experiments(
+        self, principal: Principal, env_id: str, dataset: Any = None, prompt_id: Any = None
+    ) -> list[ExperimentInfo]:
+        return experiments.list_experiments(self.scope(principal, env_id), dataset, prompt_id)
+
+    def get_experiment(
+        self, principal: Principal, env_id: str, experiment_id: str
+    ) -> ExperimentInfo:
+        return experiments.get_experiment(self.scope(principal, env_id), experiment_id)
+
+    def read_experiment(
+        self, principal: Principal, env_id: str, experiment_id: str
+    ) -> tuple[ExperimentInfo, str, str | None]:
+        return experiments.read_experiment(self.scope(principal, env_id), experiment_id)
+
+    def experiment_rows(
+        self,
+        principal: Principal,
+        env_id: str,
+        experiment_id: str,
+        offset: int | None = None,
+        limit: int | None = None,
+    ) -> ExperimentRowsPage:
+        scope = self.scope(principal, env_id)
+        return experiments.experiment_rows(scope, experiment_id, offset, limit)
+
+    def attach_comparison(
+        self,
+        principal: Principal,
+        env_id: str,
+        experiment_id: str,
+        comparison_text: Any,
+        win_rate: Any,
+    ) -> ExperimentInfo:
+        scope = self.scope(principal, env_id)
+        return experiments.attach_comparison(scope, experiment_id, comparison_text, win_rate)
+
+    def bless_experiment(
+        self, principal: Principal, env_id: str, experiment_id: str
+    ) -> ExperimentInfo:
+        return experiments.bless_experiment(self.scope(principal, env_id), experiment_id)
+
+    def delete_experiment(self, principal: Principal, env_id: str, experiment_id: str) -> None:
+        experiments.delete_experiment(self.scope(principal, env_id), experiment_id)
+
+    def experiment_history(
+        self, principal: Principal, env_id: str, dataset: str, metric: str = "judge"
+    ) -> list[dict[str, Any]]:
+        return experiments.history(self.scope(principal, env_id), dataset, metric)

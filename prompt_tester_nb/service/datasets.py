@@ -90,14 +90,21 @@ def list_datasets(scope: EnvironmentScope) -> list[DatasetInfo]:
 
 def get_dataset(scope: EnvironmentScope, ref: Any) -> Dataset:
     """The dataset at the version named (``name@3``), or at its latest."""
-    name, version = dataset_ref(ref)
+    return dataset_at(scope, ref)[0]
+
+
+def dataset_at(scope: EnvironmentScope, ref: Any, field: str = "name") -> tuple[Dataset, str]:
+    """The dataset at the version named (``name@3``), or at its latest, and its id: what a
+    run over it records (a dataset deleted and made again under its name has a new id)."""
+    name, version = dataset_ref(ref, field)
     header = _header(scope, name)
     latest = int(header.get("version") or 0)
     if version is not None and version > latest:
         raise NotFoundError(
             f"Dataset {name!r} has no version {version} (its latest is {latest}): {ref!r}"
         )
-    return scope.service.dataset_store.read(scope.env.env_id, header, version)
+    dataset = scope.service.dataset_store.read(scope.env.env_id, header, version)
+    return dataset, header["dataset_id"]
 
 
 def web_page(dataset: Dataset, offset: Any = 0, limit: Any = WEB_PAGE) -> Dataset:

@@ -1,4 +1,5 @@
-"""Provisioning: create whatever tables, indexes and TTL settings the schema has and AWS lacks.
+"""Provisioning: create whatever tables, indexes, TTL settings and bucket the schema has and
+AWS lacks.
 
 Idempotent and additive on any endpoint, real AWS included: it creates, it never drops,
 rewrites or re-keys. A table whose keys differ from the schema is reported, not touched.
@@ -15,7 +16,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ..errors import StoreError
-from ..schema import BILLING_MODE, Index, Table
+from ..schema import BILLING_MODE, BUCKET_PUBLIC_ACCESS_BLOCK, Index, Table
 from .dynamo import aws_errors
 
 ACTIVE_TIMEOUT_S = 300
@@ -138,3 +139,83 @@ class ProvisioningStore:
         for table, name in tables:
             actions += self.ensure_table(table, name)
         return actions
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def bucket_encryption(kms_key_id: str | None) -> dict[str, Any]:
+    """The bucket's default encryption: SSE-KMS with the configured key, else SSE-S3."""
+    if kms_key_id:
+        default = {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": kms_key_id}
+        return {
+            "Rules": [{"ApplyServerSideEncryptionByDefault": default, "BucketKeyEnabled": True}]
+        }
+    return {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}
+
+
+def ensure_bucket(s3: Any, name: str, region: str, kms_key_id: str | None) -> list[Action]:
+    """Create the experiments' bucket where missing: public access blocked, encrypted by
+    default. An existing bucket gets the public access block if it lacks one; encryption
+    other than the schema's is reported, not rewritten."""
+    what = f"bucket {name}"
+    with aws_errors(f"Reading bucket {name}"):
+        try:
+            s3.head_bucket(Bucket=name)
+            exists = True
+        except ClientError as exc:
+            if _code(exc) not in ("404", "NoSuchBucket", "NotFound"):
+                raise
+            exists = False
+    actions: list[Action] = []
+    if not exists:
+        kwargs: dict[str, Any] = {"Bucket": name}
+        if region != "us-east-1":
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        with aws_errors(f"Creating bucket {name}"):
+            s3.create_bucket(**kwargs)
+            s3.put_public_access_block(
+                Bucket=name, PublicAccessBlockConfiguration=BUCKET_PUBLIC_ACCESS_BLOCK
+            )
+            s3.put_bucket_encryption(
+                Bucket=name, ServerSideEncryptionConfiguration=bucket_encryption(kms_key_id)
+            )
+        return [Action(what, "created (public access blocked, encrypted)")]
+    with aws_errors(f"Reading bucket {name}"):
+        try:
+            block = s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
+        except ClientError as exc:
+            if _code(exc) != "NoSuchPublicAccessBlockConfiguration":
+                raise
+            block = {}
+    if block != BUCKET_PUBLIC_ACCESS_BLOCK:
+        with aws_errors(f"Blocking public access to bucket {name}"):
+            s3.put_public_access_block(
+                Bucket=name, PublicAccessBlockConfiguration=BUCKET_PUBLIC_ACCESS_BLOCK
+            )
+        actions.append(Action(what, "blocked public access"))
+    with aws_errors(f"Reading the encryption of bucket {name}"):
+        try:
+            rules = s3.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]
+        except ClientError as exc:
+            if _code(exc) != "ServerSideEncryptionConfigurationNotFoundError":
+                raise
+            rules = {"Rules": []}
+    wanted = bucket_encryption(kms_key_id)["Rules"][0]["ApplyServerSideEncryptionByDefault"]
+    found = [r.get("ApplyServerSideEncryptionByDefault", {}) for r in rules.get("Rules", [])]
+    if not found:
+        with aws_errors(f"Encrypting bucket {name}"):
+            s3.put_bucket_encryption(
+                Bucket=name, ServerSideEncryptionConfiguration=bucket_encryption(kms_key_id)
+            )
+        actions.append(Action(what, "set default encryption"))
+    elif not any(
+        f.get("SSEAlgorithm") == wanted["SSEAlgorithm"]
+        and f.get("KMSMasterKeyID") == wanted.get("KMSMasterKeyID")
+        for f in found
+    ):
+        actions.append(
+            Action(what, "encrypted otherwise than the settings say; left alone", ok=False)
+        )
+    return actions or [Action(what, "already as the schema says")]

@@ -25,7 +25,7 @@ from prompt_tester_nb.local.lifecycle import StartStop, end_process
 from prompt_tester_nb.local.stack import LocalStack
 
 # Only what the tester uses: fewer services start faster and use less memory.
-SERVICES = "dynamodb,secretsmanager,cognito-idp,kms,sts"
+SERVICES = "dynamodb,secretsmanager,cognito-idp,kms,sts,s3"
 
 
 class MiniStackError(RuntimeError):

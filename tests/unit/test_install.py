@@ -94,10 +94,10 @@ def test_every_directly_imported_library_is_declared():
 
     core, local = declared(None), declared("local")
     # Modules whose own extra brings their library: the Lambda functions (``lambda``) and
-    # run.plot() (``plot``).
+    # run.plot() and an experiments' history plot (``plot``).
     extras = {
         "prompt_tester_nb/aws_lambda/": declared("lambda"),
-        "prompt_tester_nb/display/runs.py": declared("plot"),
+        "prompt_tester_nb/display/": declared("plot"),
     }
     distributions = importlib.metadata.packages_distributions()
     # Optional on purpose: psutil only sharpens local/jupyter.py's clean-up when present.

@@ -73,12 +73,12 @@ def test_a_run_saved_before_loads_identically(path, tmp_path):
 
 def _as_saved_before(value, old):
     """``value`` cut to the keys of ``old`` (recursively), after checking that each key the
-    old form lacks holds an empty value (None, empty list or dict)."""
+    old form lacks holds an empty value (None, empty text, list or dict)."""
     if isinstance(value, dict) and isinstance(old, dict):
         computed = value.keys() & {"summary", "estimate"}  # recomputed or counted anew
         cut = {k: value[k] for k in computed if k in old}
         for key in value.keys() - old.keys():
-            assert value[key] in (None, [], {}), (key, value[key])
+            assert value[key] in (None, "", [], {}), (key, value[key])
         out = {k: _as_saved_before(value[k], old[k]) for k in old if k in value and k not in cut}
         for k, v in cut.items():  # only the keys the old form had
             out[k] = {key: v[key] for key in old[k] if key in v}

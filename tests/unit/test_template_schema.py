@@ -18,7 +18,15 @@ from typing import Any
 
 import pytest
 
-from prompt_tester_nb.schema import BILLING_MODE, TABLES, TABLES_BY_NAME, TESTER, WEB, Table
+from prompt_tester_nb.schema import (
+    BILLING_MODE,
+    BUCKET_PUBLIC_ACCESS_BLOCK,
+    TABLES,
+    TABLES_BY_NAME,
+    TESTER,
+    WEB,
+    Table,
+)
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "template.yaml"
 # A deployed table's name: the schema's name between the deployment's prefix and suffix.
@@ -93,7 +101,15 @@ def differences(table: Table, props: dict[str, Any]) -> list[str]:
 
 def test_every_product_table_is_in_the_template_and_no_web_table(tables):
     owned = {t.name for t in TABLES if t.owner == TESTER}
-    assert owned == {"Behaviours", "AuditLog", "TesterRuns", "Leases", "Datasets", "DatasetItems"}
+    assert owned == {
+        "Behaviours",
+        "AuditLog",
+        "TesterRuns",
+        "Leases",
+        "Datasets",
+        "DatasetItems",
+        "Experiments",
+    }
     assert set(tables) == owned
     assert {t.owner for t in TABLES} == {TESTER, WEB}
 
@@ -146,3 +162,57 @@ def test_every_table_a_grant_names_is_in_the_schema(resources):
     named = {m[1] for text in _subs(resources) for m in TABLE_ARN.finditer(text)}
     assert named, "the template's grants name no table"
     assert named <= set(TABLES_BY_NAME), named - set(TABLES_BY_NAME)
+
+
+def _statements(resources: dict[str, Any]):
+    """(role, statement) for every statement of every role's inline policies."""
+    for logical_id, resource in resources.items():
+        if resource["Type"] != "AWS::IAM::Role":
+            continue
+        for policy in resource["Properties"].get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                yield logical_id, statement
+
+
+def test_the_experiments_bucket_is_private_encrypted_and_narrowly_granted(resources):
+    buckets = {k: r for k, r in resources.items() if r["Type"] == "AWS::S3::Bucket"}
+    assert list(buckets) == ["ExperimentsBucket"]
+    props = buckets["ExperimentsBucket"]["Properties"]
+    # public access blocked as schema.py says (prompt-tester init and the local stack alike)
+    assert props["PublicAccessBlockConfiguration"] == BUCKET_PUBLIC_ACCESS_BLOCK
+    (rule,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    default = rule["ServerSideEncryptionByDefault"]
+    assert default == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": {"Ref": "KmsKeyArn"}}
+    assert props["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    # TLS only
+    policies = [r for r in resources.values() if r["Type"] == "AWS::S3::BucketPolicy"]
+    (deny,) = [
+        st
+        for p in policies
+        for st in p["Properties"]["PolicyDocument"]["Statement"]
+        if st["Effect"] == "Deny"
+    ]
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    # the functions learn its name from the template
+    variables = yaml_globals(resources)
+    assert variables["PROMPT_TESTER_BUCKET"] == {"Ref": "ExperimentsBucket"}
+    # only the function that reads experiments touches it: read and delete of their keys
+    grants = [
+        (role, st)
+        for role, st in _statements(resources)
+        if "ExperimentsBucket" in repr(st["Resource"])
+    ]
+    assert [(role, sorted(st["Action"])) for role, st in grants] == [
+        ("LogsRetrievalRole", ["s3:DeleteObject", "s3:GetObject"])
+    ]
+    (resource,) = grants[0][1]["Resource"]
+    assert resource == {"Fn::Sub": "${ExperimentsBucket.Arn}/experiments/*"}
+    # no role may do everything to S3
+    assert not any("s3:*" in repr(st["Action"]) for _, st in _statements(resources))
+
+
+def yaml_globals(resources: dict[str, Any]) -> dict[str, Any]:
+    from cfnlint.decode import decode
+
+    template, _ = decode(str(TEMPLATE))
+    return template["Globals"]["Function"]["Environment"]["Variables"]
