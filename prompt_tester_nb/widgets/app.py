@@ -89,6 +89,7 @@ class PromptTesterApp(Tool):
             self.tester.load_behaviours()
         elif change["new"] == TABS.index("Replay"):
             self.replay.load_behaviours()
+            self.replay.load_datasets()
         elif change["new"] == TABS.index("Compare"):
             self.compare.load_behaviours()
             self.compare.refresh_runs()

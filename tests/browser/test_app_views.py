@@ -121,6 +121,16 @@ def _a_dataset_from_two_selected_logs(page, alice, shots: Path) -> None:
         detail.locator("table.pt-kv th").first.wait_for()
         assert "Production's answer" in detail.inner_text()
         shoot(page, app, shots / "datasets_tab.png")
+
+        # the Replay tab offers it as what to replay on, with a run name and a note
+        widget_tab(page, "Replay").click()
+        page.locator(".pt-replay-source button", has_text="A dataset").first.click()
+        page.locator(".pt-replay-dataset-box").first.wait_for(state="visible")
+        picker = page.locator(".pt-replay-dataset select").first
+        picker.select_option(value=picker.locator("option", has_text=name).get_attribute("value"))
+        page.locator(".pt-replay-name input").first.fill("shorter greeting")
+        assert page.locator(".pt-replay-limit").first.is_hidden()  # a log query's
+        shoot(page, app, shots / "datasets_replay_source.png")
     finally:
         if name in {d.name for d in alice.datasets.list()}:
             alice.datasets.delete(name)

@@ -9,6 +9,8 @@ import pytest
 import prompt_tester_nb as pt
 from prompt_tester_nb.widgets.app import TABS
 from prompt_tester_nb.widgets.dataset_rows import context_cell
+from prompt_tester_nb.widgets.replay_options import DATASET, LOGS
+from prompt_tester_nb.widgets.replay_tool import EMPTY
 from tests.integration.test_log_source import _mark, _put_log
 
 
@@ -170,4 +172,45 @@ def test_add_to_dataset_from_a_replays_grid(app, alice, model, unique):
     assert {i.source_context_id for i in ds.items} == {k[0] for k in keys}
     assert "now version 1" in adder.messages.text
     assert name in app.datasets.grid.row_keys
+    alice.datasets.delete(name)
+
+
+def test_the_replay_tab_runs_on_a_dataset_with_a_name_and_a_note(app, alice, model, unique):
+    entries = [
+        e
+        for e in alice.logs(prompt_id="support-reply", limit=20, source="production").items
+        if e.version and e.context
+    ][:2]
+    name = f"ui-run-{unique}"
+    alice.datasets.create(name)
+    alice.datasets.add_logs(name, [e.context_id for e in entries])
+    app.open_test(entries[0].context_id)
+    app.tabs.selected_index = TABS.index("Replay")  # lists the datasets
+    replay = app.replay
+    replay.set_scorers([])
+    replay.source.value = DATASET
+    assert replay.logs_box.layout.display == "none" and replay.dataset_box.layout.display == ""
+    assert replay.limit.layout.display == "none"
+    replay.dataset_name.value = name
+    assert replay.dataset_version.options[0] == ("1 (latest)", 1)
+    replay.run_name.value, replay.run_note.value = "same draft", "a baseline for the team"
+    run = replay.run(wait=True)
+    assert len(run.rows) == 2 and run.experiment_id
+    said = replay.messages.text
+    assert f"stored as experiment {run.experiment_id} ('same draft')" in said, said
+    stored = [
+        e for e in alice.experiments.list(dataset=name) if e.experiment_id == run.experiment_id
+    ]
+    assert stored and stored[0].name == "same draft" and stored[0].note == "a baseline for the team"
+    # version 0 held nothing: the click says so in words, the grid does not say it is running
+    replay.dataset_version.value = 0
+    click(replay.run_button)
+    said = replay.messages.text
+    assert "⚠" in replay.messages.value and f"{name}@0 holds no item" in said, said
+    assert replay.grid.empty == EMPTY and not replay.run_button.disabled
+    # back to logs: the log query's controls again, and a dataset is no longer asked for
+    replay.source.value = LOGS
+    assert replay.selected_dataset() is None and replay.logs_box.layout.display == ""
+    for experiment in alice.experiments.list(dataset=name):
+        alice.experiments.delete(experiment.experiment_id)
     alice.datasets.delete(name)
