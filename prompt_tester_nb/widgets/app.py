@@ -42,6 +42,7 @@ class PromptTesterApp(Tool):
         for adder in (self.logs.add_to_dataset, self.replay.add_to_dataset):
             adder.on_added.append(lambda _ds: self.datasets.refresh())
             adder.on_show.append(self.show_dataset)
+        self.datasets.on_replay.append(self.replay_dataset)
         self.tabs = w.Tab(
             children=[
                 self.logs,
@@ -80,6 +81,11 @@ class PromptTesterApp(Tool):
         """The Datasets tab, opened on ``name`` (its latest version)."""
         self._show_tab("Datasets")
         return self.datasets.open_dataset(name)
+
+    def replay_dataset(self, name: str, version: int | None = None) -> None:
+        """The Replay tab, set to run the Tester's draft on ``name`` (at ``version``)."""
+        self._show_tab("Replay")  # lists the datasets
+        self.replay.choose_dataset(name, version)
 
     def _show_tab(self, title: str) -> None:
         self.tabs.selected_index = TABS.index(title)

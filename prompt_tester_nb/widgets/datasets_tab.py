@@ -43,7 +43,8 @@ class DatasetBrowser(Tool):
     """Browse, create, trim and delete the environment's datasets.
 
     From Python: ``refresh()``, ``open_dataset(name, version=None)``, ``create(name, description)``,
-    ``select_items(item_ids)``, ``remove_selected()``, ``delete(confirm=False)``;
+    ``select_items(item_ids)``, ``remove_selected()``, ``delete(confirm=False)``, ``replay()``
+    (in the app: the Replay tab, set to run the Tester's draft on the version shown);
     ``dataset`` is the one shown (a ``Dataset`` at the version shown), ``selected_items`` the
     items chosen in its grid."""
 
@@ -90,6 +91,15 @@ class DatasetBrowser(Tool):
             description="Delete dataset", icon="trash", button_style="danger", disabled=True
         )
         self.delete_button.add_class("pt-dataset-delete")
+        # the next step: the Tester's draft over this version, in the Replay tab (the app's)
+        self.on_replay: list[Any] = []  # callables(name, version)
+        self.replay_button = w.Button(
+            description="Replay the Tester's draft on it",
+            icon="play",
+            button_style="success",
+            layout=w.Layout(width="auto", display="none"),
+        )
+        self.replay_button.add_class("pt-dataset-replay")
         self.confirm_label = w.HTML()
         self.confirm_label.add_class("pt-dataset-confirm-label")
         self.confirm_yes = w.Button(description="Yes, delete it", button_style="danger")
@@ -126,7 +136,7 @@ class DatasetBrowser(Tool):
             [
                 self.header,
                 w.HBox(
-                    [self.version, self.version_note, self.delete_button],
+                    [self.version, self.version_note, self.replay_button, self.delete_button],
                     layout=w.Layout(flex_flow="row wrap", align_items="center"),
                 ),
                 self.confirm_box,
@@ -151,6 +161,7 @@ class DatasetBrowser(Tool):
         self.confirm_yes.on_click(self.guarded(lambda _: self.delete(confirm=True)))
         self.confirm_no.on_click(self.guarded(lambda _: self._hide_confirm()))
         self.remove_button.on_click(self.guarded(lambda _: self.remove_selected()))
+        self.replay_button.on_click(self.guarded(lambda _: self.replay()))
         self.grid.on_select(self.guarded(self._on_dataset))
         self.version.observe(self.guarded(self._on_version), names="value")
         self.items_grid.on_selection(self.guarded(self._on_items))
@@ -249,6 +260,15 @@ class DatasetBrowser(Tool):
         )
         return fresh
 
+    def replay(self) -> Any:
+        """Hand the dataset shown, at the version shown, to the Replay tab (the app's)."""
+        ds = self.dataset
+        if ds is None:
+            raise ValidationError("name: choose a dataset to replay first", field="name")
+        for listener in list(self.on_replay):
+            listener(ds.name, ds.version)
+        return ds
+
     def delete(self, confirm: bool = False) -> bool:
         """Delete the dataset shown; without ``confirm`` it asks first, beside the button."""
         ds = self.dataset
@@ -317,6 +337,7 @@ class DatasetBrowser(Tool):
             self.items_grid.select(None)
             self.detail.value = ""
         self.delete_button.disabled = ds is None
+        self.replay_button.layout.display = "" if self.on_replay and ds is not None else "none"
         self._quiet = True
         try:
             if ds is None:

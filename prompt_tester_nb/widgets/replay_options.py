@@ -144,6 +144,17 @@ class ReplayOptions(Tool):
         ]
         self.dataset_version.value = keep if keep is not None and keep <= latest else latest
 
+    def choose_dataset(self, name: str, version: int | None = None) -> None:
+        """Replay on ``name`` at ``version`` (its latest when None) next."""
+        self.source.value = DATASET
+        if name not in self._datasets:
+            self.load_datasets()
+        if name not in self._datasets:
+            raise ValidationError(f"dataset: no dataset named {name!r}", field="dataset")
+        self.dataset_name.value = name
+        if version is not None:
+            self.dataset_version.value = version
+
     def selected_dataset(self) -> str | None:
         """``"name@version"`` when the replay runs on a dataset, else None (a log query)."""
         if self.source.value != DATASET:

@@ -122,12 +122,15 @@ def _a_dataset_from_two_selected_logs(page, alice, shots: Path) -> None:
         assert "Production's answer" in detail.inner_text()
         shoot(page, app, shots / "datasets_tab.png")
 
-        # the Replay tab offers it as what to replay on, with a run name and a note
-        widget_tab(page, "Replay").click()
-        page.locator(".pt-replay-source button", has_text="A dataset").first.click()
+        # the next step: the Replay tab, set to run the Tester's draft on it, with a run name
+        page.locator("button.pt-dataset-replay").first.click()
+        page.locator(".widget-tab .lm-TabBar-tab.lm-mod-current", has_text="Replay").wait_for()
         page.locator(".pt-replay-dataset-box").first.wait_for(state="visible")
         picker = page.locator(".pt-replay-dataset select").first
-        picker.select_option(value=picker.locator("option", has_text=name).get_attribute("value"))
+        page.wait_for_function(
+            "([el, name]) => el.options[el.selectedIndex]?.text.startsWith(name)",
+            arg=[picker.element_handle(), name],
+        )
         page.locator(".pt-replay-name input").first.fill("shorter greeting")
         assert page.locator(".pt-replay-limit").first.is_hidden()  # a log query's
         shoot(page, app, shots / "datasets_replay_source.png")

@@ -185,14 +185,17 @@ def test_the_replay_tab_runs_on_a_dataset_with_a_name_and_a_note(app, alice, mod
     alice.datasets.create(name)
     alice.datasets.add_logs(name, [e.context_id for e in entries])
     app.open_test(entries[0].context_id)
-    app.tabs.selected_index = TABS.index("Replay")  # lists the datasets
+    # from the Datasets tab, the next step: the Replay tab set on this dataset and version
+    app.datasets.open_dataset(name)
+    click(app.datasets.replay_button)
     replay = app.replay
-    replay.set_scorers([])
-    replay.source.value = DATASET
+    assert app.tabs.selected_index == TABS.index("Replay")
+    assert (replay.source.value, replay.dataset_name.value) == (DATASET, name)
     assert replay.logs_box.layout.display == "none" and replay.dataset_box.layout.display == ""
     assert replay.limit.layout.display == "none"
-    replay.dataset_name.value = name
     assert replay.dataset_version.options[0] == ("1 (latest)", 1)
+    assert replay.dataset_version.value == 1
+    replay.set_scorers([])
     replay.run_name.value, replay.run_note.value = "same draft", "a baseline for the team"
     run = replay.run(wait=True)
     assert len(run.rows) == 2 and run.experiment_id
