@@ -7,6 +7,8 @@ flow-prompt, and none keeps a provider key in its synced state after a submit.
 from .app import PromptTesterApp, app
 from .behaviour_editor import BehaviourEditor
 from .compare_view import CompareView
+from .dataset_add import AddToDataset
+from .datasets_tab import DatasetBrowser
 from .log_browser import LogBrowser
 from .replay_tool import ReplayTool
 from .scorer_form import ScorerForm
@@ -14,8 +16,10 @@ from .secrets_form import SecretsForm
 from .tester import Tester
 
 __all__ = [
+    "AddToDataset",
     "BehaviourEditor",
     "CompareView",
+    "DatasetBrowser",
     "LogBrowser",
     "PromptTesterApp",
     "ReplayTool",

@@ -10,13 +10,23 @@ from ..session import Session, connect
 from ._common import Tool, esc, style
 from .behaviour_editor import BehaviourEditor
 from .compare_view import CompareView
+from .datasets_tab import DatasetBrowser
 from .experiments_view import ExperimentsView
 from .log_browser import LogBrowser
 from .replay_tool import ReplayTool
 from .secrets_form import SecretsForm
 from .tester import Tester
 
-TABS = ("Logs", "Tester", "Replay", "Compare", "Experiments", "Behaviours", "Secrets")
+TABS = (
+    "Logs",
+    "Tester",
+    "Replay",
+    "Compare",
+    "Datasets",
+    "Experiments",
+    "Behaviours",
+    "Secrets",
+)
 
 
 class PromptTesterApp(Tool):
@@ -37,6 +47,12 @@ class PromptTesterApp(Tool):
         self.replay.on_open = lambda _row: self._show_tab("Tester")
         self.compare = CompareView(session, self.replay)
         self.compare.on_open = lambda _row: self._show_tab("Tester")
+        self.datasets = DatasetBrowser(session)
+        # logs added from the Logs tab or a replay show in the Datasets tab's grid
+        for adder in (self.logs.add_to_dataset, self.replay.add_to_dataset):
+            adder.on_added.append(lambda _ds: self.datasets.refresh())
+            adder.on_show.append(self.show_dataset)
+        self.datasets.on_replay.append(self.replay_dataset)
         self.experiments = ExperimentsView(session, self.tester)
         self.experiments.on_open = lambda _row: self._show_tab("Tester")
         self.tabs = w.Tab(
@@ -45,6 +61,7 @@ class PromptTesterApp(Tool):
                 self.tester,
                 self.replay,
                 self.compare,
+                self.datasets,
                 self.experiments,
                 self.behaviours,
                 self.secrets,
@@ -73,6 +90,16 @@ class PromptTesterApp(Tool):
         self.tabs.selected_index = TABS.index("Tester")
         return draft
 
+    def show_dataset(self, name: str) -> Any:
+        """The Datasets tab, opened on ``name`` (its latest version)."""
+        self._show_tab("Datasets")
+        return self.datasets.open_dataset(name)
+
+    def replay_dataset(self, name: str, version: int | None = None) -> None:
+        """The Replay tab, set to run the Tester's draft on ``name`` (at ``version``)."""
+        self._show_tab("Replay")  # lists the datasets
+        self.replay.choose_dataset(name, version)
+
     def _show_tab(self, title: str) -> None:
         self.tabs.selected_index = TABS.index(title)
 
@@ -81,9 +108,12 @@ class PromptTesterApp(Tool):
             self.tester.load_behaviours()
         elif change["new"] == TABS.index("Replay"):
             self.replay.load_behaviours()
+            self.replay.load_datasets()
         elif change["new"] == TABS.index("Compare"):
             self.compare.load_behaviours()
             self.compare.refresh_runs()
+        elif change["new"] == TABS.index("Datasets"):
+            self.datasets.refresh()  # a teammate's changes too
         elif change["new"] == TABS.index("Experiments"):
             self.experiments.refresh()
 

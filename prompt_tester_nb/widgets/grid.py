@@ -104,6 +104,12 @@ class Grid(w.VBox):
     browser or ``select(key)``), and ``on_select(fn)`` calls ``fn(key or None)`` when it
     changes. With ``page_size`` the grid pages in Python (Previous / Next and "rows 1-50 of
     120"); without, it shows every row it is given (the caller pages).
+
+    With ``multi`` a Ctrl/Cmd-click adds a row to the selection and a Shift-click a range (a
+    plain click still selects one row, as without): ``selected_keys`` are the rows of the page
+    selected (``select_keys(keys)`` from Python), ``selected_key`` the first of them, and
+    ``on_selection(fn)`` calls ``fn(keys)`` when they change (what "Add to dataset" and
+    "Remove selected items" act on).
     """
 
     def __init__(
@@ -116,6 +122,7 @@ class Grid(w.VBox):
         note: str = "",
         min_width: str = MIN_WIDTH,
         search: bool = False,
+        multi: bool = False,
     ):
         super().__init__(layout=w.Layout(width="100%"))
         if page_size is not None and not 0 < page_size <= MAX_PAGE:
@@ -133,8 +140,11 @@ class Grid(w.VBox):
         # what the search says beside its box: (matching, given) -> HTML; the tab may say
         # more (the Logs tab: matches over the pages seen, and whether more logs exist)
         self.search_label_fn: Callable[[int, int], str] | None = None
+        self.multi = multi
         self._selected: Any = None
+        self._selection: list[Any] = []  # every selected row's key, in the page's order
         self._listeners: list[Callable[[Any], Any]] = []
+        self._selection_listeners: list[Callable[[list[Any]], Any]] = []
         self._quiet = False
 
         self.table = ITable(self._frame([]), **self._options())
@@ -294,6 +304,26 @@ class Grid(w.VBox):
         """Call ``fn(key)`` (None when nothing is) each time the selection changes."""
         self._listeners.append(fn)
 
+    @property
+    def selected_keys(self) -> list[Any]:
+        """The keys of every row selected (the page's order); one at most without ``multi``."""
+        return list(self._selection)
+
+    def select_keys(self, keys: Sequence[Any]) -> None:
+        """Select the rows of ``keys`` that are on the page shown (a Ctrl-click on each)."""
+        page_keys = self.page_keys
+        missing = [k for k in keys if k not in page_keys]
+        if missing:
+            raise ValueError(f"not a row of this page: {missing[0]!r}")
+        rows = sorted(page_keys.index(k) for k in dict.fromkeys(keys))
+        if not self.multi:
+            rows = rows[:1]
+        self.table.selected_rows = rows
+
+    def on_selection(self, fn: Callable[[list[Any]], Any]) -> None:
+        """Call ``fn(keys)`` (every selected row's key, [] when none) when they change."""
+        self._selection_listeners.append(fn)
+
     # --- internals ---------------------------------------------------------------------------
     def _bounds(self) -> tuple[int, int]:
         if self.page_size is None:
@@ -315,7 +345,8 @@ class Grid(w.VBox):
         if nowrap:
             defs.append({"targets": nowrap, "className": "pt-nowrap"})
         return {
-            "select": {"style": "single", "info": False},
+            # "os": a click selects one row, Ctrl/Cmd-click adds one, Shift-click a range
+            "select": {"style": "os" if self.multi else "single", "info": False},
             "paging": False,
             "autoWidth": False,
             "order": [],
@@ -347,9 +378,9 @@ class Grid(w.VBox):
     def _show(self, selected: Any = None) -> None:
         """Send the page to the browser, keeping the selection if its row is on it."""
         start, stop = self._bounds()
-        keep = selected if selected is not None else self._selected
+        keep = [selected] if selected is not None else self._selection
         page_keys = self._keys[start:stop]
-        rows = [page_keys.index(keep)] if keep is not None and keep in page_keys else []
+        rows = sorted(page_keys.index(k) for k in keep if k in page_keys)
         self._quiet = True
         try:
             with self.table.hold_sync():
@@ -357,7 +388,7 @@ class Grid(w.VBox):
                 self.table.update(frame, selected_rows=rows, **self._options())
         finally:
             self._quiet = False
-        self._set_selected(page_keys[rows[0]] if rows else None)
+        self._set_selection([page_keys[r] for r in rows])
         self._label()
 
     def _label(self) -> None:
@@ -376,15 +407,20 @@ class Grid(w.VBox):
     def _on_selected_rows(self, change: dict[str, Any]) -> None:
         if self._quiet:
             return
-        rows = change["new"] or []
+        rows = sorted(change["new"] or [])
         start, stop = self._bounds()
         page_keys = self._keys[start:stop]
-        key = page_keys[rows[0]] if rows and 0 <= rows[0] < len(page_keys) else None
-        self._set_selected(key)
+        self._set_selection([page_keys[r] for r in rows if 0 <= r < len(page_keys)])
 
-    def _set_selected(self, key: Any) -> None:
-        if key == self._selected:
-            return
-        self._selected = key
-        for fn in list(self._listeners):
-            fn(key)
+    def _set_selection(self, keys: list[Any]) -> None:
+        """Tell the listeners: ``on_select``'s of the first key, ``on_selection``'s of all."""
+        changed = keys != self._selection
+        self._selection = keys
+        key = keys[0] if keys else None
+        if key != self._selected:
+            self._selected = key
+            for fn in list(self._listeners):
+                fn(key)
+        if changed:
+            for listener in list(self._selection_listeners):
+                listener(list(keys))

@@ -1,5 +1,5 @@
 """The log browser: logged calls newest first in a grid, filters, pages, a detail pane,
-"Test prompt"."""
+"Test prompt", and "Add to dataset" for the rows selected."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import ipywidgets as w
 from ..models import SOURCE_CHOICES, LogEntry, LogPage
 from ..session import Session
 from ._common import Tool, esc
+from .dataset_add import AddToDataset
 from .grid import Column, Grid, cut, num
 from .tester_views import (
     TESTER_CSS,
@@ -114,6 +115,7 @@ class LogBrowser(Tool):
             empty="No logs match these filters",
             min_width=MIN_WIDTH,
             search=True,
+            multi=True,  # Ctrl/Cmd-click: several logs for Add to dataset
         )
         # the logs the search matched on every page seen since its text last changed
         self._matched: set[str] = set()
@@ -127,6 +129,11 @@ class LogBrowser(Tool):
         )
 
         self.test_button.add_class("pt-test-prompt")
+        # the selected logs into a dataset (the app tells the Datasets tab through on_added)
+        self.add_to_dataset = AddToDataset(
+            session, lambda: self.grid.selected_keys, css_class="pt-logs"
+        )
+        self.grid.on_selection(lambda _keys: self.add_to_dataset.refresh_button_state())
         self.detail.add_class("pt-log-detail")
         self.refresh_button.on_click(self.guarded(lambda _: self.refresh()))
         self.next_button.on_click(self.guarded(lambda _: self.next_page()))
@@ -143,7 +150,7 @@ class LogBrowser(Tool):
             nav,
             self.messages,
             self.grid,
-            w.HBox([self.test_button]),
+            w.HBox([self.test_button, self.add_to_dataset]),
             self.detail,
             self.output,
         ]
@@ -182,8 +189,19 @@ class LogBrowser(Tool):
 
     @property
     def selected(self) -> LogEntry | None:
+        """The log selected (the first, when several are: its detail is shown)."""
         key = self.grid.selected_key
         return self._by_id.get(key) if key else None
+
+    @property
+    def selected_logs(self) -> list[LogEntry]:
+        """Every log selected (Ctrl/Cmd-click adds one), what Add to dataset takes."""
+        return [self._by_id[k] for k in self.grid.selected_keys if k in self._by_id]
+
+    def select_many(self, context_ids: list[str]) -> list[LogEntry]:
+        """Select these logs of the page shown (as Ctrl/Cmd-clicks on their rows)."""
+        self.grid.select_keys(context_ids)
+        return self.selected_logs
 
     def test_selected(self) -> Any:
         entry = self.selected

@@ -1,5 +1,6 @@
-"""What a replay selects and how it runs: the logs' prompt and version, the time window, the
-limit, the concurrency, the cost cap, and what to do with a log that lacks a variable.
+"""What a replay selects and how it runs: logs (their prompt and version, the time window,
+the limit) or a dataset at one version, the run's name and note, the concurrency, the cost
+cap, and what to do with a log that lacks a variable.
 
 A mixin of ``ReplayTool`` (kept apart so the tool's module holds its flow): the controls
 and ``selected_version()`` / ``defaults()`` are the tool's own attributes, as the tests and
@@ -20,6 +21,7 @@ from .scorer_form import ScorerForm
 from .tester import Tester
 
 SAME = "(the draft's prompt)"
+LOGS, DATASET = "logs", "dataset"  # what a replay runs on: a log query, or a dataset's items
 DRAFT_VERSION = "(the draft's version)"  # the version filter's default: like for like
 ALL_VERSIONS = "all versions"
 
@@ -74,6 +76,34 @@ class ReplayOptions(Tool):
             description="Max cost $", value=0.0, min=0.0, max=10_000.0, step=0.01
         )
         self.limit.add_class("pt-replay-limit")
+        # logs or a dataset: a dataset's every item of the draft's prompt, at one version
+        self.source = w.ToggleButtons(
+            options=[("Logs", LOGS), ("A dataset", DATASET)],
+            value=LOGS,
+            style={"button_width": "110px"},
+        )
+        self.source.add_class("pt-replay-source")
+        self.dataset_name = w.Dropdown(
+            description="Dataset", options=[], layout=w.Layout(width="380px")
+        )
+        self.dataset_name.add_class("pt-replay-dataset")
+        self.dataset_version = w.Dropdown(
+            description="Version", options=[], layout=w.Layout(width="200px")
+        )
+        self.dataset_version.add_class("pt-replay-dataset-version")
+        self.run_name = w.Text(
+            description="Run name",
+            placeholder="e.g. shorter greeting",
+            layout=w.Layout(width="340px"),
+        )
+        self.run_name.add_class("pt-replay-name")
+        self.run_note = w.Text(
+            description="Note",
+            placeholder="what this run tries, for the team",
+            layout=w.Layout(width="480px"),
+        )
+        self.run_note.add_class("pt-replay-note")
+        self._datasets: dict[str, int] = {}  # name -> latest version, as last listed
 
     def _load_prompts(self) -> None:
         self.prompt_filter.options = [SAME, *self.session.prompts()]
@@ -92,6 +122,52 @@ class ReplayOptions(Tool):
         self.version_filter.options = options
         self.version_filter.value = keep if keep in options else DRAFT_VERSION
 
+    def load_datasets(self) -> None:
+        """The environment's datasets for the picker (the one chosen kept if still there)."""
+        infos = self.session.datasets.list()
+        self._datasets = {d.name: d.version for d in infos}
+        keep = self.dataset_name.value
+        self.dataset_name.options = [(f"{d.name} ({d.item_count} items)", d.name) for d in infos]
+        if keep in self._datasets:
+            self.dataset_name.value = keep
+        self._load_dataset_versions()
+
+    def _load_dataset_versions(self) -> None:
+        """The chosen dataset's versions, its latest first (and chosen)."""
+        latest = self._datasets.get(self.dataset_name.value or "")
+        if latest is None:
+            self.dataset_version.options = []
+            return
+        keep = self.dataset_version.value
+        self.dataset_version.options = [
+            (f"{v} (latest)" if v == latest else str(v), v) for v in range(latest, -1, -1)
+        ]
+        self.dataset_version.value = keep if keep is not None and keep <= latest else latest
+
+    def choose_dataset(self, name: str, version: int | None = None) -> None:
+        """Replay on ``name`` at ``version`` (its latest when None) next."""
+        self.source.value = DATASET
+        if name not in self._datasets:
+            self.load_datasets()
+        if name not in self._datasets:
+            raise ValidationError(f"dataset: no dataset named {name!r}", field="dataset")
+        self.dataset_name.value = name
+        if version is not None:
+            self.dataset_version.value = version
+
+    def selected_dataset(self) -> str | None:
+        """``"name@version"`` when the replay runs on a dataset, else None (a log query)."""
+        if self.source.value != DATASET:
+            return None
+        name, version = self.dataset_name.value, self.dataset_version.value
+        if not name or version is None:
+            raise ValidationError(
+                "dataset: choose a dataset (make one in the Datasets tab, or with Add to"
+                " dataset under the Logs grid)",
+                field="dataset",
+            )
+        return f"{name}@{version}"
+
     def selected_version(self) -> str | None:
         """The version the next run selects: the draft's, one chosen, or None (all)."""
         chosen = self.version_filter.value
@@ -106,17 +182,28 @@ class ReplayOptions(Tool):
         if not self.tester.behaviour:
             raise ValidationError("behaviour: choose a behaviour in the Tester", field="behaviour")
         prompt = self.prompt_filter.value
+        dataset = self.selected_dataset()
+        # a dataset's items, or the logs the query selects (never both: the request refuses)
+        selection: dict[str, Any] = (
+            {"dataset": dataset}
+            if dataset is not None
+            else {
+                "prompt_id": None if prompt == SAME else prompt,
+                "since": self.since.value if isinstance(self.since.value, datetime) else None,
+                "until": self.until.value if isinstance(self.until.value, datetime) else None,
+                "limit": int(self.limit.value),
+                "version": self.selected_version(),
+            }
+        )
         return {
             "behaviour": self.tester.behaviour,
-            "prompt_id": None if prompt == SAME else prompt,
-            "since": self.since.value if isinstance(self.since.value, datetime) else None,
-            "until": self.until.value if isinstance(self.until.value, datetime) else None,
-            "limit": int(self.limit.value),
+            **selection,
+            "name": self.run_name.value.strip() or None,
+            "note": self.run_note.value.strip() or None,
             "concurrency": int(self.concurrency.value),
             "max_cost": float(self.max_cost.value) or None,
             "scorers": self.scorers,
             "repeats": self.form.repeat_count,
-            "version": self.selected_version(),
             "defaults": self.defaults(),
             "unresolved": "send" if self.send_unresolved.value else "skip",
         }

@@ -17,9 +17,10 @@ from ..errors import ValidationError
 from ..judging.scorers import ScorerSet
 from ..session import Session
 from ._common import esc
+from .dataset_add import AddToDataset
 from .export import CSV_LINK_MAX, CsvOffer
 from .grid import Grid
-from .replay_options import ALL_VERSIONS, DRAFT_VERSION, SAME, ReplayOptions
+from .replay_options import ALL_VERSIONS, DATASET, DRAFT_VERSION, LOGS, SAME, ReplayOptions
 from .replay_rows import (
     replay_columns,
     row_cells,
@@ -36,7 +37,16 @@ HISTORY = 10  # finished runs kept for the Compare view
 ROWS_PAGE = 200  # rows of a run in the grid at a time (the whole run is in to_dataframe())
 # CSV_LINK_MAX: a bigger run's CSV is save_csv only; the others are where they were before
 # the rows and the options had their modules
-__all__ = ["ALL_VERSIONS", "CSV_LINK_MAX", "DRAFT_VERSION", "SAME", "ReplayTool", "row_text"]
+__all__ = [
+    "ALL_VERSIONS",
+    "CSV_LINK_MAX",
+    "DATASET",
+    "DRAFT_VERSION",
+    "LOGS",
+    "SAME",
+    "ReplayTool",
+    "row_text",
+]
 EMPTY = "No rows yet: press Replay"
 RUNNING = "Replaying: the rows appear here as they finish…"
 
@@ -84,12 +94,18 @@ class ReplayTool(ReplayOptions):
             empty=EMPTY,
             min_width="880px",  # beside JupyterLab's side bar every column shows
             search=True,
+            multi=True,  # Ctrl/Cmd-click: several rows for Add to dataset
         )
         self.table = self.grid.table  # the ITable: ``table.selected_rows`` is the browser's
         self.open_button = w.Button(
             description="Open in Tester", icon="flask", button_style="primary", disabled=True
         )
         self.open_button.add_class("pt-replay-open")
+        # the selected rows' logs into a dataset (a log's repeats are one item)
+        self.add_to_dataset = AddToDataset(
+            session, self._selected_context_ids, css_class="pt-replay", noun="log"
+        )
+        self.grid.on_selection(lambda _keys: self.add_to_dataset.refresh_button_state())
         self.export = CsvOffer("replay", "app.replay", self.to_dataframe, "pt-replay")
         self.frame_button, self.csv_button = self.export.frame_button, self.export.csv_button
         self.csv_link, self.frame_view = self.export.csv_link, self.export.frame_view
@@ -110,17 +126,42 @@ class ReplayTool(ReplayOptions):
         self.grid.on_select(self.guarded(self._on_row))
         self.open_button.on_click(self.guarded(lambda _: self.open_selected()))
         self.export.wire(self.guarded)
+        self.source.observe(self.guarded(lambda _: self._on_source()), names="value")
+        self.dataset_name.observe(
+            self.guarded(lambda _: self._load_dataset_versions()), names="value"
+        )
 
+        # what the run selects: a log query, or a dataset (shown as the toggle says)
+        self.logs_box = w.HBox(
+            # wraps as the Logs tab's filters do, so Until is never cut at the panel's edge
+            [self.prompt_filter, self.version_filter, self.since, self.until],
+            layout=w.Layout(flex_flow="row wrap"),
+        )
+        self.dataset_box = w.HBox(
+            [
+                self.dataset_name,
+                self.dataset_version,
+                w.HTML(
+                    "<span class='pt-muted'>every item of the draft's prompt runs on its"
+                    " context; the run is stored as an experiment for the team</span>"
+                ),
+            ],
+            layout=w.Layout(flex_flow="row wrap", display="none", align_items="center"),
+        )
+        self.dataset_box.add_class("pt-replay-dataset-box")
         self.children = [
             w.HTML(
                 "<span class='pt-muted'>Reruns the <b>Tester's draft</b> with the Tester's behaviour on"
-                " each chosen log's context, and compares with what production answered.</span>"
+                " each chosen log's (or dataset item's) context, and compares with what production"
+                " answered.</span>"
             ),
-            # wraps as the Logs tab's filters do, so Until is never cut at the panel's edge
             w.HBox(
-                [self.prompt_filter, self.version_filter, self.since, self.until],
-                layout=w.Layout(flex_flow="row wrap"),
+                [w.HTML("<b>Replay on</b>", layout=w.Layout(width="90px")), self.source],
+                layout=w.Layout(align_items="center"),
             ),
+            self.logs_box,
+            self.dataset_box,
+            w.HBox([self.run_name, self.run_note], layout=w.Layout(flex_flow="row wrap")),
             w.HBox([self.limit, self.concurrency, self.max_cost]),
             w.HBox([self.fill_missing, self.send_unresolved]),
             self.form,
@@ -141,12 +182,14 @@ class ReplayTool(ReplayOptions):
             w.HBox([self.open_button, self.frame_button, self.csv_button, self.csv_link]),
             self.frame_view,  # the run as a DataFrame, once asked for
             self.grid,
+            self.add_to_dataset,
             self.row_scores,
             self.diff,
             self.output,
         ]
         self.guarded(self._load_prompts)()
         self.guarded(self.load_behaviours)()
+        self.guarded(self.load_datasets)()
 
     def __repr__(self) -> str:
         return f"<ReplayTool env={self.session.env.env_name!r} last={self.last_run!r}>"
@@ -197,13 +240,18 @@ class ReplayTool(ReplayOptions):
         self.grid.columns = replay_columns(self._scorer_meta)
         self.grid.empty = RUNNING
         self.grid.set_rows([])
-        run = self.session.replay(
-            draft,
-            **options,
-            progress=self._on_progress,
-            on_row=self._on_landed,
-            wait=False,
-        )
+        try:
+            run = self.session.replay(
+                draft,
+                **options,
+                progress=self._on_progress,
+                on_row=self._on_landed,
+                wait=False,
+            )
+        except Exception:
+            self.grid.empty = EMPTY  # refused before it ran (said in words by the caller)
+            self.grid.set_rows([])
+            raise
         self._draft = draft
         self._drafts[id(run)] = draft
         self.last_run = run
@@ -271,6 +319,15 @@ class ReplayTool(ReplayOptions):
         return draft
 
     # --- internals -------------------------------------------------------------------------------
+    def _on_source(self) -> None:
+        """Show the log query's controls, or the dataset's (the limit is a log query's)."""
+        on_dataset = self.source.value == DATASET
+        self.logs_box.layout.display = "none" if on_dataset else ""
+        self.limit.layout.display = "none" if on_dataset else ""
+        self.dataset_box.layout.display = "" if on_dataset else "none"
+        if on_dataset:
+            self.load_datasets()
+
     def _show_unresolved(self, run: Any) -> None:
         """Say in words which logs were not sent for lacking a variable the draft uses."""
         from ..display.runs import unresolved_lines
@@ -354,7 +411,9 @@ class ReplayTool(ReplayOptions):
         )
         self.open_button.disabled = self.grid.selected_key is None
         self.export.enable(run.finished_at)
-        self.messages.ok(f"Replay {stopped}: {s['succeeded']} of {len(run.rows)} answered")
+        self.messages.ok(
+            f"Replay {stopped}: {s['succeeded']} of {len(run.rows)} answered" + _stored(run)
+        )
 
     @staticmethod
     def scores_html(metas: list[dict[str, Any]], scores: dict[str, dict[str, Any]]) -> str:
@@ -373,6 +432,15 @@ class ReplayTool(ReplayOptions):
         key = self.grid.selected_key
         return self._rows.get(key) if key else None
 
+    def select_rows(self, keys: list[tuple[str, int]]) -> list[Any]:
+        """Select several rows of the page shown: ``(context_id, repeat)`` each."""
+        self.grid.select_keys(keys)
+        return [self._rows[k] for k in self.grid.selected_keys if k in self._rows]
+
+    def _selected_context_ids(self) -> list[str]:
+        """The logs of the rows selected, each once (its repeats are one log)."""
+        return list(dict.fromkeys(k[0] for k in self.grid.selected_keys))
+
     def select_row(self, context_id: str, repeat: int = 0) -> Any:
         """Select a row of the last run (``repeat`` 0-based, as ``ReplayRow.repeat``)."""
         key = (context_id, repeat)
@@ -388,3 +456,16 @@ class ReplayTool(ReplayOptions):
     def _show_estimate(self, estimate: Any) -> None:
         planning = self.last_run is not None and not self.last_run.done
         self.estimate_view.value = estimate_html(estimate, planning=planning)
+
+
+def _stored(run: Any) -> str:
+    """What became of a run over a dataset: the experiment it was stored as, or why not."""
+    experiment = getattr(run, "experiment_id", None)
+    if experiment:
+        label = f" ({run.record.name!r})" if getattr(run.record, "name", None) else ""
+        return f" · stored as experiment {experiment}{label} for the team"
+    error = getattr(run, "store_error", None)
+    if error is not None:
+        said = getattr(error, "message", None) or type(error).__name__
+        return f" · not stored as an experiment: {said} (app.replay.last_run.store() tries again)"
+    return ""

@@ -1,9 +1,10 @@
 """The app as a newcomer meets it, in a real JupyterLab and Chromium: the demo's URL lands on
 the app (no Run All), the Tester shows production beside the test with units and a word
-diff, the context is edited as fields, the behaviours are a table with a form, two stored
-experiments are blessed and compared (``experiments_tab``), and the status bar names the one
-identity the app uses, without 401 noise. A screenshot of each tab is kept under
-test-output/browser/ for a reviewer."""
+diff, the context is edited as fields, a dataset is made from two logs selected in the Logs
+grid (Add to dataset) and read in the Datasets tab, two stored experiments are blessed and
+compared (``experiments_tab``), the behaviours are a table with a form, and the status bar
+names the one identity the app uses, without 401 noise. A screenshot of each tab is kept under
+test-output/browser/ for a reviewer (datasets_*.png and experiments_*.png for those steps)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import json
 import os
 import re
 import urllib.parse
+import uuid
 from pathlib import Path
 
 import pytest
@@ -19,12 +21,22 @@ from prompt_tester_nb.local.jupyter import PROOF_PARAM, RUN_PARAM
 
 from .conftest import output_dir
 from .experiments_tab import check_experiments_tab, store_two
+from .grids import click_row, column, rows, wait_for_rows
 from .lab import notebook_panel, wait_for_kernel_idle
 
 pytestmark = pytest.mark.browser
 
 NOTEBOOK = "prompt_tester.ipynb"
-TABS = ("Logs", "Tester", "Replay", "Compare", "Experiments", "Behaviours", "Secrets")
+TABS = (
+    "Logs",
+    "Tester",
+    "Replay",
+    "Compare",
+    "Datasets",
+    "Experiments",
+    "Behaviours",
+    "Secrets",
+)
 
 
 def widget_tab(page, title: str):
@@ -65,6 +77,79 @@ def _tester_notebook_on(lab_server, context_id: str) -> str:
     return name
 
 
+def _a_dataset_from_two_selected_logs(page, alice, shots: Path) -> None:
+    """Two production logs selected in the Logs grid (a click, then a Ctrl-click), Add to
+    dataset with a new name, then the Datasets tab lists it with its two items, the context
+    as variables, and an item's detail. Steps of the test below (opening the app again would
+    cost a notebook and a kernel)."""
+    name = f"refund-replies-{uuid.uuid4().hex[:6]}"
+    app = notebook_panel(page).locator(".jp-OutputArea-output .widget-tab").first
+    try:
+        widget_tab(page, "Logs").click()
+        wait_for_rows(page, "log", 10)
+        production = [i for i, s in enumerate(column(page, "log", "source")) if s == "production"]
+        first, second = production[:2]
+        click_row(page, "log", first)
+        second_row = rows(page, "log").nth(second)
+        second_row.locator("td").first.click(modifiers=["Control"])
+        page.wait_for_function(
+            "el => el.classList.contains('selected')", arg=second_row.element_handle()
+        )
+        page.locator(".pt-logs-add-count").first.get_by_text("2 log(s) selected").wait_for()
+        page.locator("button.pt-logs-add").first.click()
+        form = page.locator(".pt-logs-add-form").first
+        form.wait_for(state="visible")
+        box = page.locator(".pt-logs-add-name input").first
+        box.fill(name)
+        box.press("Tab")
+        form.get_by_text("will be created").wait_for()
+        page.locator(".pt-logs-add-description input").first.fill("two refund replies")
+        expected = page.locator(".pt-logs-add-expected select").first
+        expected.select_option(label="production's answer")
+        shoot(page, form, shots / "datasets_add_form.png")
+        page.locator("button.pt-logs-add-confirm").first.click()
+        said = page.locator(".pt-logs-add-result").first
+        said.get_by_text(f"Created '{name}' and added 2 log(s): now version 1").wait_for()
+        assert form.is_hidden()
+        shoot(page, app, shots / "datasets_added.png")
+
+        # the button beside what it said opens the Datasets tab on it: listed and chosen, its
+        # items' context shown as variables, not JSON
+        page.locator("button.pt-logs-add-show").first.click()
+        page.locator(".widget-tab .lm-TabBar-tab.lm-mod-current", has_text="Datasets").wait_for()
+        assert wait_for_rows(page, "dataset-items", 2) == 2
+        chosen = page.locator(".pt-datasets-grid tbody tr.selected").first
+        assert name in chosen.inner_text()
+        heads = page.locator(".pt-dataset-items-grid table.dataTable thead th").all_inner_texts()
+        assert [h.strip() for h in heads][:3] == ["item", "prompt@version", "context (variables)"]
+        contexts = column(page, "dataset-items", "context (variables)")
+        assert all(": " in c and not c.startswith("{") for c in contexts), contexts
+        assert column(page, "dataset-items", "added in version") == ["1", "1"]
+        version = page.locator(".pt-dataset-version select").first
+        assert "1 (latest)" in version.inner_text().replace("\xa0", " ")
+        click_row(page, "dataset-items", 0)
+        detail = page.locator(".pt-dataset-item-detail").first
+        detail.locator("table.pt-kv th").first.wait_for()
+        assert "Production's answer" in detail.inner_text()
+        shoot(page, app, shots / "datasets_tab.png")
+
+        # the next step: the Replay tab, set to run the Tester's draft on it, with a run name
+        page.locator("button.pt-dataset-replay").first.click()
+        page.locator(".widget-tab .lm-TabBar-tab.lm-mod-current", has_text="Replay").wait_for()
+        page.locator(".pt-replay-dataset-box").first.wait_for(state="visible")
+        picker = page.locator(".pt-replay-dataset select").first
+        page.wait_for_function(
+            "([el, name]) => el.options[el.selectedIndex]?.text.startsWith(name)",
+            arg=[picker.element_handle(), name],
+        )
+        page.locator(".pt-replay-name input").first.fill("shorter greeting")
+        assert page.locator(".pt-replay-limit").first.is_hidden()  # a log query's
+        shoot(page, app, shots / "datasets_replay_source.png")
+    finally:
+        if name in {d.name for d in alice.datasets.list()}:
+            alice.datasets.delete(name)
+
+
 def test_the_demo_url_opens_the_app_with_every_tab_shown(page, lab_server, request, alice):
     stored = store_two(alice)  # two experiments for the Experiments tab (checked below)
     _open_on_the_app(page, lab_server, NOTEBOOK)
@@ -89,6 +174,7 @@ def test_the_demo_url_opens_the_app_with_every_tab_shown(page, lab_server, reque
         page.locator(".widget-tab .lm-TabBar-tab.lm-mod-current", has_text=title).wait_for()
         app = notebook_panel(page).locator(".jp-OutputArea-output .widget-tab").first
         shoot(page, app, folder / f"tab_{title.lower()}.png")
+    _a_dataset_from_two_selected_logs(page, alice, folder)
     # the behaviours as a table: name, attempts, models, fallback, who and when
     widget_tab(page, "Behaviours").click()
     table = page.locator(".pt-behaviours-table table").first

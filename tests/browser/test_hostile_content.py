@@ -6,11 +6,12 @@ logged requests and prompt chats hold markup that runs script when parsed as HTM
 link), and a behaviour whose name holds one, are planted with boto3 as the web system could
 write them. Then every view a person sees is opened: the Logs grid and a log's detail, the
 Tester and its run's diff, the Replay grid and a row, the Compare pairs and one pair, the
-Behaviours table. No payload's script runs (``window.__ptXss`` stays unset), no dialog opens,
+Behaviours table, and a dataset made of the replay's rows (Add to dataset, a hostile
+description): the Datasets grid, its items and one item. No payload's script runs (``window.__ptXss`` stays unset), no dialog opens,
 no element with an event-handler attribute or a ``javascript:`` link is made, and the
 payloads are on screen as text (screenshots: test-output/browser/hostile_*.png).
 
-The views later issues add (Datasets, Experiments) join this test when they land.
+The views later issues add (Experiments) join this test when they land.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from prompt_tester_nb.local.stack import LOCAL_CREDENTIALS
 from prompt_tester_nb.schema import env_prompt_key
 
 from .conftest import output_dir
-from .grids import click_row, search, wait_for_rows
+from .grids import click_row, rows, search, wait_for_rows
 from .lab import notebook_panel, wait_for_kernel_idle
 
 pytestmark = pytest.mark.browser
@@ -183,7 +184,9 @@ def _shot(page, locator, name: str, request) -> None:
     page.screenshot(path=str(output_dir(request.config) / f"hostile_{name}.png"))
 
 
-def test_hostile_logs_and_names_render_as_text_in_every_view(page, lab_server, planted, request):
+def test_hostile_logs_and_names_render_as_text_in_every_view(
+    page, lab_server, planted, alice, request
+):
     dialogs: list[str] = []
 
     def on_dialog(dialog) -> None:
@@ -277,3 +280,32 @@ def test_hostile_logs_and_names_render_as_text_in_every_view(page, lab_server, p
     table.get_by_text("hostile <img src=x onerror=").first.wait_for()
     _no_script_ran(page, dialogs, "Behaviours")
     _shot(page, table, "behaviours", request)
+
+    # --- Datasets: the replay's three rows added (a click, two Ctrl-clicks), a hostile
+    # description
+    name = f"{planted}-cases"
+    try:
+        widget_tab(page, "Replay").click()
+        click_row(page, "replay", 1)  # row 0 was selected above: this click selects row 1 only
+        for other in (0, 2):
+            rows(page, "replay").nth(other).locator("td").first.click(modifiers=["Control"])
+        page.locator(".pt-replay-add-count").first.get_by_text("3 log(s) selected").wait_for()
+        page.locator("button.pt-replay-add").first.click()
+        page.locator(".pt-replay-add-name input").first.fill(name)
+        page.locator(".pt-replay-add-description input").first.fill(f"cases {SVG}")
+        page.locator("button.pt-replay-add-confirm").first.click()
+        page.locator(".pt-replay-add-result").first.get_by_text("added 3 log(s)").wait_for()
+        page.locator("button.pt-replay-add-show").first.click()
+        assert wait_for_rows(page, "dataset-items", 3) == 3
+        _shows_as_text(page.locator(".pt-datasets-grid").first, "Datasets grid", SHOWN[1:2])
+        items = page.locator(".pt-dataset-items-grid").first
+        _shows_as_text(items, "dataset items", ("<img src=x onerror=",))
+        click_row(page, "dataset-items", 0)
+        item = page.locator(".pt-dataset-item-detail").first
+        item.locator("table.pt-kv th").first.wait_for()
+        _shows_as_text(item, "dataset item", SHOWN[:3])
+        _no_script_ran(page, dialogs, "Datasets")
+        _shot(page, item, "datasets", request)
+    finally:
+        if name in {d.name for d in alice.datasets.list()}:
+            alice.datasets.delete(name)
