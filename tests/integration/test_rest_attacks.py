@@ -258,6 +258,17 @@ async def test_state_changing_routes_refuse_cross_site_requests(
 
         return check
 
+    published = f"xsrf-{unique}"  # a prompt of its own: no other test's latest version moves
+
+    def versions_are(versions: list[str]):
+        async def check() -> bool:
+            try:
+                return alice.prompt_versions(published) == versions
+            except pt.NotFoundError:
+                return versions == []
+
+        return check
+
     base = f"prompt-tester/api/envs/{env}"
     cases = [
         # (method, pattern, tail, body, params, unchanged before, changed after control)
@@ -304,6 +315,10 @@ async def test_state_changing_routes_refuse_cross_site_requests(
          lambda: experiment_state() == "blessed"),
         ("delete", "experiments/(?P<experiment_id>[^/]+)", f"{base}/experiments/{experiment}",
          None, None, experiment_is("blessed"), lambda: experiment_state() == "gone"),
+        ("post", "prompts/(?P<prompt_id>[^/]+)/publish", f"{base}/prompts/{published}/publish",
+         {"prompt_data": {**draft.prompt_data, "prompt_id": published, "version": None},
+          "force": True, "reason": "the cross-site control"}, None, versions_are([]),
+         lambda: alice.prompt_versions(published) == ["1"]),
     ]  # fmt: skip
     model.clear_requests()
     tried = set()
@@ -574,6 +589,19 @@ async def test_a_sentinel_key_is_in_no_rest_response_or_debug_log(
             await hit("POST experiment bless", *base, "experiments", experiment, "bless",
                       method="POST", cookie=cookie)  # fmt: skip
             await hit("DELETE experiment", *base, "experiments", experiment, method="DELETE",
+                      cookie=cookie)  # fmt: skip
+            # a new prompt of its own, so no other test's "latest version" moves
+            published = {
+                "prompt_id": f"sentinel-{unique}",
+                "chats": [{"role": "user", "content": "Hello {customer_name}"}],
+            }
+            code, _ = await hit(
+                "POST publish", *base, "prompts", published["prompt_id"], "publish",
+                method="POST", cookie=cookie,
+                body={"prompt_data": published, "force": True, "reason": "sentinel sweep"},
+            )  # fmt: skip
+            assert code == 201
+            await hit("GET prompt history", *base, "prompts", published["prompt_id"], "history",
                       cookie=cookie)  # fmt: skip
             await hit("GET audit", *base, "audit", cookie=cookie)
             code, made = await hit(

@@ -21,6 +21,7 @@ from prompt_tester_nb.api_models import (
     DatasetRowsBody,
     IdealAnswerBody,
     OpenTestBody,
+    PublishBody,
     SecretsDeleteBody,
     SecretsSetBody,
     TestBody,
@@ -237,7 +238,7 @@ async def test_every_data_route_needs_a_cognito_session(jp_fetch):
             assert "Sign in" in data["message"]
     code, _, _ = await call(jp_fetch, "prompt-tester", "auth", "me")
     attacks.record("rest", "GET auth/me", "no-session", code != 401)
-    assert code == 401 and tried == sum(len(m) for _, _, m in ROUTES) == 32
+    assert code == 401 and tried == sum(len(m) for _, _, m in ROUTES) == 34
 
 
 async def test_no_jupyter_token_no_access(jp_serverapp, http_server_client, jp_base_url):
@@ -472,6 +473,7 @@ VALID_BODIES = {
     DatasetLogsBody: {"context_ids": ["support-reply#1"]},
     DatasetRowsBody: {"rows": [{"context": {}, "prompt_id": "p"}]},
     DatasetRemoveBody: {"item_ids": ["x"]},
+    PublishBody: {"prompt_data": _DRAFT, "gate": "20261101T120000000-0123abcd"},
 }
 PromptData.model_validate(_DRAFT)  # the nested parts are valid too
 BehaviourSpec.model_validate(_SPEC)
@@ -492,6 +494,7 @@ async def test_another_users_session_sees_nothing_of_the_first(jp_fetch, stack):
                 .replace("(?P<prompt_id>[^/]+)", "support-reply")
                 .replace("(?P<name>[^/]+)", "default")
                 .replace("(?P<dataset>[^/]+)", "refunds")
+                .replace("(?P<experiment_id>[^/]+)", "20261101T120000000-0123abcd")
             )
             for method, (_summary, body_model, _response) in methods.items():
                 # A valid body, so a write reaches the access check and a 400 cannot pass
