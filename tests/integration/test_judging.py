@@ -344,8 +344,8 @@ def test_no_provider_key_in_any_judge_prompt_log_record_or_html(
 def test_the_estimate_of_a_judged_run_is_within_a_tenth_of_its_cost(alice, draft, model):
     """The estimate counts answers and verdicts as flow-prompt charges them (the answer
     message's JSON dump), with production's answer standing in for the new one."""
-    items = alice.logs(prompt_id=PROMPT, limit=200).items
-    many = [i.context_id for i in items if i.source != "prompt-tester" and i.context][:20]
+    many = like_for_like(alice, draft, 20)  # each context fits the draft: every row is sent
+    assert len(many) == 20
     rubric = sc.judge("Greets the customer by name and gives the order id.", behaviour="judge")
     run = _replay(alice, draft, many, scorers=[rubric])
     s = run.summary()
