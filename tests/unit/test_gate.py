@@ -5,6 +5,7 @@ what happens before any sign-in."""
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from prompt_tester_nb.errors import ValidationError
 from prompt_tester_nb.gating import Policy, Verdict, outputs
 from prompt_tester_nb.gating.faults import OfflineMissError
 from prompt_tester_nb.gating.run import GateRun, ci_context
-from prompt_tester_nb.gating.spec import build_scorers, load_spec
+from prompt_tester_nb.gating.spec import build_scorers, load_spec, parse_spec
 
 DRAFT = {"prompt_id": "support-reply", "version": "3", "chats": [{"role": "user", "content": "hi"}]}
 
@@ -75,6 +76,11 @@ def test_a_good_spec_reads_whole_with_its_defaults(folder):
         ("ideal_match", 0.7),
     ]
     assert built[2].behaviour == "strict-judge"
+    # min_score names an unnamed scorer by its kind, as the spec's scorers default to
+    by_kind = tomllib.loads(GOOD)
+    by_kind["gate"]["min_score"] = {"ideal": 0.6, "rubric": 0.8}
+    again = parse_spec(by_kind, folder)
+    assert again.gate.min_score == {"ideal_match": 0.6, "rubric": 0.8}
     # a dict spec (pt.gate's) takes the draft itself
     data = {
         "environment": "staging",
