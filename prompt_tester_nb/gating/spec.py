@@ -206,7 +206,7 @@ def parse_spec(data: dict[str, Any], base: Path) -> GateSpec:
     spec = spec.model_copy(update={"draft": draft, "draft_path": where})
     # a scorer's default name is its kind, and min_score may name it so: { ideal = 0.8 } is
     # the unnamed ideal scorer's, whose scores are the column ideal_match (DEFAULT_NAMES)
-    aliases = {s.kind: s.scorer_name for s in spec.scorers if s.name is None}
+    aliases: dict[str, str] = {s.kind: s.scorer_name for s in spec.scorers if s.name is None}
     min_score = {aliases.get(k, k): v for k, v in spec.gate.min_score.items()}
     if min_score != spec.gate.min_score:
         gate = spec.gate.model_copy(update={"min_score": min_score})
