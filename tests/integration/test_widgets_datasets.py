@@ -28,7 +28,10 @@ def test_add_to_dataset_from_the_logs_grid_and_the_datasets_tab(app, alice, serv
     logs, tab = app.logs, app.datasets
     adder = logs.add_to_dataset
     assert adder.button.disabled and "select rows" in adder.count.value
-    production = [e for e in logs.page.items if e.context and e.source != "prompt-tester"][:3]
+    # the seeded prompt's logs (earlier tests add logs and prompts of their own)
+    logs.prompt_filter.value = "support-reply"
+    production = [e for e in logs.page.items if e.context and e.source == "production"][:3]
+    assert len(production) == 3
     keys = logs.grid.page_keys
     # two rows selected in the browser (a click, then a Ctrl-click)
     logs.table.selected_rows = sorted(keys.index(e.context_id) for e in production[:2])
