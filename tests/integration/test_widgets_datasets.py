@@ -29,6 +29,7 @@ def test_add_to_dataset_from_the_logs_grid_and_the_datasets_tab(app, alice, serv
     adder = logs.add_to_dataset
     assert adder.button.disabled and "select rows" in adder.count.value
     # the seeded prompt's logs (earlier tests add logs and prompts of their own)
+    logs.source_filter.value = "production"
     logs.prompt_filter.value = "support-reply"
     production = [e for e in logs.page.items if e.context and e.source == "production"][:3]
     assert len(production) == 3
