@@ -7,6 +7,7 @@ import html
 import json
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import ipywidgets as w
@@ -31,6 +32,41 @@ STYLE = """
 .pt-table td, .pt-table th { padding: 1px 8px; text-align: left; }
 </style>
 """
+
+
+@dataclass(frozen=True)
+class ConfirmRow:
+    """The question, "Yes, …" and Cancel of a destructive action, hidden until asked."""
+
+    box: w.HBox
+    label: w.HTML
+    yes: w.Button
+    cancel: w.Button
+
+
+def confirm_row(prefix: str, yes: str, **box_layout: str) -> ConfirmRow:
+    """A confirmation asked right beside the button that needs it (not a dialog), its buttons
+    never cut (auto width, a minimum); CSS classes ``{prefix}-confirm-label``,
+    ``{prefix}-confirm`` and ``{prefix}-cancel`` for the browser tests."""
+    label = w.HTML()
+    label.add_class(f"{prefix}-confirm-label")
+    yes_button = w.Button(
+        description=yes,
+        button_style="danger",
+        layout=w.Layout(width="auto", min_width="130px", flex="0 0 auto"),
+    )
+    yes_button.add_class(f"{prefix}-confirm")
+    cancel = w.Button(
+        description="Cancel",
+        icon="times",
+        layout=w.Layout(width="auto", min_width="90px", flex="0 0 auto"),
+    )
+    cancel.add_class(f"{prefix}-cancel")
+    box = w.HBox(
+        [label, yes_button, cancel],
+        layout=w.Layout(display="none", align_items="center", **box_layout),
+    )
+    return ConfirmRow(box, label, yes_button, cancel)
 
 
 def style() -> w.HTML:

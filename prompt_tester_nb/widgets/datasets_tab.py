@@ -16,7 +16,7 @@ import ipywidgets as w
 from ..errors import ValidationError
 from ..models import Dataset, DatasetInfo, DatasetItem
 from ..session import Session
-from ._common import Tool, esc
+from ._common import Tool, confirm_row, esc
 from .dataset_rows import (
     DATASET_COLUMNS,
     ITEM_COLUMNS,
@@ -100,15 +100,9 @@ class DatasetBrowser(Tool):
             layout=w.Layout(width="auto", display="none"),
         )
         self.replay_button.add_class("pt-dataset-replay")
-        self.confirm_label = w.HTML()
-        self.confirm_label.add_class("pt-dataset-confirm-label")
-        self.confirm_yes = w.Button(description="Yes, delete it", button_style="danger")
-        self.confirm_yes.add_class("pt-dataset-confirm")
-        self.confirm_no = w.Button(description="Cancel")
-        self.confirm_box = w.HBox(
-            [self.confirm_label, self.confirm_yes, self.confirm_no],
-            layout=w.Layout(display="none", flex_flow="row wrap"),
-        )
+        row = confirm_row("pt-dataset", "Yes, delete it", flex_flow="row wrap")
+        self.confirm_label, self.confirm_yes, self.confirm_no = row.label, row.yes, row.cancel
+        self.confirm_box = row.box
         self.items_grid = Grid(
             ITEM_COLUMNS,
             css_class="pt-dataset-items-grid",

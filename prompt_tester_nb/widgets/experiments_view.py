@@ -23,7 +23,7 @@ from ..errors import PromptTesterError, ValidationError
 from ..experiments.compare import compare_runs, item_key
 from ..models import TestDraft
 from ..session import Session
-from ._common import Tool, esc
+from ._common import Tool, confirm_row, esc
 from .diff_view import word_diff_html
 from .experiment_history import HistoryPanel
 from .experiment_rows import (
@@ -114,24 +114,9 @@ class ExperimentsView(Tool):
             description="Delete", icon="trash", button_style="danger", disabled=True, **auto
         )
         self.delete_button.add_class("pt-experiment-delete")
-        self.confirm_label = w.HTML()
-        self.confirm_label.add_class("pt-experiment-confirm-label")
-        self.confirm_button = w.Button(
-            description="Yes, delete it",
-            button_style="danger",
-            layout=w.Layout(width="auto", min_width="130px", flex="0 0 auto"),
-        )
-        self.confirm_button.add_class("pt-experiment-confirm")
-        self.cancel_button = w.Button(
-            description="Cancel",
-            icon="times",
-            layout=w.Layout(width="auto", min_width="90px", flex="0 0 auto"),
-        )
-        self.cancel_button.add_class("pt-experiment-cancel")
-        self.confirm_box = w.HBox(
-            [self.confirm_label, self.confirm_button, self.cancel_button],
-            layout=w.Layout(display="none", align_items="center"),
-        )
+        row = confirm_row("pt-experiment", "Yes, delete it")
+        self.confirm_label, self.confirm_button, self.cancel_button = row.label, row.yes, row.cancel
+        self.confirm_box = row.box
         self._asked: str | None = None  # the experiment the delete question is about
 
         picker = {"layout": w.Layout(width="480px"), **wide}

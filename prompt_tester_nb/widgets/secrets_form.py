@@ -13,7 +13,7 @@ import ipywidgets as w
 from ..errors import ValidationError
 from ..models import SecretStatus
 from ..session import Session
-from ._common import Tool, esc
+from ._common import Tool, confirm_row, esc
 
 SIMPLE_KEYS = ("OPENAI_API_KEY", "OPENAI_ORG", "CLAUDE_API_KEY", "GEMINI_API_KEY")
 
@@ -71,24 +71,9 @@ class SecretsForm(Tool):
             layout=w.Layout(width="auto", min_width="130px", flex="0 0 auto"),  # never cut
         )
         # The question, "Yes, remove it" and Cancel, right beside the Remove button
-        self.confirm_label = w.HTML()
-        self.confirm_label.add_class("pt-secret-confirm-label")
-        self.confirm = w.Button(
-            description="Yes, remove it",
-            button_style="danger",
-            layout=w.Layout(width="auto", min_width="130px", flex="0 0 auto"),
-        )
-        self.confirm.add_class("pt-secret-confirm")
-        self.cancel_button = w.Button(
-            description="Cancel",
-            icon="times",
-            layout=w.Layout(width="auto", min_width="90px", flex="0 0 auto"),
-        )
-        self.cancel_button.add_class("pt-secret-cancel")
-        self.confirm_box = w.HBox(
-            [self.confirm_label, self.confirm, self.cancel_button],
-            layout=w.Layout(display="none", align_items="center", flex="1 1 auto"),
-        )
+        row = confirm_row("pt-secret", "Yes, remove it", flex="1 1 auto")
+        self.confirm_label, self.confirm, self.cancel_button = row.label, row.yes, row.cancel
+        self.confirm_box = row.box
         self.delete_button.on_click(self.guarded(lambda _: self.delete(self.delete_picker.value)))
         self.confirm.on_click(
             self.guarded(lambda _: self.delete(self.delete_picker.value, confirm=True))
